@@ -1,0 +1,3 @@
+"""Transcription, summaries and briefings (recording and AI issue)."""
+
+__all__: list[str] = []

@@ -1,0 +1,76 @@
+"""The composition root: ``create_app(settings)`` wires every part together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.middleware import RequestIdMiddleware
+from api.openapi import build_openapi
+from api.routes import api_keys, auth, guardians, health, sessions, students, tutors
+from api.routes.health import app_version
+from api.routing import Router, error_response
+from api.services import Services
+from core.clock import Clock, SystemClock
+from core.errors import LiveclassError, NotFound
+from core.settings import Settings, get_settings
+
+
+def build_router() -> Router:
+    router = Router()
+    for module in (health, auth, tutors, students, guardians, sessions, api_keys):
+        router.include(module.router)
+    return router
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in our error shape."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(
+            NotFound(f"no route {request.url.path}; see /openapi.json for the API")
+        )
+    err = LiveclassError(str(exc.detail), code=f"http_{exc.status_code}")
+    err.status_code = exc.status_code
+    return error_response(err, dict(exc.headers or {}))
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    """Build the Liveclass ASGI app.
+
+    Args:
+        settings: configuration; read from the environment when omitted.
+        clock: time source; the system clock when omitted (tests pass a FixedClock).
+    """
+    settings = settings or get_settings()
+    services = Services.build(settings, clock or SystemClock())
+    router = build_router()
+    spec: dict[str, Any] = build_openapi(router.endpoints, version=app_version())
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(spec)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await services.aclose()
+
+    app = Starlette(
+        routes=[*router.routes(), Route("/openapi.json", openapi, include_in_schema=False)],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.openapi = spec
+    return app

@@ -1,0 +1,291 @@
+"""The ``liveclass`` command: serve, migrate, demo, create-user.
+
+Each command reads the same settings as the server (``LIVECLASS_*`` and
+``.env``); options given here override them for that run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from core.clock import SystemClock
+from core.database import create_engine, create_sessionmaker
+from core.errors import LiveclassError
+from core.logging import configure_logging
+from core.settings import ConfigurationError, Settings
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback, exit status 2."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        raise CliError(f"invalid settings: {exc}") from exc
+
+
+async def _ensure_schema(settings: Settings, *, migrate: bool) -> None:
+    from api.migrate import current_revision, head_revision, upgrade
+
+    engine = create_engine(settings)
+    try:
+        if migrate:
+            await upgrade(engine)
+            return
+        current = await current_revision(engine)
+        if current != head_revision():
+            raise CliError(
+                f"the database is at migration {current or 'none'}, this code needs "
+                f"{head_revision()}: run 'liveclass migrate' first"
+            )
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    # The embedded SQLite database belongs to this one process, so it is
+    # migrated here; a shared database is migrated once by 'liveclass migrate'.
+    migrate = settings.uses_sqlite if args.migrate is None else args.migrate
+    asyncio.run(_ensure_schema(settings, migrate=migrate))
+    app = create_app(settings)
+    print(
+        f"Liveclass listening on http://{args.host}:{args.port}  (API docs: /openapi.json)",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from api.migrate import current_revision, downgrade, upgrade
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> str | None:
+        engine = create_engine(settings)
+        try:
+            if args.downgrade:
+                await downgrade(engine, args.downgrade)
+            else:
+                await upgrade(engine, args.revision)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"database is at migration {asyncio.run(run()) or 'base (empty)'}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from api.demo import seed_demo
+
+    settings = _settings()
+    configure_logging("WARNING", settings.log_format)
+
+    async def run() -> Any:
+        await _ensure_schema(settings, migrate=settings.uses_sqlite)
+        engine = create_engine(settings)
+        try:
+            return await seed_demo(create_sessionmaker(engine), SystemClock())
+        finally:
+            await engine.dispose()
+
+    seed = asyncio.run(run())
+    if args.json:
+        out: dict[str, Any] = {"session_id": seed.session_id}
+        for role, login in seed.logins.items():
+            out[role] = {"email": login.email, "password": login.password}
+        print(json.dumps(out))
+        return
+    print(f"Demo organisation ready. Session {seed.session_id} starts now and lasts 60 minutes.\n")
+    for role, login in seed.logins.items():
+        print(f"  {role:<12} {login.email:<32} password: {login.password}")
+    print(
+        f"\nLog in: POST {settings.public_url}/api/v1/auth/login with the email and password above."
+    )
+    print("Passwords change each time 'liveclass demo' runs.")
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.no_password:
+        return None
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password (at least 10 characters): ")
+        if first != getpass.getpass("Repeat password: "):
+            raise CliError("the two passwords differ; run the command again")
+        password = first
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 10:
+        raise CliError("the password must be at least 10 characters long")
+    return password
+
+
+def cmd_create_user(args: argparse.Namespace) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from api.auth import hash_password
+    from api.schemas import TimeZoneName
+    from scheduling import people
+    from scheduling.models import Organization, Role
+
+    settings = _settings()
+    configure_logging("WARNING", settings.log_format)
+    try:
+        TypeAdapter(TimeZoneName).validate_python(args.time_zone)
+    except ValidationError as exc:
+        raise CliError(f"--time-zone: unknown time zone {args.time_zone!r}") from exc
+    password = _read_password(args)
+
+    async def run() -> str:
+        from sqlalchemy import select
+
+        await _ensure_schema(settings, migrate=settings.uses_sqlite)
+        engine = create_engine(settings)
+        now = SystemClock().now()
+        password_hash = None if password is None else await hash_password(password)
+        try:
+            async with create_sessionmaker(engine)() as db, db.begin():
+                if args.org:
+                    org = await people.find_organization(db, args.org)
+                    org = org or await people.create_organization(db, args.org, now=now)
+                else:
+                    orgs = list(await db.scalars(select(Organization).limit(2)))
+                    if len(orgs) != 1:
+                        raise CliError(
+                            "name the organisation with --org NAME (it is created if new)"
+                            if not orgs
+                            else "there are several organisations: choose one with --org NAME"
+                        )
+                    org = orgs[0]
+                return await people.create_person(
+                    db,
+                    Role(args.role),
+                    org_id=org.id,
+                    email=args.email,
+                    display_name=args.name,
+                    password_hash=password_hash,
+                    now=now,
+                    time_zone=args.time_zone,
+                    subjects=args.subjects,
+                    levels=args.levels,
+                    level=args.level,
+                )
+        finally:
+            await engine.dispose()
+
+    print(f"created {args.role} {asyncio.run(run())}")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liveclass",
+        description="Liveclass: live online tutoring. "
+        "Settings come from LIVECLASS_* variables and .env.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the API server", description="Run the API server.")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--migrate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply migrations at start (default: only for the embedded SQLite database)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="upgrade (or downgrade) the database schema",
+        description="Apply database migrations.",
+    )
+    migrate.add_argument(
+        "--revision", default="head", help="upgrade to this revision (default head)"
+    )
+    migrate.add_argument(
+        "--downgrade",
+        metavar="REVISION",
+        help="downgrade to this revision instead ('base' empties the database)",
+    )
+    migrate.set_defaults(func=cmd_migrate)
+
+    demo = sub.add_parser(
+        "demo",
+        help="seed demo people and a session starting now",
+        description="Seed a demo organisation with a coordinator, tutor, student, "
+        "guardian and a session starting now; print their logins.",
+    )
+    demo.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    demo.set_defaults(func=cmd_demo)
+
+    create = sub.add_parser(
+        "create-user",
+        help="add a user (the first coordinator, for instance)",
+        description="Add a user. The password is asked for on a terminal, or read as one line "
+        "from standard input.",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True, help="display name")
+    create.add_argument(
+        "--role", required=True, choices=["coordinator", "tutor", "student", "guardian"]
+    )
+    create.add_argument("--org", help="organisation name; created if it does not exist")
+    create.add_argument("--time-zone", default="UTC", help="IANA time zone (default UTC)")
+    create.add_argument("--subjects", type=_csv, default=[], help="tutor: comma-separated subjects")
+    create.add_argument("--levels", type=_csv, default=[], help="tutor: comma-separated levels")
+    create.add_argument("--level", help="student: their level")
+    create.add_argument(
+        "--no-password", action="store_true", help="create without a password (no login)"
+    )
+    create.set_defaults(func=cmd_create_user)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], None | Awaitable[None]] = args.func
+    try:
+        func(args)
+    except (CliError, ConfigurationError) as exc:
+        print(f"liveclass: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except LiveclassError as exc:
+        print(f"liveclass: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OperationalError as exc:
+        print(
+            f"liveclass: cannot reach the database ({exc.orig}); "
+            "start it or fix LIVECLASS_DATABASE_URL",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"liveclass: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Live sessions as bookings, and the join tokens that admit their participants."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import select
+
+from api.permissions import load_visible, require_coordinator, visible_sessions
+from api.routes._pages import fetch_page
+from api.routes._people import reject_nulls
+from api.routing import Call, Router
+from api.schemas import Input, Label, Page, PageQuery
+from core.errors import Conflict, PermissionDenied
+from core.logging import get_logger
+from scheduling.bookings import book_session, check_participants, check_times
+from scheduling.models import LiveSession, Role, SessionStatus, SessionStudent, User
+from signaling.tokens import JoinGrant, issue_join_token
+
+router = Router()
+TAGS = ["sessions"]
+log = get_logger("liveclass.sessions")
+_CLOSED = {
+    SessionStatus.ENDED,
+    SessionStatus.DOCUMENTED,
+    SessionStatus.CANCELLED,
+    SessionStatus.NO_SHOW,
+}
+
+
+class SessionCreate(Input):
+    tutor_id: str
+    student_ids: list[str] = Field(min_length=1, max_length=50)
+    subject: Label
+    scheduled_start: AwareDatetime = Field(
+        description="With a UTC offset, e.g. 2026-11-23T15:00:00Z."
+    )
+    scheduled_end: AwareDatetime
+
+
+class SessionUpdate(Input):
+    tutor_id: str | None = None
+    student_ids: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    subject: Label | None = None
+    scheduled_start: AwareDatetime | None = None
+    scheduled_end: AwareDatetime | None = None
+
+
+class SessionOut(BaseModel):
+    id: str
+    tutor_id: str
+    student_ids: list[str]
+    subject: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    status: SessionStatus
+    room: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, s: LiveSession) -> SessionOut:
+        return cls(
+            id=s.id,
+            tutor_id=s.tutor_id,
+            student_ids=s.student_ids,
+            subject=s.subject,
+            scheduled_start=s.scheduled_start,
+            scheduled_end=s.scheduled_end,
+            status=s.status,
+            room=s.room,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+        )
+
+
+class SessionPage(Page[SessionOut]):
+    pass
+
+
+class SessionQuery(PageQuery):
+    tutor_id: str | None = None
+    student_id: str | None = None
+    status: SessionStatus | None = None
+    starts_after: AwareDatetime | None = Field(
+        default=None, description="Scheduled start at or after this."
+    )
+    starts_before: AwareDatetime | None = Field(
+        default=None, description="Scheduled start before this."
+    )
+
+
+class JoinTokenOut(BaseModel):
+    token: str = Field(description="Present it as the first signaling message (`join`).")
+    session_id: str
+    participant_id: str
+    role: str
+    expires_at: datetime
+
+
+@router.get("/api/v1/sessions", tags=TAGS)
+async def list_sessions(call: Call, query: SessionQuery) -> SessionPage:
+    """List the sessions you can see, by tutor, student, status or start time."""
+    where = [visible_sessions(call.principal)]
+    if query.tutor_id:
+        where.append(LiveSession.tutor_id == query.tutor_id)
+    if query.student_id:
+        attending = select(SessionStudent.session_id).where(
+            SessionStudent.student_id == query.student_id
+        )
+        where.append(LiveSession.id.in_(attending))
+    if query.status:
+        where.append(LiveSession.status == query.status)
+    if query.starts_after:
+        where.append(LiveSession.scheduled_start >= query.starts_after)
+    if query.starts_before:
+        where.append(LiveSession.scheduled_start < query.starts_before)
+    rows, total = await fetch_page(
+        call.db,
+        select(LiveSession),
+        where=where,
+        order_by=[LiveSession.scheduled_start, LiveSession.id],
+        page=query,
+    )
+    return SessionPage(
+        items=[SessionOut.of(s) for s in rows], total=total, limit=query.limit, offset=query.offset
+    )
+
+
+@router.post("/api/v1/sessions", tags=TAGS, status_code=201)
+async def create_session(call: Call, body: SessionCreate) -> SessionOut:
+    """Book a session for a tutor and one or more students (coordinators only)."""
+    p = call.principal
+    require_coordinator(p, "book sessions")
+    live = await book_session(
+        call.db,
+        org_id=p.org_id,
+        tutor_id=body.tutor_id,
+        student_ids=body.student_ids,
+        subject=body.subject,
+        scheduled_start=body.scheduled_start,
+        scheduled_end=body.scheduled_end,
+        now=call.now,
+    )
+    return SessionOut.of(live)
+
+
+@router.get("/api/v1/sessions/{session_id}", tags=TAGS)
+async def get_session(call: Call, session_id: str) -> SessionOut:
+    """Read one session."""
+    p = call.principal
+    return SessionOut.of(
+        await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
+    )
+
+
+@router.patch("/api/v1/sessions/{session_id}", tags=TAGS, errors=[409])
+async def update_session(call: Call, session_id: str, body: SessionUpdate) -> SessionOut:
+    """Change a scheduled session's tutor, students, subject or times (coordinators only)."""
+    p = call.principal
+    live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
+    require_coordinator(p, "change sessions")
+    reject_nulls(body, *body.model_fields_set)
+    if live.status is not SessionStatus.SCHEDULED:
+        raise Conflict(
+            f"only a scheduled session can be changed; this one is {live.status.value}",
+            code="invalid_state",
+        )
+    start = body.scheduled_start or live.scheduled_start
+    end = body.scheduled_end or live.scheduled_end
+    check_times(start, end)
+    student_ids = body.student_ids if body.student_ids is not None else live.student_ids
+    tutor_id = body.tutor_id or live.tutor_id
+    await check_participants(call.db, org_id=p.org_id, tutor_id=tutor_id, student_ids=student_ids)
+    live.tutor_id, live.scheduled_start, live.scheduled_end = tutor_id, start, end
+    if body.subject is not None:
+        live.subject = body.subject
+    if body.student_ids is not None:
+        keep = {s.student_id: s for s in live.students}
+        live.students = [
+            keep.get(sid) or SessionStudent(student_id=sid) for sid in dict.fromkeys(student_ids)
+        ]
+    live.updated_at = call.now
+    await call.db.flush()
+    return SessionOut.of(live)
+
+
+@router.delete("/api/v1/sessions/{session_id}", tags=TAGS, errors=[409])
+async def delete_session(call: Call, session_id: str) -> None:
+    """Delete a session that has not started (coordinators only)."""
+    p = call.principal
+    live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
+    require_coordinator(p, "delete sessions")
+    if live.status is not SessionStatus.SCHEDULED:
+        raise Conflict(
+            f"only a scheduled session can be deleted; this one is {live.status.value}",
+            code="invalid_state",
+        )
+    await call.db.delete(live)
+
+
+@router.post("/api/v1/sessions/{session_id}/join-token", tags=TAGS, status_code=201, errors=[409])
+async def create_join_token(call: Call, session_id: str) -> JoinTokenOut:
+    """Get a token that admits you, a participant, to this session's room.
+
+    Only the session's tutor and its students get one; it expires
+    `LIVECLASS_JOIN_TOKEN_GRACE_SECONDS` after the scheduled end.
+    """
+    p = call.principal
+    live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
+    if p.kind != "user":
+        raise PermissionDenied(
+            "join tokens are for the session's participants; log in as one of them"
+        )
+    participant = (p.role is Role.TUTOR and live.tutor_id == p.tutor_id) or (
+        p.role is Role.STUDENT and p.student_id in live.student_ids
+    )
+    if not participant:
+        log.warning("join token refused", principal=p.id, role=p.role.value, session=live.id)
+        raise PermissionDenied("only this session's tutor and students can join it")
+    expires_at = live.scheduled_end + timedelta(
+        seconds=call.services.settings.join_token_grace_seconds
+    )
+    if live.status in _CLOSED or expires_at <= call.now:
+        raise Conflict(
+            f"this session is over ({live.status.value}); it can no longer be joined",
+            code="session_closed",
+        )
+    name = await call.db.scalar(select(User.display_name).where(User.id == p.id))
+    grant = JoinGrant(
+        session_id=live.id,
+        participant_id=p.id,
+        role=p.role.value,
+        name=name or "",
+        expires_at=expires_at,
+    )
+    token = issue_join_token(grant, secret=call.services.secret, now=call.now)
+    return JoinTokenOut(
+        token=token,
+        session_id=live.id,
+        participant_id=p.id,
+        role=p.role.value,
+        expires_at=expires_at,
+    )

@@ -1,0 +1,150 @@
+"""Tutors: people who teach, with the subjects and levels they teach and their time zone."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import Field
+from sqlalchemy import ColumnElement, String, cast, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from api.permissions import load_visible, require_coordinator, visible_tutors
+from api.routes._pages import fetch_page
+from api.routes._people import (
+    PersonCreate,
+    PersonOut,
+    PersonUpdate,
+    optional_hash,
+    reject_nulls,
+    sessions_count,
+    update_user,
+)
+from api.routing import Call, Router
+from api.schemas import Label, Page, PageQuery
+from core.errors import Conflict
+from scheduling.models import Tutor, User
+from scheduling.people import create_tutor as add_tutor
+
+router = Router()
+TAGS = ["tutors"]
+
+
+class TutorCreate(PersonCreate):
+    subjects: list[Label] = Field(default_factory=list, max_length=50, examples=[["mathematics"]])
+    levels: list[Label] = Field(default_factory=list, max_length=50, examples=[["gcse"]])
+
+
+class TutorUpdate(PersonUpdate):
+    subjects: list[Label] | None = Field(default=None, max_length=50)
+    levels: list[Label] | None = Field(default=None, max_length=50)
+
+
+class TutorOut(PersonOut):
+    subjects: list[str]
+    levels: list[str]
+
+    @classmethod
+    def of(cls, t: Tutor) -> TutorOut:
+        return cls(
+            id=t.id,
+            user_id=t.user_id,
+            email=t.user.email,
+            display_name=t.user.display_name,
+            time_zone=t.time_zone,
+            created_at=t.created_at,
+            subjects=t.subjects,
+            levels=t.levels,
+        )
+
+
+class TutorPage(Page[TutorOut]):
+    pass
+
+
+class TutorQuery(PageQuery):
+    subject: str | None = Field(default=None, description="Only tutors who teach this subject.")
+    level: str | None = Field(default=None, description="Only tutors who teach this level.")
+
+
+def _json_list_has(column: InstrumentedAttribute[list[str]], value: str) -> ColumnElement[bool]:
+    # Portable "JSON array contains" for SQLite and PostgreSQL: both keep the
+    # text that json.dumps wrote, so the quoted element is a substring of it.
+    return cast(column, String).contains(json.dumps(value))
+
+
+@router.get("/api/v1/tutors", tags=TAGS)
+async def list_tutors(call: Call, query: TutorQuery) -> TutorPage:
+    """List the tutors you can see, filtered by subject or level."""
+    where = [visible_tutors(call.principal)]
+    if query.subject:
+        where.append(_json_list_has(Tutor.subjects, query.subject))
+    if query.level:
+        where.append(_json_list_has(Tutor.levels, query.level))
+    rows, total = await fetch_page(
+        call.db,
+        select(Tutor).join(User, User.id == Tutor.user_id),
+        where=where,
+        order_by=[User.display_name, Tutor.id],
+        page=query,
+    )
+    return TutorPage(
+        items=[TutorOut.of(t) for t in rows], total=total, limit=query.limit, offset=query.offset
+    )
+
+
+@router.post("/api/v1/tutors", tags=TAGS, status_code=201, errors=[409])
+async def create_tutor(call: Call, body: TutorCreate) -> TutorOut:
+    """Add a tutor (coordinators only)."""
+    p = call.principal
+    require_coordinator(p, "add tutors")
+    tutor = await add_tutor(
+        call.db,
+        org_id=p.org_id,
+        email=body.email,
+        display_name=body.display_name,
+        password_hash=await optional_hash(body.password),
+        subjects=body.subjects,
+        levels=body.levels,
+        time_zone=body.time_zone,
+        now=call.now,
+    )
+    return TutorOut.of(tutor)
+
+
+@router.get("/api/v1/tutors/{tutor_id}", tags=TAGS)
+async def get_tutor(call: Call, tutor_id: str) -> TutorOut:
+    """Read one tutor."""
+    p = call.principal
+    return TutorOut.of(await load_visible(call.db, p, Tutor, visible_tutors(p), tutor_id, "tutor"))
+
+
+@router.patch("/api/v1/tutors/{tutor_id}", tags=TAGS, errors=[409])
+async def update_tutor(call: Call, tutor_id: str, body: TutorUpdate) -> TutorOut:
+    """Change a tutor's details; fields left out keep their value (coordinators only)."""
+    p = call.principal
+    tutor = await load_visible(call.db, p, Tutor, visible_tutors(p), tutor_id, "tutor")
+    require_coordinator(p, "change tutors")
+    reject_nulls(body, "email", "display_name", "time_zone", "subjects", "levels")
+    await update_user(call.db, tutor.user, body, call.now)
+    if body.subjects is not None:
+        tutor.subjects = body.subjects
+    if body.levels is not None:
+        tutor.levels = body.levels
+    if body.time_zone is not None:
+        tutor.time_zone = body.time_zone
+    await call.db.flush()
+    return TutorOut.of(tutor)
+
+
+@router.delete("/api/v1/tutors/{tutor_id}", tags=TAGS, errors=[409])
+async def delete_tutor(call: Call, tutor_id: str) -> None:
+    """Remove a tutor who has no sessions (coordinators only)."""
+    p = call.principal
+    tutor = await load_visible(call.db, p, Tutor, visible_tutors(p), tutor_id, "tutor")
+    require_coordinator(p, "remove tutors")
+    if n := await sessions_count(call.db, tutor_id=tutor.id):
+        raise Conflict(
+            f"this tutor has {n} session(s); reassign or delete them first", code="in_use"
+        )
+    await call.db.delete(tutor)
+    await call.db.delete(tutor.user)

@@ -1,0 +1,49 @@
+"""What a running app holds: settings, database, clock, secret, metrics, Redis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.metrics import Metrics
+from core.clock import Clock
+from core.database import create_engine, create_sessionmaker
+from core.settings import Settings, resolve_secret_key
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock
+    secret: str
+    metrics: Metrics
+    redis: Redis | None
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock) -> Services:
+        """Build every client; none connects until first used."""
+        engine = create_engine(settings)
+        redis = None
+        if settings.redis_url:
+            timeout = settings.readiness_timeout_seconds
+            redis = Redis.from_url(
+                settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            clock=clock,
+            secret=resolve_secret_key(settings),
+            metrics=Metrics(),
+            redis=redis,
+        )
+
+    async def aclose(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()

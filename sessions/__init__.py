@@ -1,0 +1,3 @@
+"""Session lifecycle, domain events and their workflows (lifecycle issue)."""
+
+__all__: list[str] = []

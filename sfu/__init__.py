@@ -1,0 +1,3 @@
+"""The media plane: peers, forwarding without transcoding, recording (live media issue)."""
+
+__all__: list[str] = []
