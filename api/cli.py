@@ -275,9 +275,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except LiveclassError as exc:
         print(f"liveclass: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
-    except OperationalError as exc:
+    except (OperationalError, ConnectionError) as exc:
+        reason = exc.orig if isinstance(exc, OperationalError) else exc
         print(
-            f"liveclass: cannot reach the database ({exc.orig}); "
+            f"liveclass: cannot reach the database ({reason}); "
             "start it or fix LIVECLASS_DATABASE_URL",
             file=sys.stderr,
         )

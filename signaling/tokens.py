@@ -69,7 +69,12 @@ def verify_join_token(
             algorithms=[_ALGORITHM],
             audience=JOIN_AUDIENCE,
             issuer=ISSUER,
-            options={"require": ["exp", "sub", "aud", "iss"], "verify_exp": False},
+            options={
+                "require": ["exp", "sub", "aud", "iss"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
     except jwt.InvalidTokenError as exc:
         raise JoinTokenError(

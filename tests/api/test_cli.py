@@ -1,0 +1,214 @@
+"""The liveclass command, run as a user would: real processes, real ports on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SECRET, fresh_database
+
+LIVECLASS = shutil.which("liveclass", path=str(Path(sys.executable).parent)) or "liveclass"
+WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECLASS_")}
+    env["LIVECLASS_DATA_DIR"] = str(tmp_path / "var")
+    env.update(extra)
+    return env
+
+
+def _run(
+    tmp_path: Path, *args: str, stdin: str = "", **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LIVECLASS, *args],
+        cwd=tmp_path,
+        env=_env(tmp_path, **extra),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120 * WAIT,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["demo"], ["create-user"]])
+def test_help_on_every_command(tmp_path: Path, command: list[str]) -> None:
+    """--help works on the command and every subcommand, and names its options."""
+    r = _run(tmp_path, *command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "usage: liveclass" in r.stdout
+    if command == ["serve"]:
+        assert "--host" in r.stdout and "--port" in r.stdout
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """`liveclass serve` on embedded defaults, on a free loopback port."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [LIVECLASS, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    output = ""
+    deadline = time.monotonic() + 60 * WAIT
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"liveclass serve did not answer /healthz:\n{out}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output, _ = proc.communicate(timeout=20 * WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if proc.stdout:
+                proc.stdout.close()
+    # uvicorn shuts down gracefully, then re-raises SIGTERM as its exit status.
+    assert proc.returncode in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in output
+
+
+def test_serve_and_demo_on_embedded_defaults(tmp_path: Path, server: str) -> None:
+    """With nothing configured, serve answers, and the demo's logins work against it."""
+    assert httpx.get(f"{server}/readyz").json()["status"] == "ready"
+    r = _run(tmp_path, "demo", "--json")
+    assert r.returncode == 0, r.stderr
+    demo = json.loads(r.stdout)
+    assert demo["session_id"].startswith("ses_")
+    for role in ("coordinator", "tutor", "student", "guardian"):
+        assert {"email", "password"} <= set(demo[role])
+    login = httpx.post(f"{server}/api/v1/auth/login", json=demo["tutor"])
+    assert login.status_code == 200
+    token = login.json()["access_token"]
+    sessions = httpx.get(
+        f"{server}/api/v1/sessions", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert demo["session_id"] in {s["id"] for s in sessions["items"]}
+    join = httpx.post(
+        f"{server}/api/v1/sessions/{demo['session_id']}/join-token",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert join.status_code == 201
+    assert (tmp_path / "var" / "liveclass.db").exists()
+
+
+def test_demo_twice_refreshes_passwords(tmp_path: Path) -> None:
+    """A second demo run reuses the people, books another session, and issues new passwords."""
+    first = json.loads(_run(tmp_path, "demo", "--json").stdout)
+    second = json.loads(_run(tmp_path, "demo", "--json").stdout)
+    assert first["tutor"]["email"] == second["tutor"]["email"]
+    assert first["tutor"]["password"] != second["tutor"]["password"]
+    assert first["session_id"] != second["session_id"]
+
+
+def test_create_user_reads_password_from_stdin(tmp_path: Path) -> None:
+    """create-user makes a login-ready user and explains bad input."""
+    r = _run(
+        tmp_path,
+        "create-user",
+        "--email",
+        "boss@school.example.org",
+        "--name",
+        "Boss",
+        "--role",
+        "coordinator",
+        "--org",
+        "My School",
+        stdin="a long password\n",
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("created coordinator usr_")
+    again = _run(
+        tmp_path,
+        "create-user",
+        "--email",
+        "BOSS@school.example.org",
+        "--name",
+        "B",
+        "--role",
+        "tutor",
+        stdin="a long password\n",
+    )
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+    short = _run(
+        tmp_path,
+        "create-user",
+        "--email",
+        "x@school.example.org",
+        "--name",
+        "X",
+        "--role",
+        "student",
+        stdin="short\n",
+    )
+    assert short.returncode == 2 and "at least 10" in short.stderr
+    zone = _run(
+        tmp_path,
+        "create-user",
+        "--email",
+        "y@school.example.org",
+        "--name",
+        "Y",
+        "--role",
+        "student",
+        "--time-zone",
+        "Nowhere/Land",
+        stdin="a long password\n",
+    )
+    assert zone.returncode == 2 and "unknown time zone" in zone.stderr
+
+
+def test_shared_database_is_migrated_explicitly(tmp_path: Path) -> None:
+    """On PostgreSQL, serve refuses an unmigrated database until `liveclass migrate` runs."""
+    with fresh_database("postgresql", tmp_path) as url:
+        env = {"LIVECLASS_DATABASE_URL": url, "LIVECLASS_SECRET_KEY": SECRET}
+        refused = _run(tmp_path, "serve", "--port", str(_free_port()), **env)
+        assert refused.returncode == 2
+        assert "run 'liveclass migrate' first" in refused.stderr
+        migrated = _run(tmp_path, "migrate", **env)
+        assert migrated.returncode == 0, migrated.stderr
+        assert "database is at migration 0001" in migrated.stdout
+        emptied = _run(tmp_path, "migrate", "--downgrade", "base", **env)
+        assert "base (empty)" in emptied.stdout
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    """A database that does not answer gets a message naming the setting to fix."""
+    r = _run(tmp_path, "migrate", LIVECLASS_DATABASE_URL="postgresql://x@127.0.0.1:1/none")
+    assert r.returncode == 2
+    assert "LIVECLASS_DATABASE_URL" in r.stderr
