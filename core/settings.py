@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     readiness_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30, description="How long /readyz waits for each dependency."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="'json' for one JSON object a line (for log shippers)."
     )

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the system tools the test suite uses, from Debian packages, when missing.
+#   docker-compose: validates docker-compose.yml offline (no Docker engine needed).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  missing+=(docker-compose)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  printf 'ensure-tools: installing %s\n' "${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
