@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from api.middleware import RequestIdMiddleware
 from api.openapi import build_openapi
@@ -22,6 +23,9 @@ from api.services import Services
 from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
 from core.settings import Settings, get_settings
+from scheduling.models import LiveSession
+from sfu import ice
+from signaling.server import SignalingLimits, SignalingServer
 
 
 def build_router() -> Router:
@@ -43,6 +47,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(err, dict(exc.headers or {}))
 
 
+def build_signaling(services: Services) -> SignalingServer:
+    """The signaling server: ICE confined as configured, sessions looked up in the database."""
+    settings = services.settings
+    ice.confine(settings.ice_addresses)
+
+    async def session_exists(session_id: str) -> bool:
+        async with services.sessionmaker() as db:
+            status = await db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
+        return status is not None and not status.is_closed
+
+    return SignalingServer(
+        secret=services.secret,
+        clock=services.clock,
+        limits=SignalingLimits(
+            max_participants=settings.max_participants,
+            max_message_bytes=settings.max_message_bytes,
+            join_timeout=settings.join_timeout_seconds,
+            idle_timeout=settings.idle_timeout_seconds,
+        ),
+        ice_servers=settings.ice_servers,
+        session_exists=session_exists,
+    )
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
     """Build the Liveclass ASGI app.
 
@@ -52,6 +80,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """
     settings = settings or get_settings()
     services = Services.build(settings, clock or SystemClock())
+    signaling = build_signaling(services)
     router = build_router()
     spec: dict[str, Any] = build_openapi(router.endpoints, version=app_version())
 
@@ -63,14 +92,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             yield
         finally:
+            await signaling.aclose()
             await services.aclose()
 
     app = Starlette(
-        routes=[*router.routes(), Route("/openapi.json", openapi, include_in_schema=False)],
+        routes=[
+            *router.routes(),
+            Route("/openapi.json", openapi, include_in_schema=False),
+            WebSocketRoute("/rtc", signaling.handle),
+        ],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.signaling = signaling
     app.state.openapi = spec
     return app

@@ -192,6 +192,31 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     print(f"created {args.role} {asyncio.run(run())}")
 
 
+def cmd_bot(args: argparse.Namespace) -> None:
+    from sfu import ice
+    from signaling.bot import run_bot
+
+    settings = _settings()
+    configure_logging("WARNING", settings.log_format)
+    ice.confine(settings.ice_addresses)
+    report = asyncio.run(
+        run_bot(args.url, args.token, seconds=args.seconds, publish=args.publish != "none")
+    )
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(f"joined {report.session_id} as {report.participant_id} for {report.seconds:.1f} s")
+        for pid, got in report.participants.items():
+            print(f"  from {got['name'] or pid}: {got['audio']} audio, {got['video']} video frames")
+        print(
+            "ok: media from everyone who published"
+            if report.ok
+            else "NOT ok: some media never arrived"
+        )
+    if not report.ok:
+        raise SystemExit(1)
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -261,6 +286,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-password", action="store_true", help="create without a password (no login)"
     )
     create.set_defaults(func=cmd_create_user)
+    bot = sub.add_parser(
+        "bot",
+        help="join a session as a bot, publish, and report received media",
+        description="Join a session over signaling as a Python participant (aiortc), publish a "
+        "pre-encoded synthetic loop, and report the frames received from each other participant. "
+        "Exits 0 when media arrived from everyone who published. Honours LIVECLASS_ICE_ADDRESSES.",
+    )
+    bot.add_argument("--url", required=True, help="signaling URL, e.g. ws://127.0.0.1:8000/rtc")
+    bot.add_argument(
+        "--token", required=True, help="a join token (POST /api/v1/sessions/{id}/join-token)"
+    )
+    bot.add_argument("--seconds", type=float, default=10.0, help="how long to stay (default 10)")
+    bot.add_argument(
+        "--publish",
+        choices=["synthetic", "none"],
+        default="synthetic",
+        help="what to publish: a synthetic VP8+Opus loop (default), or nothing",
+    )
+    bot.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    bot.set_defaults(func=cmd_bot)
     return parser
 
 

@@ -7,14 +7,17 @@ on a fresh machine with no services: a SQLite file and generated secret under
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -61,6 +64,32 @@ class Settings(BaseSettings):
     readiness_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30, description="How long /readyz waits for each dependency."
     )
+    ice_addresses: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated IP addresses that ICE may gather and announce, for the SFU "
+        "and the bot (e.g. 127.0.0.1). Empty: every address of the host (aioice's default).",
+    )
+    ice_servers: CommaList = Field(
+        default_factory=list,
+        description="Comma-separated STUN/TURN URLs handed to clients and used by the SFU. "
+        "Empty: none (no public STUN server is ever used unless listed).",
+    )
+    max_participants: int = Field(
+        default=8, ge=2, le=50, description="Participants allowed in one session's room at once."
+    )
+    max_message_bytes: int = Field(
+        default=65_536, ge=4096, le=1_048_576, description="Largest signaling message accepted."
+    )
+    join_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Time a new WebSocket has to send its join message."
+    )
+    idle_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="A signaling connection that sends nothing (not even ping) this long "
+        "is closed.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
@@ -87,6 +116,23 @@ class Settings(BaseSettings):
             "database_url must be a postgresql:// or sqlite:// URL, "
             f"got one starting with {value.split(':', 1)[0]!r}"
         )
+
+    @field_validator("ice_addresses", "ice_servers", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ice_addresses")
+    @classmethod
+    def _ip_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError as exc:
+                raise ValueError(f"ice_addresses: {address!r} is not an IP address") from exc
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -45,6 +45,16 @@ class SessionStatus(StrEnum):
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
 
+    @property
+    def is_closed(self) -> bool:
+        """Over for good: nobody can join any more."""
+        return self in (
+            SessionStatus.ENDED,
+            SessionStatus.DOCUMENTED,
+            SessionStatus.CANCELLED,
+            SessionStatus.NO_SHOW,
+        )
+
 
 def _enum(enum: type[StrEnum], name: str) -> Enum:
     # VARCHAR + CHECK rather than a native type: identical on SQLite and

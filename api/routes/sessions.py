@@ -222,7 +222,7 @@ async def create_join_token(call: Call, session_id: str) -> JoinTokenOut:
     expires_at = live.scheduled_end + timedelta(
         seconds=call.services.settings.join_token_grace_seconds
     )
-    if live.status in _CLOSED or expires_at <= call.now:
+    if live.status.is_closed or expires_at <= call.now:
         raise Conflict(
             f"this session is over ({live.status.value}); it can no longer be joined",
             code="session_closed",

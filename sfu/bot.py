@@ -1,0 +1,98 @@
+"""A Python participant on aiortc: publishes pre-encoded media, counts what arrives.
+
+``BotPeer`` is the media half (signaling-agnostic, used directly by tests and
+benchmarks); ``signaling.bot`` drives it over the WebSocket protocol for
+``liveclass bot``. Received frames are counted per remote participant and kind,
+without decoding: the bot proves media flowed, cheaply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from sfu import passthrough
+from sfu.ice import rtc_configuration
+from sfu.synthetic import EncodedLoopTrack, audio_loop, video_loop
+
+
+@dataclass
+class Reception:
+    """Frames received from one remote participant."""
+
+    audio: int = 0
+    video: int = 0
+    video_keyframes: int = 0
+    first_video_at: float | None = None  # time.monotonic()
+    first_audio_at: float | None = None
+
+
+@dataclass
+class BotPeer:
+    ice_servers: list[str]
+    publish: bool = True
+    received: dict[str, Reception] = field(default_factory=lambda: defaultdict(Reception))
+    tracks: list[EncodedLoopTrack] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        passthrough.install()
+        self.pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
+        self._mids: dict[str, str | None] = {}
+        self._readers: set[asyncio.Task[None]] = set()
+        self.pc.on("track", self._on_track)
+        if self.publish:
+            for loop in (audio_loop(), video_loop()):
+                track = EncodedLoopTrack(loop)
+                transceiver = self.pc.addTransceiver(track, direction="sendonly")
+                passthrough.on_keyframe_request(transceiver.sender, track.request_keyframe)
+                self.tracks.append(track)
+
+    async def create_offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept_answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def answer_offer(self, sdp: str, tracks: Iterable[tuple[str, str | None]]) -> str:
+        """Answer an SFU offer; ``tracks`` maps each mid to its publisher (None: inactive)."""
+        self._mids.update(dict(tracks))
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription.sdp
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
+        task = asyncio.create_task(self._count(track, transceiver.mid or ""))
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
+
+    async def _count(self, track: MediaStreamTrack, mid: str) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                packet = await track.recv()
+                publisher = self._mids.get(mid)
+                if publisher is None:
+                    continue
+                got = self.received[publisher]
+                now = time.monotonic()
+                if track.kind == "video":
+                    got.video += 1
+                    got.video_keyframes += passthrough.is_keyframe("video", packet)  # type: ignore[arg-type]
+                    got.first_video_at = got.first_video_at or now
+                else:
+                    got.audio += 1
+                    got.first_audio_at = got.first_audio_at or now
+
+    async def aclose(self) -> None:
+        for task in list(self._readers):
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        await self.pc.close()

@@ -1,0 +1,183 @@
+"""Fan-out of one published track's encoded frames to its subscribers.
+
+A ``Publication`` reads encoded frames (``av.Packet``) from the publisher's
+receiver and hands each to every ``SubscriberTrack``; an aiortc sender per
+subscriber packs them unchanged. Rules that keep every subscriber decodable:
+
+- a new video subscriber gets nothing until a keyframe, and asks for one;
+- a subscriber's queue is bounded: a slow one never makes the SFU buffer
+  without limit. When video overflows, its queue is emptied and it waits for
+  the next keyframe (dropping frames silently would corrupt what follows); when
+  audio overflows, the oldest frame goes;
+- keyframe requests reach the publisher at most once per ``KEYFRAME_INTERVAL``.
+
+The per-subscriber object is also the place for per-subscriber quality later
+(pausing video, dropping temporal layers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, cast
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from core.logging import get_logger
+from sfu.passthrough import is_keyframe
+
+log = get_logger("liveclass.sfu.forwarding")
+KEYFRAME_INTERVAL = 0.3
+
+
+@dataclass
+class ForwardingStats:
+    frames_in: int = 0
+    keyframes_in: int = 0
+    keyframe_requests: int = 0
+
+
+@dataclass
+class SubscriberStats:
+    frames_out: int = 0
+    frames_held: int = 0  # video before the first keyframe
+    frames_dropped: int = 0  # on purpose, on overflow
+
+
+class SubscriberTrack(MediaStreamTrack):
+    """What one subscriber's sender reads: the publication's frames, bounded."""
+
+    def __init__(self, publication: Publication, *, max_frames: int) -> None:
+        super().__init__()
+        self.kind = publication.kind
+        self.publication = publication
+        self.stats = SubscriberStats()
+        self._max = max_frames
+        self._frames: deque[av.Packet[Any]] = deque()
+        self._ready = asyncio.Event()
+        self._awaiting_keyframe = self.kind == "video"
+
+    def push(self, packet: av.Packet[Any], keyframe: bool) -> None:
+        if self.readyState != "live":
+            return
+        if self._awaiting_keyframe:
+            if not keyframe:
+                self.stats.frames_held += 1
+                self.publication.request_keyframe()
+                return
+            self._awaiting_keyframe = False
+        if len(self._frames) >= self._max:
+            if self.kind == "video":
+                self.stats.frames_dropped += len(self._frames) + 1
+                self._frames.clear()
+                self._awaiting_keyframe = True
+                self.publication.request_keyframe()
+                return
+            self._frames.popleft()
+            self.stats.frames_dropped += 1
+        self._frames.append(packet)
+        self._ready.set()
+
+    def request_keyframe(self) -> None:
+        """The subscriber lost a picture (its PLI or FIR): ask the publisher."""
+        self.publication.request_keyframe()
+
+    async def recv(self) -> av.Packet[Any]:
+        while not self._frames:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        self.stats.frames_out += 1
+        return self._frames.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()
+        self.publication.unsubscribe(self)
+
+
+class Publication:
+    """One participant's published track, fanned out without decoding."""
+
+    def __init__(
+        self,
+        *,
+        participant_id: str,
+        track: MediaStreamTrack,
+        send_keyframe_request: Callable[[], Coroutine[Any, Any, bool]],
+        max_frames: int,
+    ) -> None:
+        self.participant_id = participant_id
+        self.kind = track.kind
+        self.track = track
+        self.stats = ForwardingStats()
+        self._send_keyframe_request = send_keyframe_request
+        self._max_frames = max_frames
+        self._subscribers: set[SubscriberTrack] = set()
+        self._last_request = 0.0
+        self._request_task: asyncio.Task[bool] | None = None
+        self._task = asyncio.create_task(self._run(), name=f"forward-{participant_id}-{self.kind}")
+        self.ended = asyncio.Event()
+
+    @property
+    def subscribers(self) -> frozenset[SubscriberTrack]:
+        return frozenset(self._subscribers)
+
+    def subscribe(self) -> SubscriberTrack:
+        sub = SubscriberTrack(self, max_frames=self._max_frames)
+        self._subscribers.add(sub)
+        if self.kind == "video":
+            self.request_keyframe()
+        return sub
+
+    def unsubscribe(self, sub: SubscriberTrack) -> None:
+        self._subscribers.discard(sub)
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
+        if self.kind != "video":
+            return
+        now = time.monotonic()
+        if now - self._last_request < KEYFRAME_INTERVAL:
+            return
+        if self._request_task is not None and not self._request_task.done():
+            return
+        self._last_request = now
+        self.stats.keyframe_requests += 1
+        self._request_task = asyncio.create_task(self._send_keyframe_request())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                packet = cast("av.Packet[Any]", await self.track.recv())
+                keyframe = is_keyframe(self.kind, packet)
+                self.stats.frames_in += 1
+                self.stats.keyframes_in += keyframe
+                for sub in tuple(self._subscribers):
+                    sub.push(packet, keyframe)
+        except MediaStreamError:
+            pass  # the publisher's track ended
+        except Exception:
+            log.exception("forwarding failed", participant=self.participant_id, kind=self.kind)
+        finally:
+            self.ended.set()
+            for sub in tuple(self._subscribers):
+                sub.stop()
+
+    async def aclose(self) -> None:
+        """Stop reading and end every subscriber's track."""
+        for task in (self._task, self._request_task):
+            if task is not None and not task.done():
+                task.cancel()
+        for task in (self._task, self._request_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for sub in tuple(self._subscribers):
+            sub.stop()

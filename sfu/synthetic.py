@@ -1,0 +1,123 @@
+"""Pre-encoded media for bots: encode a short loop once, replay it for free.
+
+A bot must cost little CPU so that a benchmark measures the SFU, not the bots.
+So a few seconds of VP8 video (a moving gradient) and Opus audio (a tone) are
+encoded once per process, and tracks replay those encoded frames in real time
+with fresh timestamps. A keyframe request makes the video jump to the next
+keyframe of the loop at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamTrack
+
+VIDEO_FPS = 15
+VIDEO_SIZE = (320, 240)
+AUDIO_RATE = 48_000
+AUDIO_FRAME = 960  # 20 ms
+
+
+@dataclass(frozen=True)
+class EncodedLoop:
+    kind: str
+    frames: tuple[bytes, ...]
+    keyframes: tuple[int, ...]  # indexes of keyframes in ``frames``
+    frame_duration: float
+    clock_rate: int
+
+
+@lru_cache(maxsize=1)
+def video_loop(seconds: int = 4, keyframe_every: int = 30) -> EncodedLoop:
+    width, height = VIDEO_SIZE
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height = width, height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = fractions.Fraction(1, VIDEO_FPS)
+    codec.framerate = fractions.Fraction(VIDEO_FPS, 1)
+    codec.bit_rate = 300_000
+    codec.gop_size = keyframe_every
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    frames: list[bytes] = []
+    keyframes: list[int] = []
+    x = np.arange(width, dtype=np.uint16)
+    for i in range(seconds * VIDEO_FPS):
+        luma = ((x[None, :] + np.arange(height, dtype=np.uint16)[:, None] + 4 * i) % 256).astype(
+            np.uint8
+        )
+        yuv = np.concatenate([luma, np.full((height // 2, width), 128, dtype=np.uint8)])
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts = i
+        for packet in codec.encode(frame):
+            if packet.is_keyframe:
+                keyframes.append(len(frames))
+            frames.append(bytes(packet))
+    for packet in codec.encode(None):
+        frames.append(bytes(packet))
+    return EncodedLoop("video", tuple(frames), tuple(keyframes), 1 / VIDEO_FPS, 90_000)
+
+
+@lru_cache(maxsize=1)
+def audio_loop(seconds: int = 1, hz: float = 440.0) -> EncodedLoop:
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = AUDIO_RATE
+    codec.layout = "stereo"
+    codec.format = "s16"
+    codec.bit_rate = 32_000
+    codec.time_base = fractions.Fraction(1, AUDIO_RATE)
+    frames: list[bytes] = []
+    t = np.arange(AUDIO_FRAME) / AUDIO_RATE
+    for i in range(seconds * AUDIO_RATE // AUDIO_FRAME):
+        tone = (0.2 * 32767 * np.sin(2 * np.pi * hz * (t + i * AUDIO_FRAME / AUDIO_RATE))).astype(
+            np.int16
+        )
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(tone, 2)[None, :], format="s16", layout="stereo"
+        )
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = i * AUDIO_FRAME
+        frames.extend(bytes(p) for p in codec.encode(frame))
+    return EncodedLoop("audio", tuple(frames), (0,), AUDIO_FRAME / AUDIO_RATE, AUDIO_RATE)
+
+
+class EncodedLoopTrack(MediaStreamTrack):
+    """Replays an ``EncodedLoop`` in real time as encoded ``av.Packet`` frames."""
+
+    def __init__(self, loop: EncodedLoop) -> None:
+        super().__init__()
+        self.kind = loop.kind
+        self._encoded = loop
+        self._index = 0
+        self._sent = 0
+        self._start: float | None = None
+        self._time_base = fractions.Fraction(1, loop.clock_rate)
+        self._ticks = round(loop.frame_duration * loop.clock_rate)
+
+    def request_keyframe(self) -> None:
+        """Jump to the next keyframe of the loop (the first one if none lies ahead)."""
+        ahead = [k for k in self._encoded.keyframes if k >= self._index]
+        self._index = ahead[0] if ahead else self._encoded.keyframes[0]
+        if self._index != 0 and self._index not in self._encoded.keyframes:
+            self._index = 0
+
+    async def recv(self) -> av.Packet[Any]:
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._sent * self._encoded.frame_duration
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        packet = av.Packet(self._encoded.frames[self._index])
+        packet.pts = self._sent * self._ticks
+        packet.time_base = self._time_base
+        self._index = (self._index + 1) % len(self._encoded.frames)
+        self._sent += 1
+        return packet

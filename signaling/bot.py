@@ -1,0 +1,136 @@
+"""``liveclass bot``: a participant that joins over signaling, publishes, and reports.
+
+It joins with a join token, publishes the pre-encoded synthetic loop (or
+nothing), answers every SFU offer, and after N seconds leaves and reports the
+audio and video frames it received from each other participant. ``ok`` means
+media arrived from everyone else who published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from websockets.asyncio.client import ClientConnection, connect
+
+from sfu.bot import BotPeer
+from sfu.errors import SfuError
+from signaling.protocol import PROTOCOL_VERSION
+
+
+class BotError(SfuError):
+    """The bot could not join or was refused; the message says why."""
+
+    code = "bot_failed"
+
+
+@dataclass
+class BotReport:
+    session_id: str
+    participant_id: str = ""
+    seconds: float = 0.0
+    participants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    published: dict[str, set[str]] = field(default_factory=dict)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Media came from every other participant who published, for each kind they published."""
+        if not self.published:
+            return False
+        for pid, kinds in self.published.items():
+            got = self.participants.get(pid, {})
+            if any(got.get(kind, 0) == 0 for kind in kinds):
+                return False
+        return True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "participant_id": self.participant_id,
+            "seconds": round(self.seconds, 2),
+            "participants": self.participants,
+            "ok": self.ok,
+            "errors": self.errors,
+        }
+
+
+def session_of(token: str) -> str:
+    """The session a join token names (read, not verified: the server verifies)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as exc:
+        raise BotError("the join token is not a token; copy it whole from the join link") from exc
+    return str(claims.get("sid", ""))
+
+
+async def _send(ws: ClientConnection, **message: Any) -> None:
+    await ws.send(json.dumps({"v": PROTOCOL_VERSION, **message}))
+
+
+async def run_bot(url: str, token: str, *, seconds: float, publish: bool = True) -> BotReport:
+    """Join, exchange media for ``seconds``, leave; return what was received."""
+    report = BotReport(session_id=session_of(token))
+    async with connect(url, open_timeout=10, max_size=2**20) as ws:
+        await _send(ws, type="join", session_id=report.session_id, token=token)
+        first = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        if first.get("type") != "joined":
+            raise BotError(f"join refused: {first.get('code')}: {first.get('message')}")
+        report.participant_id = first["participant_id"]
+        names = {p["participant_id"]: p["name"] for p in first["participants"]}
+        peer = BotPeer(ice_servers=[s["urls"] for s in first["ice_servers"]], publish=publish)
+        await _send(ws, type="offer", sdp=await peer.create_offer())
+        started = time.monotonic()
+
+        async def reader() -> None:
+            async for raw in ws:
+                msg = json.loads(raw)
+                kind = msg.get("type")
+                if kind == "answer":
+                    await peer.accept_answer(msg["sdp"])
+                elif kind == "offer":
+                    tracks = [(t["mid"], t["participant_id"]) for t in msg["tracks"]]
+                    for t in msg["tracks"]:
+                        if t["participant_id"]:
+                            report.published.setdefault(t["participant_id"], set()).add(t["kind"])
+                    await _send(ws, type="answer", sdp=await peer.answer_offer(msg["sdp"], tracks))
+                elif kind == "participant.joined":
+                    names[msg["participant"]["participant_id"]] = msg["participant"]["name"]
+                elif kind == "error":
+                    report.errors.append({"code": msg["code"], "message": msg["message"]})
+
+        async def keepalive() -> None:
+            while True:
+                await asyncio.sleep(10)
+                await _send(ws, type="ping")
+
+        tasks = [asyncio.create_task(reader()), asyncio.create_task(keepalive())]
+        try:
+            done, _ = await asyncio.wait(
+                tasks, timeout=seconds, return_when=asyncio.FIRST_EXCEPTION
+            )
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            report.seconds = time.monotonic() - started
+            with contextlib.suppress(Exception):
+                await _send(ws, type="leave")
+            await peer.aclose()
+        for pid, got in peer.received.items():
+            report.participants[pid] = {
+                "name": names.get(pid, ""),
+                "audio": got.audio,
+                "video": got.video,
+                "first_video_s": None
+                if got.first_video_at is None
+                else round(got.first_video_at - started, 3),
+            }
+    return report

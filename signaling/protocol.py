@@ -1,0 +1,272 @@
+"""The signaling protocol, version 1: messages and rules, with no I/O.
+
+Every message is one JSON object with ``type`` and ``v`` (the protocol
+version). ``parse_client_message`` validates what a client sends;
+``ConnectionProtocol`` says whether a message is allowed in the connection's
+current state. ``signaling.server`` only moves bytes and calls the SFU.
+Documented message by message in docs/signaling.md.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+MAX_SDP = 60_000
+
+
+class CloseCode:
+    """WebSocket close codes, each naming why the server ended the connection."""
+
+    NORMAL = 1000
+    BAD_FIRST_MESSAGE = 4400
+    JOIN_REFUSED = 4401
+    SESSION_NOT_FOUND = 4404
+    TIMEOUT = 4408
+    REPLACED = 4409
+    ROOM_FULL = 4429
+
+
+class ProtocolError(Exception):
+    """A message the protocol refuses; ``code`` is stable, the message says what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    v: Literal[1] = 1
+
+
+# --- client to server ----------------------------------------------------------
+
+
+class Join(_Message):
+    type: Literal["join"]
+    session_id: str = Field(max_length=64)
+    token: str = Field(max_length=4096)
+
+
+class Offer(_Message):
+    type: Literal["offer"]
+    sdp: str = Field(max_length=MAX_SDP)
+
+
+class Answer(_Message):
+    type: Literal["answer"]
+    sdp: str = Field(max_length=MAX_SDP)
+
+
+class Ice(_Message):
+    type: Literal["ice"]
+    candidate: str = Field(
+        max_length=1024, description="An a=candidate line, with or without 'candidate:'."
+    )
+    sdp_mid: str | None = Field(default=None, max_length=32)
+    sdp_mline_index: int | None = Field(default=None, ge=0, le=64)
+
+
+class Mute(_Message):
+    type: Literal["mute"]
+    kind: Literal["audio", "video"]
+    muted: bool
+
+
+class Leave(_Message):
+    type: Literal["leave"]
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+
+
+ClientMessage = Annotated[
+    Join | Offer | Answer | Ice | Mute | Leave | Ping, Field(discriminator="type")
+]
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+CLIENT_TYPES = ("join", "offer", "answer", "ice", "mute", "leave", "ping")
+
+# --- server to client ----------------------------------------------------------
+
+
+class ParticipantInfo(BaseModel):
+    participant_id: str
+    role: str
+    name: str
+    audio_muted: bool = False
+    video_muted: bool = False
+
+
+class IceServer(BaseModel):
+    urls: str
+
+
+class TrackRef(BaseModel):
+    mid: str
+    kind: Literal["audio", "video"]
+    participant_id: str | None = Field(description="Publisher of the track; null for an idle slot.")
+
+
+class Joined(_Message):
+    type: Literal["joined"] = "joined"
+    session_id: str
+    participant_id: str
+    role: str
+    name: str
+    participants: list[ParticipantInfo] = Field(description="Everyone else in the room now.")
+    ice_servers: list[IceServer]
+
+
+class ServerOffer(_Message):
+    type: Literal["offer"] = "offer"
+    sdp: str
+    tracks: list[TrackRef]
+
+
+class ServerAnswer(_Message):
+    type: Literal["answer"] = "answer"
+    sdp: str
+
+
+class ParticipantJoined(_Message):
+    type: Literal["participant.joined"] = "participant.joined"
+    participant: ParticipantInfo
+
+
+class ParticipantLeft(_Message):
+    type: Literal["participant.left"] = "participant.left"
+    participant_id: str
+    reason: Literal["left", "disconnected", "timeout"]
+
+
+class TrackPublished(_Message):
+    type: Literal["track.published"] = "track.published"
+    participant_id: str
+    kind: Literal["audio", "video"]
+
+
+class TrackUnpublished(_Message):
+    type: Literal["track.unpublished"] = "track.unpublished"
+    participant_id: str
+    kind: Literal["audio", "video"]
+
+
+class MuteChanged(_Message):
+    type: Literal["mute"] = "mute"
+    participant_id: str
+    kind: Literal["audio", "video"]
+    muted: bool
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+
+
+ServerMessage = (
+    Joined
+    | ServerOffer
+    | ServerAnswer
+    | ParticipantJoined
+    | ParticipantLeft
+    | TrackPublished
+    | TrackUnpublished
+    | MuteChanged
+    | Error
+    | Pong
+)
+
+
+def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
+    """Validate one client frame.
+
+    Raises:
+        ProtocolError: message_too_large, invalid_json, unsupported_version,
+            unknown_type or invalid_message.
+    """
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        raise ProtocolError(
+            "message_too_large", f"message is {size} bytes; the limit is {max_bytes}"
+        )
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(
+            "invalid_json", f"message is not JSON ({exc}); send one JSON object"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_json", "message must be a JSON object")
+    if data.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION:
+        raise ProtocolError(
+            "unsupported_version",
+            f"protocol version {data.get('v')!r} is not supported; use {PROTOCOL_VERSION}",
+        )
+    if data.get("type") not in CLIENT_TYPES:
+        raise ProtocolError(
+            "unknown_type",
+            f"unknown message type {data.get('type')!r}; expected one of {', '.join(CLIENT_TYPES)}",
+        )
+    try:
+        return _client_adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        raise ProtocolError("invalid_message", f"{data['type']}: {where}: {first['msg']}") from exc
+
+
+def encode(message: BaseModel) -> str:
+    return message.model_dump_json()
+
+
+class ConnectionState(StrEnum):
+    AWAITING_JOIN = "awaiting_join"
+    JOINED = "joined"
+    CLOSED = "closed"
+
+
+class ConnectionProtocol:
+    """The rules of one connection: join first, publish once, nothing after leave."""
+
+    def __init__(self) -> None:
+        self.state = ConnectionState.AWAITING_JOIN
+        self.published = False
+
+    def check(self, message: ClientMessage) -> None:
+        """Raise ``ProtocolError`` if ``message`` is not allowed now."""
+        if self.state is ConnectionState.CLOSED:
+            raise ProtocolError("closed", "this connection has left; open a new one to rejoin")
+        if self.state is ConnectionState.AWAITING_JOIN:
+            if not isinstance(message, Join):
+                raise ProtocolError("not_joined", f"send join first, not {message.type}")
+            return
+        if isinstance(message, Join):
+            raise ProtocolError("already_joined", "this connection has joined already")
+        if isinstance(message, Offer):
+            if self.published:
+                raise ProtocolError(
+                    "renegotiation_unsupported",
+                    "send one offer to publish; later changes are offered by the server "
+                    "(use mute, or replace tracks without renegotiating)",
+                )
+
+    def joined(self) -> None:
+        self.state = ConnectionState.JOINED
+
+    def offered(self) -> None:
+        self.published = True
+
+    def closed(self) -> None:
+        self.state = ConnectionState.CLOSED

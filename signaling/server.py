@@ -1,0 +1,442 @@
+"""The signaling WebSocket (``/rtc``): moves protocol messages between clients and the SFU.
+
+One task per connection reads frames, checks them with ``signaling.protocol``,
+and acts: join (token, room, peer), the publisher's offer, answers to the
+SFU's offers, ICE candidates, mute, ping, leave. A bad message gets an
+``error`` reply and touches nobody else; before a successful join it also
+closes the connection with a code that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiortc.sdp import candidate_from_sdp
+from pydantic import BaseModel
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from core.clock import Clock
+from core.logging import get_logger
+from sfu.errors import NegotiationFailed, RoomFull
+from sfu.peer import TrackInfo
+from sfu.room import Room
+from signaling.errors import JoinTokenError
+from signaling.protocol import (
+    Answer,
+    CloseCode,
+    ConnectionProtocol,
+    Error,
+    Ice,
+    IceServer,
+    Join,
+    Joined,
+    Leave,
+    Mute,
+    MuteChanged,
+    Offer,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    Ping,
+    Pong,
+    ProtocolError,
+    ServerAnswer,
+    ServerOffer,
+    TrackPublished,
+    TrackRef,
+    TrackUnpublished,
+    encode,
+    parse_client_message,
+)
+from signaling.tokens import JoinGrant, verify_join_token
+
+log = get_logger("liveclass.signaling")
+
+
+@dataclass(frozen=True)
+class SignalingLimits:
+    max_participants: int = 8
+    max_message_bytes: int = 65_536
+    join_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    send_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class PresenceRecord:
+    """A participant joined or left a session's room (the lifecycle turns these into events)."""
+
+    type: str  # "participant.joined" or "participant.left"
+    session_id: str
+    participant_id: str
+    role: str
+    at: datetime
+    reason: str | None = None
+
+
+SessionExists = Callable[[str], Awaitable[bool]]
+PresenceSink = Callable[[PresenceRecord], Awaitable[None]]
+
+
+class Connection:
+    """One client's WebSocket: serialised sends, and the pending answer to an SFU offer."""
+
+    def __init__(self, ws: WebSocket, *, send_timeout: float) -> None:
+        self.ws = ws
+        self.info: ParticipantInfo | None = None
+        self._send_timeout = send_timeout
+        self._lock = asyncio.Lock()
+        self._answer: asyncio.Future[str] | None = None
+
+    async def send(self, message: BaseModel) -> None:
+        if self.ws.application_state is not WebSocketState.CONNECTED:
+            return
+        async with self._lock, asyncio.timeout(self._send_timeout):
+            await self.ws.send_text(encode(message))
+
+    async def exchange(self, sdp: str, tracks: list[TrackInfo]) -> str:
+        """Send the SFU's offer and wait for the client's answer."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._answer = future
+        refs = [TrackRef(mid=t.mid, kind=t.kind, participant_id=t.participant_id) for t in tracks]
+        await self.send(ServerOffer(sdp=sdp, tracks=refs))
+        return await future
+
+    def deliver_answer(self, sdp: str) -> None:
+        if self._answer is None or self._answer.done():
+            raise ProtocolError(
+                "unexpected_answer", "no offer from the server is waiting for an answer"
+            )
+        self._answer.set_result(sdp)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()
+        if self.ws.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, OSError):
+                await self.ws.close(code=code, reason=reason[:120])
+
+
+@dataclass
+class RoomState:
+    room: Room
+    connections: dict[str, Connection] = field(default_factory=dict)
+
+
+class SignalingServer:
+    """All rooms of this node, and the WebSocket handler that serves them."""
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        clock: Clock,
+        limits: SignalingLimits,
+        ice_servers: list[str],
+        session_exists: SessionExists,
+        on_presence: PresenceSink | None = None,
+    ) -> None:
+        self._secret = secret
+        self._clock = clock
+        self.limits = limits
+        self._ice_servers = ice_servers
+        self._session_exists = session_exists
+        self._on_presence = on_presence
+        self.rooms: dict[str, RoomState] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _room(self, session_id: str) -> RoomState:
+        state = self.rooms.get(session_id)
+        if state is None:
+            state = RoomState(
+                Room(
+                    session_id,
+                    max_participants=self.limits.max_participants,
+                    ice_servers=self._ice_servers,
+                    on_publish=lambda pid, kind: self._broadcast_soon(
+                        session_id,
+                        TrackPublished(participant_id=pid, kind=kind),
+                        exclude=pid,
+                    ),
+                )
+            )
+            self.rooms[session_id] = state
+        return state
+
+    def _broadcast_soon(self, session_id: str, message: BaseModel, *, exclude: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._broadcast(session_id, message, exclude=exclude)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _broadcast(self, session_id: str, message: BaseModel, *, exclude: str) -> None:
+        state = self.rooms.get(session_id)
+        if state is None:
+            return
+        for pid, conn in list(state.connections.items()):
+            if pid != exclude:
+                try:
+                    await conn.send(message)
+                except (TimeoutError, RuntimeError, OSError):
+                    log.warning(
+                        "dropping a slow or broken connection", session=session_id, participant=pid
+                    )
+                    await conn.close(CloseCode.TIMEOUT, "not reading messages")
+
+    async def _record(self, record: PresenceRecord) -> None:
+        log.info(
+            record.type,
+            session=record.session_id,
+            participant=record.participant_id,
+            reason=record.reason,
+        )
+        if self._on_presence is not None:
+            try:
+                await self._on_presence(record)
+            except Exception:
+                log.exception("presence sink failed", session=record.session_id)
+
+    async def _receive(self, conn: Connection, timeout: float) -> str | bytes | None:
+        """The next frame, or None when the client went away."""
+        async with asyncio.timeout(timeout):
+            message = await conn.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        data: str | bytes | None = message.get("text")
+        if data is None:
+            data = message.get("bytes") or b""
+        return data
+
+    async def _refuse(self, conn: Connection, code: str, message: str, close_code: int) -> None:
+        await conn.send(Error(code=code, message=message))
+        await conn.close(close_code, code)
+
+    async def _join(
+        self, conn: Connection, proto: ConnectionProtocol
+    ) -> tuple[JoinGrant, RoomState] | None:
+        try:
+            raw = await self._receive(conn, self.limits.join_timeout)
+        except TimeoutError:
+            await self._refuse(
+                conn, "join_timeout", "send join within the join timeout", CloseCode.TIMEOUT
+            )
+            return None
+        if raw is None:
+            return None
+        try:
+            message = parse_client_message(raw, max_bytes=self.limits.max_message_bytes)
+            proto.check(message)
+            assert isinstance(message, Join)
+            grant = verify_join_token(
+                message.token,
+                secret=self._secret,
+                session_id=message.session_id,
+                now=self._clock.now(),
+            )
+        except ProtocolError as exc:
+            await self._refuse(conn, exc.code, exc.message, CloseCode.BAD_FIRST_MESSAGE)
+            return None
+        except JoinTokenError as exc:
+            await self._refuse(conn, exc.code, exc.message, CloseCode.JOIN_REFUSED)
+            return None
+        if not await self._session_exists(grant.session_id):
+            await self._refuse(
+                conn,
+                "session_not_found",
+                "this session does not exist or has ended",
+                CloseCode.SESSION_NOT_FOUND,
+            )
+            return None
+        state = self._room(grant.session_id)
+        old = state.connections.get(grant.participant_id)
+        if old is None and len(state.connections) >= self.limits.max_participants:
+            exc2 = RoomFull(f"this session already has {self.limits.max_participants} participants")
+            await self._refuse(conn, exc2.code, exc2.message, CloseCode.ROOM_FULL)
+            return None
+        if old is not None:
+            # The same participant again (a reload, a new device): the newer connection wins.
+            state.connections.pop(grant.participant_id, None)
+            await old.close(CloseCode.REPLACED, "replaced by a newer connection")
+            await state.room.remove_peer(grant.participant_id)
+        conn.info = ParticipantInfo(
+            participant_id=grant.participant_id, role=grant.role, name=grant.name
+        )
+        state.connections[grant.participant_id] = conn
+        state.room.add_peer(grant.participant_id, conn.exchange)
+        proto.joined()
+        others = [
+            c.info for pid, c in state.connections.items() if pid != grant.participant_id and c.info
+        ]
+        await conn.send(
+            Joined(
+                session_id=grant.session_id,
+                participant_id=grant.participant_id,
+                role=grant.role,
+                name=grant.name,
+                participants=others,
+                ice_servers=[IceServer(urls=u) for u in self._ice_servers],
+            )
+        )
+        if old is None:
+            await self._broadcast(
+                grant.session_id,
+                ParticipantJoined(participant=conn.info),
+                exclude=grant.participant_id,
+            )
+            await self._record(
+                PresenceRecord(
+                    "participant.joined",
+                    grant.session_id,
+                    grant.participant_id,
+                    grant.role,
+                    self._clock.now(),
+                )
+            )
+        return grant, state
+
+    async def handle(self, ws: WebSocket) -> None:
+        """Serve one client from accept to close."""
+        await ws.accept()
+        conn = Connection(ws, send_timeout=self.limits.send_timeout)
+        proto = ConnectionProtocol()
+        joined = await self._join(conn, proto)
+        if joined is None:
+            return
+        grant, state = joined
+        reason = "disconnected"
+        try:
+            reason = await self._serve(conn, proto, grant, state)
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            reason = "disconnected"
+        finally:
+            proto.closed()
+            await self._leave(conn, grant, state, reason)
+
+    async def _serve(
+        self, conn: Connection, proto: ConnectionProtocol, grant: JoinGrant, state: RoomState
+    ) -> str:
+        pid = grant.participant_id
+        while True:
+            try:
+                raw = await self._receive(conn, self.limits.idle_timeout)
+            except TimeoutError:
+                await conn.send(
+                    Error(
+                        code="idle_timeout",
+                        message="nothing received within the idle timeout; send ping",
+                    )
+                )
+                return "timeout"
+            if raw is None:
+                return "disconnected"
+            if state.connections.get(pid) is not conn:
+                return "replaced"
+            message = None
+            try:
+                message = parse_client_message(raw, max_bytes=self.limits.max_message_bytes)
+                proto.check(message)
+                await self._dispatch(conn, proto, message, grant, state)
+            except ProtocolError as exc:
+                await conn.send(Error(code=exc.code, message=exc.message))
+            except NegotiationFailed as exc:
+                await conn.send(Error(code=exc.code, message=exc.message))
+            if isinstance(message, Leave):
+                return "left"
+
+    async def _dispatch(
+        self,
+        conn: Connection,
+        proto: ConnectionProtocol,
+        message: object,
+        grant: JoinGrant,
+        state: RoomState,
+    ) -> None:
+        pid = grant.participant_id
+        if isinstance(message, Ping):
+            await conn.send(Pong())
+        elif isinstance(message, Offer):
+            try:
+                answer = await state.room.accept_offer(pid, message.sdp)
+            except NegotiationFailed:
+                # Start over with a fresh peer so a corrected offer can follow.
+                await state.room.remove_peer(pid)
+                state.room.add_peer(pid, conn.exchange)
+                raise
+            proto.offered()
+            await conn.send(ServerAnswer(sdp=answer))
+        elif isinstance(message, Answer):
+            conn.deliver_answer(message.sdp)
+        elif isinstance(message, Ice):
+            await self._add_candidate(state, pid, message)
+        elif isinstance(message, Mute):
+            assert conn.info is not None
+            setattr(conn.info, f"{message.kind}_muted", message.muted)
+            await self._broadcast(
+                grant.session_id,
+                MuteChanged(participant_id=pid, kind=message.kind, muted=message.muted),
+                exclude=pid,
+            )
+
+    async def _add_candidate(self, state: RoomState, pid: str, message: Ice) -> None:
+        line = message.candidate.removeprefix("a=").removeprefix("candidate:")
+        if not line or ".local " in line:
+            return  # end-of-candidates, or mDNS: resolving it would send multicast
+        try:
+            candidate = candidate_from_sdp(line)
+        except (ValueError, IndexError) as exc:
+            raise ProtocolError("invalid_candidate", f"cannot parse ICE candidate: {exc}") from exc
+        candidate.sdpMid = message.sdp_mid
+        candidate.sdpMLineIndex = message.sdp_mline_index
+        peer = state.room.peers.get(pid)
+        if peer is not None:
+            await peer.pc.addIceCandidate(candidate)
+
+    async def _leave(
+        self, conn: Connection, grant: JoinGrant, state: RoomState, reason: str
+    ) -> None:
+        pid = grant.participant_id
+        await conn.close(CloseCode.TIMEOUT if reason == "timeout" else CloseCode.NORMAL, reason)
+        if state.connections.get(pid) is not conn:
+            return  # replaced: the newer connection owns the participant now
+        del state.connections[pid]
+        kinds = [p.kind for p in state.room.publications.get(pid, [])]
+        await state.room.remove_peer(pid)
+        for kind in kinds:
+            await self._broadcast(
+                grant.session_id, TrackUnpublished(participant_id=pid, kind=kind), exclude=pid
+            )
+        await self._broadcast(
+            grant.session_id,
+            ParticipantLeft(
+                participant_id=pid,
+                reason=reason if reason in ("left", "timeout") else "disconnected",
+            ),
+            exclude=pid,
+        )
+        await self._record(
+            PresenceRecord(
+                "participant.left",
+                grant.session_id,
+                pid,
+                grant.role,
+                self._clock.now(),
+                reason=reason,
+            )
+        )
+        if not state.connections and self.rooms.get(grant.session_id) is state:
+            del self.rooms[grant.session_id]
+            await state.room.aclose()
+
+    async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for state in list(self.rooms.values()):
+            for conn in list(state.connections.values()):
+                await conn.close(1001, "server shutting down")
+            await state.room.aclose()
+        self.rooms.clear()
