@@ -14,12 +14,14 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from sfu import passthrough
 from sfu.ice import rtc_configuration
+from sfu.passthrough import EncodedFrame
 from sfu.synthetic import EncodedLoopTrack, audio_loop, video_loop
 
 
@@ -53,6 +55,10 @@ class BotPeer:
                 transceiver = self.pc.addTransceiver(track, direction="sendonly")
                 passthrough.on_keyframe_request(transceiver.sender, track.request_keyframe)
                 self.tracks.append(track)
+        else:
+            # Something to offer: the SFU then sends its tracks in offers of its own.
+            for kind in ("audio", "video"):
+                self.pc.addTransceiver(kind, direction="recvonly")
 
     async def create_offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -77,7 +83,7 @@ class BotPeer:
     async def _count(self, track: MediaStreamTrack, mid: str) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
-                packet = await track.recv()
+                frame = cast(EncodedFrame, await track.recv())
                 publisher = self._mids.get(mid)
                 if publisher is None:
                     continue
@@ -85,7 +91,7 @@ class BotPeer:
                 now = time.monotonic()
                 if track.kind == "video":
                     got.video += 1
-                    got.video_keyframes += passthrough.is_keyframe("video", packet)  # type: ignore[arg-type]
+                    got.video_keyframes += frame.keyframe
                     got.first_video_at = got.first_video_at or now
                 else:
                     got.audio += 1

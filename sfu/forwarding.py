@@ -1,8 +1,8 @@
 """Fan-out of one published track's encoded frames to its subscribers.
 
-A ``Publication`` reads encoded frames (``av.Packet``) from the publisher's
-receiver and hands each to every ``SubscriberTrack``; an aiortc sender per
-subscriber packs them unchanged. Rules that keep every subscriber decodable:
+A ``Publication`` reads ``EncodedFrame``s from the publisher's receiver and
+hands each to every ``SubscriberTrack``. Rules that keep every subscriber
+decodable:
 
 - a new video subscriber gets nothing until a keyframe, and asks for one;
 - a subscriber's queue is bounded: a slow one never makes the SFU buffer
@@ -11,28 +11,33 @@ subscriber packs them unchanged. Rules that keep every subscriber decodable:
   audio overflows, the oldest frame goes;
 - keyframe requests reach the publisher at most once per ``KEYFRAME_INTERVAL``.
 
-The per-subscriber object is also the place for per-subscriber quality later
-(pausing video, dropping temporal layers).
+A ``SlotTrack`` is what an aiortc sender reads for one send slot of a peer. It
+lives as long as the peer and switches between subscriptions (aiortc's sender
+stops for good when its track ends), rewriting timestamps so the receiver sees
+one continuous stream across switches. The per-subscriber objects are also the
+place for per-subscriber quality later (pausing video, dropping layers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 
-import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from core.logging import get_logger
-from sfu.passthrough import is_keyframe
+from sfu.passthrough import EncodedFrame
 
 log = get_logger("liveclass.sfu.forwarding")
 KEYFRAME_INTERVAL = 0.3
+# Gap inserted between two sources' timestamps on a switch, in clock ticks.
+SWITCH_GAP = {"audio": 960, "video": 3000}
 
 
 @dataclass
@@ -50,7 +55,7 @@ class SubscriberStats:
 
 
 class SubscriberTrack(MediaStreamTrack):
-    """What one subscriber's sender reads: the publication's frames, bounded."""
+    """One subscriber's view of a publication: its frames, bounded."""
 
     def __init__(self, publication: Publication, *, max_frames: int) -> None:
         super().__init__()
@@ -58,15 +63,15 @@ class SubscriberTrack(MediaStreamTrack):
         self.publication = publication
         self.stats = SubscriberStats()
         self._max = max_frames
-        self._frames: deque[av.Packet[Any]] = deque()
+        self._frames: deque[EncodedFrame] = deque()
         self._ready = asyncio.Event()
         self._awaiting_keyframe = self.kind == "video"
 
-    def push(self, packet: av.Packet[Any], keyframe: bool) -> None:
+    def push(self, frame: EncodedFrame) -> None:
         if self.readyState != "live":
             return
         if self._awaiting_keyframe:
-            if not keyframe:
+            if not frame.keyframe:
                 self.stats.frames_held += 1
                 self.publication.request_keyframe()
                 return
@@ -80,14 +85,18 @@ class SubscriberTrack(MediaStreamTrack):
                 return
             self._frames.popleft()
             self.stats.frames_dropped += 1
-        self._frames.append(packet)
+        self._frames.append(frame)
         self._ready.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._frames)
 
     def request_keyframe(self) -> None:
         """The subscriber lost a picture (its PLI or FIR): ask the publisher."""
         self.publication.request_keyframe()
 
-    async def recv(self) -> av.Packet[Any]:
+    async def recv(self) -> EncodedFrame:  # type: ignore[override]
         while not self._frames:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -100,6 +109,62 @@ class SubscriberTrack(MediaStreamTrack):
         super().stop()
         self._ready.set()
         self.publication.unsubscribe(self)
+
+
+class SlotTrack(MediaStreamTrack):
+    """A send slot's track: plays whichever subscription is attached, or waits."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.source: SubscriberTrack | None = None
+        self._changed = asyncio.Event()
+        self._offset = 0
+        self._last_pts: int | None = None
+        self._rebase = False
+
+    def attach(self, source: SubscriberTrack) -> None:
+        self.detach()
+        self.source = source
+        self._rebase = True
+        self._changed.set()
+
+    def detach(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+            self.source = None
+            self._changed.set()
+
+    def request_keyframe(self) -> None:
+        if self.source is not None:
+            self.source.request_keyframe()
+
+    async def recv(self) -> EncodedFrame:  # type: ignore[override]
+        while self.readyState == "live":
+            source = self.source
+            if source is None:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            try:
+                frame = await source.recv()
+            except MediaStreamError:
+                if self.source is source:
+                    self.source = None
+                continue
+            if self._rebase:
+                self._rebase = False
+                if self._last_pts is not None:
+                    self._offset = self._last_pts + SWITCH_GAP[self.kind] - frame.pts
+            out = dataclasses.replace(frame, pts=frame.pts + self._offset)
+            self._last_pts = out.pts
+            return out
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self.detach()
+        self._changed.set()
 
 
 class Publication:
@@ -122,8 +187,8 @@ class Publication:
         self._subscribers: set[SubscriberTrack] = set()
         self._last_request = 0.0
         self._request_task: asyncio.Task[bool] | None = None
-        self._task = asyncio.create_task(self._run(), name=f"forward-{participant_id}-{self.kind}")
         self.ended = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=f"forward-{participant_id}-{self.kind}")
 
     @property
     def subscribers(self) -> frozenset[SubscriberTrack]:
@@ -155,12 +220,11 @@ class Publication:
     async def _run(self) -> None:
         try:
             while True:
-                packet = cast("av.Packet[Any]", await self.track.recv())
-                keyframe = is_keyframe(self.kind, packet)
+                frame = cast(EncodedFrame, await self.track.recv())
                 self.stats.frames_in += 1
-                self.stats.keyframes_in += keyframe
+                self.stats.keyframes_in += frame.keyframe
                 for sub in tuple(self._subscribers):
-                    sub.push(packet, keyframe)
+                    sub.push(frame)
         except MediaStreamError:
             pass  # the publisher's track ended
         except Exception:

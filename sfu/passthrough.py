@@ -6,8 +6,8 @@ packs anything that is not a decoded frame with ``encoder.pack`` instead of
 encoding it (``get_encoder``). Replacing those two look-ups gives encoded frames
 in and the same bytes out, with no codec context ever created:
 
-- ``PassthroughDecoder.decode`` returns the encoded frame as an ``av.Packet``
-  (pts = RTP timestamp, time base = 1/clock rate);
+- ``PassthroughDecoder.decode`` returns the encoded frame as an ``EncodedFrame``
+  (pts = RTP timestamp, time base = 1/clock rate, keyframe flag);
 - the packers pack VP8 and Opus payloads and refuse to encode.
 
 Keyframe requests from a subscriber only set a flag on aiortc's encode path;
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import fractions
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import av
 from aiortc import (
     RTCRtpReceiver,
     RTCRtpSender,
@@ -42,17 +42,37 @@ VIDEO_CLOCK = 90_000
 FORWARDED_MIME_TYPES = ("audio/opus", "video/vp8")
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One encoded audio or video frame, as it travels through the SFU.
+
+    Immutable, because one frame object goes to every subscriber; retiming for
+    one subscriber makes a copy (``dataclasses.replace``), not a mutation.
+    """
+
+    data: bytes
+    pts: int  # in 1/clock_rate units
+    time_base: fractions.Fraction
+    keyframe: bool
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+
 class PassthroughDecoder:
-    """A "decoder" that hands the encoded frame on unchanged, as an ``av.Packet``."""
+    """A "decoder" that hands the encoded frame on unchanged."""
 
     def __init__(self, codec: RTCRtpCodecParameters) -> None:
         self.time_base = fractions.Fraction(1, codec.clockRate)
+        self.kind = "video" if codec.mimeType.lower().startswith("video/") else "audio"
 
-    def decode(self, encoded_frame: JitterFrame) -> list[av.Packet[Any]]:
-        packet = av.Packet(encoded_frame.data)
-        packet.pts = encoded_frame.timestamp
-        packet.time_base = self.time_base
-        return [packet]
+    def decode(self, encoded_frame: JitterFrame) -> list[EncodedFrame]:
+        data = encoded_frame.data
+        return [
+            EncodedFrame(
+                data, encoded_frame.timestamp, self.time_base, is_keyframe(self.kind, data)
+            )
+        ]
 
 
 class _Packer:
@@ -66,20 +86,19 @@ class Vp8Packer(_Packer):
     def __init__(self) -> None:
         self.picture_id = 0
 
-    def pack(self, packet: av.Packet[Any]) -> tuple[list[bytes], int]:
-        payloads = Vp8Encoder._packetize(bytes(packet), self.picture_id)
+    def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
+        payloads = Vp8Encoder._packetize(frame.data, self.picture_id)
         self.picture_id = (self.picture_id + 1) % (1 << 15)
-        return payloads, _to_clock(packet, VIDEO_CLOCK)
+        return payloads, _to_clock(frame, VIDEO_CLOCK)
 
 
 class OpusPacker(_Packer):
-    def pack(self, packet: av.Packet[Any]) -> tuple[list[bytes], int]:
-        return [bytes(packet)], _to_clock(packet, 48_000)
+    def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
+        return [frame.data], _to_clock(frame, 48_000)
 
 
-def _to_clock(packet: av.Packet[Any], clock_rate: int) -> int:
-    assert packet.pts is not None and packet.time_base is not None
-    return int(packet.pts * packet.time_base * clock_rate)
+def _to_clock(frame: EncodedFrame, clock_rate: int) -> int:
+    return int(frame.pts * frame.time_base * clock_rate)
 
 
 def _passthrough_decoder(codec: RTCRtpCodecParameters) -> PassthroughDecoder:
@@ -107,14 +126,13 @@ def install() -> None:
     rtcrtpsender.get_encoder = _packer  # type: ignore[attr-defined,assignment]
 
 
-def is_keyframe(kind: str, packet: av.Packet[Any]) -> bool:
-    """Whether a forwarded frame can start decoding: every audio frame; VP8 keyframes.
+def is_keyframe(kind: str, data: bytes) -> bool:
+    """Whether a frame can start decoding: every audio frame; VP8 key frames.
 
     VP8's frame tag (RFC 6386 9.1): bit 0 of the first byte is 0 for a key frame.
     """
     if kind != "video":
         return True
-    data = bytes(packet)
     return bool(data) and data[0] & 1 == 0
 
 

@@ -27,7 +27,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from core.logging import get_logger
 from sfu import passthrough
 from sfu.errors import NegotiationFailed, UnsupportedCodec
-from sfu.forwarding import SubscriberTrack
+from sfu.forwarding import SlotTrack, SubscriberTrack
 from sfu.ice import rtc_configuration
 
 log = get_logger("liveclass.sfu.peer")
@@ -54,8 +54,8 @@ class TrackInfo:
 @dataclass
 class _Slot:
     transceiver: RTCRtpTransceiver
+    track: SlotTrack
     publisher_id: str | None = None
-    track: SubscriberTrack | None = None
 
 
 def _forwarded_codecs(kind: str) -> list[object]:
@@ -108,14 +108,20 @@ class Peer:
         self._expect(PeerState.NEW)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            if not self.pc.getTransceivers():
+                raise NegotiationFailed(
+                    "the offer has no audio or video; offer the tracks to publish "
+                    "(or recvonly ones to only receive)"
+                )
             for t in self.pc.getTransceivers():
                 passthrough.restrict_to_forwarded(t)
                 if t.direction == "sendrecv":
                     t.direction = "recvonly"
             await self.pc.setLocalDescription(await self.pc.createAnswer())
-        except UnsupportedCodec:
+        except (UnsupportedCodec, NegotiationFailed):
             raise
         except (
+            AssertionError,  # aiortc's SDP parser asserts on malformed lines
             ValueError,
             TypeError,
             KeyError,
@@ -138,40 +144,38 @@ class Peer:
             track.stop()
             return
         slot = next(
-            (s for s in self._slots if s.publisher_id is None and s.transceiver.kind == track.kind),
-            None,
+            (s for s in self._slots if s.publisher_id is None and s.track.kind == track.kind), None
         )
         if slot is None:
-            transceiver = self.pc.addTransceiver(track, direction="sendonly")
+            slot_track = SlotTrack(track.kind)
+            transceiver = self.pc.addTransceiver(slot_track, direction="sendonly")
             transceiver.setCodecPreferences(_forwarded_codecs(track.kind))  # type: ignore[arg-type]
-            slot = _Slot(transceiver)
+            passthrough.on_keyframe_request(transceiver.sender, slot_track.request_keyframe)
+            slot = _Slot(transceiver, slot_track)
             self._slots.append(slot)
         else:
-            slot.transceiver.sender.replaceTrack(track)
             slot.transceiver.direction = "sendonly"
-        slot.publisher_id, slot.track = publisher_id, track
-        sender = slot.transceiver.sender
-        sender._stream_id = publisher_id  # msid: browsers group a publisher's tracks by it
-        passthrough.on_keyframe_request(sender, track.request_keyframe)
+        slot.track.attach(track)
+        slot.publisher_id = publisher_id
+        # msid: browsers group a publisher's tracks into one stream by it.
+        slot.transceiver.sender._stream_id = publisher_id
         self._dirty.set()
 
     def unsubscribe(self, publisher_id: str) -> None:
         """Stop sending ``publisher_id``'s tracks; their slots go inactive for reuse."""
         for slot in self._slots:
             if slot.publisher_id == publisher_id:
-                if slot.track is not None:
-                    slot.track.stop()
-                slot.transceiver.sender.replaceTrack(None)
+                slot.track.detach()
                 slot.transceiver.direction = "inactive"
-                slot.publisher_id = slot.track = None
+                slot.publisher_id = None
                 self._dirty.set()
 
     @property
     def subscriptions(self) -> dict[str, list[SubscriberTrack]]:
         out: dict[str, list[SubscriberTrack]] = {}
         for slot in self._slots:
-            if slot.publisher_id is not None and slot.track is not None:
-                out.setdefault(slot.publisher_id, []).append(slot.track)
+            if slot.publisher_id is not None and slot.track.source is not None:
+                out.setdefault(slot.publisher_id, []).append(slot.track.source)
         return out
 
     def track_infos(self) -> list[TrackInfo]:
@@ -220,6 +224,5 @@ class Peer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._negotiator
         for slot in self._slots:
-            if slot.track is not None:
-                slot.track.stop()
+            slot.track.stop()
         await self.pc.close()

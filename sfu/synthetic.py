@@ -14,11 +14,12 @@ import fractions
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
+
+from sfu.passthrough import EncodedFrame
 
 VIDEO_FPS = 15
 VIDEO_SIZE = (320, 240)
@@ -36,7 +37,9 @@ class EncodedLoop:
 
 
 @lru_cache(maxsize=1)
-def video_loop(seconds: int = 4, keyframe_every: int = 30) -> EncodedLoop:
+def video_loop(seconds: int = 4) -> EncodedLoop:
+    """One keyframe, at the start of the loop: like Chrome, no periodic keyframes,
+    so a late subscriber depends on the SFU relaying its keyframe request."""
     width, height = VIDEO_SIZE
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height = width, height
@@ -44,7 +47,7 @@ def video_loop(seconds: int = 4, keyframe_every: int = 30) -> EncodedLoop:
     codec.time_base = fractions.Fraction(1, VIDEO_FPS)
     codec.framerate = fractions.Fraction(VIDEO_FPS, 1)
     codec.bit_rate = 300_000
-    codec.gop_size = keyframe_every
+    codec.gop_size = seconds * VIDEO_FPS
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
     frames: list[bytes] = []
     keyframes: list[int] = []
@@ -89,7 +92,7 @@ def audio_loop(seconds: int = 1, hz: float = 440.0) -> EncodedLoop:
 
 
 class EncodedLoopTrack(MediaStreamTrack):
-    """Replays an ``EncodedLoop`` in real time as encoded ``av.Packet`` frames."""
+    """Replays an ``EncodedLoop`` in real time as ``EncodedFrame``s."""
 
     def __init__(self, loop: EncodedLoop) -> None:
         super().__init__()
@@ -105,19 +108,18 @@ class EncodedLoopTrack(MediaStreamTrack):
         """Jump to the next keyframe of the loop (the first one if none lies ahead)."""
         ahead = [k for k in self._encoded.keyframes if k >= self._index]
         self._index = ahead[0] if ahead else self._encoded.keyframes[0]
-        if self._index != 0 and self._index not in self._encoded.keyframes:
-            self._index = 0
 
-    async def recv(self) -> av.Packet[Any]:
+    async def recv(self) -> EncodedFrame:  # type: ignore[override]
         if self._start is None:
             self._start = time.monotonic()
         due = self._start + self._sent * self._encoded.frame_duration
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        packet = av.Packet(self._encoded.frames[self._index])
-        packet.pts = self._sent * self._ticks
-        packet.time_base = self._time_base
+        data = self._encoded.frames[self._index]
+        frame = EncodedFrame(
+            data, self._sent * self._ticks, self._time_base, self._index in self._encoded.keyframes
+        )
         self._index = (self._index + 1) % len(self._encoded.frames)
         self._sent += 1
-        return packet
+        return frame
