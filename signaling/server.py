@@ -345,6 +345,14 @@ class SignalingServer:
                 await conn.send(Error(code=exc.code, message=exc.message))
             except NegotiationFailed as exc:
                 await conn.send(Error(code=exc.code, message=exc.message))
+            except (WebSocketDisconnect, asyncio.CancelledError):
+                raise
+            except Exception:
+                # One message's bug must not end the call; the log has the traceback.
+                log.exception("signaling message failed", session=grant.session_id, participant=pid)
+                await conn.send(
+                    Error(code="internal_error", message="the server failed to handle that message")
+                )
             if isinstance(message, Leave):
                 return "left"
 
@@ -388,8 +396,10 @@ class SignalingServer:
             return  # end-of-candidates, or mDNS: resolving it would send multicast
         try:
             candidate = candidate_from_sdp(line)
-        except (ValueError, IndexError) as exc:
-            raise ProtocolError("invalid_candidate", f"cannot parse ICE candidate: {exc}") from exc
+        except (AssertionError, ValueError, IndexError) as exc:  # aiortc asserts on short lines
+            raise ProtocolError(
+                "invalid_candidate", f"cannot parse ICE candidate {line[:80]!r}"
+            ) from exc
         candidate.sdpMid = message.sdp_mid
         candidate.sdpMLineIndex = message.sdp_mline_index
         peer = state.room.peers.get(pid)

@@ -151,12 +151,15 @@ class World:
 
 @pytest.fixture
 async def world(app: Starlette, clock: FixedClock) -> World:
+    return await seed_world(app, clock.now())
+
+
+async def seed_world(app: Starlette, now: datetime) -> World:
     """Organisation A: coordinator, tutors t1 and t2, students s1 and s2 with guardians
     g1 and g2 (one family each), sessions ses1 (t1 with s1) and ses2 (t2 with s2).
     Organisation B: its own coordinator, tutor and student."""
     services = app.state.services
     w = World()
-    now = clock.now()
     people = [
         ("coord", Role.COORDINATOR, "A"),
         ("t1", Role.TUTOR, "A"),

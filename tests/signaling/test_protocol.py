@@ -1,0 +1,90 @@
+"""The signaling protocol without a network: what is accepted, what is refused and why."""
+
+import json
+
+import pytest
+
+from signaling.protocol import (
+    ConnectionProtocol,
+    Join,
+    Offer,
+    Ping,
+    ProtocolError,
+    parse_client_message,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1, 2]", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"v": 2, "type": "ping"}', "unsupported_version"),
+        ('{"type": "join", "token": "t"}', "invalid_message"),
+        ('{"type": "mute", "kind": "smell", "muted": true}', "invalid_message"),
+        ('{"type": "ping", "extra": 1}', "invalid_message"),
+        ('{"type": "offer", "sdp": "' + "x" * 70_000 + '"}', "message_too_large"),
+    ],
+    ids=[
+        "text",
+        "array",
+        "bytes",
+        "unknown",
+        "version",
+        "missing",
+        "bad-enum",
+        "extra-field",
+        "too-large",
+    ],
+)
+def test_bad_messages_are_refused_with_a_stable_code(raw: str | bytes, code: str) -> None:
+    """Every kind of bad input gets its own code and a message that says what to send."""
+    with pytest.raises(ProtocolError) as info:
+        parse_client_message(raw, max_bytes=65_536)
+    assert info.value.code == code
+    assert info.value.message
+
+
+def test_valid_messages_parse_to_their_types() -> None:
+    """Well-formed messages come back typed; v defaults to 1."""
+    join = parse_client_message(
+        json.dumps({"type": "join", "session_id": "ses_1", "token": "t"}), max_bytes=4096
+    )
+    assert isinstance(join, Join) and join.v == 1
+    assert isinstance(parse_client_message('{"v": 1, "type": "ping"}', max_bytes=64), Ping)
+
+
+def test_join_must_come_first_and_only_once() -> None:
+    """Before join nothing else is allowed; after it, join is refused."""
+    proto = ConnectionProtocol()
+    with pytest.raises(ProtocolError) as early:
+        proto.check(Ping(type="ping"))
+    assert early.value.code == "not_joined"
+    proto.check(Join(type="join", session_id="s", token="t"))
+    proto.joined()
+    with pytest.raises(ProtocolError) as again:
+        proto.check(Join(type="join", session_id="s", token="t"))
+    assert again.value.code == "already_joined"
+
+
+def test_only_one_publishing_offer() -> None:
+    """The client offers once; later changes are offered by the server."""
+    proto = ConnectionProtocol()
+    proto.joined()
+    proto.check(Offer(type="offer", sdp="v=0"))
+    proto.offered()
+    with pytest.raises(ProtocolError) as info:
+        proto.check(Offer(type="offer", sdp="v=0"))
+    assert info.value.code == "renegotiation_unsupported"
+
+
+def test_nothing_after_leave() -> None:
+    """A closed connection accepts no more messages."""
+    proto = ConnectionProtocol()
+    proto.joined()
+    proto.closed()
+    with pytest.raises(ProtocolError) as info:
+        proto.check(Ping(type="ping"))
+    assert info.value.code == "closed"

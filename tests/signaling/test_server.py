@@ -1,0 +1,269 @@
+"""The /rtc WebSocket on a real server on 127.0.0.1: joins, refusals, presence, media."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from api.app import create_app
+from api.migrate import upgrade
+from core.clock import FixedClock
+from core.settings import Settings
+from sfu import ice
+from sfu.bot import BotPeer
+from signaling.bot import run_bot
+from signaling.tokens import JoinGrant, issue_join_token
+from tests.conftest import NOW, SECRET, World, seed_world
+
+
+@dataclass
+class Live:
+    url: str
+    app: Starlette
+    world: World
+
+    def token(
+        self, who: str, session: str = "ses1", *, participant_id: str | None = None, **kw: Any
+    ) -> str:
+        grant = JoinGrant(
+            session_id=kw.get("session_id", self.world.ids.get(session, session)),
+            participant_id=participant_id or self.world.users[who].id,
+            role=kw.get("role", "student"),
+            name=f"Person {who}",
+            expires_at=kw.get("expires_at", NOW + timedelta(hours=3)),
+        )
+        return issue_join_token(grant, secret=kw.get("secret", SECRET), now=NOW)
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    """The app on a free loopback port (SQLite), ICE confined to 127.0.0.1."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'rtc.db'}"
+    engine = create_async_engine(db)
+    await upgrade(engine)
+    await engine.dispose()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=db,
+        data_dir=tmp_path / "var",
+        secret_key=SECRET,  # type: ignore[arg-type]
+        ice_addresses=["127.0.0.1"],
+        join_timeout_seconds=1.0,
+        max_participants=3,
+    )
+    app = create_app(settings, clock=FixedClock(NOW))
+    world = await seed_world(app, NOW)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Live(url=f"ws://127.0.0.1:{port}/rtc", app=app, world=world)
+    finally:
+        server.should_exit = True
+        await task
+        ice.confine([])
+
+
+async def _send(ws: ClientConnection, **message: Any) -> None:
+    await ws.send(json.dumps(message))
+
+
+async def _next(ws: ClientConnection, type_: str, timeout: float = 5) -> dict[str, Any]:
+    """The next message of ``type_``, skipping others."""
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = json.loads(await ws.recv())
+            if msg["type"] == type_:
+                return msg  # type: ignore[no-any-return]
+
+
+async def _refused(url: str, first: str | bytes | None) -> tuple[dict[str, Any], int]:
+    """Send one first frame (or nothing) and return the error and the close code."""
+    async with connect(url) as ws:
+        if first is not None:
+            await ws.send(first)
+        error = json.loads(await ws.recv())
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    return error, closed.value.rcvd.code
+
+
+async def test_bad_first_messages_are_refused_with_reasons(live: Live) -> None:
+    """Non-JSON, wrong first message and oversized frames get an error, then close 4400."""
+    session = live.world.ids["ses1"]
+    for first, code in (
+        ("hello", "invalid_json"),
+        (json.dumps({"type": "ping"}), "not_joined"),
+        (
+            json.dumps({"type": "join", "session_id": session, "token": "x" * 70_000}),
+            "message_too_large",
+        ),
+    ):
+        error, close = await _refused(live.url, first)
+        assert (error["type"], error["code"], close) == ("error", code, 4400)
+
+
+@pytest.mark.parametrize(
+    ("token_kw", "join_session", "code", "close"),
+    [
+        (None, "ses1", "join_token_missing", 4401),
+        ({"expires_at": NOW - timedelta(seconds=1)}, "ses1", "join_token_expired", 4401),
+        ({"secret": "f" * 40}, "ses1", "join_token_invalid", 4401),
+        ({}, "ses2", "join_token_wrong_session", 4401),
+        ({"session_id": "ses_nothere"}, "ses_nothere", "session_not_found", 4404),
+    ],
+    ids=["missing", "expired", "forged", "other-session", "no-such-session"],
+)
+async def test_bad_tokens_are_refused(
+    live: Live, token_kw: dict[str, Any] | None, join_session: str, code: str, close: int
+) -> None:
+    """Missing, expired, forged and other-session tokens, and unknown sessions, are refused."""
+    token = "" if token_kw is None else live.token("s1", **token_kw)
+    session_id = live.world.ids.get(join_session, join_session)
+    error, closed = await _refused(
+        live.url, json.dumps({"type": "join", "session_id": session_id, "token": token})
+    )
+    assert (error["code"], closed) == (code, close)
+
+
+async def test_join_timeout_closes_a_silent_connection(live: Live) -> None:
+    """A connection that never sends join is closed with 4408."""
+    error, close = await _refused(live.url, None)
+    assert (error["code"], close) == ("join_timeout", 4408)
+
+
+async def _join(live: Live, who: str, **kw: Any) -> tuple[ClientConnection, dict[str, Any]]:
+    ws = await connect(live.url)
+    await _send(ws, type="join", session_id=live.world.ids["ses1"], token=live.token(who, **kw))
+    joined = await _next(ws, "joined")
+    return ws, joined
+
+
+async def test_errors_after_join_leave_the_connection_working(live: Live) -> None:
+    """Unknown types, bad SDP and a second join get errors; the connection still answers."""
+    ws, joined = await _join(live, "s1")
+    assert joined["participant_id"] == live.world.users["s1"].id and joined["ice_servers"] == []
+    for message, code in (
+        ({"type": "dance"}, "unknown_type"),
+        ({"type": "offer", "sdp": "not sdp at all"}, "negotiation_failed"),
+        ({"type": "join", "session_id": "x", "token": "y"}, "already_joined"),
+        ({"type": "answer", "sdp": "v=0"}, "unexpected_answer"),
+        ({"type": "ice", "candidate": "candidate:garbage"}, "invalid_candidate"),
+    ):
+        await _send(ws, **message)
+        assert (await _next(ws, "error"))["code"] == code
+    await _send(ws, type="ping")
+    await _next(ws, "pong")
+    bot = BotPeer(ice_servers=[])
+    await _send(ws, type="offer", sdp=await bot.create_offer())  # a good offer still works
+    assert (await _next(ws, "answer"))["sdp"].startswith("v=0")
+    await bot.aclose()
+    await ws.close()
+
+
+async def test_presence_joined_left_and_mute(live: Live) -> None:
+    """Others see a participant arrive, mute and leave (and why they left)."""
+    tutor, _ = await _join(live, "t1", role="tutor")
+    student, joined = await _join(live, "s1")
+    assert [p["participant_id"] for p in joined["participants"]] == [live.world.users["t1"].id]
+    arrived = await _next(tutor, "participant.joined")
+    assert arrived["participant"] == {
+        "participant_id": live.world.users["s1"].id,
+        "role": "student",
+        "name": "Person s1",
+        "audio_muted": False,
+        "video_muted": False,
+    }
+    await _send(student, type="mute", kind="audio", muted=True)
+    muted = await _next(tutor, "mute")
+    assert (muted["participant_id"], muted["kind"], muted["muted"]) == (
+        live.world.users["s1"].id,
+        "audio",
+        True,
+    )
+    await _send(student, type="leave")
+    left = await _next(tutor, "participant.left")
+    assert (left["participant_id"], left["reason"]) == (live.world.users["s1"].id, "left")
+    again, _ = await _join(live, "s1")
+    await _next(tutor, "participant.joined")
+    await again.close()  # no leave message: a dropped connection
+    dropped = await _next(tutor, "participant.left")
+    assert dropped["reason"] == "disconnected"
+    await tutor.close()
+
+
+async def test_joining_twice_replaces_the_old_connection(live: Live) -> None:
+    """The same participant joining again takes over; nobody sees them leave or appear twice."""
+    tutor, _ = await _join(live, "t1", role="tutor")
+    first, _ = await _join(live, "s1")
+    await _next(tutor, "participant.joined")
+    second, joined = await _join(live, "s1")
+    with pytest.raises(ConnectionClosed) as closed:
+        await _next(first, "never")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+    assert [p["participant_id"] for p in joined["participants"]] == [live.world.users["t1"].id]
+    await _send(tutor, type="ping")
+    async with asyncio.timeout(5):
+        while (msg := json.loads(await tutor.recv()))["type"] != "pong":
+            assert msg["type"] not in ("participant.left", "participant.joined"), msg
+    state = live.app.state.signaling.rooms[live.world.ids["ses1"]]
+    assert len(state.connections) == 2
+    await second.close()
+    await tutor.close()
+
+
+async def test_room_full(live: Live) -> None:
+    """Past the participant cap, a join is refused with room_full and 4429."""
+    conns = [await _join(live, "t1", participant_id=f"usr_p{i}") for i in range(3)]
+    token = live.token("s1")
+    error, close = await _refused(
+        live.url, json.dumps({"type": "join", "session_id": live.world.ids["ses1"], "token": token})
+    )
+    assert (error["code"], close) == ("room_full", 4429)
+    for ws, _ in conns:
+        await ws.close()
+
+
+async def test_two_bots_exchange_media_while_a_third_client_misbehaves(live: Live) -> None:
+    """Bots get each other's audio and video; bad input from another client disturbs nobody."""
+
+    async def misbehave() -> list[str]:
+        ws, _ = await _join(live, "g1")
+        codes = []
+        for raw in (
+            "{",
+            json.dumps({"type": "offer", "sdp": "garbage"}),
+            "x" * 70_000,
+            json.dumps({"type": "x"}),
+        ):
+            await ws.send(raw)
+            codes.append((await _next(ws, "error"))["code"])
+        await ws.close()
+        return codes
+
+    tutor = run_bot(live.url, live.token("t1", role="tutor"), seconds=3)
+    student = run_bot(live.url, live.token("s1"), seconds=3)
+    t_report, s_report, codes = await asyncio.gather(tutor, student, misbehave())
+    assert codes == ["invalid_json", "negotiation_failed", "message_too_large", "unknown_type"]
+    for report, other in ((t_report, "s1"), (s_report, "t1")):
+        assert report.ok, report.as_dict()
+        got = report.participants[live.world.users[other].id]
+        assert got["audio"] > 50 and got["video"] > 15
+        assert report.errors == []
