@@ -49,7 +49,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["demo"], ["create-user"]])
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["migrate"], ["demo"], ["create-user"], ["bot"]]
+)
 def test_help_on_every_command(tmp_path: Path, command: list[str]) -> None:
     """--help works on the command and every subcommand, and names its options."""
     r = _run(tmp_path, *command, "--help")
@@ -59,14 +61,17 @@ def test_help_on_every_command(tmp_path: Path, command: list[str]) -> None:
         assert "--host" in r.stdout and "--port" in r.stdout
 
 
+ICE_LOOPBACK = {"LIVECLASS_ICE_ADDRESSES": "127.0.0.1"}
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    """`liveclass serve` on embedded defaults, on a free loopback port."""
+    """`liveclass serve` on embedded defaults (ICE confined to loopback), on a free port."""
     port = _free_port()
     proc = subprocess.Popen(
         [LIVECLASS, "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=tmp_path,
-        env=_env(tmp_path),
+        env=_env(tmp_path, **ICE_LOOPBACK),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -124,6 +129,50 @@ def test_serve_and_demo_on_embedded_defaults(tmp_path: Path, server: str) -> Non
     )
     assert join.status_code == 201
     assert (tmp_path / "var" / "liveclass.db").exists()
+
+
+def test_two_bots_through_a_served_session(tmp_path: Path, server: str) -> None:
+    """`liveclass bot` for the demo tutor and student each report the other's media and exit 0."""
+    demo = json.loads(_run(tmp_path, "demo", "--json").stdout)
+    tokens = {}
+    for role in ("tutor", "student"):
+        login = httpx.post(f"{server}/api/v1/auth/login", json=demo[role]).json()
+        r = httpx.post(
+            f"{server}/api/v1/sessions/{demo['session_id']}/join-token",
+            headers={"Authorization": f"Bearer {login['access_token']}"},
+        )
+        tokens[role] = r.json()["token"]
+    ws = server.replace("http://", "ws://") + "/rtc"
+    bots = {
+        role: subprocess.Popen(
+            [LIVECLASS, "bot", "--url", ws, "--token", token, "--seconds", "4", "--json"],
+            cwd=tmp_path,
+            env=_env(tmp_path, **ICE_LOOPBACK),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for role, token in tokens.items()
+    }
+    reports = {}
+    for role, proc in bots.items():
+        out, err = proc.communicate(timeout=60 * WAIT)
+        assert proc.returncode == 0, err
+        reports[role] = json.loads(out)
+    for role, other in (("tutor", "student"), ("student", "tutor")):
+        assert reports[role]["ok"] is True
+        [(pid, got)] = reports[role]["participants"].items()
+        assert pid == reports[other]["participant_id"]
+        assert got["audio"] > 50 and got["video"] > 15
+
+
+def test_bot_with_a_bad_token_says_why(tmp_path: Path, server: str) -> None:
+    """A refused bot prints the server's reason and exits non-zero."""
+    r = _run(
+        tmp_path, "bot", "--url", server.replace("http://", "ws://") + "/rtc", "--token", "nonsense"
+    )
+    assert r.returncode == 2
+    assert "not a token" in r.stderr
 
 
 def test_demo_twice_refreshes_passwords(tmp_path: Path) -> None:
