@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -23,6 +23,19 @@ from sfu import passthrough
 from sfu.ice import rtc_configuration
 from sfu.passthrough import EncodedFrame
 from sfu.synthetic import EncodedLoopTrack, audio_loop, video_loop
+
+
+class SlotRef(Protocol):
+    """One m-line of an SFU offer, as the signaling protocol describes it."""
+
+    @property
+    def mid(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def participant_id(self) -> str | None: ...
+    @property
+    def publish(self) -> bool: ...
 
 
 @dataclass
@@ -48,29 +61,32 @@ class BotPeer:
         self.pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
         self._mids: dict[str, str | None] = {}
         self._readers: set[asyncio.Task[None]] = set()
+        self._attached = False
         self.pc.on("track", self._on_track)
         if self.publish:
-            for loop in (audio_loop(), video_loop()):
-                track = EncodedLoopTrack(loop)
-                transceiver = self.pc.addTransceiver(track, direction="sendonly")
-                passthrough.on_keyframe_request(transceiver.sender, track.request_keyframe)
-                self.tracks.append(track)
-        else:
-            # Something to offer: the SFU then sends its tracks in offers of its own.
-            for kind in ("audio", "video"):
-                self.pc.addTransceiver(kind, direction="recvonly")
+            self.tracks = [EncodedLoopTrack(audio_loop()), EncodedLoopTrack(video_loop())]
 
-    async def create_offer(self) -> str:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return self.pc.localDescription.sdp
+    async def answer_offer(self, sdp: str, tracks: Iterable[SlotRef]) -> str:
+        """Answer an SFU offer.
 
-    async def accept_answer(self, sdp: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-
-    async def answer_offer(self, sdp: str, tracks: Iterable[tuple[str, str | None]]) -> str:
-        """Answer an SFU offer; ``tracks`` maps each mid to its publisher (None: inactive)."""
-        self._mids.update(dict(tracks))
+        ``tracks`` says, per mid, whose media it carries, or that it is a slot
+        for our own track (``publish``): we attach our tracks there the first time.
+        """
+        refs = list(tracks)
+        self._mids.update({r.mid: r.participant_id for r in refs if not r.publish})
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if not self._attached:
+            self._attached = True
+            own = {r.mid: r.kind for r in refs if r.publish}
+            for transceiver in self.pc.getTransceivers():
+                kind = own.get(transceiver.mid or "")
+                track = next((t for t in self.tracks if t.kind == kind), None)
+                if track is not None:
+                    transceiver.sender.replaceTrack(track)
+                    transceiver.direction = "sendonly"
+                    passthrough.on_keyframe_request(transceiver.sender, track.request_keyframe)
+                elif kind is not None:
+                    transceiver.direction = "inactive"
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
 

@@ -19,6 +19,7 @@ a publisher. These touch private names: aiortc is pinned in pyproject.toml and
 from __future__ import annotations
 
 import fractions
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +27,9 @@ from typing import Any
 from aiortc import (
     RTCRtpReceiver,
     RTCRtpSender,
-    RTCRtpTransceiver,
     rtcrtpreceiver,
     rtcrtpsender,
+    rtp,
 )
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
@@ -116,14 +117,49 @@ def _packer(codec: RTCRtpCodecParameters) -> _Packer:
     )
 
 
+def _tolerant_extensions(
+    self: rtp.HeaderExtensionsMap, extension_profile: int, extension_value: bytes
+) -> rtp.HeaderExtensions:
+    """aiortc's header-extension parsing, skipping a malformed element instead of failing.
+
+    Chrome 156 sends elements aiortc cannot unpack (an empty audio level in the
+    two-byte form). aiortc lets the ``struct.error`` escape its DTLS receive
+    loop, which ends the whole connection; one bad element must not.
+    """
+    ids = self._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+    values = rtp.HeaderExtensions()
+    for x_id, x_value in rtp.unpack_header_extensions(extension_profile, extension_value):
+        try:
+            if x_id == ids.mid:
+                values.mid = x_value.decode("utf8")
+            elif x_id == ids.repaired_rtp_stream_id:
+                values.repaired_rtp_stream_id = x_value.decode("ascii")
+            elif x_id == ids.rtp_stream_id:
+                values.rtp_stream_id = x_value.decode("ascii")
+            elif x_id == ids.abs_send_time:
+                values.abs_send_time = struct.unpack("!L", b"\00" + x_value)[0]
+            elif x_id == ids.transmission_offset:
+                values.transmission_offset = struct.unpack("!l", x_value + b"\00")[0] >> 8
+            elif x_id == ids.audio_level:
+                vad_level = struct.unpack("!B", x_value)[0]
+                values.audio_level = (vad_level & 0x80 == 0x80, vad_level & 0x7F)
+            elif x_id == ids.transport_sequence_number:
+                values.transport_sequence_number = struct.unpack("!H", x_value)[0]
+        except (struct.error, UnicodeDecodeError):
+            continue
+    return values
+
+
 def install() -> None:
     """Make every aiortc receiver and sender in this process pass media through.
 
     Process-wide on purpose: nothing in a Liveclass process decodes through
-    aiortc (recording decodes audio itself). Idempotent.
+    aiortc (recording decodes audio itself). Also makes RTP header-extension
+    parsing tolerant (see ``_tolerant_extensions``). Idempotent.
     """
     rtcrtpreceiver.get_decoder = _passthrough_decoder  # type: ignore[attr-defined,assignment]
     rtcrtpsender.get_encoder = _packer  # type: ignore[attr-defined,assignment]
+    rtp.HeaderExtensionsMap.get = _tolerant_extensions  # type: ignore[method-assign]
 
 
 def is_keyframe(kind: str, data: bytes) -> bool:
@@ -149,32 +185,3 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
     for source in sources:
         await receiver._send_rtcp_pli(source.source)
     return True
-
-
-def restrict_to_forwarded(transceiver: RTCRtpTransceiver) -> None:
-    """Narrow a transceiver negotiated from a remote offer to the codecs we forward.
-
-    aiortc fixes an answer's codecs in ``setRemoteDescription`` (before any
-    ``setCodecPreferences`` could apply), so the negotiated list is filtered
-    here, keeping RTX only for a kept codec.
-
-    Raises:
-        UnsupportedCodec: the offer has none of the forwarded codecs for this m-line.
-    """
-    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
-    kept = [c for c in codecs if c.mimeType.lower() in FORWARDED_MIME_TYPES]
-    if not kept:
-        offered = ", ".join(sorted({c.mimeType for c in codecs})) or "nothing"
-        raise UnsupportedCodec(
-            f"the {transceiver.kind} offer has no codec the SFU forwards ({offered}); "
-            f"offer {' or '.join(FORWARDED_MIME_TYPES)}"
-        )
-    payload_types = {c.payloadType for c in kept}
-    rtx = [
-        c
-        for c in codecs
-        if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") in payload_types
-    ]
-    transceiver._codecs = (
-        kept[:1] + rtx[:1] if kept[0].mimeType.lower() == "video/vp8" else kept[:1]
-    )

@@ -1,9 +1,16 @@
 """The SFU's end of one participant's RTCPeerConnection.
 
-The participant offers once, to publish; from then on the SFU offers, each time
-subscriptions change. Send-only transceivers are recycled rather than removed
-(aiortc has no ``removeTrack``): a slot whose publisher left goes inactive and
-is reused for the next track of its kind.
+The SFU is the only offerer. Its first offer carries two receive slots for
+the participant's own audio and video (the participant attaches its tracks to
+them when answering) plus a send slot per track it subscribes to; later offers
+add or recycle send slots as others come and go. One side numbering everything
+matters: aiortc renumbers payload types and header extensions on every offer,
+and browsers refuse renumbering inside a BUNDLE, so a browser-made offer
+followed by an SFU offer would fail.
+
+Send slots are recycled rather than removed (aiortc has no ``removeTrack``):
+a slot whose publisher left goes inactive and is reused for the next track of
+its kind.
 """
 
 from __future__ import annotations
@@ -16,17 +23,17 @@ from enum import StrEnum
 
 from aiortc import (
     RTCPeerConnection,
+    RTCRtpCodecCapability,
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamTrack
 
 from core.logging import get_logger
 from sfu import passthrough
-from sfu.errors import NegotiationFailed, UnsupportedCodec
+from sfu.errors import NegotiationFailed
 from sfu.forwarding import SlotTrack, SubscriberTrack
 from sfu.ice import rtc_configuration
 
@@ -34,21 +41,23 @@ log = get_logger("liveclass.sfu.peer")
 
 # Sends an offer SDP with its track list to the participant, returns their answer SDP.
 OfferExchange = Callable[[str, list["TrackInfo"]], Awaitable[str]]
+MAX_NEGOTIATION_FAILURES = 3
 
 
 class PeerState(StrEnum):
-    NEW = "new"  # waiting for the participant's first offer
-    CONNECTED = "connected"  # answered; SFU-side renegotiations may run
+    NEW = "new"  # the first offer is not answered yet
+    CONNECTED = "connected"  # negotiated at least once
     CLOSED = "closed"
 
 
 @dataclass(frozen=True)
 class TrackInfo:
-    """What a subscriber needs to know about an offered track."""
+    """What the participant needs to know about one m-line of an SFU offer."""
 
     mid: str
     kind: str
-    participant_id: str | None  # None: an inactive slot
+    participant_id: str | None  # publisher of a send slot; None: idle slot
+    publish: bool = False  # a receive slot: attach your own track of this kind here
 
 
 @dataclass
@@ -58,11 +67,24 @@ class _Slot:
     publisher_id: str | None = None
 
 
-def _forwarded_codecs(kind: str) -> list[object]:
+def forwarded_codecs(kind: str) -> list[RTCRtpCodecCapability]:
+    """The codecs the SFU offers: VP8 (with RTX) and Opus, nothing it cannot forward."""
     caps = RTCRtpSender.getCapabilities(kind).codecs
     wanted = [c for c in caps if c.mimeType.lower() in passthrough.FORWARDED_MIME_TYPES]
     rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"] if kind == "video" else []
     return [*wanted, *rtx]
+
+
+def without_mdns(sdp: str) -> str:
+    """Drop mDNS (``.local``) candidates: resolving one would send multicast.
+
+    The peer-reflexive candidate learnt from the browser's first check stands in.
+    """
+    return "\r\n".join(
+        line
+        for line in sdp.split("\r\n")
+        if not (line.startswith("a=candidate:") and ".local " in line)
+    )
 
 
 class Peer:
@@ -75,68 +97,38 @@ class Peer:
         ice_servers: list[str],
         exchange: OfferExchange,
         on_track: Callable[[Peer, MediaStreamTrack, RTCRtpReceiver], None],
+        on_error: Callable[[NegotiationFailed], Awaitable[None]] | None = None,
         negotiation_timeout: float = 10.0,
     ) -> None:
         self.participant_id = participant_id
         self.state = PeerState.NEW
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self.connected = asyncio.Event()
         self._exchange = exchange
         self._on_track = on_track
+        self._on_error = on_error
         self._timeout = negotiation_timeout
         self._slots: list[_Slot] = []
         self._dirty = asyncio.Event()
         self._negotiator: asyncio.Task[None] | None = None
+        self._publish: list[RTCRtpTransceiver] = []
+        for kind in ("audio", "video"):
+            transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            transceiver.setCodecPreferences(forwarded_codecs(kind))
+            self._publish.append(transceiver)
         self.pc.on("track", self._track_arrived)
 
     def _track_arrived(self, track: MediaStreamTrack) -> None:
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
         self._on_track(self, track, receiver)
 
-    def _expect(self, *states: PeerState) -> None:
-        if self.state not in states:
-            expected = " or ".join(s.value for s in states)
-            raise NegotiationFailed(
-                f"peer is {self.state.value}, expected {expected}", code="invalid_state"
+    def start(self) -> None:
+        """Begin negotiating: the first offer goes out now."""
+        if self._negotiator is None and self.state is not PeerState.CLOSED:
+            self._dirty.set()
+            self._negotiator = asyncio.create_task(
+                self._negotiate_loop(), name=f"negotiate-{self.participant_id}"
             )
-
-    async def accept_offer(self, sdp: str) -> str:
-        """Answer the participant's (first) offer; its tracks become publications.
-
-        Raises:
-            NegotiationFailed: the SDP does not parse or offers nothing we can forward.
-        """
-        self._expect(PeerState.NEW)
-        try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            if not self.pc.getTransceivers():
-                raise NegotiationFailed(
-                    "the offer has no audio or video; offer the tracks to publish "
-                    "(or recvonly ones to only receive)"
-                )
-            for t in self.pc.getTransceivers():
-                passthrough.restrict_to_forwarded(t)
-                if t.direction == "sendrecv":
-                    t.direction = "recvonly"
-            await self.pc.setLocalDescription(await self.pc.createAnswer())
-        except (UnsupportedCodec, NegotiationFailed):
-            raise
-        except (
-            AssertionError,  # aiortc's SDP parser asserts on malformed lines
-            ValueError,
-            TypeError,
-            KeyError,
-            IndexError,
-            InternalError,
-            InvalidAccessError,
-            InvalidStateError,
-            OperationError,
-        ) as exc:
-            raise NegotiationFailed(f"cannot use this offer: {exc}") from exc
-        self.state = PeerState.CONNECTED
-        self._negotiator = asyncio.create_task(
-            self._negotiate_loop(), name=f"negotiate-{self.participant_id}"
-        )
-        return self.pc.localDescription.sdp
 
     def subscribe(self, publisher_id: str, track: SubscriberTrack) -> None:
         """Send ``track`` (from ``publisher_id``) to this participant; renegotiates."""
@@ -149,7 +141,7 @@ class Peer:
         if slot is None:
             slot_track = SlotTrack(track.kind)
             transceiver = self.pc.addTransceiver(slot_track, direction="sendonly")
-            transceiver.setCodecPreferences(_forwarded_codecs(track.kind))  # type: ignore[arg-type]
+            transceiver.setCodecPreferences(forwarded_codecs(track.kind))
             passthrough.on_keyframe_request(transceiver.sender, slot_track.request_keyframe)
             slot = _Slot(transceiver, slot_track)
             self._slots.append(slot)
@@ -179,37 +171,63 @@ class Peer:
         return out
 
     def track_infos(self) -> list[TrackInfo]:
-        return [
+        infos = [
             TrackInfo(
-                mid=s.transceiver.mid or "", kind=s.transceiver.kind, participant_id=s.publisher_id
+                mid=t.mid or "", kind=t.kind, participant_id=self.participant_id, publish=True
             )
+            for t in self._publish
+        ]
+        infos += [
+            TrackInfo(mid=s.transceiver.mid or "", kind=s.track.kind, participant_id=s.publisher_id)
             for s in self._slots
         ]
+        return infos
+
+    async def _negotiate_once(self) -> None:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        async with asyncio.timeout(self._timeout):
+            answer = await self._exchange(self.pc.localDescription.sdp, self.track_infos())
+        try:
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(sdp=without_mdns(answer), type="answer")
+            )
+        except Exception as exc:  # aiortc raises bare assertions and ValueErrors on bad SDP
+            raise NegotiationFailed(f"cannot use this answer: {exc or type(exc).__name__}") from exc
 
     async def _negotiate_loop(self) -> None:
         """One SFU offer at a time; changes made meanwhile coalesce into the next."""
+        failures = 0
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            if self.state is PeerState.CLOSED:
+            if self.closed:
                 return
             try:
-                await self.pc.setLocalDescription(await self.pc.createOffer())
-                async with asyncio.timeout(self._timeout):
-                    answer = await self._exchange(self.pc.localDescription.sdp, self.track_infos())
-                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+                await self._negotiate_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if self.closed:
                     return
+                failures += 1
                 log.warning(
-                    "renegotiation failed; retrying",
+                    "negotiation failed",
                     participant=self.participant_id,
+                    attempt=failures,
                     error=f"{type(exc).__name__}: {exc}",
                 )
+                if isinstance(exc, NegotiationFailed) and self._on_error is not None:
+                    await self._on_error(exc)
+                if failures >= MAX_NEGOTIATION_FAILURES:
+                    log.error("giving up negotiating", participant=self.participant_id)
+                    return
                 await asyncio.sleep(0.5)
                 self._dirty.set()
+                continue
+            failures = 0
+            if self.state is PeerState.NEW:
+                self.state = PeerState.CONNECTED
+                self.connected.set()
 
     @property
     def closed(self) -> bool:

@@ -7,14 +7,14 @@ inside the SFU: every publication goes to every other participant.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamTrack
 
 from core.logging import get_logger
 from sfu import passthrough
-from sfu.errors import RoomFull
+from sfu.errors import NegotiationFailed, RoomFull
 from sfu.forwarding import Publication
 from sfu.peer import OfferExchange, Peer
 
@@ -40,8 +40,18 @@ class Room:
         self.peers: dict[str, Peer] = {}
         self.publications: dict[str, list[Publication]] = {}
 
-    def add_peer(self, participant_id: str, exchange: OfferExchange) -> Peer:
-        """Create the participant's peer; raises ``RoomFull`` at the cap."""
+    def add_peer(
+        self,
+        participant_id: str,
+        exchange: OfferExchange,
+        *,
+        on_error: Callable[[NegotiationFailed], Awaitable[None]] | None = None,
+    ) -> Peer:
+        """Add a participant: subscribe them to everyone else and send the first offer.
+
+        Raises:
+            RoomFull: at the participant cap.
+        """
         if participant_id not in self.peers and len(self.peers) >= self.max_participants:
             raise RoomFull(f"this session already has {self.max_participants} participants")
         peer = Peer(
@@ -49,19 +59,15 @@ class Room:
             ice_servers=self._ice_servers,
             exchange=exchange,
             on_track=self._on_track,
+            on_error=on_error,
         )
         self.peers[participant_id] = peer
-        return peer
-
-    async def accept_offer(self, participant_id: str, sdp: str) -> str:
-        """Answer a participant's offer, then send them everyone else's tracks."""
-        peer = self.peers[participant_id]
-        answer = await peer.accept_offer(sdp)
         for publisher_id, pubs in self.publications.items():
             if publisher_id != participant_id:
                 for pub in pubs:
                     peer.subscribe(publisher_id, pub.subscribe())
-        return answer
+        peer.start()
+        return peer
 
     def _on_track(self, peer: Peer, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         pub = Publication(
@@ -77,7 +83,7 @@ class Room:
         if self._on_publish is not None:
             self._on_publish(peer.participant_id, track.kind)
         for other_id, other in self.peers.items():
-            if other_id != peer.participant_id and other.state.value == "connected":
+            if other_id != peer.participant_id and not other.closed:
                 other.subscribe(peer.participant_id, pub.subscribe())
 
     async def remove_peer(self, participant_id: str) -> None:

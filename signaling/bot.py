@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from sfu.bot import BotPeer
 from sfu.errors import SfuError
-from signaling.protocol import PROTOCOL_VERSION
+from signaling.protocol import PROTOCOL_VERSION, TrackRef
 
 
 class BotError(SfuError):
@@ -84,21 +84,18 @@ async def run_bot(url: str, token: str, *, seconds: float, publish: bool = True)
         report.participant_id = first["participant_id"]
         names = {p["participant_id"]: p["name"] for p in first["participants"]}
         peer = BotPeer(ice_servers=[s["urls"] for s in first["ice_servers"]], publish=publish)
-        await _send(ws, type="offer", sdp=await peer.create_offer())
         started = time.monotonic()
 
         async def reader() -> None:
             async for raw in ws:
                 msg = json.loads(raw)
                 kind = msg.get("type")
-                if kind == "answer":
-                    await peer.accept_answer(msg["sdp"])
-                elif kind == "offer":
-                    tracks = [(t["mid"], t["participant_id"]) for t in msg["tracks"]]
-                    for t in msg["tracks"]:
-                        if t["participant_id"]:
-                            report.published.setdefault(t["participant_id"], set()).add(t["kind"])
-                    await _send(ws, type="answer", sdp=await peer.answer_offer(msg["sdp"], tracks))
+                if kind == "offer":
+                    refs = [TrackRef.model_validate(t) for t in msg["tracks"]]
+                    for ref in refs:
+                        if ref.participant_id and not ref.publish:
+                            report.published.setdefault(ref.participant_id, set()).add(ref.kind)
+                    await _send(ws, type="answer", sdp=await peer.answer_offer(msg["sdp"], refs))
                 elif kind == "participant.joined":
                     names[msg["participant"]["participant_id"]] = msg["participant"]["name"]
                 elif kind == "error":

@@ -54,11 +54,6 @@ class Join(_Message):
     token: str = Field(max_length=4096)
 
 
-class Offer(_Message):
-    type: Literal["offer"]
-    sdp: str = Field(max_length=MAX_SDP)
-
-
 class Answer(_Message):
     type: Literal["answer"]
     sdp: str = Field(max_length=MAX_SDP)
@@ -87,11 +82,9 @@ class Ping(_Message):
     type: Literal["ping"]
 
 
-ClientMessage = Annotated[
-    Join | Offer | Answer | Ice | Mute | Leave | Ping, Field(discriminator="type")
-]
+ClientMessage = Annotated[Join | Answer | Ice | Mute | Leave | Ping, Field(discriminator="type")]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("join", "offer", "answer", "ice", "mute", "leave", "ping")
+CLIENT_TYPES = ("join", "answer", "ice", "mute", "leave", "ping")
 
 # --- server to client ----------------------------------------------------------
 
@@ -112,6 +105,10 @@ class TrackRef(BaseModel):
     mid: str
     kind: Literal["audio", "video"]
     participant_id: str | None = Field(description="Publisher of the track; null for an idle slot.")
+    publish: bool = Field(
+        default=False,
+        description="A slot for your own track of this kind: attach it when answering.",
+    )
 
 
 class Joined(_Message):
@@ -214,6 +211,10 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
             "unsupported_version",
             f"protocol version {data.get('v')!r} is not supported; use {PROTOCOL_VERSION}",
         )
+    if data.get("type") == "offer":
+        raise ProtocolError(
+            "offer_not_accepted", "the server makes every offer; answer its offers instead"
+        )
     if data.get("type") not in CLIENT_TYPES:
         raise ProtocolError(
             "unknown_type",
@@ -238,11 +239,10 @@ class ConnectionState(StrEnum):
 
 
 class ConnectionProtocol:
-    """The rules of one connection: join first, publish once, nothing after leave."""
+    """The rules of one connection: join first, nothing after leave."""
 
     def __init__(self) -> None:
         self.state = ConnectionState.AWAITING_JOIN
-        self.published = False
 
     def check(self, message: ClientMessage) -> None:
         """Raise ``ProtocolError`` if ``message`` is not allowed now."""
@@ -254,19 +254,9 @@ class ConnectionProtocol:
             return
         if isinstance(message, Join):
             raise ProtocolError("already_joined", "this connection has joined already")
-        if isinstance(message, Offer):
-            if self.published:
-                raise ProtocolError(
-                    "renegotiation_unsupported",
-                    "send one offer to publish; later changes are offered by the server "
-                    "(use mute, or replace tracks without renegotiating)",
-                )
 
     def joined(self) -> None:
         self.state = ConnectionState.JOINED
-
-    def offered(self) -> None:
-        self.published = True
 
     def closed(self) -> None:
         self.state = ConnectionState.CLOSED

@@ -37,14 +37,12 @@ from signaling.protocol import (
     Leave,
     Mute,
     MuteChanged,
-    Offer,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
     Ping,
     Pong,
     ProtocolError,
-    ServerAnswer,
     ServerOffer,
     TrackPublished,
     TrackRef,
@@ -102,9 +100,17 @@ class Connection:
         """Send the SFU's offer and wait for the client's answer."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._answer = future
-        refs = [TrackRef(mid=t.mid, kind=t.kind, participant_id=t.participant_id) for t in tracks]
+        refs = [
+            TrackRef(mid=t.mid, kind=t.kind, participant_id=t.participant_id, publish=t.publish)
+            for t in tracks
+        ]
         await self.send(ServerOffer(sdp=sdp, tracks=refs))
         return await future
+
+    async def report(self, exc: NegotiationFailed) -> None:
+        """Tell the client its answer could not be used (the SFU will offer again)."""
+        with contextlib.suppress(TimeoutError, RuntimeError, OSError):
+            await self.send(Error(code=exc.code, message=exc.message))
 
     def deliver_answer(self, sdp: str) -> None:
         if self._answer is None or self._answer.done():
@@ -267,7 +273,6 @@ class SignalingServer:
             participant_id=grant.participant_id, role=grant.role, name=grant.name
         )
         state.connections[grant.participant_id] = conn
-        state.room.add_peer(grant.participant_id, conn.exchange)
         proto.joined()
         others = [
             c.info for pid, c in state.connections.items() if pid != grant.participant_id and c.info
@@ -282,6 +287,8 @@ class SignalingServer:
                 ice_servers=[IceServer(urls=u) for u in self._ice_servers],
             )
         )
+        # Only now: the peer's first offer must reach the client after `joined`.
+        state.room.add_peer(grant.participant_id, conn.exchange, on_error=conn.report)
         if old is None:
             await self._broadcast(
                 grant.session_id,
@@ -343,8 +350,6 @@ class SignalingServer:
                 await self._dispatch(conn, proto, message, grant, state)
             except ProtocolError as exc:
                 await conn.send(Error(code=exc.code, message=exc.message))
-            except NegotiationFailed as exc:
-                await conn.send(Error(code=exc.code, message=exc.message))
             except (WebSocketDisconnect, asyncio.CancelledError):
                 raise
             except Exception:
@@ -367,16 +372,6 @@ class SignalingServer:
         pid = grant.participant_id
         if isinstance(message, Ping):
             await conn.send(Pong())
-        elif isinstance(message, Offer):
-            try:
-                answer = await state.room.accept_offer(pid, message.sdp)
-            except NegotiationFailed:
-                # Start over with a fresh peer so a corrected offer can follow.
-                await state.room.remove_peer(pid)
-                state.room.add_peer(pid, conn.exchange)
-                raise
-            proto.offered()
-            await conn.send(ServerAnswer(sdp=answer))
         elif isinstance(message, Answer):
             conn.deliver_answer(message.sdp)
         elif isinstance(message, Ice):

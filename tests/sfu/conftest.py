@@ -27,17 +27,16 @@ async def eventually(check: Callable[[], bool], *, within: float = 10.0) -> None
 
 
 async def join(room: Room, participant_id: str, *, publish: bool = True) -> BotPeer:
-    """Connect a bot to the room the way signaling would, in message order."""
+    """Connect a bot to the room the way signaling would, and wait for the first exchange."""
     bot = BotPeer(ice_servers=[], publish=publish)
 
     async def exchange(sdp: str, tracks: list[TrackInfo]) -> str:
-        # Over a WebSocket the SFU's answer always arrives before its next offer.
-        while bot.pc.signalingState != "stable":
-            await asyncio.sleep(0.01)
-        return await bot.answer_offer(sdp, [(t.mid, t.participant_id) for t in tracks])
+        return await bot.answer_offer(sdp, tracks)
 
-    room.add_peer(participant_id, exchange)
-    await bot.accept_answer(await room.accept_offer(participant_id, await bot.create_offer()))
+    peer = room.add_peer(participant_id, exchange)
+    async with asyncio.timeout(10 * WAIT):
+        await peer.connected.wait()
+    room.test_bots.append(bot)  # type: ignore[attr-defined]
     return bot
 
 
@@ -45,10 +44,9 @@ async def join(room: Room, participant_id: str, *, publish: bool = True) -> BotP
 async def room() -> AsyncIterator[Room]:
     ice.confine(["127.0.0.1"])
     r = Room("room_test", max_participants=4, ice_servers=[])
-    bots: list[BotPeer] = []
-    r.test_bots = bots  # type: ignore[attr-defined]
+    r.test_bots = []  # type: ignore[attr-defined]
     yield r
     await r.aclose()
-    for bot in bots:
+    for bot in r.test_bots:  # type: ignore[attr-defined]
         await bot.aclose()
     ice.confine([])

@@ -51,7 +51,6 @@ async def test_two_participants_receive_each_other(room: Room, codec_instances: 
     """Each bot gets the other's audio and video, and no decoder or encoder is ever created."""
     a = await join(room, "A")
     b = await join(room, "B")
-    room.test_bots.extend([a, b])  # type: ignore[attr-defined]
     await eventually(
         lambda: all(
             bot.received[other].video >= 15 and bot.received[other].audio >= 50
@@ -71,12 +70,10 @@ async def test_late_joiner_gets_video_within_a_second(room: Room) -> None:
     The bots, like Chrome, send no periodic keyframes (one per 4 s loop), so
     without the relay the first decodable frame could be seconds away.
     """
-    a = await join(room, "A")
+    await join(room, "A")
     b = await join(room, "B")
-    room.test_bots.extend([a, b])  # type: ignore[attr-defined]
     await eventually(lambda: b.received["A"].video > 20)
     late = await join(room, "C", publish=False)
-    room.test_bots.append(late)  # type: ignore[attr-defined]
     subscribed = time.monotonic()
     await eventually(
         lambda: late.received["A"].video > 0 and late.received["B"].video > 0, within=5
@@ -92,9 +89,8 @@ async def test_late_joiner_gets_video_within_a_second(room: Room) -> None:
 
 async def test_leaving_stops_the_media_and_frees_the_slot(room: Room) -> None:
     """When A leaves, B stops receiving A; a new participant then reuses B's slot."""
-    a = await join(room, "A")
+    await join(room, "A")
     b = await join(room, "B")
-    room.test_bots.extend([a, b])  # type: ignore[attr-defined]
     await eventually(lambda: b.received["A"].video > 5)
     await room.remove_peer("A")
     await asyncio.sleep(0.3)
@@ -103,8 +99,7 @@ async def test_leaving_stops_the_media_and_frees_the_slot(room: Room) -> None:
     assert b.received["A"].video == stopped_at
     assert "A" not in room.peers and "A" not in room.publications
     slots_before = len(b.pc.getTransceivers())
-    c = await join(room, "C")
-    room.test_bots.append(c)  # type: ignore[attr-defined]
+    await join(room, "C")
     await eventually(lambda: b.received["C"].video > 5 and b.received["C"].audio > 5)
     assert len(b.pc.getTransceivers()) == slots_before  # A's inactive slots were recycled
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 
 import av
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender, rtcrtpreceiver, rtcrtpsender
+from aiortc import rtcrtpreceiver, rtcrtpsender
 from aiortc.codecs.vpx import vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -65,36 +66,61 @@ def test_keyframe_detection() -> None:
     assert passthrough.is_keyframe("audio", b"\x01")
 
 
-async def _offer_to_sfu(sdp: str) -> None:
-    async def exchange(offer: str, tracks: list[TrackInfo]) -> str:
-        raise AssertionError("no renegotiation expected")
+async def test_the_sfu_offers_only_what_it_forwards() -> None:
+    """The SFU's offer has receive slots for the participant and only VP8 (+RTX) and Opus."""
+    offers: list[tuple[str, list[TrackInfo]]] = []
+    got_offer = asyncio.Event()
+
+    async def exchange(sdp: str, tracks: list[TrackInfo]) -> str:
+        offers.append((sdp, tracks))
+        got_offer.set()
+        await asyncio.Event().wait()  # never answer
+        return ""
 
     peer = Peer("p", ice_servers=[], exchange=exchange, on_track=lambda *args: None)
+    peer.start()
     try:
-        await peer.accept_offer(sdp)
+        await asyncio.wait_for(got_offer.wait(), 10)
     finally:
         await peer.aclose()
-
-
-async def test_an_offer_without_forwardable_codecs_is_refused() -> None:
-    """A publisher offering only H.264 video is told which codecs to offer."""
-    client = RTCPeerConnection()
-    transceiver = client.addTransceiver("video", direction="sendonly")
-    h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
-    transceiver.setCodecPreferences(h264)
-    await client.setLocalDescription(await client.createOffer())
-    try:
-        assert "VP8" not in client.localDescription.sdp
-        with pytest.raises(UnsupportedCodec, match="offer audio/opus or video/vp8"):
-            await _offer_to_sfu(client.localDescription.sdp)
-    finally:
-        await client.close()
+    sdp, tracks = offers[0]
+    rtpmaps = {
+        line.split(" ", 1)[1].split("/")[0]
+        for line in sdp.splitlines()
+        if line.startswith("a=rtpmap:")
+    }
+    assert rtpmaps == {"opus", "VP8", "rtx"}
+    assert [(t.kind, t.publish, t.participant_id) for t in tracks] == [
+        ("audio", True, "p"),
+        ("video", True, "p"),
+    ]
 
 
 @pytest.mark.parametrize(
-    "sdp", ["v=0\r\nthis is not sdp\r\n", "", "m=video x"], ids=["no-media", "empty", "broken"]
+    "answer", ["v=0\r\nthis is not sdp\r\n", "", "m=video x"], ids=["no-media", "empty", "broken"]
 )
-async def test_unusable_sdp_is_a_negotiation_error(sdp: str) -> None:
-    """SDP without media, or that does not parse, is refused with negotiation_failed."""
-    with pytest.raises(NegotiationFailed):
-        await _offer_to_sfu(sdp)
+async def test_an_unusable_answer_is_reported_and_offered_again(answer: str) -> None:
+    """A bad answer reaches the error callback as negotiation_failed, and the SFU offers again."""
+    errors: list[NegotiationFailed] = []
+    offers = 0
+
+    async def exchange(sdp: str, tracks: list[TrackInfo]) -> str:
+        nonlocal offers
+        offers += 1
+        return answer
+
+    async def on_error(exc: NegotiationFailed) -> None:
+        errors.append(exc)
+
+    peer = Peer(
+        "p", ice_servers=[], exchange=exchange, on_track=lambda *args: None, on_error=on_error
+    )
+    peer.start()
+    try:
+        async with asyncio.timeout(10):
+            while offers < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        await peer.aclose()
+    assert errors and errors[0].code == "negotiation_failed"
+    assert not peer.connected.is_set()

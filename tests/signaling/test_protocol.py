@@ -7,7 +7,6 @@ import pytest
 from signaling.protocol import (
     ConnectionProtocol,
     Join,
-    Offer,
     Ping,
     ProtocolError,
     parse_client_message,
@@ -67,17 +66,6 @@ def test_join_must_come_first_and_only_once() -> None:
     with pytest.raises(ProtocolError) as again:
         proto.check(Join(type="join", session_id="s", token="t"))
     assert again.value.code == "already_joined"
-
-
-def test_only_one_publishing_offer() -> None:
-    """The client offers once; later changes are offered by the server."""
-    proto = ConnectionProtocol()
-    proto.joined()
-    proto.check(Offer(type="offer", sdp="v=0"))
-    proto.offered()
-    with pytest.raises(ProtocolError) as info:
-        proto.check(Offer(type="offer", sdp="v=0"))
-    assert info.value.code == "renegotiation_unsupported"
 
 
 def test_nothing_after_leave() -> None:
