@@ -32,7 +32,7 @@ demo: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
-## System tools the tests use: a compose client to validate docker-compose.yml.
+## System tools the tests use: a compose client, Chromium, unshare and ip.
 system-deps:
 	bash scripts/ensure-tools.sh
 

@@ -12,11 +12,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from api.middleware import RequestIdMiddleware
 from api.openapi import build_openapi
-from api.routes import api_keys, auth, guardians, health, sessions, students, tutors
+from api.routes import api_keys, auth, guardians, health, pages, sessions, students, tutors
 from api.routes.health import app_version
 from api.routing import Router, error_response
 from api.services import Services
@@ -30,7 +31,7 @@ from signaling.server import SignalingLimits, SignalingServer
 
 def build_router() -> Router:
     router = Router()
-    for module in (health, auth, tutors, students, guardians, sessions, api_keys):
+    for module in (health, auth, tutors, students, guardians, sessions, api_keys, pages):
         router.include(module.router)
     return router
 
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *router.routes(),
             Route("/openapi.json", openapi, include_in_schema=False),
             WebSocketRoute("/rtc", signaling.handle),
+            Mount("/static", StaticFiles(directory=pages.WEB), name="static"),
         ],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={HTTPException: _http_error},

@@ -12,6 +12,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -20,7 +21,7 @@ from core.clock import SystemClock
 from core.database import create_engine, create_sessionmaker
 from core.errors import LiveclassError
 from core.logging import configure_logging
-from core.settings import ConfigurationError, Settings
+from core.settings import ConfigurationError, Settings, resolve_secret_key
 
 
 class CliError(Exception):
@@ -101,7 +102,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
         await _ensure_schema(settings, migrate=settings.uses_sqlite)
         engine = create_engine(settings)
         try:
-            return await seed_demo(create_sessionmaker(engine), SystemClock())
+            return await seed_demo(
+                create_sessionmaker(engine),
+                SystemClock(),
+                secret=resolve_secret_key(settings),
+                public_url=settings.public_url,
+                join_grace=timedelta(seconds=settings.join_token_grace_seconds),
+            )
         finally:
             await engine.dispose()
 
@@ -110,11 +117,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
         out: dict[str, Any] = {"session_id": seed.session_id}
         for role, login in seed.logins.items():
             out[role] = {"email": login.email, "password": login.password}
+            if login.join_url:
+                out[role]["join_url"] = login.join_url
         print(json.dumps(out))
         return
     print(f"Demo organisation ready. Session {seed.session_id} starts now and lasts 60 minutes.\n")
     for role, login in seed.logins.items():
         print(f"  {role:<12} {login.email:<32} password: {login.password}")
+    print("\nJoin links (open each in its own browser window):")
+    for role, login in seed.logins.items():
+        if login.join_url:
+            print(f"  {role:<12} {login.join_url}")
     print(
         f"\nLog in: POST {settings.public_url}/api/v1/auth/login with the email and password above."
     )

@@ -20,6 +20,7 @@ from scheduling.people import (
     find_organization,
     find_user_by_email,
 )
+from signaling.tokens import JoinGrant, issue_join_token
 
 DEMO_ORG = "Liveclass Demo School"
 DEMO_PEOPLE = {
@@ -34,6 +35,7 @@ DEMO_PEOPLE = {
 class DemoLogin:
     email: str
     password: str
+    join_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,14 @@ class DemoSeed:
     logins: dict[str, DemoLogin]
 
 
-async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> DemoSeed:
+async def seed_demo(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    *,
+    secret: str,
+    public_url: str,
+    join_grace: timedelta,
+) -> DemoSeed:
     """Create (or refresh) the demo people and book a new 60-minute session starting now.
 
     Running it again reuses the people, gives them fresh passwords (printed
@@ -93,8 +102,24 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
             scheduled_end=start + timedelta(minutes=60),
             now=now,
         )
+    joins: dict[str, str] = {}
+    for role in ("tutor", "student"):
+        email, name = DEMO_PEOPLE[role]
+        async with sessionmaker() as db:
+            user = await find_user_by_email(db, email)
+        assert user is not None
+        grant = JoinGrant(
+            session_id=live.id,
+            participant_id=user.id,
+            role=role,
+            name=name,
+            expires_at=live.scheduled_end + join_grace,
+        )
+        token = issue_join_token(grant, secret=secret, now=now)
+        joins[role] = f"{public_url}/join/{live.id}?token={token}"
     logins = {
-        role: DemoLogin(email=DEMO_PEOPLE[role][0], password=pw) for role, pw in passwords.items()
+        role: DemoLogin(email=DEMO_PEOPLE[role][0], password=pw, join_url=joins.get(role))
+        for role, pw in passwords.items()
     }
     return DemoSeed(session_id=live.id, org_id=org.id, logins=logins)
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the system tools the test suite uses, from Debian packages, when missing.
 #   docker-compose: validates docker-compose.yml offline (no Docker engine needed).
+#   chromium:       the browser tests (driven by Playwright, never 'playwright install').
+#   iproute2, util-linux: 'ip' and 'unshare' for the loopback-only network namespace.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -9,6 +11,9 @@ missing=()
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   missing+=(docker-compose)
 fi
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 if [ "${#missing[@]}" -gt 0 ]; then
   printf 'ensure-tools: installing %s\n' "${missing[*]}" >&2
   $SUDO apt-get update -qq

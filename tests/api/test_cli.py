@@ -110,13 +110,21 @@ def server(tmp_path: Path) -> Iterator[str]:
 def test_serve_and_demo_on_embedded_defaults(tmp_path: Path, server: str) -> None:
     """With nothing configured, serve answers, and the demo's logins work against it."""
     assert httpx.get(f"{server}/readyz").json()["status"] == "ready"
-    r = _run(tmp_path, "demo", "--json")
+    r = _run(tmp_path, "demo", "--json", LIVECLASS_PUBLIC_URL=server)
     assert r.returncode == 0, r.stderr
     demo = json.loads(r.stdout)
     assert demo["session_id"].startswith("ses_")
     for role in ("coordinator", "tutor", "student", "guardian"):
         assert {"email", "password"} <= set(demo[role])
-    login = httpx.post(f"{server}/api/v1/auth/login", json=demo["tutor"])
+    for role in ("tutor", "student"):
+        page = httpx.get(demo[role]["join_url"])
+        assert page.status_code == 200 and "Join session" in page.text
+        assert demo[role]["join_url"].startswith(f"{server}/join/{demo['session_id']}?token=")
+    assert "join_url" not in demo["guardian"]
+    login = httpx.post(
+        f"{server}/api/v1/auth/login",
+        json={"email": demo["tutor"]["email"], "password": demo["tutor"]["password"]},
+    )
     assert login.status_code == 200
     token = login.json()["access_token"]
     sessions = httpx.get(
@@ -136,7 +144,8 @@ def test_two_bots_through_a_served_session(tmp_path: Path, server: str) -> None:
     demo = json.loads(_run(tmp_path, "demo", "--json").stdout)
     tokens = {}
     for role in ("tutor", "student"):
-        login = httpx.post(f"{server}/api/v1/auth/login", json=demo[role]).json()
+        creds = {"email": demo[role]["email"], "password": demo[role]["password"]}
+        login = httpx.post(f"{server}/api/v1/auth/login", json=creds).json()
         r = httpx.post(
             f"{server}/api/v1/sessions/{demo['session_id']}/join-token",
             headers={"Authorization": f"Bearer {login['access_token']}"},

@@ -1,0 +1,349 @@
+// The Liveclass browser client: preview, join, tiles, controls, quality, rejoin.
+// Plain modules, no build step. State is exposed on window.liveclass for tests.
+import { FINAL_CLOSE_CODES, Signaling } from "./signaling.js";
+
+const $ = (id) => document.getElementById(id);
+const sessionId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+const state = {
+  sessionId,
+  token: new URLSearchParams(location.search).get("token") || sessionStorage.getItem(`liveclass:${sessionId}`),
+  stream: null,
+  pc: null,
+  signaling: null,
+  me: null,
+  participants: new Map(), // participant_id -> {info, tile, stream}
+  mids: new Map(), // mid -> participant_id
+  leaving: false,
+  rejoinDelay: 1000,
+  timers: [],
+};
+window.liveclass = state;
+
+function say(text) {
+  $("message").textContent = text;
+}
+
+// --- login (when the link carried no token) ----------------------------------
+
+async function login(event) {
+  event.preventDefault();
+  say("");
+  const post = (path, body, token) =>
+    fetch(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    }).then(async (r) => {
+      const data = await r.json();
+      if (!r.ok) throw new Error(data.error ? data.error.message : r.statusText);
+      return data;
+    });
+  try {
+    const auth = await post("/api/v1/auth/login", { email: $("email").value, password: $("password").value });
+    const grant = await post(`/api/v1/sessions/${encodeURIComponent(sessionId)}/join-token`, null, auth.access_token);
+    state.token = grant.token;
+    sessionStorage.setItem(`liveclass:${sessionId}`, grant.token);
+    await showLobby();
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+// --- lobby: preview and device choice ----------------------------------------
+
+async function openMedia() {
+  const constraints = {
+    audio: $("microphone").value ? { deviceId: { exact: $("microphone").value } } : true,
+    video: $("camera").value ? { deviceId: { exact: $("camera").value } } : true,
+  };
+  if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
+  state.stream = await navigator.mediaDevices.getUserMedia(constraints);
+  $("preview").srcObject = state.stream;
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [kind, select] of [["videoinput", $("camera")], ["audioinput", $("microphone")]]) {
+    const current = state.stream && state.stream.getTracks().find((t) => (t.kind === "video") === (kind === "videoinput"));
+    const currentId = current && current.getSettings().deviceId;
+    select.replaceChildren(
+      ...devices.filter((d) => d.kind === kind).map((d, i) => {
+        const option = new Option(d.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${i + 1}`, d.deviceId);
+        option.selected = d.deviceId === currentId;
+        return option;
+      }),
+    );
+  }
+}
+
+async function showLobby() {
+  $("login").hidden = true;
+  $("lobby").hidden = false;
+  try {
+    await openMedia();
+    await listDevices();
+    $("join").disabled = false;
+    $("join").focus();
+  } catch (error) {
+    say(`Camera or microphone unavailable: ${error.message}. Allow access and reload.`);
+  }
+}
+
+// --- the call -------------------------------------------------------------------
+
+function tileFor(participantId, info) {
+  let entry = state.participants.get(participantId);
+  if (!entry) {
+    const li = document.createElement("li");
+    li.dataset.participant = participantId;
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = true; // sound plays through the <audio> element
+    const audio = document.createElement("audio");
+    audio.autoplay = true;
+    const name = document.createElement("span");
+    name.className = "name";
+    li.append(video, audio, name);
+    $("tiles").append(li);
+    entry = { info: info || { participant_id: participantId, name: "", role: "" }, li, video, audio, name, stream: new MediaStream() };
+    video.srcObject = entry.stream;
+    audio.srcObject = entry.stream;
+    state.participants.set(participantId, entry);
+  }
+  if (info) entry.info = info;
+  entry.name.textContent = `${entry.info.name || "Participant"}${entry.info.role ? ` (${entry.info.role})` : ""}`;
+  entry.name.classList.toggle("muted", Boolean(entry.info.audio_muted));
+  entry.video.setAttribute("aria-label", `Video of ${entry.info.name || "a participant"}`);
+  return entry;
+}
+
+function removeTile(participantId) {
+  const entry = state.participants.get(participantId);
+  if (entry) {
+    entry.li.remove();
+    state.participants.delete(participantId);
+  }
+}
+
+function waitForCandidates(pc, ms) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => pc.iceGatheringState === "complete" && resolve();
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, ms);
+  });
+}
+
+// Apply an SFU offer: remember which participant each mid carries, answer it,
+// and re-home tracks whose slot now carries someone else.
+async function acceptOffer(pc, signaling, offer) {
+  for (const t of offer.tracks) {
+    if (t.publish) continue;
+    if (t.participant_id) state.mids.set(t.mid, t.participant_id);
+    else state.mids.delete(t.mid);
+  }
+  await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+  const first = !state.published;
+  if (first) {
+    // The SFU's first offer has a receive slot per kind for our own media.
+    for (const slot of offer.tracks.filter((t) => t.publish)) {
+      const transceiver = pc.getTransceivers().find((tr) => tr.mid === slot.mid);
+      const track = state.stream.getTracks().find((t) => t.kind === slot.kind);
+      if (!transceiver) continue;
+      if (track) {
+        transceiver.direction = "sendonly";
+        await transceiver.sender.replaceTrack(track);
+        transceiver.sender.setStreams(state.stream);
+      } else {
+        transceiver.direction = "inactive";
+      }
+    }
+    state.published = true;
+  }
+  await pc.setLocalDescription(await pc.createAnswer());
+  if (first) await waitForCandidates(pc, 2000);
+  signaling.send({ type: "answer", sdp: pc.localDescription.sdp });
+  for (const tr of pc.getTransceivers()) {
+    const owner = state.mids.get(tr.mid);
+    if (owner && tr.receiver.track && tr.currentDirection !== "inactive") {
+      const entry = tileFor(owner);
+      if (!entry.stream.getTracks().includes(tr.receiver.track)) {
+        for (const old of entry.stream.getTracks().filter((t) => t.kind === tr.receiver.track.kind)) entry.stream.removeTrack(old);
+        entry.stream.addTrack(tr.receiver.track);
+      }
+    }
+  }
+}
+
+async function connect() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/rtc`;
+  const signaling = new Signaling(url);
+  state.signaling = signaling;
+  const joined = await signaling.connect(sessionId, state.token);
+  state.me = joined;
+  state.rejoinDelay = 1000;
+  const pc = new RTCPeerConnection({ iceServers: joined.ice_servers, bundlePolicy: "max-bundle" });
+  state.pc = pc;
+  state.published = false;
+  for (const p of joined.participants) tileFor(p.participant_id, p);
+
+  pc.ontrack = (event) => {
+    const participantId = state.mids.get(event.transceiver.mid) || (event.streams[0] && event.streams[0].id);
+    if (!participantId) return;
+    const entry = tileFor(participantId);
+    for (const old of entry.stream.getTracks().filter((t) => t.kind === event.track.kind)) entry.stream.removeTrack(old);
+    entry.stream.addTrack(event.track);
+  };
+  pc.onicecandidate = (event) => {
+    if (event.candidate && pc.remoteDescription) {
+      signaling.send({ type: "ice", candidate: event.candidate.candidate, sdp_mid: event.candidate.sdpMid, sdp_mline_index: event.candidate.sdpMLineIndex });
+    }
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "failed" && state.pc === pc) scheduleRejoin("the media connection failed");
+  };
+
+  signaling.addEventListener("answer", (e) => pc.setRemoteDescription({ type: "answer", sdp: e.detail.sdp }));
+  signaling.addEventListener("offer", (e) => acceptOffer(pc, signaling, e.detail).catch((error) => {
+    console.error("cannot apply the server's offer", error);
+    say(`Media update failed: ${error.message}`);
+  }));
+  signaling.addEventListener("participant.joined", (e) => tileFor(e.detail.participant.participant_id, e.detail.participant));
+  signaling.addEventListener("participant.left", (e) => removeTile(e.detail.participant_id));
+  signaling.addEventListener("mute", (e) => {
+    const entry = state.participants.get(e.detail.participant_id);
+    if (entry) {
+      entry.info[`${e.detail.kind}_muted`] = e.detail.muted;
+      tileFor(e.detail.participant_id);
+    }
+  });
+  signaling.addEventListener("error", (e) => say(e.detail.message));
+  signaling.addEventListener("close", (e) => {
+    if (state.signaling !== signaling || state.leaving) return;
+    if (FINAL_CLOSE_CODES.has(e.detail.code)) {
+      say(e.detail.code === 4409 ? "You joined from another tab or device." : `Disconnected: ${e.detail.reason || e.detail.code}`);
+      teardown();
+    } else {
+      scheduleRejoin("the connection dropped");
+    }
+  });
+
+  applyMute();
+}
+
+function applyMute() {
+  for (const [kind, button] of [["audio", $("mute")], ["video", $("camera-toggle")]]) {
+    const muted = button.getAttribute("aria-pressed") === "true";
+    for (const t of state.stream.getTracks().filter((t) => t.kind === kind)) t.enabled = !muted;
+    state.signaling && state.signaling.send({ type: "mute", kind, muted });
+  }
+}
+
+function toggle(button, onLabel, offLabel) {
+  const pressed = button.getAttribute("aria-pressed") !== "true";
+  button.setAttribute("aria-pressed", String(pressed));
+  button.textContent = pressed ? onLabel : offLabel;
+  applyMute();
+}
+
+function teardown() {
+  if (state.pc) state.pc.close();
+  state.pc = null;
+  for (const id of [...state.participants.keys()]) removeTile(id);
+  state.mids.clear();
+}
+
+function scheduleRejoin(why) {
+  if (state.leaving || state.rejoinTimer) return;
+  const delay = state.rejoinDelay;
+  state.rejoinDelay = Math.min(state.rejoinDelay * 2, 10000);
+  say(`Reconnecting (${why})…`);
+  if (state.signaling) state.signaling.close(4000);
+  teardown();
+  state.rejoinTimer = setTimeout(async () => {
+    state.rejoinTimer = null;
+    try {
+      await connect();
+      say("");
+    } catch (error) {
+      if (FINAL_CLOSE_CODES.has(error.code) || String(error.code).startsWith("join_token")) {
+        say(`Cannot rejoin: ${error.message}`);
+      } else {
+        scheduleRejoin(error.message);
+      }
+    }
+  }, delay);
+}
+
+async function join() {
+  $("join").disabled = true;
+  say("");
+  try {
+    await connect();
+    $("lobby").hidden = true;
+    $("call").hidden = false;
+    $("mute").focus();
+  } catch (error) {
+    say(`Could not join: ${error.message}`);
+    $("join").disabled = false;
+  }
+}
+
+function leave() {
+  state.leaving = true;
+  if (state.signaling) {
+    state.signaling.send({ type: "leave" });
+    state.signaling.close(1000);
+  }
+  teardown();
+  if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
+  $("call").hidden = true;
+  $("quality").dataset.level = "none";
+  $("quality").textContent = "Not connected";
+  say("You left the session.");
+}
+
+// --- connection quality and speaking indicators, from getStats() ------------------
+
+async function poll() {
+  const pc = state.pc;
+  if (!pc) return;
+  const stats = await pc.getStats();
+  let lost = 0, received = 0, rtt = null;
+  const levels = new Map();
+  stats.forEach((s) => {
+    if (s.type === "inbound-rtp") {
+      lost += s.packetsLost || 0;
+      received += s.packetsReceived || 0;
+      if (s.kind === "audio" && s.trackIdentifier) levels.set(s.trackIdentifier, s.audioLevel || 0);
+    }
+    if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
+  });
+  const lossRate = received ? lost / (lost + received) : 0;
+  const level = pc.connectionState !== "connected" ? "poor" : lossRate > 0.05 || (rtt ?? 0) > 0.4 ? "poor" : lossRate > 0.01 || (rtt ?? 0) > 0.15 ? "fair" : "good";
+  $("quality").dataset.level = level;
+  $("quality").textContent = `Connection: ${level}`;
+  for (const entry of state.participants.values()) {
+    const audio = entry.stream.getAudioTracks()[0];
+    entry.li.classList.toggle("speaking", Boolean(audio && (levels.get(audio.id) || 0) > 0.05));
+  }
+}
+
+setInterval(() => poll().catch(() => {}), 1000);
+setInterval(() => state.signaling && state.signaling.send({ type: "ping" }), 10000);
+
+$("login-form").addEventListener("submit", login);
+$("join").addEventListener("click", join);
+$("camera").addEventListener("change", () => openMedia().catch((e) => say(e.message)));
+$("microphone").addEventListener("change", () => openMedia().catch((e) => say(e.message)));
+$("mute").addEventListener("click", (e) => toggle(e.currentTarget, "Unmute microphone", "Mute microphone"));
+$("camera-toggle").addEventListener("click", (e) => toggle(e.currentTarget, "Turn camera on", "Turn camera off"));
+$("leave").addEventListener("click", leave);
+
+if (state.token) {
+  showLobby();
+} else {
+  $("login").hidden = false;
+  $("email").focus();
+}

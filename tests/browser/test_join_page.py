@@ -1,0 +1,71 @@
+"""The browser client in real headless Chromium: two pages see and hear each other through the SFU.
+
+Runs tests/browser/session.py inside ``unshare --net`` with only loopback up,
+so no candidate on any other interface can be tried (see FIELD-NOTES.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    for tool in ("unshare", "ip"):
+        assert shutil.which(tool), (
+            f"{tool} is missing; 'make test' installs what the browser test needs"
+        )
+    assert Path("/usr/bin/chromium").exists(), (
+        "Chromium is missing; 'make test' installs the Debian package"
+    )
+    out = tmp_path_factory.mktemp("browser") / "result.json"
+    inner = f"ip link set lo up && exec {sys.executable} -m tests.browser.session {out}"
+    proc = subprocess.run(
+        ["unshare", "--net", "sh", "-c", inner],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180 * WAIT,
+    )
+    assert proc.returncode == 0, (
+        f"browser session failed (unshare needs root):\n{proc.stdout}\n{proc.stderr}"
+    )
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def test_runs_with_loopback_only(session: dict[str, Any]) -> None:
+    """The session ran in a namespace whose only interface is lo."""
+    assert session["interfaces"] == ["lo"]
+
+
+@pytest.mark.parametrize(("me", "other"), [("tutor", "Sam Student"), ("student", "Taylor Tutor")])
+def test_each_page_decodes_the_others_video_and_receives_audio(
+    session: dict[str, Any], me: str, other: str
+) -> None:
+    """Each page decodes the other's video frames, receives its audio, and names its tile."""
+    seen = session[me]
+    assert seen["connection"] == "connected", session["server_log_tail"]
+    assert seen["inbound"]["video"]["framesDecoded"] > 0, seen
+    assert seen["inbound"]["audio"]["packetsReceived"] > 0, seen
+    assert any(other in tile for tile in seen["tiles"]), seen["tiles"]
+    assert seen["quality"].startswith("Connection:")
+    assert session[f"{me}_errors"] == []
+
+
+def test_leaving_is_seen_by_the_other(session: dict[str, Any]) -> None:
+    """When the tutor leaves, the student's page drops the tutor's tile."""
+    assert session["student_after_leave"]["participants"] == []
+    assert session["student_after_leave"]["tiles"] == []
+    assert session["tutor_after_leave"]["message"] == "You left the session."
