@@ -9,7 +9,8 @@ indistinguishable from a missing one (404). The rules:
 - student: themselves, their own sessions, the tutors of those sessions;
 - guardian: themselves, their children, their children's sessions and tutors.
 
-Writes to people and sessions are for coordinators only.
+Writes to people and sessions are for coordinators only. What happened in a
+session's room (presence records) is for coordinators and the session's tutor.
 """
 
 from __future__ import annotations
@@ -108,6 +109,22 @@ def require_coordinator(p: Principal, action: str) -> None:
     if not p.is_coordinator:
         log.warning("access denied", principal=p.id, role=p.role.value, action=action)
         raise PermissionDenied(f"only a coordinator can {action}; ask your coordinator")
+
+
+def require_session_staff(p: Principal, live: LiveSession, action: str) -> None:
+    """Refuse anyone but a coordinator of the session's organisation or its own tutor.
+
+    For records of a session that its students and guardians may not read, such
+    as who was present; they get the same 403 as for a write.
+    """
+    if p.is_coordinator and p.org_id == live.org_id:
+        return
+    if p.role is Role.TUTOR and p.tutor_id == live.tutor_id:
+        return
+    log.warning("access denied", principal=p.id, role=p.role.value, action=action)
+    raise PermissionDenied(
+        f"only a coordinator or this session's tutor can {action}; ask your coordinator"
+    )
 
 
 def not_visible(p: Principal, kind: str, resource_id: str) -> NotFound:

@@ -4,7 +4,8 @@ A person is one ``User`` (login, role, organisation) with one profile row for
 their role: ``Tutor``, ``Student`` or ``Guardian``. A ``Guardianship`` links a
 guardian to a student and carries that family's consents and notification
 preferences, because they differ per child. A ``LiveSession`` has one tutor
-and one or more students (``SessionStudent``).
+and one or more students (``SessionStudent``). ``Presence`` rows record each
+participant joining and leaving a session's room, as the signaling server saw it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class SessionStatus(StrEnum):
             SessionStatus.CANCELLED,
             SessionStatus.NO_SHOW,
         )
+
+
+class PresenceType(StrEnum):
+    """What a presence record says happened (the names of the events they become)."""
+
+    JOINED = "participant.joined"
+    LEFT = "participant.left"
 
 
 def _enum(enum: type[StrEnum], name: str) -> Enum:
@@ -193,3 +201,27 @@ class SessionStudent(Base):
         ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
     )
     student_id: Mapped[str] = mapped_column(ForeignKey("students.id"), primary_key=True, index=True)
+
+
+class Presence(Base):
+    """A participant joined or left a session's room.
+
+    Written as it happens, so a crash after a join still leaves the join; the
+    lifecycle turns these into events and attendance. ``at`` is when the room
+    changed; ``id`` grows with each write and breaks ties in ``at``, so read
+    them ordered by ``(at, id)``. A rejoin from a new connection reads as a
+    left (reason ``replaced``) and then a joined. ``participant_id`` is whoever
+    the join token named, kept as written even if that user is later removed.
+    """
+
+    __tablename__ = "presence_records"
+    __table_args__ = (Index("ix_presence_records_session_at", "session_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No cascade: a session someone has joined keeps its history (deleting it is refused).
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    participant_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    type: Mapped[PresenceType] = mapped_column(_enum(PresenceType, "presence_type"))
+    at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(32))

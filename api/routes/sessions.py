@@ -7,7 +7,12 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
-from api.permissions import load_visible, require_coordinator, visible_sessions
+from api.permissions import (
+    load_visible,
+    require_coordinator,
+    require_session_staff,
+    visible_sessions,
+)
 from api.routes._pages import fetch_page
 from api.routes._people import reject_nulls
 from api.routing import Call, Router
@@ -15,7 +20,15 @@ from api.schemas import Input, Label, Page, PageQuery
 from core.errors import Conflict, PermissionDenied
 from core.logging import get_logger
 from scheduling.bookings import book_session, check_participants, check_times
-from scheduling.models import LiveSession, Role, SessionStatus, SessionStudent, User
+from scheduling.models import (
+    LiveSession,
+    Presence,
+    PresenceType,
+    Role,
+    SessionStatus,
+    SessionStudent,
+    User,
+)
 from signaling.tokens import JoinGrant, issue_join_token
 
 router = Router()
@@ -97,6 +110,36 @@ class JoinTokenOut(BaseModel):
     participant_id: str
     role: str
     expires_at: datetime
+
+
+class PresenceOut(BaseModel):
+    """A participant joined or left the session's room."""
+
+    id: int = Field(description="Grows with each record; orders records with the same `at`.")
+    type: PresenceType
+    participant_id: str
+    role: str = Field(description="The role the join token gave: `tutor` or `student`.")
+    at: datetime
+    reason: str | None = Field(
+        description="Why they left: `left` (said so), `disconnected`, `timeout` (went silent) "
+        "or `replaced` (the same participant joined again from another connection). "
+        "Null for `participant.joined`."
+    )
+
+    @classmethod
+    def of(cls, r: Presence) -> PresenceOut:
+        return cls(
+            id=r.id,
+            type=r.type,
+            participant_id=r.participant_id,
+            role=r.role,
+            at=r.at,
+            reason=r.reason,
+        )
+
+
+class PresencePage(Page[PresenceOut]):
+    pass
 
 
 @router.get("/api/v1/sessions", tags=TAGS)
@@ -188,7 +231,7 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
 
 @router.delete("/api/v1/sessions/{session_id}", tags=TAGS, errors=[409])
 async def delete_session(call: Call, session_id: str) -> None:
-    """Delete a session that has not started (coordinators only)."""
+    """Delete a session that has not started and nobody has joined (coordinators only)."""
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "delete sessions")
@@ -197,7 +240,40 @@ async def delete_session(call: Call, session_id: str) -> None:
             f"only a scheduled session can be deleted; this one is {live.status.value}",
             code="invalid_state",
         )
+    attended = select(Presence.id).where(Presence.session_id == live.id).limit(1)
+    if await call.db.scalar(attended) is not None:
+        raise Conflict(
+            "someone has already joined this session, and its presence records are kept; "
+            "it can no longer be deleted",
+            code="invalid_state",
+        )
     await call.db.delete(live)
+
+
+@router.get("/api/v1/sessions/{session_id}/presence", tags=TAGS)
+async def list_presence(call: Call, session_id: str, query: PageQuery) -> PresencePage:
+    """List who joined and left this session's room, in the order it happened.
+
+    One record per `participant.joined` and `participant.left` that the
+    signaling server saw, written as it happened. A participant who joins again
+    from another connection (a reload, a second device) shows a
+    `participant.left` with reason `replaced`, then a `participant.joined`.
+    Coordinators and the session's tutor may read them; its students and
+    guardians get 403.
+    """
+    p = call.principal
+    live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
+    require_session_staff(p, live, "read who attended a session")
+    rows, total = await fetch_page(
+        call.db,
+        select(Presence),
+        where=[Presence.session_id == live.id],
+        order_by=[Presence.at, Presence.id],
+        page=query,
+    )
+    return PresencePage(
+        items=[PresenceOut.of(r) for r in rows], total=total, limit=query.limit, offset=query.offset
+    )
 
 
 @router.post("/api/v1/sessions/{session_id}/join-token", tags=TAGS, status_code=201, errors=[409])

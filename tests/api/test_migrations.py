@@ -49,3 +49,22 @@ async def test_models_match_migrations(empty_database: str) -> None:
             assert await conn.run_sync(diff) == []
     finally:
         await engine.dispose()
+
+
+async def test_0002_adds_and_removes_only_presence_records(empty_database: str) -> None:
+    """0002 adds presence_records on top of 0001; stepping back to 0001 removes only that."""
+    engine = create_async_engine(empty_database)
+    try:
+        await upgrade(engine, "0001")
+        async with engine.connect() as conn:
+            before = await conn.run_sync(_tables)
+        assert "live_sessions" in before and "presence_records" not in before
+        await upgrade(engine, "0002")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before | {"presence_records"}
+        await downgrade(engine, "0001")
+        assert await current_revision(engine) == "0001"
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before
+    finally:
+        await engine.dispose()
