@@ -13,7 +13,8 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -22,6 +23,9 @@ from core.database import create_engine, create_sessionmaker
 from core.errors import LiveclassError
 from core.logging import configure_logging
 from core.settings import ConfigurationError, Settings, resolve_secret_key
+
+if TYPE_CHECKING:
+    from sfu.synthetic import EncodedLoop
 
 
 class CliError(Exception):
@@ -205,15 +209,42 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     print(f"created {args.role} {asyncio.run(run())}")
 
 
+PUBLISH_CHOICES = ("synthetic", "silent", "none")
+
+
+def _media_file(path: str) -> tuple[EncodedLoop, ...]:
+    """``--publish FILE``: the file's encoded media, read before joining."""
+    from sfu.errors import MediaFileError
+    from sfu.media_file import load_media_file
+
+    if not Path(path).exists():
+        raise CliError(
+            f"--publish {path}: no such file; give a VP8/Opus media file, "
+            f"or one of {', '.join(PUBLISH_CHOICES)}"
+        )
+    try:
+        return load_media_file(path)
+    except MediaFileError as exc:
+        raise CliError(f"--publish: {exc.message}") from exc
+
+
 def cmd_bot(args: argparse.Namespace) -> None:
     from sfu import ice
     from signaling.bot import run_bot
 
     settings = _settings()
     configure_logging("WARNING", settings.log_format)
-    ice.confine(settings.ice_addresses)
+    media = None if args.publish in PUBLISH_CHOICES else _media_file(args.publish)
+    ice.confine(settings.ice_addresses, settings.ice_port_range)
     report = asyncio.run(
-        run_bot(args.url, args.token, seconds=args.seconds, publish=args.publish != "none")
+        run_bot(
+            args.url,
+            args.token,
+            seconds=args.seconds,
+            publish=args.publish != "none",
+            silent=args.publish == "silent",
+            media=media,
+        )
     )
     if args.json:
         print(json.dumps(report.as_dict()))
@@ -221,6 +252,9 @@ def cmd_bot(args: argparse.Namespace) -> None:
         print(f"joined {report.session_id} as {report.participant_id} for {report.seconds:.1f} s")
         for pid, got in report.participants.items():
             print(f"  from {got['name'] or pid}: {got['audio']} audio, {got['video']} video frames")
+        if report.active_speakers:
+            named = ", ".join(pid or "nobody" for pid in report.active_speakers)
+            print(f"  active speaker: {named}")
         print(
             "ok: media from everyone who published"
             if report.ok
@@ -303,8 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bot",
         help="join a session as a bot, publish, and report received media",
         description="Join a session over signaling as a Python participant (aiortc), publish a "
-        "pre-encoded synthetic loop, and report the frames received from each other participant. "
-        "Exits 0 when media arrived from everyone who published. Honours LIVECLASS_ICE_ADDRESSES.",
+        "pre-encoded synthetic loop or a VP8/Opus file without transcoding, and report the "
+        "frames received from each other participant. Exits 0 when media arrived from everyone "
+        "who published. Honours LIVECLASS_ICE_ADDRESSES and LIVECLASS_ICE_PORT_RANGE.",
     )
     bot.add_argument("--url", required=True, help="signaling URL, e.g. ws://127.0.0.1:8000/rtc")
     bot.add_argument(
@@ -313,9 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--seconds", type=float, default=10.0, help="how long to stay (default 10)")
     bot.add_argument(
         "--publish",
-        choices=["synthetic", "none"],
+        metavar="{FILE,synthetic,silent,none}",
         default="synthetic",
-        help="what to publish: a synthetic VP8+Opus loop (default), or nothing",
+        help="what to publish: a media file's VP8 video and/or Opus audio as they are, "
+        "looped (WebM, Matroska, IVF, Ogg; convert others with ffmpeg -i IN -c:v libvpx "
+        "-c:a libopus OUT.webm), a synthetic VP8+Opus loop with a tone (default), "
+        "the same with silent audio, or nothing",
     )
     bot.add_argument("--json", action="store_true", help="print the report as one JSON object")
     bot.set_defaults(func=cmd_bot)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
+MIN_ICE_PORT = 1024  # below: privileged ports
+MAX_PORT = 65_535
 
 
 class Settings(BaseSettings):
@@ -68,6 +71,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated IP addresses that ICE may gather and announce, for the SFU "
         "and the bot (e.g. 127.0.0.1). Empty: every address of the host (aioice's default).",
+    )
+    ice_port_range: Annotated[tuple[int, int] | None, NoDecode] = Field(
+        default=None,
+        description="UDP ports ICE may bind its host candidates to, as LOW-HIGH (e.g. "
+        "50000-50100), for the SFU and the bot. Each connection takes one port per address. "
+        "Empty: any free port.",
     )
     ice_servers: CommaList = Field(
         default_factory=list,
@@ -132,6 +141,38 @@ class Settings(BaseSettings):
                 ipaddress.ip_address(address)
             except ValueError as exc:
                 raise ValueError(f"ice_addresses: {address!r} is not an IP address") from exc
+        return value
+
+    @field_validator("ice_port_range", mode="before")
+    @classmethod
+    def _parse_port_range(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", value)
+        if match is None:
+            raise ValueError(
+                f"ice_port_range: {value!r} is not LOW-HIGH; write two port numbers like "
+                "50000-50100, or leave it empty for any port"
+            )
+        return (int(match[1]), int(match[2]))
+
+    @field_validator("ice_port_range")
+    @classmethod
+    def _port_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        low, high = value
+        if low > high:
+            raise ValueError(
+                f"ice_port_range: {low}-{high} runs backwards; put the lower port first"
+            )
+        if low < MIN_ICE_PORT or high > MAX_PORT:
+            raise ValueError(
+                f"ice_port_range: {low}-{high} leaves {MIN_ICE_PORT}-{MAX_PORT}; choose ports "
+                "in that span (lower ones are privileged)"
+            )
         return value
 
     @field_validator("public_url")

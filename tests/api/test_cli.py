@@ -16,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.migrate import head_revision
 from tests.conftest import SECRET, fresh_database
+from tests.sfu.media_files import write_media
 
 LIVECLASS = shutil.which("liveclass", path=str(Path(sys.executable).parent)) or "liveclass"
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -139,8 +141,8 @@ def test_serve_and_demo_on_embedded_defaults(tmp_path: Path, server: str) -> Non
     assert (tmp_path / "var" / "liveclass.db").exists()
 
 
-def test_two_bots_through_a_served_session(tmp_path: Path, server: str) -> None:
-    """`liveclass bot` for the demo tutor and student each report the other's media and exit 0."""
+def _join_tokens(tmp_path: Path, server: str) -> dict[str, str]:
+    """Join tokens of a fresh demo session's tutor and student, got as a user would."""
     demo = json.loads(_run(tmp_path, "demo", "--json").stdout)
     tokens = {}
     for role in ("tutor", "student"):
@@ -151,6 +153,12 @@ def test_two_bots_through_a_served_session(tmp_path: Path, server: str) -> None:
             headers={"Authorization": f"Bearer {login['access_token']}"},
         )
         tokens[role] = r.json()["token"]
+    return tokens
+
+
+def test_two_bots_through_a_served_session(tmp_path: Path, server: str) -> None:
+    """`liveclass bot` for the demo tutor and student each report the other's media and exit 0."""
+    tokens = _join_tokens(tmp_path, server)
     ws = server.replace("http://", "ws://") + "/rtc"
     bots = {
         role: subprocess.Popen(
@@ -173,6 +181,50 @@ def test_two_bots_through_a_served_session(tmp_path: Path, server: str) -> None:
         [(pid, got)] = reports[role]["participants"].items()
         assert pid == reports[other]["participant_id"]
         assert got["audio"] > 50 and got["video"] > 15
+
+
+def test_bot_publishes_a_file_through_a_served_session(tmp_path: Path, server: str) -> None:
+    """`liveclass bot --publish clip.webm` sends the file's VP8 and Opus to the other bot."""
+    write_media(tmp_path / "clip.webm")
+    tokens = _join_tokens(tmp_path, server)
+    ws = server.replace("http://", "ws://") + "/rtc"
+    publish = {"tutor": "clip.webm", "student": "synthetic"}
+    bots = {
+        role: subprocess.Popen(
+            [LIVECLASS, "bot", "--url", ws, "--token", token, "--seconds", "4", "--json"]
+            + ["--publish", publish[role]],
+            cwd=tmp_path,
+            env=_env(tmp_path, **ICE_LOOPBACK),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for role, token in tokens.items()
+    }
+    reports = {}
+    for role, proc in bots.items():
+        out, err = proc.communicate(timeout=60 * WAIT)
+        assert proc.returncode == 0, err
+        reports[role] = json.loads(out)
+    [(pid, got)] = reports["student"]["participants"].items()
+    assert pid == reports["tutor"]["participant_id"]
+    assert got["audio"] > 50 and got["video"] > 15
+
+
+def test_bot_refuses_a_file_it_cannot_forward(tmp_path: Path) -> None:
+    """An H.264/AAC file, or no file at all, is a one-line error that says what to do; exit 2."""
+    write_media(tmp_path / "clip.mp4", video="libx264", audio="aac")
+    base = ["bot", "--url", "ws://127.0.0.1:9/rtc", "--token", "x", "--publish"]
+    r = _run(tmp_path, *base, "clip.mp4")
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert "has video h264, audio aac" in r.stderr
+    assert "only VP8 video and Opus audio" in r.stderr
+    assert "ffmpeg -i clip.mp4 -c:v libvpx -c:a libopus out.webm" in r.stderr
+    missing = _run(tmp_path, *base, "synthetik")
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("liveclass: --publish synthetik: no such file")
+    assert "synthetic, silent, none" in missing.stderr
 
 
 def test_bot_with_a_bad_token_says_why(tmp_path: Path, server: str) -> None:
@@ -260,7 +312,7 @@ def test_shared_database_is_migrated_explicitly(tmp_path: Path) -> None:
         assert "run 'liveclass migrate' first" in refused.stderr
         migrated = _run(tmp_path, "migrate", **env)
         assert migrated.returncode == 0, migrated.stderr
-        assert "database is at migration 0001" in migrated.stdout
+        assert f"database is at migration {head_revision()}" in migrated.stdout
         emptied = _run(tmp_path, "migrate", "--downgrade", "base", **env)
         assert "base (empty)" in emptied.stdout
 

@@ -66,3 +66,37 @@ def test_short_secret_is_refused(tmp_path: Path) -> None:
     s = Settings(_env_file=None, data_dir=tmp_path, secret_key="short")  # type: ignore[call-arg]
     with pytest.raises(ConfigurationError, match="at least 32"):
         resolve_secret_key(s)
+
+
+def test_ice_port_range_reads_low_high(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LIVECLASS_ICE_PORT_RANGE is LOW-HIGH, both included; empty or unset means any port."""
+    monkeypatch.setenv("LIVECLASS_ICE_PORT_RANGE", "50000-50100")
+    assert Settings(_env_file=None).ice_port_range == (50000, 50100)  # type: ignore[call-arg]
+    monkeypatch.setenv("LIVECLASS_ICE_PORT_RANGE", " 50000 - 50000 ")
+    assert Settings(_env_file=None).ice_port_range == (50000, 50000)  # type: ignore[call-arg]
+    monkeypatch.setenv("LIVECLASS_ICE_PORT_RANGE", "")
+    assert Settings(_env_file=None).ice_port_range is None  # type: ignore[call-arg]
+    monkeypatch.delenv("LIVECLASS_ICE_PORT_RANGE")
+    assert Settings(_env_file=None).ice_port_range is None  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("50000", "is not LOW-HIGH"),
+        ("50000-", "is not LOW-HIGH"),
+        ("50000:50100", "is not LOW-HIGH"),
+        ("fifty-sixty", "is not LOW-HIGH"),
+        ("50000-50100-50200", "is not LOW-HIGH"),
+        ("50100-50000", "runs backwards"),
+        ("80-9000", "1024-65535"),
+        ("60000-70000", "1024-65535"),
+    ],
+)
+def test_bad_ice_port_range_says_what_is_expected(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    """A malformed, reversed or out-of-bounds range is refused with the reason."""
+    monkeypatch.setenv("LIVECLASS_ICE_PORT_RANGE", value)
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None)  # type: ignore[call-arg]
