@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install services system-deps lint typecheck pytest demo clean
+.PHONY: run test install services system-deps lint typecheck pytest demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Liveclass needs Python 3.11; set PYTHON=/path/to/python3.11"'
@@ -48,6 +48,10 @@ pytest: $(STAMP) services system-deps
 
 ## Set up and pass everything CI checks: lint, types, and the suite on SQLite and PostgreSQL.
 test: lint typecheck pytest
+
+## Benchmarks (a few minutes; figures and how to read them in docs/benchmarks.md).
+bench: $(STAMP)
+	$(BIN)/python -m bench.sfu_forwarding
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

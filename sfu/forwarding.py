@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -156,9 +155,12 @@ class SlotTrack(MediaStreamTrack):
                 self._rebase = False
                 if self._last_pts is not None:
                     self._offset = self._last_pts + SWITCH_GAP[self.kind] - frame.pts
-            out = dataclasses.replace(frame, pts=frame.pts + self._offset)
-            self._last_pts = out.pts
-            return out
+            if self._offset:
+                frame = EncodedFrame(
+                    frame.data, frame.pts + self._offset, frame.time_base, frame.keyframe
+                )
+            self._last_pts = frame.pts
+            return frame
         raise MediaStreamError
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import threading
 import time
 from collections.abc import Iterator
 
@@ -11,7 +12,9 @@ import aiortc.codecs.h264
 import aiortc.codecs.opus
 import aiortc.codecs.vpx
 import pytest
+from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import is_rtcp
 
 from sfu.forwarding import Publication, SlotTrack
 from sfu.passthrough import EncodedFrame, is_keyframe
@@ -64,6 +67,19 @@ async def test_two_participants_receive_each_other(room: Room, codec_instances: 
     assert video.stats.keyframe_requests >= 1  # B's subscription asked A for a keyframe
 
 
+async def test_frames_arrive_without_a_decoder_thread(room: Room) -> None:
+    """aiortc's per-receiver decoder threads exit at once: frames are handed on in the loop.
+
+    Two thread wake-ups per frame were the largest cost of forwarding
+    (``bench/sfu_forwarding.py``); this keeps them from coming back unnoticed.
+    """
+    a = await join(room, "A")
+    b = await join(room, "B")
+    await eventually(lambda: a.received["B"].video >= 15 and b.received["A"].audio >= 50)
+    decoders = [t.name for t in threading.enumerate() if t.name.endswith("-decoder")]
+    assert decoders == []
+
+
 async def test_late_joiner_gets_video_within_a_second(room: Room) -> None:
     """A participant joining mid-stream decodes video promptly: the SFU relays its keyframe request.
 
@@ -102,6 +118,57 @@ async def test_leaving_stops_the_media_and_frees_the_slot(room: Room) -> None:
     await join(room, "C")
     await eventually(lambda: b.received["C"].video > 5 and b.received["C"].audio > 5)
     assert len(b.pc.getTransceivers()) == slots_before  # A's inactive slots were recycled
+
+
+def _lose_video(sender: RTCRtpSender, *, every: int) -> dict[str, int]:
+    """Drop every ``every``-th first-time video packet ``sender`` sends; count its resends.
+
+    The loss happens at the sender's own transport, on real loopback traffic:
+    only NACK and retransmission (RTX) can bring the missing packets back.
+    """
+    transport = sender.transport
+    original = transport._send_rtp
+    counts = {"sent": 0, "dropped": 0, "resent": 0}
+
+    async def lossy(data: bytes) -> None:
+        if not is_rtcp(data) and len(data) >= 12:
+            ssrc = int.from_bytes(data[8:12], "big")
+            if ssrc == sender._rtx_ssrc:
+                counts["resent"] += 1
+            elif ssrc == sender._ssrc:
+                counts["sent"] += 1
+                if counts["sent"] % every == 0:
+                    counts["dropped"] += 1
+                    return
+        await original(data)
+
+    transport._send_rtp = lossy  # type: ignore[method-assign]
+    return counts
+
+
+def _video_sender(pc: RTCPeerConnection) -> RTCRtpSender:
+    return next(
+        t.sender for t in pc.getTransceivers() if t.sender.track and t.sender.track.kind == "video"
+    )
+
+
+@pytest.mark.parametrize("leg", ["publisher to SFU", "SFU to subscriber"])
+async def test_lost_packets_are_retransmitted_on_each_leg(room: Room, leg: str) -> None:
+    """With one video packet in four lost, NACK and RTX still deliver every frame."""
+    a = await join(room, "A")
+    b = await join(room, "B", publish=False)
+    await eventually(lambda: b.received["A"].video > 5)
+    pc = a.pc if leg == "publisher to SFU" else room.peers["B"].pc
+    counts = _lose_video(_video_sender(pc), every=4)
+    [video] = [t for t in a.tracks if t.kind == "video"]
+    sent_before, received_before = video.frames_sent, b.received["A"].video
+    await asyncio.sleep(3 * WAIT)
+    sent = video.frames_sent - sent_before
+    received = b.received["A"].video - received_before
+    assert counts["dropped"] >= 5
+    assert counts["resent"] >= counts["dropped"] * 0.9
+    # A frame or two may still be in flight at either end of the window.
+    assert received >= sent - 2, f"{received} of {sent} frames arrived"
 
 
 class _ListTrack(MediaStreamTrack):

@@ -1,0 +1,150 @@
+"""The server side of the forwarding benchmark, in a process of its own.
+
+``python -m bench.media_server --mode sfu|relay [--cpu N]`` listens on a
+loopback port, prints ``PORT <n>`` and serves one control connection (see
+``bench.wire``): ``join`` adds a participant to a room (the server then sends
+``offer`` messages and waits for ``answer``), ``stats`` reports this process's
+CPU time and frame counters, ``quit`` ends it.
+
+``sfu`` runs Liveclass's rooms (``sfu.room.Room``: encoded frames in, the same
+out); ``relay`` runs ``bench.transcoding_relay`` (decode, fan out, re-encode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from typing import Any
+
+from bench.transcoding_relay import RelayRoom
+from bench.wire import MAX_LINE, Message, read_message, write_message
+from sfu import ice
+from sfu.peer import TrackInfo
+from sfu.room import Room
+
+
+class MediaServer:
+    def __init__(self, mode: str, writer: asyncio.StreamWriter) -> None:
+        self.mode = mode
+        self._writer = writer
+        self._answers: dict[str, asyncio.Future[str]] = {}
+        self.rooms: dict[str, Room] = {}
+        self.relays: dict[str, RelayRoom] = {}
+
+    def _exchange_for(self, pid: str) -> Any:
+        async def exchange(sdp: str, tracks: list[TrackInfo]) -> str:
+            future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            self._answers[pid] = future
+            await write_message(
+                self._writer,
+                {
+                    "op": "offer",
+                    "pid": pid,
+                    "sdp": sdp,
+                    "tracks": [
+                        {
+                            "mid": t.mid,
+                            "kind": t.kind,
+                            "participant_id": t.participant_id,
+                            "publish": t.publish,
+                        }
+                        for t in tracks
+                    ],
+                },
+            )
+            return await future
+
+        return exchange
+
+    def join(self, room_id: str, pid: str, other: str) -> None:
+        if self.mode == "sfu":
+            room = self.rooms.get(room_id)
+            if room is None:
+                room = self.rooms[room_id] = Room(room_id, max_participants=2, ice_servers=[])
+            room.add_peer(pid, self._exchange_for(pid))
+        else:
+            relay = self.relays.get(room_id)
+            if relay is None:
+                relay = self.relays[room_id] = RelayRoom(room_id)
+            relay.add_peer(pid, other, self._exchange_for(pid))
+
+    def answer(self, pid: str, sdp: str) -> None:
+        future = self._answers.pop(pid, None)
+        if future is not None and not future.done():
+            future.set_result(sdp)
+
+    def stats(self) -> Message:
+        frames_in = frames_out = dropped = 0
+        for room in self.rooms.values():
+            for pubs in room.publications.values():
+                for pub in pubs:
+                    frames_in += pub.stats.frames_in
+                    for sub in pub.subscribers:
+                        frames_out += sub.stats.frames_out
+                        dropped += sub.stats.frames_dropped
+        for relay in self.relays.values():
+            frames_out += relay.frames_out()
+        return {
+            "op": "stats",
+            "cpu": time.process_time(),
+            "wall": time.monotonic(),
+            "frames_in": frames_in,
+            "frames_out": frames_out,
+            "dropped": dropped,
+            "threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self") else 0,
+        }
+
+    async def aclose(self) -> None:
+        for room in self.rooms.values():
+            await room.aclose()
+        for relay in self.relays.values():
+            await relay.aclose()
+
+
+async def serve(mode: str) -> None:
+    done = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server = MediaServer(mode, writer)
+        try:
+            while (message := await read_message(reader)) is not None:
+                op = message["op"]
+                if op == "join":
+                    server.join(message["room"], message["pid"], message["other"])
+                elif op == "answer":
+                    server.answer(message["pid"], message["sdp"])
+                elif op == "stats":
+                    await write_message(writer, server.stats())
+                elif op == "quit":
+                    break
+        finally:
+            await server.aclose()
+            writer.close()
+            done.set()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0, limit=MAX_LINE)
+    port = listener.sockets[0].getsockname()[1]
+    print(f"PORT {port}", flush=True)
+    async with listener:
+        await done.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("sfu", "relay"), required=True)
+    parser.add_argument("--cpu", type=int, default=None, help="pin this process to one CPU")
+    args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    ice.confine(["127.0.0.1"])
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.mode))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

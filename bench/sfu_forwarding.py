@@ -1,0 +1,327 @@
+"""How much CPU forwarding costs: Liveclass's SFU beside a decode-and-re-encode relay.
+
+    python -m bench.sfu_forwarding [--sessions 25] [--compare-sessions 4] [--seconds 15]
+
+Each phase starts a media server in its own process (``bench.media_server``),
+pinned to CPU 0, and runs 1:1 sessions of bots (``sfu.bot.BotPeer``, replaying
+pre-encoded VP8 and Opus, so they cost little) in this process, pinned to CPU 1.
+After every bot receives its partner's media and a warm-up, it measures for
+``--seconds``: the server's CPU time, and the frames the bots sent and received.
+
+Phases, in one run: both servers with the same small number of sessions, with
+audio and video and with video alone (CPU per forwarded video track, side by
+side), then the SFU alone with ``--sessions`` (capacity on one core).
+Everything stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.wire import MAX_LINE, Message, read_message, write_message
+from sfu import ice
+from sfu.bot import BotPeer
+from sfu.peer import TrackInfo
+from sfu.synthetic import EncodedLoop, EncodedLoopTrack, audio_loop, video_loop
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPU, BOTS_CPU = 0, 1
+
+
+@dataclass
+class PhaseResult:
+    server: str
+    sessions: int
+    kinds: str
+    seconds: float
+    forwarded_tracks: int
+    server_cores: float  # CPU seconds per second of the server process
+    server_ms_per_track: float  # CPU milliseconds per second, per forwarded track
+    bots_cores: float
+    video_sent: int
+    video_received: int
+    audio_sent: int
+    audio_received: int
+    setup_s: float
+
+    @property
+    def video_delivered(self) -> float | None:
+        return self.video_received / self.video_sent if self.video_sent else None
+
+    @property
+    def audio_delivered(self) -> float | None:
+        return self.audio_received / self.audio_sent if self.audio_sent else None
+
+
+@dataclass
+class _Snapshot:
+    server: Message
+    bots_cpu: float
+    wall: float
+    sent: dict[str, int]
+    received: dict[str, int]
+
+
+class Phase:
+    """One server process, ``sessions`` pairs of bots, one measurement window."""
+
+    def __init__(
+        self, server: str, sessions: int, kinds: tuple[str, ...], video: EncodedLoop
+    ) -> None:
+        self.server = server
+        self.sessions = sessions
+        self.kinds = kinds
+        self.video = video
+        self.bots: dict[str, BotPeer] = {}
+        self.partner: dict[str, str] = {}
+        self._stats: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def run(self, *, seconds: float, warmup: float, connect_timeout: float) -> PhaseResult:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.media_server",
+            "--mode",
+            self.server,
+            *(["--cpu", str(SERVER_CPU)] if PIN else []),
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            if not line.startswith(b"PORT "):
+                raise RuntimeError(f"media server did not start: {line!r}")
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", int(line.split()[1]), limit=MAX_LINE
+            )
+            pump = asyncio.create_task(self._pump(reader, writer))
+            try:
+                started = time.monotonic()
+                await self._join_all(writer)
+                await self._wait_for_media(connect_timeout)
+                setup = time.monotonic() - started
+                await asyncio.sleep(warmup)
+                before = await self._snapshot(writer)
+                await asyncio.sleep(seconds)
+                after = await self._snapshot(writer)
+                await write_message(writer, {"op": "quit"})
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+                for bot in self.bots.values():
+                    await bot.aclose()
+            return self._result(before, after, setup)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            await proc.wait()
+
+    async def _join_all(self, writer: asyncio.StreamWriter) -> None:
+        for n in range(self.sessions):
+            a, b = f"s{n}-tutor", f"s{n}-student"
+            self.partner |= {a: b, b: a}
+            for pid in (a, b):
+                bot = BotPeer(ice_servers=[], publish=True)
+                loops = {"audio": audio_loop(), "video": self.video}
+                bot.tracks = [EncodedLoopTrack(loops[kind]) for kind in self.kinds]
+                self.bots[pid] = bot
+            for pid in (a, b):
+                await write_message(
+                    writer, {"op": "join", "room": f"s{n}", "pid": pid, "other": self.partner[pid]}
+                )
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answering: set[asyncio.Task[None]] = set()
+        while (message := await read_message(reader)) is not None:
+            if message["op"] == "offer":
+                task = asyncio.create_task(self._answer(writer, message))
+                answering.add(task)
+                task.add_done_callback(answering.discard)
+            elif message["op"] == "stats":
+                self._stats.put_nowait(message)
+
+    async def _answer(self, writer: asyncio.StreamWriter, offer: Message) -> None:
+        refs = [TrackInfo(**t) for t in offer["tracks"]]
+        sdp = await self.bots[offer["pid"]].answer_offer(offer["sdp"], refs)
+        await write_message(writer, {"op": "answer", "pid": offer["pid"], "sdp": sdp})
+
+    def _has_media(self, pid: str) -> bool:
+        got = self.bots[pid].received.get(self.partner[pid])
+        if got is None:
+            return False
+        return all(
+            (got.first_video_at if kind == "video" else got.first_audio_at) is not None
+            for kind in self.kinds
+        )
+
+    async def _wait_for_media(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(self._has_media(pid) for pid in self.bots):
+            if time.monotonic() > deadline:
+                waiting = sum(not self._has_media(pid) for pid in self.bots)
+                raise TimeoutError(
+                    f"{waiting} of {len(self.bots)} bots got no media within {timeout:.0f} s "
+                    f"({self.server}, {self.sessions} sessions); try fewer sessions"
+                )
+            await asyncio.sleep(0.1)
+
+    async def _snapshot(self, writer: asyncio.StreamWriter) -> _Snapshot:
+        await write_message(writer, {"op": "stats"})
+        server = await asyncio.wait_for(self._stats.get(), 10)
+        sent = dict.fromkeys(("audio", "video"), 0)
+        received = dict.fromkeys(("audio", "video"), 0)
+        for pid, bot in self.bots.items():
+            for track in bot.tracks:
+                assert isinstance(track, EncodedLoopTrack)
+                sent[track.kind] += track.frames_sent
+            got = bot.received.get(self.partner[pid])
+            if got is not None:
+                received["audio"] += got.audio
+                received["video"] += got.video
+        return _Snapshot(server, time.process_time(), time.monotonic(), sent, received)
+
+    def _result(self, before: _Snapshot, after: _Snapshot, setup: float) -> PhaseResult:
+        wall = after.wall - before.wall
+        server_wall = after.server["wall"] - before.server["wall"]
+        server_cores = (after.server["cpu"] - before.server["cpu"]) / server_wall
+        tracks = self.sessions * 2 * len(self.kinds)
+        return PhaseResult(
+            server=self.server,
+            sessions=self.sessions,
+            kinds="+".join(self.kinds),
+            seconds=round(wall, 2),
+            forwarded_tracks=tracks,
+            server_cores=round(server_cores, 4),
+            server_ms_per_track=round(1000 * server_cores / tracks, 3),
+            bots_cores=round((after.bots_cpu - before.bots_cpu) / wall, 4),
+            video_sent=after.sent["video"] - before.sent["video"],
+            video_received=after.received["video"] - before.received["video"],
+            audio_sent=after.sent["audio"] - before.sent["audio"],
+            audio_received=after.received["audio"] - before.received["audio"],
+            setup_s=round(setup, 2),
+        )
+
+
+def _can_pin() -> bool:
+    """Two CPUs to give out: the server's and the bots'. Asked once, before pinning."""
+    return hasattr(os, "sched_setaffinity") and {SERVER_CPU, BOTS_CPU} <= os.sched_getaffinity(0)
+
+
+PIN = _can_pin()
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def report(results: list[PhaseResult]) -> str:
+    rows = [
+        "| server | sessions | media | server CPU (cores) | CPU ms/s per track "
+        "| video delivered | audio delivered | bots CPU (cores) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r.server} | {r.sessions} | {r.kinds} | {r.server_cores:.3f} "
+            f"| {r.server_ms_per_track:.2f} | {_share(r.video_delivered)} "
+            f"| {_share(r.audio_delivered)} | {r.bots_cores:.3f} |"
+        )
+    sfu_video = next((r for r in results if r.server == "sfu" and r.kinds == "video"), None)
+    relay_video = next((r for r in results if r.server == "relay" and r.kinds == "video"), None)
+    if sfu_video and relay_video:
+        ratio = relay_video.server_ms_per_track / max(sfu_video.server_ms_per_track, 1e-9)
+        rows.append("")
+        rows.append(
+            f"Per forwarded video track the relay used {ratio:.1f}x the SFU's CPU "
+            f"({relay_video.server_ms_per_track:.2f} vs {sfu_video.server_ms_per_track:.2f} "
+            "CPU ms per second)."
+        )
+    return "\n".join(rows)
+
+
+async def run(args: argparse.Namespace) -> list[PhaseResult]:
+    video = video_loop(size=args.video_size, fps=args.fps)  # encoded once, before measuring
+    plan: list[tuple[str, int, tuple[str, ...]]] = [
+        ("sfu", args.compare_sessions, ("video",)),
+        ("relay", args.compare_sessions, ("video",)),
+        ("sfu", args.compare_sessions, ("audio", "video")),
+        ("relay", args.compare_sessions, ("audio", "video")),
+    ]
+    if args.sessions != args.compare_sessions:
+        plan.append(("sfu", args.sessions, ("audio", "video")))
+    results = []
+    for n, (server, sessions, kinds) in enumerate(plan, 1):
+        print(
+            f"[{n}/{len(plan)}] {server}: {sessions} sessions, {'+'.join(kinds)}, "
+            f"{args.warmup:.0f} s warm-up + {args.seconds:.0f} s measured ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        result = await Phase(server, sessions, kinds, video).run(
+            seconds=args.seconds, warmup=args.warmup, connect_timeout=args.connect_timeout
+        )
+        print(
+            f"      server {result.server_cores:.3f} cores, "
+            f"video {_share(result.video_delivered)}, audio {_share(result.audio_delivered)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 640x480") from None
+    if min(size) < 16 or size[0] % 2 or size[1] % 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be even and >= 16")
+    return size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="SFU forwarding CPU beside a decode-and-re-encode relay."
+    )
+    parser.add_argument("--sessions", type=int, default=25, help="1:1 sessions for the SFU alone")
+    parser.add_argument(
+        "--compare-sessions", type=int, default=4, help="1:1 sessions for the side-by-side phases"
+    )
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured window per phase")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--connect-timeout", type=float, default=60.0)
+    parser.add_argument("--video-size", type=_size, default=(640, 480), metavar="WxH")
+    parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+    if args.sessions < 1 or args.compare_sessions < 1:
+        parser.error("--sessions and --compare-sessions must be at least 1")
+    if PIN:
+        os.sched_setaffinity(0, {BOTS_CPU})
+    else:
+        print("only one CPU: server and bots share it; figures mix both", file=sys.stderr)
+    ice.confine(["127.0.0.1"])
+    results = asyncio.run(run(args))
+    print(report(results))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [asdict(r) | {"video_delivered": r.video_delivered} for r in results], indent=2
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The forwarding benchmark runs end to end, as `make bench` runs it, on a tiny load."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_benchmark_reports_both_servers_side_by_side(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.sfu_forwarding",
+            "--sessions=2",
+            "--compare-sessions=1",
+            "--seconds=2",
+            "--warmup=0.5",
+            "--video-size=160x120",
+            f"--json={out}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Per forwarded video track the relay used" in run.stdout
+    assert "[5/5] sfu: 2 sessions" in run.stderr  # progress goes to stderr
+    phases = json.loads(out.read_text())
+    assert [(p["server"], p["sessions"], p["kinds"]) for p in phases] == [
+        ("sfu", 1, "video"),
+        ("relay", 1, "video"),
+        ("sfu", 1, "audio+video"),
+        ("relay", 1, "audio+video"),
+        ("sfu", 2, "audio+video"),
+    ]
+    for phase in phases:
+        assert phase["server_cores"] > 0
+        assert phase["video_sent"] > 0
+        if phase["server"] == "sfu":
+            assert phase["video_received"] >= 0.9 * phase["video_sent"]
+
+
+def test_benchmark_refuses_a_bad_video_size() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.sfu_forwarding", "--video-size=640by480"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "is not WIDTHxHEIGHT, e.g. 640x480" in run.stderr
