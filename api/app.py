@@ -24,9 +24,9 @@ from api.services import Services
 from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
 from core.settings import Settings, get_settings
-from scheduling.models import LiveSession
+from scheduling.models import LiveSession, Presence, PresenceType
 from sfu import ice
-from signaling.server import SignalingLimits, SignalingServer
+from signaling.server import PresenceRecord, SignalingLimits, SignalingServer
 
 
 def build_router() -> Router:
@@ -49,14 +49,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def build_signaling(services: Services) -> SignalingServer:
-    """The signaling server: ICE confined as configured, sessions looked up in the database."""
+    """The signaling server: ICE confined as configured, sessions looked up in the database,
+    and every join and leave written to ``presence_records`` as it happens."""
     settings = services.settings
-    ice.confine(settings.ice_addresses)
+    ice.confine(settings.ice_addresses, settings.ice_port_range)
 
     async def session_exists(session_id: str) -> bool:
         async with services.sessionmaker() as db:
             status = await db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
         return status is not None and not status.is_closed
+
+    async def record_presence(record: PresenceRecord) -> None:
+        # Its own transaction, committed before signaling moves on: a crash after a
+        # join still leaves the join. A failure is the server's to log; it goes on.
+        async with services.sessionmaker() as db, db.begin():
+            db.add(
+                Presence(
+                    session_id=record.session_id,
+                    participant_id=record.participant_id,
+                    role=record.role,
+                    type=PresenceType(record.type),
+                    at=record.at,
+                    reason=record.reason,
+                )
+            )
 
     return SignalingServer(
         secret=services.secret,
@@ -69,6 +85,7 @@ def build_signaling(services: Services) -> SignalingServer:
         ),
         ice_servers=settings.ice_servers,
         session_exists=session_exists,
+        on_presence=record_presence,
     )
 
 

@@ -3,7 +3,9 @@
 ``BotPeer`` is the media half (signaling-agnostic, used directly by tests and
 benchmarks); ``signaling.bot`` drives it over the WebSocket protocol for
 ``liveclass bot``. Received frames are counted per remote participant and kind,
-without decoding: the bot proves media flowed, cheaply.
+without decoding: the bot proves media flowed, cheaply. Its audio is a tone
+sent with its RFC 6464 level, so the SFU hears it speak; ``silent`` sends
+silence instead, like a muted microphone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from sfu import passthrough
 from sfu.ice import rtc_configuration
 from sfu.passthrough import EncodedFrame
-from sfu.synthetic import EncodedLoopTrack, audio_loop, video_loop
+from sfu.synthetic import EncodedLoop, EncodedLoopTrack, audio_loop, video_loop
 
 
 class SlotRef(Protocol):
@@ -53,6 +55,9 @@ class Reception:
 class BotPeer:
     ice_servers: list[str]
     publish: bool = True
+    silent: bool = False  # publish silence (level 127) instead of the tone
+    # Publish these loops (``sfu.media_file.load_media_file``) instead of the synthetic ones.
+    media: tuple[EncodedLoop, ...] | None = None
     received: dict[str, Reception] = field(default_factory=lambda: defaultdict(Reception))
     tracks: list[EncodedLoopTrack] = field(default_factory=list)
 
@@ -63,8 +68,11 @@ class BotPeer:
         self._readers: set[asyncio.Task[None]] = set()
         self._attached = False
         self.pc.on("track", self._on_track)
-        if self.publish:
-            self.tracks = [EncodedLoopTrack(audio_loop()), EncodedLoopTrack(video_loop())]
+        if self.publish and self.media is not None:
+            self.tracks = [EncodedLoopTrack(loop) for loop in self.media]
+        elif self.publish:
+            audio = audio_loop(amplitude=0.0) if self.silent else audio_loop()
+            self.tracks = [EncodedLoopTrack(audio), EncodedLoopTrack(video_loop())]
 
     async def answer_offer(self, sdp: str, tracks: Iterable[SlotRef]) -> str:
         """Answer an SFU offer.

@@ -8,18 +8,31 @@ in and the same bytes out, with no codec context ever created:
 
 - ``PassthroughDecoder.decode`` returns the encoded frame as an ``EncodedFrame``
   (pts = RTP timestamp, time base = 1/clock rate, keyframe flag);
-- the packers pack VP8 and Opus payloads and refuse to encode.
+- the packers pack VP8 and Opus payloads and refuse to encode;
+- ``InlineDecoding`` replaces the queue to the decoder thread, so a frame is
+  handed on in the event loop instead of crossing two threads.
 
 Keyframe requests from a subscriber only set a flag on aiortc's encode path;
 ``on_keyframe_request`` redirects them, and ``request_keyframe`` sends a PLI to
-a publisher. These touch private names: aiortc is pinned in pyproject.toml and
+a publisher.
+
+Audio levels (RFC 6464, the ``ssrc-audio-level`` header extension, which
+aiortc negotiates for audio by default): aiortc parses them on receive but
+keeps them to itself, and sends them only for audio it encoded. Here
+``on_audio_level`` observes them per receiver, and packed Opus frames that
+carry an ``audio_level`` go out with it (our bot's tone does).
+
+These touch private names: aiortc is pinned in pyproject.toml and
 ``tests/sfu/test_passthrough.py`` checks every seam directly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import struct
+import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +48,10 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from core.logging import get_logger
 from sfu.errors import UnsupportedCodec
+
+log = get_logger("liveclass.sfu.passthrough")
 
 VIDEO_CLOCK = 90_000
 # Codecs we forward. H.264 would need its own packer (and the keyframe test
@@ -48,13 +64,15 @@ class EncodedFrame:
     """One encoded audio or video frame, as it travels through the SFU.
 
     Immutable, because one frame object goes to every subscriber; retiming for
-    one subscriber makes a copy (``dataclasses.replace``), not a mutation.
+    one subscriber makes a copy, not a mutation.
     """
 
     data: bytes
     pts: int  # in 1/clock_rate units
     time_base: fractions.Fraction
     keyframe: bool
+    # Audio: RFC 6464 level to send with the frame, 0 (loudest) .. 127 (silence), -dBov.
+    audio_level: int | None = None
 
     def __bytes__(self) -> bytes:
         return self.data
@@ -94,12 +112,19 @@ class Vp8Packer(_Packer):
 
 
 class OpusPacker(_Packer):
+    def __init__(self) -> None:
+        self.audio_level: int | None = None  # of the frame packed last
+
     def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
+        self.audio_level = frame.audio_level
         return [frame.data], _to_clock(frame, 48_000)
 
 
 def _to_clock(frame: EncodedFrame, clock_rate: int) -> int:
-    return int(frame.pts * frame.time_base * clock_rate)
+    base = frame.time_base
+    if base.numerator == 1 and base.denominator == clock_rate:
+        return frame.pts  # the usual case; Fraction arithmetic per packet shows in profiles
+    return int(frame.pts * base * clock_rate)
 
 
 def _passthrough_decoder(codec: RTCRtpCodecParameters) -> PassthroughDecoder:
@@ -150,16 +175,95 @@ def _tolerant_extensions(
     return values
 
 
+class InlineDecoding:
+    """Stands in for the queue between an aiortc receiver and its decoder thread.
+
+    aiortc hands every complete frame to a decoder thread and back to the event
+    loop: two thread wake-ups per frame, which cost more than everything else
+    on the forwarding path (measured in ``bench/sfu_forwarding.py``). Passing
+    an encoded frame through needs no thread, so ``put`` "decodes" on the event
+    loop and queues the result for the track at once. The thread aiortc still
+    starts only binds this object to the track's queue and exits.
+    """
+
+    def __init__(self) -> None:
+        self._output: asyncio.Queue[Any] | None = None
+        self._pending: list[Any] = []
+        self._decoders: dict[str, PassthroughDecoder] = {}
+
+    # Both run on the event loop: the receiver puts from its RTP handler, and
+    # the decoder thread schedules ``bind`` there.
+    def bind(self, output: asyncio.Queue[Any]) -> None:
+        self._output = output
+        pending, self._pending = self._pending, []
+        for task in pending:
+            self.put(task)
+
+    def put(self, task: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        output = self._output
+        if output is None:
+            self._pending.append(task)
+            return
+        if task is None:  # the receiver stopped: end the track
+            output.put_nowait(None)
+            return
+        codec, encoded = task
+        decoder = self._decoders.get(codec.mimeType)
+        if decoder is None:
+            decoder = self._decoders[codec.mimeType] = PassthroughDecoder(codec)
+        for frame in decoder.decode(encoded):
+            output.put_nowait(frame)
+
+
+def _bind_inline_decoding(
+    loop: asyncio.AbstractEventLoop,
+    input_q: InlineDecoding,
+    output_q: asyncio.Queue[Any],
+    decode_error: threading.Event,
+) -> None:
+    """Runs as aiortc's decoder thread: hand the track's queue over, then exit."""
+    loop.call_soon_threadsafe(input_q.bind, output_q)
+
+
+_aiortc_next_encoded_frame = RTCRtpSender._next_encoded_frame
+
+
+async def _next_encoded_frame_with_level(
+    self: RTCRtpSender, codec: RTCRtpCodecParameters
+) -> rtcrtpsender.RTCEncodedFrame | None:
+    """aiortc's next frame to send, plus the audio level of a packed Opus frame.
+
+    aiortc fills ``RTCEncodedFrame.audio_level`` (in dBov, which it negates
+    into the header extension) only for audio it encodes, by measuring the PCM.
+    Our packer remembers the level of the frame it packed last, which is this
+    one: aiortc packs and returns without yielding in between.
+    """
+    frame = await _aiortc_next_encoded_frame(self, codec)
+    packer = getattr(self, "_RTCRtpSender__encoder", None)
+    if (
+        frame is not None
+        and frame.audio_level is None
+        and isinstance(packer, OpusPacker)
+        and packer.audio_level is not None
+    ):
+        frame.audio_level = -packer.audio_level
+    return frame
+
+
 def install() -> None:
     """Make every aiortc receiver and sender in this process pass media through.
 
     Process-wide on purpose: nothing in a Liveclass process decodes through
     aiortc (recording decodes audio itself). Also makes RTP header-extension
-    parsing tolerant (see ``_tolerant_extensions``). Idempotent.
+    parsing tolerant (see ``_tolerant_extensions``), and lets packed Opus frames
+    carry their audio level (see ``_next_encoded_frame_with_level``). Idempotent.
     """
     rtcrtpreceiver.get_decoder = _passthrough_decoder  # type: ignore[attr-defined,assignment]
+    rtcrtpreceiver.queue = types.SimpleNamespace(Queue=InlineDecoding)  # type: ignore[attr-defined,assignment]
+    rtcrtpreceiver.decoder_worker = _bind_inline_decoding  # type: ignore[assignment]
     rtcrtpsender.get_encoder = _packer  # type: ignore[attr-defined,assignment]
     rtp.HeaderExtensionsMap.get = _tolerant_extensions  # type: ignore[method-assign]
+    RTCRtpSender._next_encoded_frame = _next_encoded_frame_with_level  # type: ignore[method-assign]
 
 
 def is_keyframe(kind: str, data: bytes) -> bool:
@@ -175,6 +279,33 @@ def is_keyframe(kind: str, data: bytes) -> bool:
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """Call ``callback`` when the sender's remote asks for a keyframe (PLI or FIR)."""
     sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+AudioLevelCallback = Callable[[int, bool], None]
+
+
+def on_audio_level(receiver: RTCRtpReceiver, callback: AudioLevelCallback) -> None:
+    """Call ``callback(level, voice)`` for each RTP packet ``receiver`` gets with an audio level.
+
+    ``level`` is RFC 6464's: 0 (loudest) to 127 (silence), in -dBov; ``voice``
+    is the sender's voice-activity flag (Chrome sets it, aiortc never does).
+    Runs on the event loop for every packet, before aiortc handles it, so the
+    callback must be cheap; an exception in it is logged, never let into
+    aiortc's receive loop (which would end the connection).
+    """
+    handle = receiver._handle_rtp_packet
+
+    async def handle_with_level(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
+        audio_level = packet.extensions.audio_level
+        if audio_level is not None:
+            voice, level = audio_level
+            try:
+                callback(level, voice)
+            except Exception:
+                log.exception("audio level callback failed")
+        await handle(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle_with_level  # type: ignore[method-assign]
 
 
 async def request_keyframe(receiver: RTCRtpReceiver) -> bool:

@@ -33,7 +33,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from core.logging import get_logger
 from sfu import passthrough
-from sfu.errors import NegotiationFailed
+from sfu.errors import IcePortsExhausted, NegotiationFailed, SfuError
 from sfu.forwarding import SlotTrack, SubscriberTrack
 from sfu.ice import rtc_configuration
 
@@ -97,7 +97,7 @@ class Peer:
         ice_servers: list[str],
         exchange: OfferExchange,
         on_track: Callable[[Peer, MediaStreamTrack, RTCRtpReceiver], None],
-        on_error: Callable[[NegotiationFailed], Awaitable[None]] | None = None,
+        on_error: Callable[[SfuError], Awaitable[None]] | None = None,
         negotiation_timeout: float = 10.0,
     ) -> None:
         self.participant_id = participant_id
@@ -216,6 +216,12 @@ class Peer:
                     attempt=failures,
                     error=f"{type(exc).__name__}: {exc}",
                 )
+                if isinstance(exc, IcePortsExhausted):
+                    # aiortc counts gathering as done: a retry would offer no candidates.
+                    log.error("no ICE port free", participant=self.participant_id, error=str(exc))
+                    if self._on_error is not None:
+                        await self._on_error(exc)
+                    return
                 if isinstance(exc, NegotiationFailed) and self._on_error is not None:
                     await self._on_error(exc)
                 if failures >= MAX_NEGOTIATION_FAILURES:

@@ -2,11 +2,18 @@
 
 Tutoring rooms are small, so the router is a full mesh of subscriptions
 inside the SFU: every publication goes to every other participant.
+
+The room also knows who is speaking: each published audio track's RFC 6464
+levels feed the room's ``ActiveSpeakerDetector``, which a task owned by the
+room consults every ``SpeakerSettings.interval``; ``on_active_speaker`` hears
+each change (a participant id, or None for nobody).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 from aiortc import RTCRtpReceiver
@@ -14,9 +21,10 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from core.logging import get_logger
 from sfu import passthrough
-from sfu.errors import NegotiationFailed, RoomFull
+from sfu.errors import RoomFull, SfuError
 from sfu.forwarding import Publication
 from sfu.peer import OfferExchange, Peer
+from sfu.speaker import ActiveSpeakerDetector, SpeakerChange, SpeakerSettings
 
 log = get_logger("liveclass.sfu.room")
 
@@ -30,9 +38,16 @@ class Room:
         ice_servers: list[str],
         subscriber_queue: int = 64,
         on_publish: Callable[[str, str], None] | None = None,
+        on_active_speaker: Callable[[str | None], None] | None = None,
+        speaker_settings: SpeakerSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         passthrough.install()
         self._on_publish = on_publish
+        self._on_active_speaker = on_active_speaker
+        self._clock = clock
+        self.speakers = ActiveSpeakerDetector(speaker_settings)
+        self._speaker_task: asyncio.Task[None] | None = None
         self.room_id = room_id
         self.max_participants = max_participants
         self._ice_servers = ice_servers
@@ -45,7 +60,7 @@ class Room:
         participant_id: str,
         exchange: OfferExchange,
         *,
-        on_error: Callable[[NegotiationFailed], Awaitable[None]] | None = None,
+        on_error: Callable[[SfuError], Awaitable[None]] | None = None,
     ) -> Peer:
         """Add a participant: subscribe them to everyone else and send the first offer.
 
@@ -77,6 +92,8 @@ class Room:
             max_frames=self._subscriber_queue,
         )
         self.publications.setdefault(peer.participant_id, []).append(pub)
+        if track.kind == "audio":
+            self._listen(peer.participant_id, receiver)
         log.info(
             "track published", room=self.room_id, participant=peer.participant_id, kind=track.kind
         )
@@ -85,6 +102,43 @@ class Room:
         for other_id, other in self.peers.items():
             if other_id != peer.participant_id and not other.closed:
                 other.subscribe(peer.participant_id, pub.subscribe())
+
+    @property
+    def active_speaker(self) -> str | None:
+        """Who the room names as speaking now, or None."""
+        return self.speakers.active
+
+    def _listen(self, participant_id: str, receiver: RTCRtpReceiver) -> None:
+        """Feed the audio levels of ``participant_id``'s packets to the speaker detector."""
+
+        def heard(level: int, voice: bool) -> None:
+            self.speakers.observe(participant_id, level, self._clock())
+
+        passthrough.on_audio_level(receiver, heard)
+        if self._speaker_task is None:
+            self._speaker_task = asyncio.create_task(
+                self._watch_speakers(), name=f"speakers-{self.room_id}"
+            )
+
+    async def _watch_speakers(self) -> None:
+        while True:
+            await asyncio.sleep(self.speakers.settings.interval)
+            try:
+                change = self.speakers.update(self._clock())
+            except Exception:
+                log.exception("active speaker detection failed", room=self.room_id)
+                continue
+            self._report(change)
+
+    def _report(self, change: SpeakerChange | None) -> None:
+        if change is None:
+            return
+        log.debug("= active speaker", room=self.room_id, participant=change.participant_id)
+        if self._on_active_speaker is not None:
+            try:
+                self._on_active_speaker(change.participant_id)
+            except Exception:
+                log.exception("active speaker callback failed", room=self.room_id)
 
     async def remove_peer(self, participant_id: str) -> None:
         """Take a participant out: others stop receiving them, their peer closes."""
@@ -95,7 +149,16 @@ class Room:
         await asyncio.gather(*(p.aclose() for p in pubs))
         if peer is not None:
             await peer.aclose()
+        # Last: until the peer closed, its packets could still name it.
+        self._report(self.speakers.remove(participant_id))
 
     async def aclose(self) -> None:
+        """Close every peer first, so that nobody is renegotiated with on the way out."""
+        await asyncio.gather(*(peer.aclose() for peer in self.peers.values()))
         for pid in list(self.peers):
             await self.remove_peer(pid)
+        if self._speaker_task is not None:
+            self._speaker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._speaker_task
+            self._speaker_task = None

@@ -4,13 +4,15 @@ A bot must cost little CPU so that a benchmark measures the SFU, not the bots.
 So a few seconds of VP8 video (a moving gradient) and Opus audio (a tone) are
 encoded once per process, and tracks replay those encoded frames in real time
 with fresh timestamps. A keyframe request makes the video jump to the next
-keyframe of the loop at once.
+keyframe of the loop at once. Audio frames carry the tone's RFC 6464 level,
+measured once from its samples, as a browser's would (no decoding per frame).
 """
 
 from __future__ import annotations
 
 import asyncio
 import fractions
+import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,25 +36,30 @@ class EncodedLoop:
     keyframes: tuple[int, ...]  # indexes of keyframes in ``frames``
     frame_duration: float
     clock_rate: int
+    # Audio: the sound's RFC 6464 level, sent with every frame (0 loudest .. 127 silent).
+    audio_level: int | None = None
 
 
-@lru_cache(maxsize=1)
-def video_loop(seconds: int = 4) -> EncodedLoop:
+@lru_cache(maxsize=4)
+def video_loop(
+    seconds: int = 4, size: tuple[int, int] = VIDEO_SIZE, fps: int = VIDEO_FPS
+) -> EncodedLoop:
     """One keyframe, at the start of the loop: like Chrome, no periodic keyframes,
     so a late subscriber depends on the SFU relaying its keyframe request."""
-    width, height = VIDEO_SIZE
+    width, height = size
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height = width, height
     codec.pix_fmt = "yuv420p"
-    codec.time_base = fractions.Fraction(1, VIDEO_FPS)
-    codec.framerate = fractions.Fraction(VIDEO_FPS, 1)
-    codec.bit_rate = 300_000
-    codec.gop_size = seconds * VIDEO_FPS
+    codec.time_base = fractions.Fraction(1, fps)
+    codec.framerate = fractions.Fraction(fps, 1)
+    # About what Chrome sends for the size: 300 kbit/s at 320x240, 1.2 Mbit/s at 640x480.
+    codec.bit_rate = 300_000 * width * height // (320 * 240)
+    codec.gop_size = seconds * fps
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
     frames: list[bytes] = []
     keyframes: list[int] = []
     x = np.arange(width, dtype=np.uint16)
-    for i in range(seconds * VIDEO_FPS):
+    for i in range(seconds * fps):
         luma = ((x[None, :] + np.arange(height, dtype=np.uint16)[:, None] + 4 * i) % 256).astype(
             np.uint8
         )
@@ -65,11 +72,20 @@ def video_loop(seconds: int = 4) -> EncodedLoop:
             frames.append(bytes(packet))
     for packet in codec.encode(None):
         frames.append(bytes(packet))
-    return EncodedLoop("video", tuple(frames), tuple(keyframes), 1 / VIDEO_FPS, 90_000)
+    return EncodedLoop("video", tuple(frames), tuple(keyframes), 1 / fps, 90_000)
 
 
-@lru_cache(maxsize=1)
-def audio_loop(seconds: int = 1, hz: float = 440.0) -> EncodedLoop:
+def audio_level_of(samples: np.ndarray) -> int:
+    """RFC 6464 level of 16-bit samples: their RMS in -dBov, 0 (full scale) to 127 (silence)."""
+    rms = math.sqrt(float(np.mean((samples.astype(np.float64) / 32767) ** 2)))
+    if rms <= 0:
+        return 127
+    return min(127, max(0, round(-20 * math.log10(rms))))
+
+
+@lru_cache(maxsize=2)
+def audio_loop(seconds: int = 1, hz: float = 440.0, amplitude: float = 0.2) -> EncodedLoop:
+    """A steady tone (level 17 at the default amplitude), or silence with ``amplitude=0``."""
     codec = av.CodecContext.create("libopus", "w")
     codec.sample_rate = AUDIO_RATE
     codec.layout = "stereo"
@@ -78,17 +94,26 @@ def audio_loop(seconds: int = 1, hz: float = 440.0) -> EncodedLoop:
     codec.time_base = fractions.Fraction(1, AUDIO_RATE)
     frames: list[bytes] = []
     t = np.arange(AUDIO_FRAME) / AUDIO_RATE
+    tones: list[np.ndarray] = []
     for i in range(seconds * AUDIO_RATE // AUDIO_FRAME):
-        tone = (0.2 * 32767 * np.sin(2 * np.pi * hz * (t + i * AUDIO_FRAME / AUDIO_RATE))).astype(
-            np.int16
-        )
+        tone = (
+            amplitude * 32767 * np.sin(2 * np.pi * hz * (t + i * AUDIO_FRAME / AUDIO_RATE))
+        ).astype(np.int16)
+        tones.append(tone)
         frame = av.AudioFrame.from_ndarray(
             np.repeat(tone, 2)[None, :], format="s16", layout="stereo"
         )
         frame.sample_rate = AUDIO_RATE
         frame.pts = i * AUDIO_FRAME
         frames.extend(bytes(p) for p in codec.encode(frame))
-    return EncodedLoop("audio", tuple(frames), (0,), AUDIO_FRAME / AUDIO_RATE, AUDIO_RATE)
+    return EncodedLoop(
+        "audio",
+        tuple(frames),
+        (0,),
+        AUDIO_FRAME / AUDIO_RATE,
+        AUDIO_RATE,
+        audio_level=audio_level_of(np.concatenate(tones)),
+    )
 
 
 class EncodedLoopTrack(MediaStreamTrack):
@@ -104,6 +129,10 @@ class EncodedLoopTrack(MediaStreamTrack):
         self._time_base = fractions.Fraction(1, loop.clock_rate)
         self._ticks = round(loop.frame_duration * loop.clock_rate)
 
+    @property
+    def frames_sent(self) -> int:
+        return self._sent
+
     def request_keyframe(self) -> None:
         """Jump to the next keyframe of the loop (the first one if none lies ahead)."""
         ahead = [k for k in self._encoded.keyframes if k >= self._index]
@@ -118,7 +147,11 @@ class EncodedLoopTrack(MediaStreamTrack):
             await asyncio.sleep(delay)
         data = self._encoded.frames[self._index]
         frame = EncodedFrame(
-            data, self._sent * self._ticks, self._time_base, self._index in self._encoded.keyframes
+            data,
+            self._sent * self._ticks,
+            self._time_base,
+            self._index in self._encoded.keyframes,
+            self._encoded.audio_level,
         )
         self._index = (self._index + 1) % len(self._encoded.frames)
         self._sent += 1

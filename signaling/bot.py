@@ -1,9 +1,10 @@
 """``liveclass bot``: a participant that joins over signaling, publishes, and reports.
 
 It joins with a join token, publishes the pre-encoded synthetic loop (or
-nothing), answers every SFU offer, and after N seconds leaves and reports the
-audio and video frames it received from each other participant. ``ok`` means
-media arrived from everyone else who published.
+the same with silent audio, a VP8/Opus file as it is, or nothing), answers
+every SFU offer, and after N seconds leaves and reports the audio and video
+frames it received from each other participant, and whom the server named
+active speaker. ``ok`` means media arrived from everyone else who published.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from sfu.bot import BotPeer
 from sfu.errors import SfuError
+from sfu.synthetic import EncodedLoop
 from signaling.protocol import PROTOCOL_VERSION, TrackRef
 
 
@@ -37,6 +39,7 @@ class BotReport:
     participants: dict[str, dict[str, Any]] = field(default_factory=dict)
     published: dict[str, set[str]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
+    active_speakers: list[str | None] = field(default_factory=list)  # each change, in order
 
     @property
     def ok(self) -> bool:
@@ -57,6 +60,7 @@ class BotReport:
             "participants": self.participants,
             "ok": self.ok,
             "errors": self.errors,
+            "active_speakers": self.active_speakers,
         }
 
 
@@ -73,8 +77,20 @@ async def _send(ws: ClientConnection, **message: Any) -> None:
     await ws.send(json.dumps({"v": PROTOCOL_VERSION, **message}))
 
 
-async def run_bot(url: str, token: str, *, seconds: float, publish: bool = True) -> BotReport:
-    """Join, exchange media for ``seconds``, leave; return what was received."""
+async def run_bot(
+    url: str,
+    token: str,
+    *,
+    seconds: float,
+    publish: bool = True,
+    silent: bool = False,
+    media: tuple[EncodedLoop, ...] | None = None,
+) -> BotReport:
+    """Join, exchange media for ``seconds``, leave; return what was received.
+
+    ``silent`` publishes silence instead of the tone (a muted microphone);
+    ``media`` publishes these loops instead (a file's, ``sfu.media_file``).
+    """
     report = BotReport(session_id=session_of(token))
     async with connect(url, open_timeout=10, max_size=2**20) as ws:
         await _send(ws, type="join", session_id=report.session_id, token=token)
@@ -83,7 +99,12 @@ async def run_bot(url: str, token: str, *, seconds: float, publish: bool = True)
             raise BotError(f"join refused: {first.get('code')}: {first.get('message')}")
         report.participant_id = first["participant_id"]
         names = {p["participant_id"]: p["name"] for p in first["participants"]}
-        peer = BotPeer(ice_servers=[s["urls"] for s in first["ice_servers"]], publish=publish)
+        peer = BotPeer(
+            ice_servers=[s["urls"] for s in first["ice_servers"]],
+            publish=publish,
+            silent=silent,
+            media=media,
+        )
         started = time.monotonic()
 
         async def reader() -> None:
@@ -98,6 +119,8 @@ async def run_bot(url: str, token: str, *, seconds: float, publish: bool = True)
                     await _send(ws, type="answer", sdp=await peer.answer_offer(msg["sdp"], refs))
                 elif kind == "participant.joined":
                     names[msg["participant"]["participant_id"]] = msg["participant"]["name"]
+                elif kind == "active_speaker":
+                    report.active_speakers.append(msg["participant_id"])
                 elif kind == "error":
                     report.errors.append({"code": msg["code"], "message": msg["message"]})
 

@@ -23,6 +23,7 @@ class CloseCode:
     """WebSocket close codes, each naming why the server ended the connection."""
 
     NORMAL = 1000
+    TRY_AGAIN_LATER = 1013  # the server is out of a resource (ICE ports); rejoin later
     BAD_FIRST_MESSAGE = 4400
     JOIN_REFUSED = 4401
     SESSION_NOT_FOUND = 4404
@@ -162,6 +163,13 @@ class MuteChanged(_Message):
     muted: bool
 
 
+class ActiveSpeaker(_Message):
+    type: Literal["active_speaker"] = "active_speaker"
+    participant_id: str | None = Field(
+        description="Who the SFU hears speaking now; null: nobody. Sent only on change."
+    )
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     code: str
@@ -181,6 +189,7 @@ ServerMessage = (
     | TrackPublished
     | TrackUnpublished
     | MuteChanged
+    | ActiveSpeaker
     | Error
     | Pong
 )

@@ -1,8 +1,8 @@
 """The signaling WebSocket (``/rtc``): moves protocol messages between clients and the SFU.
 
 One task per connection reads frames, checks them with ``signaling.protocol``,
-and acts: join (token, room, peer), the publisher's offer, answers to the
-SFU's offers, ICE candidates, mute, ping, leave. A bad message gets an
+and acts: join (token, room, peer), answers to the SFU's offers, ICE
+candidates, mute, ping, leave. A bad message gets an
 ``error`` reply and touches nobody else; before a successful join it also
 closes the connection with a code that says why.
 """
@@ -21,11 +21,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from core.clock import Clock
 from core.logging import get_logger
-from sfu.errors import NegotiationFailed, RoomFull
+from sfu.errors import IcePortsExhausted, RoomFull, SfuError
 from sfu.peer import TrackInfo
 from sfu.room import Room
 from signaling.errors import JoinTokenError
 from signaling.protocol import (
+    ActiveSpeaker,
     Answer,
     CloseCode,
     ConnectionProtocol,
@@ -62,18 +63,24 @@ class SignalingLimits:
     join_timeout: float = 10.0
     idle_timeout: float = 30.0
     send_timeout: float = 5.0
+    record_timeout: float = 5.0  # the presence sink's turn; past it the record is logged, lost
 
 
 @dataclass(frozen=True)
 class PresenceRecord:
-    """A participant joined or left a session's room (the lifecycle turns these into events)."""
+    """A participant joined or left a session's room (the lifecycle turns these into events).
+
+    ``at`` is when the room changed. A participant who joins again from another
+    connection gives a left with reason ``replaced`` and then a joined, though
+    the others in the room see neither.
+    """
 
     type: str  # "participant.joined" or "participant.left"
     session_id: str
     participant_id: str
     role: str
     at: datetime
-    reason: str | None = None
+    reason: str | None = None  # on left: "left", "disconnected", "timeout" or "replaced"
 
 
 SessionExists = Callable[[str], Awaitable[bool]]
@@ -107,10 +114,17 @@ class Connection:
         await self.send(ServerOffer(sdp=sdp, tracks=refs))
         return await future
 
-    async def report(self, exc: NegotiationFailed) -> None:
-        """Tell the client its answer could not be used (the SFU will offer again)."""
+    async def report(self, exc: SfuError) -> None:
+        """Tell the client what went wrong with its media connection.
+
+        An unusable answer is retried by the SFU; with no ICE port free there is
+        nothing to retry on this connection, so it closes and the client rejoins
+        later.
+        """
         with contextlib.suppress(TimeoutError, RuntimeError, OSError):
             await self.send(Error(code=exc.code, message=exc.message))
+        if isinstance(exc, IcePortsExhausted):
+            await self.close(CloseCode.TRY_AGAIN_LATER, exc.message)
 
     def deliver_answer(self, sdp: str) -> None:
         if self._answer is None or self._answer.done():
@@ -168,19 +182,26 @@ class SignalingServer:
                         TrackPublished(participant_id=pid, kind=kind),
                         exclude=pid,
                     ),
+                    on_active_speaker=lambda pid: self._broadcast_soon(
+                        session_id, ActiveSpeaker(participant_id=pid)
+                    ),
                 )
             )
             self.rooms[session_id] = state
         return state
 
-    def _broadcast_soon(self, session_id: str, message: BaseModel, *, exclude: str) -> None:
+    def _broadcast_soon(
+        self, session_id: str, message: BaseModel, *, exclude: str | None = None
+    ) -> None:
         task = asyncio.get_running_loop().create_task(
             self._broadcast(session_id, message, exclude=exclude)
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _broadcast(self, session_id: str, message: BaseModel, *, exclude: str) -> None:
+    async def _broadcast(
+        self, session_id: str, message: BaseModel, *, exclude: str | None = None
+    ) -> None:
         state = self.rooms.get(session_id)
         if state is None:
             return
@@ -203,9 +224,17 @@ class SignalingServer:
         )
         if self._on_presence is not None:
             try:
-                await self._on_presence(record)
+                async with asyncio.timeout(self.limits.record_timeout):
+                    await self._on_presence(record)
             except Exception:
-                log.exception("presence sink failed", session=record.session_id)
+                # Signaling goes on without the record; the log keeps what it said.
+                log.exception(
+                    "presence sink failed",
+                    session=record.session_id,
+                    participant=record.participant_id,
+                    type=record.type,
+                    reason=record.reason,
+                )
 
     async def _receive(self, conn: Connection, timeout: float) -> str | bytes | None:
         """The next frame, or None when the client went away."""
@@ -264,9 +293,18 @@ class SignalingServer:
             exc2 = RoomFull(f"this session already has {self.limits.max_participants} participants")
             await self._refuse(conn, exc2.code, exc2.message, CloseCode.ROOM_FULL)
             return None
+        replaced = None
         if old is not None:
             # The same participant again (a reload, a new device): the newer connection wins.
             state.connections.pop(grant.participant_id, None)
+            replaced = PresenceRecord(
+                "participant.left",
+                grant.session_id,
+                grant.participant_id,
+                old.info.role if old.info else grant.role,
+                self._clock.now(),
+                reason="replaced",
+            )
             await old.close(CloseCode.REPLACED, "replaced by a newer connection")
             await state.room.remove_peer(grant.participant_id)
         conn.info = ParticipantInfo(
@@ -287,6 +325,9 @@ class SignalingServer:
                 ice_servers=[IceServer(urls=u) for u in self._ice_servers],
             )
         )
+        if state.room.active_speaker is not None:
+            # Others learnt of this speaker when it changed; the newcomer learns it now.
+            await conn.send(ActiveSpeaker(participant_id=state.room.active_speaker))
         # Only now: the peer's first offer must reach the client after `joined`.
         state.room.add_peer(grant.participant_id, conn.exchange, on_error=conn.report)
         if old is None:
@@ -295,15 +336,18 @@ class SignalingServer:
                 ParticipantJoined(participant=conn.info),
                 exclude=grant.participant_id,
             )
-            await self._record(
-                PresenceRecord(
-                    "participant.joined",
-                    grant.session_id,
-                    grant.participant_id,
-                    grant.role,
-                    self._clock.now(),
-                )
+        if replaced is not None:
+            # Others saw no change, but the old connection did end: the records say so.
+            await self._record(replaced)
+        await self._record(
+            PresenceRecord(
+                "participant.joined",
+                grant.session_id,
+                grant.participant_id,
+                grant.role,
+                self._clock.now(),
             )
+        )
         return grant, state
 
     async def handle(self, ws: WebSocket) -> None:
@@ -409,6 +453,10 @@ class SignalingServer:
         if state.connections.get(pid) is not conn:
             return  # replaced: the newer connection owns the participant now
         del state.connections[pid]
+        # Stamped now, when the room changed, though written after others are told.
+        left = PresenceRecord(
+            "participant.left", grant.session_id, pid, grant.role, self._clock.now(), reason=reason
+        )
         kinds = [p.kind for p in state.room.publications.get(pid, [])]
         await state.room.remove_peer(pid)
         for kind in kinds:
@@ -423,16 +471,7 @@ class SignalingServer:
             ),
             exclude=pid,
         )
-        await self._record(
-            PresenceRecord(
-                "participant.left",
-                grant.session_id,
-                pid,
-                grant.role,
-                self._clock.now(),
-                reason=reason,
-            )
-        )
+        await self._record(left)
         if not state.connections and self.rooms.get(grant.session_id) is state:
             del self.rooms[grant.session_id]
             await state.room.aclose()

@@ -13,6 +13,7 @@ const state = {
   me: null,
   participants: new Map(), // participant_id -> {info, tile, stream}
   mids: new Map(), // mid -> participant_id
+  activeSpeaker: null, // participant_id the SFU names as speaking (may be ours), or null
   leaving: false,
   rejoinDelay: 1000,
   timers: [],
@@ -114,8 +115,16 @@ function tileFor(participantId, info) {
   if (info) entry.info = info;
   entry.name.textContent = `${entry.info.name || "Participant"}${entry.info.role ? ` (${entry.info.role})` : ""}`;
   entry.name.classList.toggle("muted", Boolean(entry.info.audio_muted));
+  entry.li.classList.toggle("active-speaker", participantId === state.activeSpeaker);
   entry.video.setAttribute("aria-label", `Video of ${entry.info.name || "a participant"}`);
   return entry;
+}
+
+// The SFU's `active_speaker`: at most one tile is highlighted, and only on change.
+// The green "speaking" border from getStats stays as a quick per-tile meter.
+function showActiveSpeaker(participantId) {
+  state.activeSpeaker = participantId;
+  for (const [id, entry] of state.participants) entry.li.classList.toggle("active-speaker", id === participantId);
 }
 
 function removeTile(participantId) {
@@ -218,6 +227,7 @@ async function connect() {
       tileFor(e.detail.participant_id);
     }
   });
+  signaling.addEventListener("active_speaker", (e) => showActiveSpeaker(e.detail.participant_id));
   signaling.addEventListener("error", (e) => say(e.detail.message));
   signaling.addEventListener("close", (e) => {
     if (state.signaling !== signaling || state.leaving) return;
@@ -252,6 +262,7 @@ function teardown() {
   state.pc = null;
   for (const id of [...state.participants.keys()]) removeTile(id);
   state.mids.clear();
+  state.activeSpeaker = null;
 }
 
 function scheduleRejoin(why) {

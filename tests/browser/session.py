@@ -4,7 +4,13 @@ Started by tests/browser/test_join_page.py as
 ``unshare --net sh -c 'ip link set lo up && python -m tests.browser.session OUT'``.
 Serves Liveclass on embedded defaults, opens the demo's join links for the
 tutor and the student, waits until each decodes the other's video and receives
-audio (from getStats), then the tutor leaves; writes what it saw to OUT as JSON.
+audio (from getStats) and the student's page highlights the tutor as active
+speaker, then the tutor leaves; writes what it saw to OUT as JSON.
+
+The tutor's fake microphone plays a speech-like WAV (voiced syllables with
+pauses), so Chrome's own audio-level header extension makes the tutor the
+active speaker; the student's is Chrome's default fake input, short beeps
+that are too brief to count as speech.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from playwright.async_api import Page, async_playwright
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -39,7 +47,9 @@ CHROMIUM_ARGS = [
 STATS = """async () => {
   const s = window.liveclass;
   const inbound = {};
+  let sourceLevel = null;
   if (s.pc) (await s.pc.getStats()).forEach((x) => {
+    if (x.type === "media-source" && x.kind === "audio") sourceLevel = x.audioLevel;
     if (x.type === "inbound-rtp") {
       inbound[x.kind] = {
         framesDecoded: x.framesDecoded || 0,
@@ -48,10 +58,14 @@ STATS = """async () => {
     }
   });
   const tiles = [...document.querySelectorAll("#tiles li .name")].map((n) => n.textContent);
+  const highlighted = [...document.querySelectorAll("#tiles li.active-speaker")];
   return {
     inbound,
     participants: [...s.participants.keys()],
     tiles,
+    active_speaker: s.activeSpeaker,
+    audio_source_level: sourceLevel,
+    highlighted: highlighted.map((li) => li.dataset.participant),
     connection: s.pc && s.pc.connectionState,
     quality: document.getElementById("quality").textContent,
     message: document.getElementById("message").textContent,
@@ -69,6 +83,29 @@ MEDIA_FLOWING = """(async () => {
   });
   return video > 0 && audio > 0;
 })()"""
+
+
+ACTIVE_SPEAKER_SHOWN = "document.querySelectorAll('#tiles li.active-speaker').length > 0"
+
+
+def speech_like_wav(path: Path, seconds: float = 4.0, rate: int = 48_000) -> Path:
+    """Voiced "syllables" (a harmonic buzz, pitch gliding 120-220 Hz, 180 ms on, 70 ms off).
+
+    Bursty and harmonic like speech, so Chrome's noise suppression keeps it.
+    """
+    t = np.arange(int(seconds * rate)) / rate
+    pitch = 170 + 50 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    buzz = sum(np.sin(k * phase) / k for k in range(1, 9))
+    syllable = t % 0.25
+    envelope = np.where(syllable < 0.18, np.sin(np.pi * syllable / 0.18), 0.0)
+    samples = (0.4 * 32767 * buzz / np.max(np.abs(buzz)) * envelope).astype(np.int16)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
 
 
 def interfaces() -> list[str]:
@@ -96,6 +133,7 @@ async def run(out: Path) -> None:
     env = {
         k: v for k, v in env.items() if k != "LIVECLASS_DATABASE_URL" and k != "LIVECLASS_REDIS_URL"
     }
+    voice = speech_like_wav(data / "voice.wav")
     log = (data / "serve.log").open("w")
     server = subprocess.Popen(
         [LIVECLASS, "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -106,6 +144,16 @@ async def run(out: Path) -> None:
     )
     result: dict[str, Any] = {"interfaces": interfaces()}
     try:
+        deadline = time.monotonic() + 30 * WAIT
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.2)
+        # Only once the server is up: both migrate the SQLite file, and must not race.
         demo = json.loads(
             subprocess.run(
                 [LIVECLASS, "demo", "--json"],
@@ -116,15 +164,6 @@ async def run(out: Path) -> None:
                 text=True,
             ).stdout
         )
-        deadline = time.monotonic() + 30 * WAIT
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(0.2)
         async with async_playwright() as pw:
             pages: dict[str, Page] = {}
             contexts = []
@@ -133,7 +172,8 @@ async def run(out: Path) -> None:
                     tempfile.mkdtemp(),
                     executable_path="/usr/bin/chromium",
                     headless=False,
-                    args=CHROMIUM_ARGS,
+                    args=CHROMIUM_ARGS
+                    + ([f"--use-file-for-fake-audio-capture={voice}"] if role == "tutor" else []),
                 )
                 contexts.append(ctx)
                 page = ctx.pages[0] if ctx.pages else await ctx.new_page()
@@ -148,6 +188,11 @@ async def run(out: Path) -> None:
                 pages[role] = page
             for role, page in pages.items():
                 result[role] = await until(page, MEDIA_FLOWING, 20)
+            result["student_speaker"] = await until(pages["student"], ACTIVE_SPEAKER_SHOWN, 15)
+            result["tutor_speaker"] = await pages["tutor"].evaluate(STATS)
+            result["tutor_speaker"]["me"] = await pages["tutor"].evaluate(
+                "window.liveclass.me.participant_id"
+            )
             await pages["tutor"].get_by_role("button", name="Leave").click()
             result["student_after_leave"] = await until(
                 pages["student"], "window.liveclass.participants.size === 0", 10

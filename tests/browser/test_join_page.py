@@ -64,6 +64,16 @@ def test_each_page_decodes_the_others_video_and_receives_audio(
     assert session[f"{me}_errors"] == []
 
 
+def test_the_speaking_tutor_is_highlighted_as_active_speaker(session: dict[str, Any]) -> None:
+    """Chrome's audio levels make the tutor active speaker: the student's page highlights the
+    tutor's tile, and the tutor's page is told it is the one speaking."""
+    seen = session["student_speaker"]
+    [tutor] = seen["participants"]
+    assert seen["active_speaker"] == tutor, {**seen, "log": session["server_log_tail"]}
+    assert seen["highlighted"] == [tutor]
+    assert session["tutor_speaker"]["active_speaker"] == session["tutor_speaker"]["me"]
+
+
 def test_leaving_is_seen_by_the_other(session: dict[str, Any]) -> None:
     """When the tutor leaves, the student's page drops the tutor's tile."""
     assert session["student_after_leave"]["participants"] == []

@@ -26,9 +26,11 @@ async def eventually(check: Callable[[], bool], *, within: float = 10.0) -> None
         await asyncio.sleep(0.05)
 
 
-async def join(room: Room, participant_id: str, *, publish: bool = True) -> BotPeer:
+async def join(
+    room: Room, participant_id: str, *, publish: bool = True, silent: bool = False
+) -> BotPeer:
     """Connect a bot to the room the way signaling would, and wait for the first exchange."""
-    bot = BotPeer(ice_servers=[], publish=publish)
+    bot = BotPeer(ice_servers=[], publish=publish, silent=silent)
 
     async def exchange(sdp: str, tracks: list[TrackInfo]) -> str:
         return await bot.answer_offer(sdp, tracks)

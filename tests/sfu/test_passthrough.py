@@ -7,15 +7,17 @@ import fractions
 
 import av
 import pytest
-from aiortc import rtcrtpreceiver, rtcrtpsender
+from aiortc import RTCPeerConnection, rtcrtpreceiver, rtcrtpsender
 from aiortc.codecs.vpx import vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from sfu import passthrough
+from sfu import ice, passthrough
 from sfu.errors import NegotiationFailed, UnsupportedCodec
 from sfu.peer import Peer, TrackInfo
-from sfu.synthetic import video_loop
+from sfu.synthetic import EncodedLoopTrack, audio_loop, video_loop
+from tests.sfu.conftest import eventually
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
@@ -27,6 +29,7 @@ def test_install_replaces_aiortcs_codec_lookups() -> None:
     assert isinstance(rtcrtpreceiver.get_decoder(VP8), passthrough.PassthroughDecoder)  # type: ignore[attr-defined]
     assert isinstance(rtcrtpsender.get_encoder(VP8), passthrough.Vp8Packer)  # type: ignore[attr-defined]
     assert isinstance(rtcrtpsender.get_encoder(OPUS), passthrough.OpusPacker)  # type: ignore[attr-defined]
+    assert isinstance(rtcrtpreceiver.queue.Queue(), passthrough.InlineDecoding)  # type: ignore[attr-defined]
     with pytest.raises(UnsupportedCodec, match="cannot forward video/H264"):
         rtcrtpsender.get_encoder(
             RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
@@ -90,6 +93,8 @@ async def test_the_sfu_offers_only_what_it_forwards() -> None:
         if line.startswith("a=rtpmap:")
     }
     assert rtpmaps == {"opus", "VP8", "rtx"}
+    audio = sdp.split("m=audio", 1)[1].split("m=video", 1)[0]
+    assert "urn:ietf:params:rtp-hdrext:ssrc-audio-level" in audio  # for the active speaker
     assert [(t.kind, t.publish, t.participant_id) for t in tracks] == [
         ("audio", True, "p"),
         ("video", True, "p"),
@@ -124,3 +129,71 @@ async def test_an_unusable_answer_is_reported_and_offered_again(answer: str) -> 
         await peer.aclose()
     assert errors and errors[0].code == "negotiation_failed"
     assert not peer.connected.is_set()
+
+
+def test_opus_packer_remembers_the_level_it_packed() -> None:
+    """The packer keeps each packed frame's audio level for the sender seam to send."""
+    packer = passthrough.OpusPacker()
+    frame = passthrough.EncodedFrame(b"\xfc", 960, fractions.Fraction(1, 48000), True, 17)
+    assert packer.pack(frame) == ([b"\xfc"], 960)
+    assert packer.audio_level == 17
+
+
+async def _send_audio_over_loopback(callback: passthrough.AudioLevelCallback, *, until: int) -> int:
+    """Send the bots' tone between two aiortc peers; return the audio frames received.
+
+    ``callback`` is installed with ``on_audio_level`` on the receiving side.
+    """
+    passthrough.install()
+    ice.confine(["127.0.0.1"])
+    sending = RTCPeerConnection(ice.rtc_configuration([]))
+    receiving = RTCPeerConnection(ice.rtc_configuration([]))
+    frames = 0
+
+    async def count(track: MediaStreamTrack) -> None:
+        nonlocal frames
+        while True:
+            await track.recv()
+            frames += 1
+
+    readers: list[asyncio.Task[None]] = []
+    receiving.on("track", lambda track: readers.append(asyncio.create_task(count(track))))
+    try:
+        sending.addTrack(EncodedLoopTrack(audio_loop()))
+        await sending.setLocalDescription(await sending.createOffer())
+        await receiving.setRemoteDescription(sending.localDescription)
+        [transceiver] = receiving.getTransceivers()
+        passthrough.on_audio_level(transceiver.receiver, callback)
+        await receiving.setLocalDescription(await receiving.createAnswer())
+        await sending.setRemoteDescription(receiving.localDescription)
+        await eventually(lambda: frames >= until)
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await sending.close()
+        await receiving.close()
+        ice.confine([])
+    return frames
+
+
+async def test_audio_levels_go_out_with_packed_opus_and_are_observed() -> None:
+    """A packed Opus frame's level travels in the audio-level extension; the receiver sees it."""
+    heard: list[tuple[int, bool]] = []
+    await _send_audio_over_loopback(lambda level, voice: heard.append((level, voice)), until=10)
+    assert len(heard) >= 10
+    assert set(heard) == {(17, False)}  # aiortc never sets the voice flag
+
+
+async def test_a_failing_level_callback_does_not_stop_the_audio() -> None:
+    """An exception in the level callback is logged; the packets still reach the track."""
+
+    calls = 0
+
+    def broken(level: int, voice: bool) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("bug in a level callback")
+
+    assert await _send_audio_over_loopback(broken, until=10) >= 10
+    assert calls >= 10

@@ -5,10 +5,12 @@ import json
 import pytest
 
 from signaling.protocol import (
+    ActiveSpeaker,
     ConnectionProtocol,
     Join,
     Ping,
     ProtocolError,
+    encode,
     parse_client_message,
 )
 
@@ -76,3 +78,13 @@ def test_nothing_after_leave() -> None:
     with pytest.raises(ProtocolError) as info:
         proto.check(Ping(type="ping"))
     assert info.value.code == "closed"
+
+
+def test_active_speaker_names_someone_or_explicitly_nobody() -> None:
+    """active_speaker always carries participant_id: an id, or null for nobody."""
+    assert json.loads(encode(ActiveSpeaker(participant_id="usr_1"))) == {
+        "v": 1,
+        "type": "active_speaker",
+        "participant_id": "usr_1",
+    }
+    assert json.loads(encode(ActiveSpeaker(participant_id=None)))["participant_id"] is None

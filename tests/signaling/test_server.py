@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -287,3 +288,43 @@ async def test_two_bots_exchange_media_while_a_third_client_misbehaves(live: Liv
         got = report.participants[live.world.users[other].id]
         assert got["audio"] > 50 and got["video"] > 15
         assert report.errors == []
+
+
+async def test_everyone_is_told_who_is_speaking(live: Live) -> None:
+    """Clients hear that the bot sending its tone is active speaker, then nobody once it leaves.
+
+    The other bot sends silence (a muted microphone) and is never named. A
+    client joining while the bot speaks is told at once, after ``joined``.
+    """
+    speaker = live.world.users["t1"].id
+    loud = asyncio.create_task(run_bot(live.url, live.token("t1", role="tutor"), seconds=3))
+    quiet = asyncio.create_task(run_bot(live.url, live.token("s1"), seconds=4, silent=True))
+    rooms = live.app.state.signaling.rooms
+    async with asyncio.timeout(10):
+        while (state := rooms.get(live.world.ids["ses1"])) is None or (
+            state.room.active_speaker != speaker
+        ):
+            await asyncio.sleep(0.05)
+    newcomer, _ = await _join(live, "g1")
+    assert (await _next(newcomer, "active_speaker"))["participant_id"] == speaker
+    assert (await _next(newcomer, "active_speaker", timeout=10))["participant_id"] is None
+    loud_report, quiet_report = await asyncio.gather(loud, quiet)
+    assert quiet_report.active_speakers == [speaker, None]
+    assert loud_report.active_speakers == [speaker]  # the speaker is told too
+    assert loud_report.ok and quiet_report.ok
+    await newcomer.close()
+
+
+async def test_no_free_ice_port_is_told_and_the_client_may_rejoin_later(live: Live) -> None:
+    """With LIVECLASS_ICE_PORT_RANGE full, the participant gets an error and close 1013."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        ice.confine(["127.0.0.1"], (port, port))
+        ws, _ = await _join(live, "s1")
+        error = await _next(ws, "error")
+        assert error["code"] == "ice_ports_exhausted"
+        assert "LIVECLASS_ICE_PORT_RANGE" in error["message"]
+        with pytest.raises(ConnectionClosed) as closed:
+            await _next(ws, "never")
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
