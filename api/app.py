@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,21 +20,33 @@ from starlette.staticfiles import StaticFiles
 
 from api.middleware import RequestIdMiddleware
 from api.openapi import build_openapi
-from api.routes import api_keys, auth, guardians, health, pages, sessions, students, tutors
+from api.routes import (
+    api_keys,
+    auth,
+    guardians,
+    health,
+    lifecycle,
+    pages,
+    sessions,
+    students,
+    tutors,
+)
 from api.routes.health import app_version
 from api.routing import Router, error_response
 from api.services import Services
 from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
 from core.settings import Settings, get_settings
-from scheduling.models import LiveSession, Presence, PresenceType
+from scheduling.models import LiveSession, PresenceType
+from sessions.service import record_presence as write_presence
+from sessions.timers import TimerPolicy, sweep_forever
 from sfu import ice
 from signaling.server import PresenceRecord, SignalingLimits, SignalingServer
 
 
 def build_router() -> Router:
     router = Router()
-    for module in (health, auth, tutors, students, guardians, sessions, api_keys, pages):
+    for module in (health, auth, tutors, students, guardians, sessions, lifecycle, api_keys, pages):
         router.include(module.router)
     return router
 
@@ -62,16 +77,16 @@ def build_signaling(services: Services) -> SignalingServer:
     async def record_presence(record: PresenceRecord) -> None:
         # Its own transaction, committed before signaling moves on: a crash after a
         # join still leaves the join. A failure is the server's to log; it goes on.
+        # The lifecycle moves with it: the first join opens the session and starts it.
         async with services.sessionmaker() as db, db.begin():
-            db.add(
-                Presence(
-                    session_id=record.session_id,
-                    participant_id=record.participant_id,
-                    role=record.role,
-                    type=PresenceType(record.type),
-                    at=record.at,
-                    reason=record.reason,
-                )
+            await write_presence(
+                db,
+                session_id=record.session_id,
+                participant_id=record.participant_id,
+                role=record.role,
+                type_=PresenceType(record.type),
+                at=record.at,
+                reason=record.reason,
             )
 
     return SignalingServer(
@@ -89,12 +104,25 @@ def build_signaling(services: Services) -> SignalingServer:
     )
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+def timer_policy(settings: Settings) -> TimerPolicy:
+    return TimerPolicy(
+        open_before=timedelta(minutes=settings.session_open_before_minutes),
+        no_show_after=timedelta(minutes=settings.no_show_after_minutes),
+        end_grace=timedelta(minutes=settings.end_grace_minutes),
+        empty_room_end=timedelta(minutes=settings.empty_room_end_minutes),
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, run_timers: bool = False
+) -> Starlette:
     """Build the Liveclass ASGI app.
 
     Args:
         settings: configuration; read from the environment when omitted.
         clock: time source; the system clock when omitted (tests pass a FixedClock).
+        run_timers: run the lifecycle sweep (``sessions.timers``) while the app
+            lives; ``liveclass serve`` does, tests that drive time themselves don't.
     """
     settings = settings or get_settings()
     services = Services.build(settings, clock or SystemClock())
@@ -107,9 +135,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        sweeper = None
+        if run_timers and services.settings.lifecycle_sweep_seconds > 0:
+            sweeper = asyncio.create_task(
+                sweep_forever(
+                    services.sessionmaker,
+                    services.clock.now,
+                    timer_policy(services.settings),
+                    interval=services.settings.lifecycle_sweep_seconds,
+                ),
+                name="lifecycle-sweep",
+            )
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await signaling.aclose()
             await services.aclose()
 

@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # migrated here; a shared database is migrated once by 'liveclass migrate'.
     migrate = settings.uses_sqlite if args.migrate is None else args.migrate
     asyncio.run(_ensure_schema(settings, migrate=migrate))
-    app = create_app(settings)
+    app = create_app(settings, run_timers=True)
     print(
         f"Liveclass listening on http://{args.host}:{args.port}  (API docs: /openapi.json)",
         file=sys.stderr,

@@ -99,6 +99,34 @@ class Settings(BaseSettings):
         description="A signaling connection that sends nothing (not even ping) this long "
         "is closed.",
     )
+    session_open_before_minutes: int = Field(
+        default=10, ge=0, le=1440, description="How long before its start a session's room opens."
+    )
+    no_show_after_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="A session nobody has joined this long after its start becomes a no-show.",
+    )
+    end_grace_minutes: int = Field(
+        default=15,
+        ge=0,
+        le=1440,
+        description="A live session still going this long after its scheduled end is ended.",
+    )
+    empty_room_end_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=1440,
+        description="A live session whose room has been empty this long is ended.",
+    )
+    lifecycle_sweep_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How often 'liveclass serve' makes the time-driven lifecycle moves (open, "
+        "no-show, end); 0 turns the sweep off (another process runs it).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING or ERROR."
     )

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import api.models  # noqa: F401
 import scheduling.models  # noqa: F401
+import sessions.models  # noqa: F401
 from api.migrate import current_revision, downgrade, head_revision, upgrade
 from core.database import Base
 

@@ -1,0 +1,144 @@
+"""Time-driven lifecycle moves, derived from what is stored: nothing to forget on restart.
+
+A sleeping coroutine per session would be lost with the process. Instead,
+``run_due`` looks at the sessions table and the presence records and makes
+every move that is due *now*: open the room shortly before the start, mark a
+session nobody joined as a no-show, end a live session after its scheduled end
+plus a grace period, or once everyone has left for a while. After a restart
+the first sweep catches up on whatever came due meanwhile.
+
+Several processes may sweep at once: each move locks its row and re-checks
+the state, so the loser of a race sees the new state and skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.logging import get_logger
+from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
+from sessions.errors import InvalidTransition
+from sessions.lifecycle import Action
+from sessions.models import OutboxEvent
+from sessions.service import apply
+
+log = get_logger("liveclass.sessions.timers")
+S = SessionStatus
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class TimerPolicy:
+    open_before: timedelta = timedelta(minutes=10)
+    no_show_after: timedelta = timedelta(minutes=15)
+    end_grace: timedelta = timedelta(minutes=15)
+    empty_room_end: timedelta = timedelta(minutes=5)
+
+
+async def _move_each(
+    db: AsyncSession, ids: list[str], action: Action, now: datetime, reason: str
+) -> list[OutboxEvent]:
+    events = []
+    for session_id in ids:
+        try:  # apply checks before it changes anything, so a refusal leaves nothing behind
+            events.append(await apply(db, session_id, action, now=now, reason=reason))
+        except InvalidTransition:
+            continue  # another sweep (or a person) moved it first
+    return events
+
+
+async def _presence_balance(db: AsyncSession, session_id: str) -> tuple[int, datetime | None]:
+    """(joins minus leaves, time of the last record) for a session's room."""
+    rows = (
+        await db.execute(
+            select(Presence.type, func.count(), func.max(Presence.at))
+            .where(Presence.session_id == session_id)
+            .group_by(Presence.type)
+        )
+    ).all()
+    joined = sum(n for t, n, _ in rows if t is PresenceType.JOINED)
+    left = sum(n for t, n, _ in rows if t is PresenceType.LEFT)
+    last = max((at for _, _, at in rows), default=None)
+    return joined - left, last
+
+
+async def run_due(db: AsyncSession, now: datetime, policy: TimerPolicy) -> list[OutboxEvent]:
+    """Make every lifecycle move that is due at ``now``; the caller commits.
+
+    Returns the events written, in the order the moves were made.
+    """
+    events: list[OutboxEvent] = []
+    someone_joined = exists().where(Presence.session_id == LiveSession.id)
+
+    no_show = list(
+        await db.scalars(
+            select(LiveSession.id)
+            .where(
+                LiveSession.status.in_([S.SCHEDULED, S.OPEN]),
+                LiveSession.scheduled_start <= now - policy.no_show_after,
+                ~someone_joined,
+            )
+            .limit(BATCH)
+        )
+    )
+    events += await _move_each(db, no_show, Action.NO_SHOW, now, "nobody joined")
+
+    to_open = list(
+        await db.scalars(
+            select(LiveSession.id)
+            .where(
+                LiveSession.status == S.SCHEDULED,
+                LiveSession.scheduled_start <= now + policy.open_before,
+            )
+            .limit(BATCH)
+        )
+    )
+    events += await _move_each(db, to_open, Action.OPEN, now, "opening time")
+
+    overdue = list(
+        await db.scalars(
+            select(LiveSession.id)
+            .where(
+                LiveSession.status == S.LIVE,
+                LiveSession.scheduled_end <= now - policy.end_grace,
+            )
+            .limit(BATCH)
+        )
+    )
+    events += await _move_each(db, overdue, Action.END, now, "scheduled end passed")
+
+    live = list(
+        await db.scalars(select(LiveSession.id).where(LiveSession.status == S.LIVE).limit(BATCH))
+    )
+    empty = []
+    for session_id in live:
+        present, last = await _presence_balance(db, session_id)
+        if present <= 0 and last is not None and last <= now - policy.empty_room_end:
+            empty.append(session_id)
+    events += await _move_each(db, empty, Action.END, now, "everyone left")
+    return events
+
+
+async def sweep_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+    policy: TimerPolicy,
+    *,
+    interval: float,
+) -> None:
+    """Run ``run_due`` every ``interval`` seconds until cancelled; a failed sweep is logged."""
+    while True:
+        try:
+            async with sessionmaker() as db, db.begin():
+                events = await run_due(db, clock(), policy)
+            for event in events:
+                log.info(event.type, session=event.session_id, reason=event.payload.get("reason"))
+        except Exception:
+            log.exception("lifecycle sweep failed; trying again next interval")
+        await asyncio.sleep(interval)
