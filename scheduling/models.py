@@ -6,11 +6,16 @@ guardian to a student and carries that family's consents and notification
 preferences, because they differ per child. A ``LiveSession`` has one tutor
 and one or more students (``SessionStudent``). ``Presence`` rows record each
 participant joining and leaving a session's room, as the signaling server saw it.
+A tutor's ``TutorQualification``, ``AvailabilityRule``, ``AvailabilityException``
+and ``TutorLimits`` rows feed the conflict check on every booking. A
+``SessionSeries`` is a recurring booking whose occurrences are ordinary
+``LiveSession`` rows, and a ``CalendarFeed`` is the secret behind a tutor's or
+guardian's iCalendar feed.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -26,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.database import Base
+from scheduling.availability import ExceptionKind
 
 
 class Role(StrEnum):
@@ -182,11 +188,22 @@ class LiveSession(Base):
         _enum(SessionStatus, "session_status"), default=SessionStatus.SCHEDULED
     )
     room: Mapped[str] = mapped_column(String(64), unique=True)
+    # When it ended, set from its ``session.ended`` event: "completed" in the schedule.
+    ended_at: Mapped[datetime | None]
+    # An occurrence of a series keeps the start its rule gave it, however it is
+    # moved later: that is its identity within the series.
+    series_id: Mapped[str | None] = mapped_column(
+        ForeignKey("session_series.id", ondelete="SET NULL"), index=True
+    )
+    occurrence_start: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     students: Mapped[list[SessionStudent]] = relationship(
-        lazy="selectin", cascade="all, delete-orphan", order_by="SessionStudent.student_id"
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        order_by="SessionStudent.student_id",
+        foreign_keys="SessionStudent.session_id",
     )
 
     @property
@@ -201,6 +218,11 @@ class SessionStudent(Base):
         ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
     )
     student_id: Mapped[str] = mapped_column(ForeignKey("students.id"), primary_key=True, index=True)
+    # This student's next session with the same tutor, linked once this one has
+    # ended, so that a briefing written from this session can be attached there.
+    next_session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="SET NULL")
+    )
 
 
 class Presence(Base):
@@ -225,3 +247,137 @@ class Presence(Base):
     type: Mapped[PresenceType] = mapped_column(_enum(PresenceType, "presence_type"))
     at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class TutorQualification(Base):
+    """A tutor may teach this subject at this level (the issue-6 qualification check).
+
+    A tutor with no rows here is not checked: bookings fall back to the free-form
+    ``Tutor.subjects``/``levels`` lists, which are descriptive only.
+    """
+
+    __tablename__ = "tutor_qualifications"
+    __table_args__ = (UniqueConstraint("tutor_id", "subject", "level"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tutor_id: Mapped[str] = mapped_column(ForeignKey("tutors.id", ondelete="CASCADE"), index=True)
+    subject: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class AvailabilityRule(Base):
+    """A weekly window in the tutor's own time zone (``Tutor.time_zone``).
+
+    Minutes from local midnight, so a 09:00-17:00 rule stays 09:00-17:00 on both
+    sides of a daylight-saving change; ``end_minute`` 1440 means midnight.
+    ``weekday`` is Python's: 0 is Monday.
+    """
+
+    __tablename__ = "availability_rules"
+    __table_args__ = (
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday_range"),
+        CheckConstraint(
+            "start_minute >= 0 AND end_minute <= 1440 AND end_minute > start_minute",
+            name="minutes_range",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tutor_id: Mapped[str] = mapped_column(ForeignKey("tutors.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int]
+    start_minute: Mapped[int]
+    end_minute: Mapped[int]
+    created_at: Mapped[datetime]
+
+
+class AvailabilityException(Base):
+    """Time off or extra hours on one local date, or over an exact UTC range.
+
+    Either ``on_date`` (a date in the tutor's zone; ``start_minute``/``end_minute``
+    narrow it, both empty means the whole day) or ``starts_at``/``ends_at`` (UTC).
+    """
+
+    __tablename__ = "availability_exceptions"
+    __table_args__ = (
+        CheckConstraint(
+            "(on_date IS NOT NULL AND starts_at IS NULL AND ends_at IS NULL) OR "
+            "(on_date IS NULL AND starts_at IS NOT NULL AND ends_at > starts_at)",
+            name="date_or_range",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tutor_id: Mapped[str] = mapped_column(ForeignKey("tutors.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ExceptionKind] = mapped_column(_enum(ExceptionKind, "exception_kind"))
+    on_date: Mapped[date | None]
+    start_minute: Mapped[int | None]
+    end_minute: Mapped[int | None]
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class TutorLimits(Base):
+    """How much one tutor may teach; an empty column means no limit of that kind.
+
+    Days and weeks (Monday to Sunday) are counted in the tutor's own zone.
+    """
+
+    __tablename__ = "tutor_limits"
+
+    tutor_id: Mapped[str] = mapped_column(
+        ForeignKey("tutors.id", ondelete="CASCADE"), primary_key=True
+    )
+    max_sessions_per_day: Mapped[int | None]
+    max_sessions_per_week: Mapped[int | None]
+    buffer_minutes: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
+
+
+class SessionSeries(Base):
+    """A recurring booking: an RFC 5545 RRULE from a local start in a stated zone.
+
+    The local start (``start_date`` at ``start_time`` in ``time_zone``) is what
+    the rule repeats, so a 16:00 lesson stays 16:00 across a daylight-saving
+    change; the occurrences it expanded to are ``LiveSession`` rows (UTC) with
+    ``series_id`` set. ``student_ids`` is the roster the occurrences were booked with.
+    """
+
+    __tablename__ = "session_series"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    tutor_id: Mapped[str] = mapped_column(ForeignKey("tutors.id"), index=True)
+    student_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(100))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    start_date: Mapped[date]
+    start_time: Mapped[time]
+    duration_minutes: Mapped[int]
+    rrule: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class FeedOwner(StrEnum):
+    TUTOR = "tutor"
+    GUARDIAN = "guardian"
+
+
+class CalendarFeed(Base):
+    """The secret of one person's calendar feed; only a SHA-256 of the token is kept.
+
+    One row per owner: rotating replaces the hash, so the old URL stops working.
+    """
+
+    __tablename__ = "calendar_feeds"
+    __table_args__ = (UniqueConstraint("owner_kind", "owner_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    owner_kind: Mapped[FeedOwner] = mapped_column(_enum(FeedOwner, "feed_owner"))
+    owner_id: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]

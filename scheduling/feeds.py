@@ -1,0 +1,125 @@
+"""Calendar feeds: a secret URL per tutor or guardian that calendar apps subscribe to.
+
+The token in the URL is the only credential (calendar apps cannot log in), so
+only its SHA-256 is stored and rotating it replaces that hash: the old URL
+stops working at once. ``render_calendar`` turns sessions into an RFC 5545
+VCALENDAR without I/O. Each session is one VEVENT whose UID never changes,
+whose SEQUENCE grows with every change (seconds from creation to the last
+update), and which says STATUS:CANCELLED once cancelled, so subscribed
+calendars update or strike out the event instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from icalendar import Calendar, Event
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.ids import new_id
+from scheduling.models import (
+    CalendarFeed,
+    FeedOwner,
+    Guardianship,
+    LiveSession,
+    SessionStatus,
+    SessionStudent,
+)
+
+# How far back a feed reaches; calendar apps keep what they saw before.
+HISTORY = timedelta(days=90)
+PRODID = "-//Liveclass//Calendar feed//EN"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def rotate_feed(
+    db: AsyncSession, *, org_id: str, owner_kind: FeedOwner, owner_id: str, now: datetime
+) -> str:
+    """Give the owner a new feed token, replacing any old one; return the token (shown once)."""
+    token = secrets.token_urlsafe(32)
+    feed = await db.scalar(
+        select(CalendarFeed).where(
+            CalendarFeed.owner_kind == owner_kind, CalendarFeed.owner_id == owner_id
+        )
+    )
+    if feed is None:
+        db.add(
+            CalendarFeed(
+                id=new_id("cal"),
+                org_id=org_id,
+                owner_kind=owner_kind,
+                owner_id=owner_id,
+                token_hash=hash_token(token),
+                created_at=now,
+                rotated_at=None,
+            )
+        )
+    else:
+        feed.token_hash, feed.rotated_at = hash_token(token), now
+    await db.flush()
+    return token
+
+
+async def feed_for(db: AsyncSession, token: str) -> CalendarFeed | None:
+    """The feed this token opens, or None for an unknown or rotated-away token."""
+    return await db.scalar(select(CalendarFeed).where(CalendarFeed.token_hash == hash_token(token)))
+
+
+async def feed_sessions(
+    db: AsyncSession, feed: CalendarFeed, *, now: datetime
+) -> list[LiveSession]:
+    """A tutor's own sessions, or a guardian's children's, from ``HISTORY`` ago on."""
+    if feed.owner_kind is FeedOwner.TUTOR:
+        mine = LiveSession.tutor_id == feed.owner_id
+    else:
+        children = select(Guardianship.student_id).where(Guardianship.guardian_id == feed.owner_id)
+        attending = select(SessionStudent.session_id).where(SessionStudent.student_id.in_(children))
+        mine = LiveSession.id.in_(attending)
+    rows = await db.scalars(
+        select(LiveSession)
+        .where(
+            mine,
+            LiveSession.org_id == feed.org_id,
+            LiveSession.scheduled_end >= now - HISTORY,
+        )
+        .order_by(LiveSession.scheduled_start, LiveSession.id)
+    )
+    return list(rows)
+
+
+def render_calendar(
+    sessions: Iterable[LiveSession], *, summaries: Mapping[str, str], name: str, domain: str
+) -> bytes:
+    """An RFC 5545 VCALENDAR with one VEVENT per session, times in UTC.
+
+    Args:
+        sessions: what to list.
+        summaries: the SUMMARY of each session, by id (subject and the other party).
+        name: the calendar's display name (X-WR-CALNAME).
+        domain: the right-hand side of each UID, e.g. the server's host name.
+    """
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
+    for s in sessions:
+        event = Event()
+        event.add("uid", f"{s.id}@{domain}")
+        event.add("dtstamp", s.updated_at)
+        event.add("dtstart", s.scheduled_start)
+        event.add("dtend", s.scheduled_end)
+        event.add("summary", summaries.get(s.id, s.subject))
+        event.add("status", "CANCELLED" if s.status is SessionStatus.CANCELLED else "CONFIRMED")
+        event.add("sequence", max(0, int((s.updated_at - s.created_at).total_seconds())))
+        event.add("last-modified", s.updated_at)
+        cal.add_component(event)
+    return bytes(cal.to_ical())
