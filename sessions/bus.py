@@ -1,59 +1,73 @@
-"""The embedded event bus: handlers run from the outbox, in this process, exactly once in effect.
+"""The event bus: its contract, the embedded backend, and the factory that picks one.
 
-``dispatch_once`` reads undelivered events in commit order and gives each to
-every handler subscribed to its type. A handler's writes and its ledger row
-(``HandledEvent``) commit in one transaction, so a crash at any point either
-leaves both (the retry skips) or neither (the retry does the work again).
-Nothing lives only in memory: after a restart the next pass resumes from the
-outbox. A handler that fails is retried with exponential backoff; after
+Two backends deliver the outbox to handlers under one contract (``EventBus``):
+
+- ``EmbeddedBus`` (here): one process reads undelivered events in commit order
+  and gives each to every handler subscribed to its type. For one node, with
+  nothing but the database.
+- ``RedisStreamsBus`` (``sessions.streams``): a relay copies the outbox into a
+  Redis stream; one consumer group per handler spreads the work over any
+  number of ``liveclass worker`` processes.
+
+Either way a handler's writes and its ledger row (``HandledEvent``) commit in
+one transaction (``sessions.handling.run_handler``), so a crash at any point
+either leaves both (the retry skips) or neither (the retry does the work
+again). A handler that fails is retried with exponential backoff; after
 ``max_attempts`` its event lands in the dead letters (``HandlerFailure.dead``)
-until someone replays it. An event is marked dispatched when every
-subscribed handler has either taken it or given up on it.
-
-The Redis Streams backend (one consumer group per handler) is the other
-implementation of the same contract; it is not built yet.
+until someone replays it. Nothing lives only in memory: after a restart the
+next pass resumes from the outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
+from core.settings import Settings
 from sessions.events import DomainEvent
-from sessions.models import HandledEvent, HandlerFailure, OutboxEvent
+from sessions.handling import Handler, Outcome, RetryPolicy, clear_failure, run_handler
+from sessions.models import HandlerFailure, OutboxEvent
+from sessions.streams import RedisStreamsBus
+
+__all__ = ["EmbeddedBus", "EventBus", "Handler", "RetryPolicy", "build_bus", "replay"]
 
 log = get_logger("liveclass.sessions.bus")
 
 
-class Handler(Protocol):
-    """Something that acts on events; ``name`` keys its ledger, so keep it stable."""
+class EventBus(Protocol):
+    """What the composition root runs and the API's replay calls, whatever the backend."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def types(self) -> frozenset[str]: ...
-    async def handle(self, db: AsyncSession, event: DomainEvent) -> None: ...
+    async def run(self) -> None:
+        """Deliver events until cancelled; a failed pass is logged and tried again."""
+        ...
 
+    async def dispatch_once(self) -> int:
+        """One pass of this process's share of the work; returns the handler runs that
+        succeeded. For tests and tools; ``run`` is the loop."""
+        ...
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    first_delay: timedelta = timedelta(seconds=5)
-    max_delay: timedelta = timedelta(minutes=10)
+    async def replay(self, handler: str, event_id: str) -> bool:
+        """Clear ``handler``'s failure on ``event_id`` and deliver the event to it again.
 
-    def delay(self, attempts: int) -> timedelta:
-        delay: timedelta = self.first_delay * 2 ** (attempts - 1)
-        return min(delay, self.max_delay)
+        Returns False when that handler had no failure on that event.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Stop every task this bus started and release its connections."""
+        ...
 
 
 class EmbeddedBus:
+    """The in-process backend: the outbox table is the queue."""
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -62,6 +76,7 @@ class EmbeddedBus:
         clock: Callable[[], datetime],
         retry: RetryPolicy | None = None,
         batch: int = 100,
+        interval: float = 1.0,
     ) -> None:
         names = [h.name for h in handlers]
         if len(set(names)) != len(names):
@@ -71,9 +86,14 @@ class EmbeddedBus:
         self._clock = clock
         self._retry = retry or RetryPolicy()
         self._batch = batch
+        self._interval = interval
 
     async def dispatch_once(self) -> int:
-        """One pass over undelivered events; returns how many handler runs succeeded."""
+        """One pass over undelivered events; returns how many handler runs succeeded.
+
+        An event is marked dispatched once every subscribed handler has taken
+        it or given up on it; one still waiting for a retry keeps it in the pass.
+        """
         async with self._sessionmaker() as db:
             rows = list(
                 await db.scalars(
@@ -90,9 +110,11 @@ class EmbeddedBus:
             for handler in self._handlers:
                 if event.type not in handler.types:
                     continue
-                outcome = await self._run(handler, event)
-                handled += outcome == "handled"
-                settled = settled and outcome in ("handled", "done", "dead")
+                outcome = await run_handler(
+                    self._sessionmaker, handler, event, now=self._clock(), retry=self._retry
+                )
+                handled += outcome is Outcome.HANDLED
+                settled = settled and outcome.settled
             if settled:
                 async with self._sessionmaker() as db, db.begin():
                     await db.execute(
@@ -102,47 +124,8 @@ class EmbeddedBus:
                     )
         return handled
 
-    async def _run(self, handler: Handler, event: DomainEvent) -> str:
-        now = self._clock()
-        async with self._sessionmaker() as db:
-            if await db.get(HandledEvent, (handler.name, event.id)) is not None:
-                return "done"
-            failure = await db.get(HandlerFailure, (handler.name, event.id))
-            if failure is not None and (failure.dead or failure.next_attempt_at > now):
-                return "dead" if failure.dead else "waiting"
-        try:
-            async with self._sessionmaker() as db, db.begin():
-                db.add(HandledEvent(handler=handler.name, event_id=event.id, handled_at=now))
-                await handler.handle(db, event)
-        except Exception as exc:
-            await self._failed(handler, event, exc, now)
-            return "failed"
-        return "handled"
-
-    async def _failed(
-        self, handler: Handler, event: DomainEvent, exc: Exception, now: datetime
-    ) -> None:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        async with self._sessionmaker() as db, db.begin():
-            failure = await db.get(HandlerFailure, (handler.name, event.id))
-            if failure is None:
-                failure = HandlerFailure(
-                    handler=handler.name, event_id=event.id, attempts=0, dead=False
-                )
-                db.add(failure)
-            failure.attempts += 1
-            failure.last_error = error
-            failure.next_attempt_at = now + self._retry.delay(failure.attempts)
-            failure.dead = failure.attempts >= self._retry.max_attempts
-        log.warning(
-            "handler failed",
-            handler=handler.name,
-            event=event.id,
-            type=event.type,
-            attempt=failure.attempts,
-            dead=failure.dead,
-            error=error,
-        )
+    async def run(self) -> None:
+        await self.run_forever(interval=self._interval)
 
     async def run_forever(self, *, interval: float) -> None:
         """Dispatch until cancelled; a pass that fails as a whole is logged and retried."""
@@ -153,20 +136,71 @@ class EmbeddedBus:
                 log.exception("event dispatch failed; trying again next interval")
             await asyncio.sleep(interval)
 
+    async def replay(self, handler: str, event_id: str) -> bool:
+        async with self._sessionmaker() as db, db.begin():
+            cleared = await replay(db, handler=handler, event_id=event_id, now=self._clock())
+        return cleared is not None
+
+    async def aclose(self) -> None:
+        """Nothing to release: ``run`` starts no tasks of its own."""
+
 
 async def replay(
     db: AsyncSession, *, handler: str, event_id: str, now: datetime
 ) -> HandlerFailure | None:
-    """Give a dead (or waiting) event another try now, from a fresh attempt count.
+    """Give a dead (or waiting) event another try by the embedded bus, from a fresh count.
 
     Returns the failure row that was cleared, or None if there was none. The
-    event is marked undispatched so the next pass picks it up.
+    event is marked undispatched so the next pass picks it up; handlers that
+    already took it skip it on their ledger.
     """
-    failure = await db.get(HandlerFailure, (handler, event_id))
+    failure = await clear_failure(db, handler=handler, event_id=event_id)
     if failure is None:
         return None
-    await db.delete(failure)
     await db.execute(
         update(OutboxEvent).where(OutboxEvent.id == event_id).values(dispatched_at=None)
     )
     return failure
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.event_max_attempts,
+        first_delay=timedelta(seconds=settings.event_retry_seconds),
+    )
+
+
+def build_bus(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    handlers: Sequence[Handler],
+    clock: Callable[[], datetime],
+    *,
+    consume: bool = True,
+) -> EmbeddedBus | RedisStreamsBus:
+    """The bus the settings ask for: Redis Streams when ``redis_url`` is set, else embedded.
+
+    Args:
+        consume: with Redis, also run a consumer per handler in this process
+            (``liveclass worker``); without, only the outbox relay runs
+            (``liveclass serve``). The embedded bus always runs its handlers.
+    """
+    retry = retry_policy(settings)
+    if not settings.redis_url:
+        return EmbeddedBus(
+            sessionmaker, handlers, clock=clock, retry=retry, interval=settings.event_poll_seconds
+        )
+    redis = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=settings.readiness_timeout_seconds
+    )
+    return RedisStreamsBus(
+        sessionmaker,
+        redis,
+        handlers,
+        clock=clock,
+        retry=retry,
+        prefix=settings.event_stream_prefix,
+        poll_seconds=settings.event_poll_seconds,
+        claim_idle=settings.event_claim_idle_seconds,
+        consume=consume,
+    )

@@ -29,6 +29,11 @@ EVENT_TYPES = frozenset(
         "session.no_show",
         "participant.joined",
         "participant.left",
+        "exception.acknowledged",
+        "exception.raised",
+        "exception.resolved",
+        "recording.ready",
+        "summary.approved",
     }
 )
 

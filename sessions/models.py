@@ -1,4 +1,6 @@
-"""The outbox: domain events, written in the same transaction as what caused them.
+"""The outbox and what handlers store: attendance and session exceptions.
+
+Domain events are written in the same transaction as what caused them.
 
 A state change and its event commit together or not at all, so a crash can
 neither lose an event nor announce a change that did not happen. Dispatchers
@@ -9,9 +11,10 @@ mark them; handlers de-duplicate on ``id``.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import Base
@@ -62,3 +65,84 @@ class HandlerFailure(Base):
     last_error: Mapped[str] = mapped_column(String(2000))
     next_attempt_at: Mapped[datetime]
     dead: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Attendance(Base):
+    """Who was in a session's room and when, stored by the attendance handler on its end.
+
+    One row per participant: the session's tutor, each of its students (absent
+    ones too, with no intervals) and anyone else who joined. ``intervals`` is a
+    list of ``[joined, left]`` ISO-8601 pairs; a rejoin is a new pair, and one
+    still open at the end closes at the session's end.
+    """
+
+    __tablename__ = "attendance"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    participant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    student_id: Mapped[str | None] = mapped_column(String(32))
+    intervals: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    first_joined_at: Mapped[datetime | None]
+    late_minutes: Mapped[int | None]
+    seconds_present: Mapped[int] = mapped_column(Integer, default=0)
+    absent: Mapped[bool] = mapped_column(Boolean, default=False)
+    computed_at: Mapped[datetime]
+
+
+class SessionExceptionKind(StrEnum):
+    TUTOR_NO_SHOW = "tutor_no_show"
+    STUDENT_ABSENT = "student_absent"
+    NO_RECORDING = "no_recording"
+
+
+class SessionExceptionStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+def _enum(enum: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class SessionException(Base):
+    """Something about a session that a coordinator should look at.
+
+    ``subject`` says whom it is about (the tutor's or student's id, or the
+    session's own id), so the same exception is never raised twice.
+    """
+
+    __tablename__ = "session_exceptions"
+    __table_args__ = (
+        UniqueConstraint("session_id", "kind", "subject"),
+        Index("ix_session_exceptions_org_status", "org_id", "status", "raised_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id", ondelete="CASCADE"))
+    kind: Mapped[SessionExceptionKind] = mapped_column(
+        _enum(SessionExceptionKind, "session_exception_kind")
+    )
+    subject: Mapped[str] = mapped_column(String(32))
+    status: Mapped[SessionExceptionStatus] = mapped_column(
+        _enum(SessionExceptionStatus, "session_exception_status"),
+        default=SessionExceptionStatus.OPEN,
+    )
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    raised_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(1000))

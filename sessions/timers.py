@@ -5,7 +5,10 @@ A sleeping coroutine per session would be lost with the process. Instead,
 every move that is due *now*: open the room shortly before the start, mark a
 session nobody joined as a no-show, end a live session after its scheduled end
 plus a grace period, or once everyone has left for a while. After a restart
-the first sweep catches up on whatever came due meanwhile.
+the first sweep catches up on whatever came due meanwhile. ``sweep_forever``
+then raises the time-driven exceptions (``sessions.exceptions.detect_due``:
+a tutor not in the room, a recording that never came) in a transaction of
+their own, so a failure there never holds back the lifecycle moves.
 
 Several processes may sweep at once: each move locks its row and re-checks
 the state, so the loser of a race sees the new state and skips.
@@ -24,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.logging import get_logger
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
 from sessions.errors import InvalidTransition
+from sessions.exceptions import detect_due
 from sessions.lifecycle import Action
 from sessions.models import OutboxEvent
 from sessions.service import apply
@@ -39,6 +43,8 @@ class TimerPolicy:
     no_show_after: timedelta = timedelta(minutes=15)
     end_grace: timedelta = timedelta(minutes=15)
     empty_room_end: timedelta = timedelta(minutes=5)
+    tutor_no_show_after: timedelta = timedelta(minutes=10)
+    recording_wait: timedelta = timedelta(minutes=10)
 
 
 async def _move_each(
@@ -132,7 +138,10 @@ async def sweep_forever(
     *,
     interval: float,
 ) -> None:
-    """Run ``run_due`` every ``interval`` seconds until cancelled; a failed sweep is logged."""
+    """Run ``run_due`` and ``detect_due`` every ``interval`` seconds until cancelled.
+
+    A failed sweep is logged and tried again next interval.
+    """
     while True:
         try:
             async with sessionmaker() as db, db.begin():
@@ -141,4 +150,16 @@ async def sweep_forever(
                 log.info(event.type, session=event.session_id, reason=event.payload.get("reason"))
         except Exception:
             log.exception("lifecycle sweep failed; trying again next interval")
+        try:
+            async with sessionmaker() as db, db.begin():
+                raised = await detect_due(
+                    db,
+                    clock(),
+                    tutor_no_show_after=policy.tutor_no_show_after,
+                    recording_wait=policy.recording_wait,
+                )
+            for exc in raised:
+                log.info("exception raised", session=exc.session_id, kind=exc.kind.value)
+        except Exception:
+            log.exception("exception sweep failed; trying again next interval")
         await asyncio.sleep(interval)

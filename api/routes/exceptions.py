@@ -1,0 +1,122 @@
+"""Session exceptions for coordinators: list them, acknowledge them, resolve them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from api.permissions import not_visible, require_coordinator
+from api.routes._pages import fetch_page
+from api.routing import Call, Router
+from api.schemas import Input, Page, PageQuery
+from sessions.exceptions import apply_move
+from sessions.models import SessionException, SessionExceptionKind, SessionExceptionStatus
+
+router = Router()
+TAGS = ["exceptions"]
+
+
+class SessionExceptionOut(BaseModel):
+    id: str
+    session_id: str
+    kind: SessionExceptionKind
+    status: SessionExceptionStatus
+    details: dict[str, Any] = Field(
+        description="`tutor_no_show`: `tutor_id`, `reason`, `substitutes` (best first: "
+        "`tutor_id`, `taught_before`, `sessions_that_week`); `student_absent`: `student_id`; "
+        "`no_recording`: `waited_minutes`."
+    )
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    note: str | None
+
+    @classmethod
+    def of(cls, x: SessionException) -> SessionExceptionOut:
+        return cls(
+            id=x.id,
+            session_id=x.session_id,
+            kind=x.kind,
+            status=x.status,
+            details=x.details,
+            raised_at=x.raised_at,
+            acknowledged_at=x.acknowledged_at,
+            acknowledged_by=x.acknowledged_by,
+            resolved_at=x.resolved_at,
+            resolved_by=x.resolved_by,
+            note=x.note,
+        )
+
+
+class SessionExceptionPage(Page[SessionExceptionOut]):
+    pass
+
+
+class SessionExceptionQuery(PageQuery):
+    status: SessionExceptionStatus | None = None
+    kind: SessionExceptionKind | None = None
+    session_id: str | None = None
+
+
+class Note(Input):
+    note: str | None = Field(default=None, max_length=1000, description="What was done, or why.")
+
+
+@router.get("/api/v1/exceptions", tags=TAGS)
+async def list_exceptions(call: Call, query: SessionExceptionQuery) -> SessionExceptionPage:
+    """The organisation's session exceptions, newest first (coordinators only)."""
+    p = call.principal
+    require_coordinator(p, "read session exceptions")
+    where = [SessionException.org_id == p.org_id]
+    if query.status is not None:
+        where.append(SessionException.status == query.status)
+    if query.kind is not None:
+        where.append(SessionException.kind == query.kind)
+    if query.session_id is not None:
+        where.append(SessionException.session_id == query.session_id)
+    rows, total = await fetch_page(
+        call.db,
+        select(SessionException),
+        where=where,
+        order_by=[SessionException.raised_at.desc(), SessionException.id.desc()],
+        page=query,
+    )
+    return SessionExceptionPage(
+        items=[SessionExceptionOut.of(r) for r in rows],
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
+    )
+
+
+async def _move(
+    call: Call, exception_id: str, action: str, note: str | None
+) -> SessionExceptionOut:
+    p = call.principal
+    require_coordinator(p, f"{action} session exceptions")
+    row = await call.db.scalar(
+        select(SessionException)
+        .where(SessionException.id == exception_id, SessionException.org_id == p.org_id)
+        .with_for_update()
+    )
+    if row is None:
+        raise not_visible(p, "exception", exception_id)
+    await apply_move(call.db, row, action, by=p.id, now=call.now, note=note)
+    return SessionExceptionOut.of(row)
+
+
+@router.post("/api/v1/exceptions/{exception_id}/acknowledge", tags=TAGS, errors=[409])
+async def acknowledge_exception(call: Call, exception_id: str, body: Note) -> SessionExceptionOut:
+    """Say someone is on it; only an `open` exception (else 409 naming its status)."""
+    return await _move(call, exception_id, "acknowledge", body.note)
+
+
+@router.post("/api/v1/exceptions/{exception_id}/resolve", tags=TAGS, errors=[409])
+async def resolve_exception(call: Call, exception_id: str, body: Note) -> SessionExceptionOut:
+    """Close an `open` or `acknowledged` exception (a `resolved` one gets 409)."""
+    return await _move(call, exception_id, "resolve", body.note)

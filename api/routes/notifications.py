@@ -1,0 +1,94 @@
+"""The delivery log of guardian emails for coordinators: what went, waits or was skipped."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from api.permissions import require_coordinator
+from api.routes._pages import fetch_page
+from api.routing import Call, Router
+from api.schemas import Page, PageQuery
+from sessions.notifications import Delivery, DeliveryKind, DeliveryStatus
+
+router = Router()
+TAGS = ["notifications"]
+
+
+class DeliveryOut(BaseModel):
+    """One email to one guardian (the body stays in the database)."""
+
+    id: str
+    kind: DeliveryKind = Field(description="`absence_notice` or `session_summary`.")
+    status: DeliveryStatus = Field(
+        description="`pending`, `sending`, `sent`, `failed` (gave up) or `skipped` "
+        "(preferences or consent ruled it out; see `skip_reason`)."
+    )
+    guardian_id: str
+    student_id: str
+    session_id: str | None
+    to_address: str
+    subject: str | None
+    message_id: str = Field(description="The Message-ID header; the same on every resend.")
+    skip_reason: str | None
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None = Field(description="When a pending email is tried next.")
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, d: Delivery) -> DeliveryOut:
+        return cls(
+            id=d.id,
+            kind=d.kind,
+            status=d.status,
+            guardian_id=d.guardian_id,
+            student_id=d.student_id,
+            session_id=d.session_id,
+            to_address=d.to_address,
+            subject=d.subject,
+            message_id=d.message_id,
+            skip_reason=d.skip_reason,
+            attempts=d.attempts,
+            last_error=d.last_error,
+            next_attempt_at=d.next_attempt_at,
+            created_at=d.created_at,
+            sent_at=d.sent_at,
+        )
+
+
+class DeliveryPage(Page[DeliveryOut]):
+    pass
+
+
+class DeliveryQuery(PageQuery):
+    status: DeliveryStatus | None = Field(default=None, description="Only emails in this state.")
+    kind: DeliveryKind | None = Field(default=None, description="Only emails of this kind.")
+    session_id: str | None = Field(default=None, description="Only emails about this session.")
+
+
+@router.get("/api/v1/notifications", tags=TAGS)
+async def list_notifications(call: Call, query: DeliveryQuery) -> DeliveryPage:
+    """The guardian email log of your organisation, newest first (coordinators only)."""
+    p = call.principal
+    require_coordinator(p, "read the notification log")
+    where = [Delivery.org_id == p.org_id]
+    if query.status is not None:
+        where.append(Delivery.status == query.status)
+    if query.kind is not None:
+        where.append(Delivery.kind == query.kind)
+    if query.session_id is not None:
+        where.append(Delivery.session_id == query.session_id)
+    rows, total = await fetch_page(
+        call.db,
+        select(Delivery),
+        where=where,
+        order_by=[Delivery.created_at.desc(), Delivery.id.desc()],
+        page=query,
+    )
+    return DeliveryPage(
+        items=[DeliveryOut.of(d) for d in rows], total=total, limit=query.limit, offset=query.offset
+    )

@@ -1,0 +1,157 @@
+"""What runs beside the API: the event handlers, the bus that feeds them, the lifecycle sweep.
+
+``build_handlers`` is the one list of handlers; each package that reacts to
+events (attendance, exceptions, notifications, ...) adds its handler here.
+``Runner`` owns the background tasks of a process: ``liveclass serve`` starts
+it from the app's lifespan, ``liveclass worker`` from its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+
+from api.services import Services
+from core.clock import SystemClock
+from core.logging import get_logger
+from core.settings import Settings
+from sessions.bus import EventBus, build_bus
+from sessions.handlers import lifecycle_handlers
+from sessions.handling import Handler
+from sessions.notifications import GuardianNotices, MailDispatcher
+from sessions.timers import TimerPolicy, sweep_forever
+
+log = get_logger("liveclass.workers")
+
+
+def build_handlers(services: Services) -> list[Handler]:
+    """Every event handler of the application, in no particular order.
+
+    Names must be unique and stable: a handler's name keys its ledger rows,
+    its failures and, on Redis, its consumer group.
+    """
+    return [
+        *lifecycle_handlers(clock=services.clock.now),
+        GuardianNotices(mail_from=services.settings.mail_from),
+    ]
+
+
+def mail_dispatcher(services: Services) -> MailDispatcher:
+    """The guardian-email sender; every process that runs handlers runs one (they share
+    the delivery log safely)."""
+    return MailDispatcher.from_settings(
+        services.sessionmaker, services.settings, clock=services.clock.now
+    )
+
+
+def timer_policy(settings: Settings) -> TimerPolicy:
+    """The lifecycle sweep's timings, from the settings."""
+    return TimerPolicy(
+        open_before=timedelta(minutes=settings.session_open_before_minutes),
+        no_show_after=timedelta(minutes=settings.no_show_after_minutes),
+        end_grace=timedelta(minutes=settings.end_grace_minutes),
+        empty_room_end=timedelta(minutes=settings.empty_room_end_minutes),
+        tutor_no_show_after=timedelta(minutes=settings.tutor_no_show_minutes),
+        recording_wait=timedelta(minutes=settings.recording_wait_minutes),
+    )
+
+
+def build_event_bus(services: Services, *, consume: bool) -> EventBus:
+    """The bus for this process: embedded, or Redis Streams when ``LIVECLASS_REDIS_URL`` is set.
+
+    Args:
+        consume: on Redis, run the handlers here too (``liveclass worker``);
+            otherwise only relay the outbox into the stream (``liveclass serve``).
+    """
+    return build_bus(
+        services.settings,
+        services.sessionmaker,
+        build_handlers(services),
+        services.clock.now,
+        consume=consume,
+    )
+
+
+class Runner:
+    """Owns a process's background work: the bus's ``run``, the mail dispatcher and the
+    lifecycle sweep.
+
+    ``start`` starts them as tasks; ``aclose`` cancels them and waits for them
+    to exit. No task ends on its own: each logs its failures and carries
+    on. The bus itself stays its builder's to close (the API replays through
+    it even where this process runs no handlers).
+    """
+
+    def __init__(
+        self,
+        bus: EventBus | None,
+        services: Services,
+        *,
+        sweep_policy: TimerPolicy | None,
+        mail: MailDispatcher | None = None,
+    ) -> None:
+        self._bus = bus
+        self._mail = mail
+        self._services = services
+        self._sweep_policy = sweep_policy
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if self._bus is not None:
+            self._tasks.append(asyncio.create_task(self._bus.run(), name="event-bus"))
+        if self._mail is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._mail.run_forever(self._services.settings.event_poll_seconds),
+                    name="mail-dispatch",
+                )
+            )
+        interval = self._services.settings.lifecycle_sweep_seconds
+        if self._sweep_policy is not None and interval > 0:
+            self._tasks.append(
+                asyncio.create_task(
+                    sweep_forever(
+                        self._services.sessionmaker,
+                        self._services.clock.now,
+                        self._sweep_policy,
+                        interval=interval,
+                    ),
+                    name="lifecycle-sweep",
+                )
+            )
+
+    async def aclose(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("background task failed while stopping", error=repr(result))
+
+
+async def run_worker(settings: Settings, *, sweep: bool = True) -> None:
+    """``liveclass worker``: relay, consumers and sweep until SIGTERM or SIGINT, then stop."""
+    services = Services.build(settings, SystemClock())
+    bus = build_event_bus(services, consume=True)
+    runner = Runner(
+        bus,
+        services,
+        sweep_policy=timer_policy(settings) if sweep else None,
+        mail=mail_dispatcher(services),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        runner.start()
+        log.info("worker started", handlers=len(build_handlers(services)))
+        await stop.wait()
+        log.info("worker stopping")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await runner.aclose()
+        await bus.aclose()
+        await services.aclose()

@@ -1,0 +1,70 @@
+"""Event handlers that decide which guardian emails should exist; the dispatcher sends them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sessions.events import DomainEvent
+from sessions.notifications.models import DeliveryKind
+from sessions.notifications.queue import queue_guardian_notice
+from sessions.notifications.transport import sender_address
+
+ABSENCE = "student_absent"
+
+
+class GuardianNotices:
+    """Queues absence notices (``exception.raised`` of kind ``student_absent``) and
+    summary emails (``summary.approved``) for every guardian of the students concerned.
+
+    It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
+    and guardian; a retried event queues nothing twice.
+
+    Args:
+        mail_from: the From header; its domain ends each Message-ID.
+    """
+
+    name = "guardian_notices"
+    types = frozenset({"exception.raised", "summary.approved"})
+
+    def __init__(self, *, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
+        self._domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        payload = event.payload
+        if event.type == "exception.raised" and payload.get("kind") == ABSENCE:
+            await self._queue(db, event, DeliveryKind.ABSENCE_NOTICE, [payload["student_id"]], {})
+        elif event.type == "summary.approved":
+            await self._queue(
+                db,
+                event,
+                DeliveryKind.SESSION_SUMMARY,
+                list(payload.get("student_ids", [])),
+                {
+                    "summary": payload.get("parent_summary"),
+                    "document_id": payload.get("document_id"),
+                },
+            )
+
+    async def _queue(
+        self,
+        db: AsyncSession,
+        event: DomainEvent,
+        kind: DeliveryKind,
+        student_ids: list[str],
+        context: dict[str, Any],
+    ) -> None:
+        now: datetime = event.occurred_at
+        for student_id in student_ids:
+            await queue_guardian_notice(
+                db,
+                kind=kind,
+                student_id=student_id,
+                session_id=event.session_id,
+                event_id=event.id,
+                context=context,
+                now=now,
+                message_domain=self._domain,
+            )

@@ -1,0 +1,81 @@
+"""The delivery log: one row per email we mean to send a guardian.
+
+A row is written in the same transaction as the event handler that decided
+the email should exist (``key`` is unique, so a retried handler never queues
+twice), then moved by the dispatcher: pending → sending → sent, or back to
+pending with a later ``next_attempt_at`` after a failure, or failed after the
+last attempt. A guardian whose preferences or consents rule an email out gets
+a ``skipped`` row with the reason and no body: the log shows why nothing went.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.database import Base
+
+
+class DeliveryKind(StrEnum):
+    ABSENCE_NOTICE = "absence_notice"
+    SESSION_SUMMARY = "session_summary"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def _enum(enum: type[StrEnum], name: str) -> Enum:
+    # VARCHAR + CHECK, as in scheduling.models: the same on SQLite and PostgreSQL.
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Delivery(Base):
+    """One intended email to one guardian about one student."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        # The dispatcher's scan: what is due, oldest first.
+        Index("ix_notification_deliveries_status_due", "status", "next_attempt_at"),
+        Index("ix_notification_deliveries_org_created", "org_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # "{kind}:{event_id}:{guardian_id}": the idempotency key of the queueing.
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    # No foreign keys to people: the log outlives a guardian or student removed later.
+    guardian_id: Mapped[str] = mapped_column(String(32), index=True)
+    student_id: Mapped[str] = mapped_column(String(32))
+    session_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    kind: Mapped[DeliveryKind] = mapped_column(_enum(DeliveryKind, "delivery_kind"))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    # Derived from ``key``, so every resend of this email carries the same Message-ID.
+    message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    skip_reason: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    next_attempt_at: Mapped[datetime | None]
+    # Which dispatcher pass holds a ``sending`` row, and since when (its lease).
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
