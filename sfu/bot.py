@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -49,6 +49,8 @@ class Reception:
     video_keyframes: int = 0
     first_video_at: float | None = None  # time.monotonic()
     first_audio_at: float | None = None
+    # The payloads of the latest audio frames, as they arrived (for checks that they are unchanged).
+    recent_audio: deque[bytes] = field(default_factory=lambda: deque(maxlen=100))
 
 
 @dataclass
@@ -119,6 +121,7 @@ class BotPeer:
                     got.first_video_at = got.first_video_at or now
                 else:
                     got.audio += 1
+                    got.recent_audio.append(frame.data)
                     got.first_audio_at = got.first_audio_at or now
 
     async def aclose(self) -> None:

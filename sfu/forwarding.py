@@ -179,8 +179,12 @@ class Publication:
         track: MediaStreamTrack,
         send_keyframe_request: Callable[[], Coroutine[Any, Any, bool]],
         max_frames: int,
+        on_frame: Callable[[EncodedFrame], None] | None = None,
     ) -> None:
+        """``on_frame`` sees every frame before the subscribers do (the recorder's tap); it
+        must only queue, and its failures are logged, never let into forwarding."""
         self.participant_id = participant_id
+        self._on_frame = on_frame
         self.kind = track.kind
         self.track = track
         self.stats = ForwardingStats()
@@ -225,6 +229,11 @@ class Publication:
                 frame = cast(EncodedFrame, await self.track.recv())
                 self.stats.frames_in += 1
                 self.stats.keyframes_in += frame.keyframe
+                if self._on_frame is not None:
+                    try:
+                        self._on_frame(frame)
+                    except Exception:
+                        log.exception("frame tap failed", participant=self.participant_id)
                 for sub in tuple(self._subscribers):
                     sub.push(frame)
         except MediaStreamError:

@@ -7,6 +7,10 @@ The room also knows who is speaking: each published audio track's RFC 6464
 levels feed the room's ``ActiveSpeakerDetector``, which a task owned by the
 room consults every ``SpeakerSettings.interval``; ``on_active_speaker`` hears
 each change (a participant id, or None for nobody).
+
+Given a ``Recorder`` (``sfu.recording``), the room taps each published audio
+track for it: one call per frame that only queues. Its owner closes it after
+the room.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sfu import passthrough
 from sfu.errors import RoomFull, SfuError
 from sfu.forwarding import Publication
 from sfu.peer import OfferExchange, Peer
+from sfu.recording import Recorder
 from sfu.speaker import ActiveSpeakerDetector, SpeakerChange, SpeakerSettings
 
 log = get_logger("liveclass.sfu.room")
@@ -41,8 +46,11 @@ class Room:
         on_active_speaker: Callable[[str | None], None] | None = None,
         speaker_settings: SpeakerSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        recorder: Recorder | None = None,
     ) -> None:
         passthrough.install()
+        self.recorder = recorder
+        self._roles: dict[str, str] = {}
         self._on_publish = on_publish
         self._on_active_speaker = on_active_speaker
         self._clock = clock
@@ -61,8 +69,11 @@ class Room:
         exchange: OfferExchange,
         *,
         on_error: Callable[[SfuError], Awaitable[None]] | None = None,
+        role: str = "",
     ) -> Peer:
         """Add a participant: subscribe them to everyone else and send the first offer.
+
+        ``role`` (tutor, student) labels their recording, if the room records.
 
         Raises:
             RoomFull: at the participant cap.
@@ -77,6 +88,7 @@ class Room:
             on_error=on_error,
         )
         self.peers[participant_id] = peer
+        self._roles[participant_id] = role
         for publisher_id, pubs in self.publications.items():
             if publisher_id != participant_id:
                 for pub in pubs:
@@ -85,11 +97,15 @@ class Room:
         return peer
 
     def _on_track(self, peer: Peer, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
+        tap = None
+        if track.kind == "audio" and self.recorder is not None:
+            tap = self.recorder.tap(peer.participant_id, self._roles.get(peer.participant_id, ""))
         pub = Publication(
             participant_id=peer.participant_id,
             track=track,
             send_keyframe_request=lambda: passthrough.request_keyframe(receiver),
             max_frames=self._subscriber_queue,
+            on_frame=tap,
         )
         self.publications.setdefault(peer.participant_id, []).append(pub)
         if track.kind == "audio":

@@ -23,6 +23,7 @@ from core.clock import Clock
 from core.logging import get_logger
 from sfu.errors import IcePortsExhausted, RoomFull, SfuError
 from sfu.peer import TrackInfo
+from sfu.recording import RecordedTrack, Recorder
 from sfu.room import Room
 from signaling.errors import JoinTokenError
 from signaling.protocol import (
@@ -85,6 +86,10 @@ class PresenceRecord:
 
 SessionExists = Callable[[str], Awaitable[bool]]
 PresenceSink = Callable[[PresenceRecord], Awaitable[None]]
+# A session's recorder for a new room, or None not to record it.
+RecorderFactory = Callable[[str], Recorder | None]
+# Hears a closed room's finished recordings: (session_id, tracks).
+RecordingSink = Callable[[str, list[RecordedTrack]], Awaitable[None]]
 
 
 class Connection:
@@ -159,13 +164,20 @@ class SignalingServer:
         ice_servers: list[str],
         session_exists: SessionExists,
         on_presence: PresenceSink | None = None,
+        recorder_for: RecorderFactory | None = None,
+        on_recording: RecordingSink | None = None,
     ) -> None:
+        """``recorder_for`` gives each new room its recorder; when the room closes (the
+        last participant left, or the server shuts down) the recorder is closed and
+        ``on_recording`` hears its files."""
         self._secret = secret
         self._clock = clock
         self.limits = limits
         self._ice_servers = ice_servers
         self._session_exists = session_exists
         self._on_presence = on_presence
+        self._recorder_for = recorder_for
+        self._on_recording = on_recording
         self.rooms: dict[str, RoomState] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -185,6 +197,7 @@ class SignalingServer:
                     on_active_speaker=lambda pid: self._broadcast_soon(
                         session_id, ActiveSpeaker(participant_id=pid)
                     ),
+                    recorder=self._recorder_for(session_id) if self._recorder_for else None,
                 )
             )
             self.rooms[session_id] = state
@@ -329,7 +342,9 @@ class SignalingServer:
             # Others learnt of this speaker when it changed; the newcomer learns it now.
             await conn.send(ActiveSpeaker(participant_id=state.room.active_speaker))
         # Only now: the peer's first offer must reach the client after `joined`.
-        state.room.add_peer(grant.participant_id, conn.exchange, on_error=conn.report)
+        state.room.add_peer(
+            grant.participant_id, conn.exchange, on_error=conn.report, role=grant.role
+        )
         if old is None:
             await self._broadcast(
                 grant.session_id,
@@ -474,13 +489,29 @@ class SignalingServer:
         await self._record(left)
         if not state.connections and self.rooms.get(grant.session_id) is state:
             del self.rooms[grant.session_id]
-            await state.room.aclose()
+            await self._close_room(grant.session_id, state)
+
+    async def _close_room(self, session_id: str, state: RoomState) -> None:
+        """Close the room, then finish its recording and hand the files on."""
+        await state.room.aclose()
+        recorder = state.room.recorder
+        if recorder is None or recorder.closed:
+            return
+        tracks = await recorder.aclose()
+        if self._on_recording is None:
+            return
+        try:
+            async with asyncio.timeout(self.limits.record_timeout):
+                await self._on_recording(session_id, tracks)
+        except Exception:
+            # The files stay on disk; the log says which session's were not handed on.
+            log.exception("recording sink failed", session=session_id, files=len(tracks))
 
     async def aclose(self) -> None:
         for task in list(self._background):
             task.cancel()
-        for state in list(self.rooms.values()):
+        for session_id, state in list(self.rooms.items()):
             for conn in list(state.connections.values()):
                 await conn.close(1001, "server shutting down")
-            await state.room.aclose()
+            await self._close_room(session_id, state)
         self.rooms.clear()

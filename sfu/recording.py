@@ -1,0 +1,335 @@
+"""Recording each participant's audio, as forwarded, into one Ogg Opus file per participant.
+
+A ``Recorder`` belongs to one room for the whole session. The room calls
+``Recorder.tap(participant_id, role)`` when a participant publishes audio and
+hands every encoded frame of that track to the returned tap: one call per
+frame, which only queues the bytes with their RTP timestamp and arrival time.
+Everything else happens off the forwarding path:
+
+- consent first: ``may_record(participant_id)`` (sync or async, supplied by
+  the caller) is asked once per participant; until it answers, frames wait in
+  the bounded queue, and on "no" (or a failure or timeout) they are discarded
+  and no file is ever created;
+- one file per participant for the whole session: leaving and publishing again
+  continues the same file, the time away as silence;
+- the file's timeline follows the session clock: within one publication by the
+  RTP timestamps (packet loss becomes silence), across publications by the
+  arrival time of their first frame. Each file's start is recorded as an
+  offset in seconds since the recorder started (``started_at`` in UTC), so
+  tracks can be laid side by side;
+- muxing and disk writes run in a worker thread per batch; each track's queue
+  is bounded, and on overflow the newest frames are dropped and logged (the
+  timeline turns them into silence).
+
+Nothing here decodes: packets are muxed as they came (``sfu.ogg``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import inspect
+import os
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from core.logging import get_logger
+from sfu.ogg import OPUS_RATE, OggOpusWriter
+from sfu.passthrough import EncodedFrame
+
+log = get_logger("liveclass.sfu.recording")
+
+ConsentCheck = Callable[[str], bool | Awaitable[bool]]
+FrameTap = Callable[[EncodedFrame], None]
+RTP_WRAP = 1 << 32
+# Within one publication, trust RTP timestamps unless they stray this far from the
+# arrival clock (a sender's jump); then re-anchor on arrival time.
+MAX_RTP_DRIFT = 2 * OPUS_RATE
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedTrack:
+    """One participant's finished recording.
+
+    ``offset`` is where the file starts on the session clock, in seconds after
+    ``Recorder.started_at``; ``started_at`` is the same instant in UTC (for
+    laying files of different recorders side by side); ``duration`` is its
+    length in seconds, silences included.
+    """
+
+    participant_id: str
+    role: str
+    path: Path
+    offset: float
+    started_at: datetime
+    duration: float
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    data: bytes
+    rtp: int  # the frame's timestamp, in 48 kHz ticks
+    arrival: float  # recorder clock, seconds
+    segment: int  # which publication of the participant it came from
+
+
+class _Timeline:
+    """Turns (publication, RTP timestamp, arrival time) into a sample position in the file."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None  # arrival time of the file's first frame
+        self._segment = -1
+        self._anchor = 0  # file position of the segment's first frame
+        self._rtp0 = 0
+
+    def place(self, frame: _Frame) -> int:
+        if self.start is None:
+            self.start = frame.arrival
+        by_clock = round((frame.arrival - self.start) * OPUS_RATE)
+        if frame.segment != self._segment:
+            self._segment = frame.segment
+            return self._reanchor(frame, by_clock)
+        at = self._anchor + (frame.rtp - self._rtp0) % RTP_WRAP
+        if abs(at - by_clock) > MAX_RTP_DRIFT:
+            return self._reanchor(frame, by_clock)
+        return at
+
+    def _reanchor(self, frame: _Frame, at: int) -> int:
+        self._anchor, self._rtp0 = at, frame.rtp
+        return at
+
+
+class _ParticipantRecording:
+    """One participant's queue, consent decision, worker task and file."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        participant_id: str,
+        role: str,
+        *,
+        max_frames: int,
+    ) -> None:
+        self.participant_id = participant_id
+        self.role = role
+        self.path = recorder.folder / f"{_SAFE_NAME.sub('_', participant_id)}.opus.ogg"
+        self._recorder = recorder
+        self._max = max_frames
+        self._frames: deque[_Frame] = deque()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self.refused = False
+        self.segments = 0
+        self.dropped = 0
+        self._dropping = False
+        self._timeline = _Timeline()
+        self._file: BinaryIO | None = None
+        self._writer: OggOpusWriter | None = None
+        self.task = asyncio.create_task(self._run(), name=f"record-{participant_id}")
+
+    def tap(self) -> FrameTap:
+        self.segments += 1
+        segment = self.segments
+        clock = self._recorder.clock
+        frames = self._frames
+
+        def push(frame: EncodedFrame) -> None:
+            if self.refused or self._closing:
+                return
+            if len(frames) >= self._max:
+                self.dropped += 1
+                if not self._dropping:
+                    self._dropping = True
+                    log.warning(
+                        "recording queue full, dropping audio",
+                        participant=self.participant_id,
+                        queued=len(frames),
+                    )
+                return
+            self._dropping = False
+            frames.append(_Frame(frame.data, _ticks(frame), clock(), segment))
+            self._wake.set()
+
+        return push
+
+    async def _decide(self) -> bool:
+        try:
+            async with asyncio.timeout(self._recorder.consent_timeout):
+                answer = self._recorder.may_record(self.participant_id)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            return bool(answer)
+        except Exception:
+            # Without a clear yes, nothing is recorded.
+            log.exception("consent check failed; not recording", participant=self.participant_id)
+            return False
+
+    async def _run(self) -> None:
+        if not await self._decide():
+            self.refused = True
+            self._frames.clear()
+            log.info("not recording: no consent", participant=self.participant_id)
+            return
+        while True:
+            if not self._frames:
+                if self._closing:
+                    break
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = list(self._frames)
+            self._frames.clear()
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except Exception:
+                log.exception("recording write failed", participant=self.participant_id)
+        try:
+            await asyncio.to_thread(self._finish)
+        except Exception:
+            log.exception("recording not finished", participant=self.participant_id)
+
+    def _write(self, batch: list[_Frame]) -> None:
+        """Runs in a worker thread, one batch at a time per participant."""
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = _create_new(self.path)
+            self.path = Path(self._file.name)
+            self._writer = OggOpusWriter(self._file, serial=secrets.randbits(32))
+        for frame in batch:
+            self._writer.write(frame.data, at=self._timeline.place(frame))
+        self._file.flush()  # type: ignore[union-attr]
+
+    def _finish(self) -> None:
+        if self._writer is not None and self._file is not None:
+            self._writer.close()
+            self._file.close()
+
+    async def aclose(self) -> RecordedTrack | None:
+        self._closing = True
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        if self.refused or self._writer is None or self._timeline.start is None:
+            return None
+        size, digest = await asyncio.to_thread(_size_and_sha256, self.path)
+        offset = self._timeline.start - self._recorder.started
+        return RecordedTrack(
+            participant_id=self.participant_id,
+            role=self.role,
+            path=self.path,
+            offset=offset,
+            started_at=self._recorder.started_at + timedelta(seconds=offset),
+            duration=self._writer.duration,
+            size=size,
+            sha256=digest,
+        )
+
+
+def _ticks(frame: EncodedFrame) -> int:
+    base = frame.time_base
+    if base.numerator == 1 and base.denominator == OPUS_RATE:
+        return frame.pts
+    return int(frame.pts * base * OPUS_RATE)
+
+
+def _create_new(path: Path) -> BinaryIO:
+    """Open a file that did not exist: ``path``, else ``path`` with ``-2``, ``-3``... before
+    the suffixes. A session's room that emptied and filled again records anew
+    into the same folder, and must not overwrite the earlier files."""
+    stem, _, suffixes = path.name.partition(".")
+    candidate, n = path, 1
+    while True:
+        try:
+            return candidate.open("xb")
+        except FileExistsError:
+            n += 1
+            candidate = path.with_name(f"{stem}-{n}.{suffixes}")
+
+
+def _size_and_sha256(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            digest.update(chunk)
+    return os.path.getsize(path), digest.hexdigest()
+
+
+class Recorder:
+    """Records a room's audio, one Ogg Opus file per participant, for the whole session.
+
+    Args:
+        folder: where the files go (created on the first file).
+        may_record: whether a participant may be recorded; asked once per
+            participant, may be async. Anything but a yes (an error, a
+            timeout) means no.
+        max_frames: each participant's queue bound (50 frames a second).
+        consent_timeout: seconds ``may_record`` may take.
+        clock: monotonic seconds; the session clock's time source.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        may_record: ConsentCheck,
+        max_frames: int = 500,
+        consent_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.folder = folder
+        self.may_record = may_record
+        self.consent_timeout = consent_timeout
+        self.clock = clock
+        self.started = clock()
+        self.started_at = datetime.now(UTC)
+        self._max_frames = max_frames
+        self._closed = False
+        self._participants: dict[str, _ParticipantRecording] = {}
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def tap(self, participant_id: str, role: str = "") -> FrameTap | None:
+        """Start (or continue) ``participant_id``'s recording for one published audio track.
+
+        Call the returned function with every encoded frame of the track; it
+        only queues. None once the recorder is closed or when the participant
+        is known to be refused.
+        """
+        if self._closed:
+            return None
+        rec = self._participants.get(participant_id)
+        if rec is None:
+            rec = _ParticipantRecording(self, participant_id, role, max_frames=self._max_frames)
+            self._participants[participant_id] = rec
+        if rec.refused:
+            return None
+        return rec.tap()
+
+    def dropped(self, participant_id: str) -> int:
+        """Frames of ``participant_id`` dropped because their queue was full."""
+        rec = self._participants.get(participant_id)
+        return rec.dropped if rec is not None else 0
+
+    async def aclose(self) -> list[RecordedTrack]:
+        """Write out what is queued, finish every file and describe them. Idempotent:
+        a second call returns an empty list."""
+        if self._closed:
+            return []
+        self._closed = True
+        results = await asyncio.gather(*(r.aclose() for r in self._participants.values()))
+        tracks = [t for t in results if t is not None]
+        log.info("recording finished", files=len(tracks), folder=str(self.folder))
+        return tracks

@@ -1,0 +1,122 @@
+"""Recording through a live server: consenting participants only, handed on at room close."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import av
+import httpx
+import pytest
+from sqlalchemy import update
+from starlette.applications import Starlette
+
+from api.app import create_app
+from core.clock import FixedClock
+from core.settings import Settings
+from scheduling.models import Base, Guardianship
+from sfu.recording import RecordedTrack
+from signaling.bot import run_bot
+from tests.conftest import World, seed_world
+from tests.signaling.test_presence import serving
+
+WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
+
+
+class Sink:
+    """Collects what the server hands to ``on_recording``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[RecordedTrack]]] = []
+        self.arrived = asyncio.Event()
+
+    async def __call__(self, session_id: str, tracks: list[RecordedTrack]) -> None:
+        self.calls.append((session_id, tracks))
+        self.arrived.set()
+
+
+@pytest.fixture
+async def recording_app(settings: Settings, clock: FixedClock) -> AsyncIterator[Starlette]:
+    """The test app, ICE on loopback, with a sink for finished recordings."""
+    settings = settings.model_copy(update={"ice_addresses": ["127.0.0.1"]})
+    sink = Sink()
+    app = create_app(settings, clock=clock, on_recording=sink)
+    app.state.sink = sink
+    yield app
+    services = app.state.services
+    async with services.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
+    await services.aclose()
+
+
+async def _token(client: httpx.AsyncClient, world: World, who: str) -> str:
+    r = await client.post(
+        f"/api/v1/sessions/{world.ids['ses1']}/join-token", headers=world.as_(who)
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["token"])
+
+
+@pytest.mark.parametrize("consented", [False, True], ids=["no consent", "guardian consented"])
+async def test_a_student_is_recorded_only_with_their_guardians_consent(
+    recording_app: Starlette, clock: FixedClock, consented: bool
+) -> None:
+    """Tutor always; the student only when every guardian consented. The files come at close."""
+    app = recording_app
+    world = await seed_world(app, clock.now())
+    if consented:
+        async with app.state.services.sessionmaker() as db, db.begin():
+            await db.execute(update(Guardianship).values(recording_consent=True))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        serving(app) as url,
+    ):
+        tutor, student = await _token(client, world, "t1"), await _token(client, world, "s1")
+        await asyncio.gather(run_bot(url, tutor, seconds=2.0), run_bot(url, student, seconds=2.0))
+        sink: Sink = app.state.sink
+        async with asyncio.timeout(10 * WAIT):
+            await sink.arrived.wait()
+    [(session_id, tracks)] = sink.calls
+    assert session_id == world.ids["ses1"]
+    by_role = {t.role: t for t in tracks}
+    expected = {"tutor", "student"} if consented else {"tutor"}
+    assert set(by_role) == expected
+    assert by_role["tutor"].participant_id == world.users["t1"].id
+    folder = app.state.services.settings.data_dir / "recordings" / session_id
+    assert sorted(p.name for p in folder.iterdir()) == sorted(t.path.name for t in tracks)
+    for track in tracks:
+        assert track.path.parent == folder
+        with av.open(str(track.path)) as container:
+            assert container.streams.audio[0].codec_context.name == "opus"
+        assert 1.0 <= track.duration <= 3.0 * WAIT, track.duration
+
+
+async def test_with_recording_off_nothing_is_recorded(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """LIVECLASS_RECORDING=false: a session's audio is not written and nothing is handed on."""
+    settings = settings.model_copy(update={"ice_addresses": ["127.0.0.1"], "recording": False})
+    sink = Sink()
+    app = create_app(settings, clock=clock, on_recording=sink)
+    world = await seed_world(app, clock.now())
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+            serving(app) as url,
+        ):
+            report = await run_bot(url, await _token(client, world, "t1"), seconds=1.0)
+            async with asyncio.timeout(5 * WAIT):
+                while app.state.signaling.rooms:  # the room closes once the bot has left
+                    await asyncio.sleep(0.05)
+        assert report.participant_id == world.users["t1"].id
+        assert not (settings.data_dir / "recordings").exists()
+        assert sink.calls == []
+    finally:
+        async with app.state.services.engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
+        await app.state.services.aclose()
