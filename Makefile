@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install services system-deps lint typecheck pytest demo bench clean
+.PHONY: run test install services system-deps lint typecheck pytest demo bench bench-transcribe bench-matching clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Liveclass needs Python 3.11; set PYTHON=/path/to/python3.11"'
@@ -32,7 +32,7 @@ demo: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
-## System tools the tests use: a compose client, Chromium, unshare and ip.
+## System tools the tests use: a compose client, Chromium, unshare and ip, espeak-ng and sox.
 system-deps:
 	bash scripts/ensure-tools.sh
 
@@ -52,6 +52,13 @@ test: lint typecheck pytest
 ## Benchmarks (a few minutes; figures and how to read them in docs/benchmarks.md).
 bench: $(STAMP)
 	$(BIN)/python -m bench.sfu_forwarding
+
+## Transcription speed and accuracy on a 10-minute two-speaker session (espeak-ng speech).
+bench-transcribe: $(STAMP) system-deps
+	$(BIN)/python -m bench.transcribe
+## Batch matching: CP-SAT against greedy first fit on 5,000 generated requests (seconds).
+bench-matching: $(STAMP)
+	$(BIN)/python -m bench.matching
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -22,11 +19,20 @@ from api.middleware import RequestIdMiddleware
 from api.openapi import build_openapi
 from api.routes import (
     api_keys,
+    attendance,
     auth,
+    availability,
+    calendar,
+    dead_letters,
+    exceptions,
     guardians,
     health,
     lifecycle,
+    matching,
+    notifications,
+    ops,
     pages,
+    series,
     sessions,
     students,
     tutors,
@@ -34,19 +40,42 @@ from api.routes import (
 from api.routes.health import app_version
 from api.routing import Router, error_response
 from api.services import Services
+from api.workers import Runner, build_event_bus, mail_dispatcher, timer_policy
 from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
+from core.logging import get_logger
 from core.settings import Settings, get_settings
-from scheduling.models import LiveSession, PresenceType
+from scheduling.models import Guardianship, LiveSession, PresenceType, Student, Tutor
 from sessions.service import record_presence as write_presence
-from sessions.timers import TimerPolicy, sweep_forever
 from sfu import ice
-from signaling.server import PresenceRecord, SignalingLimits, SignalingServer
+from sfu.recording import RecordedTrack, Recorder
+from signaling.server import PresenceRecord, RecordingSink, SignalingLimits, SignalingServer
+
+log = get_logger("liveclass.api")
 
 
 def build_router() -> Router:
     router = Router()
-    for module in (health, auth, tutors, students, guardians, sessions, lifecycle, api_keys, pages):
+    for module in (
+        health,
+        auth,
+        tutors,
+        availability,
+        students,
+        guardians,
+        sessions,
+        series,
+        calendar,
+        lifecycle,
+        notifications,
+        attendance,
+        exceptions,
+        ops,
+        api_keys,
+        matching,
+        dead_letters,
+        pages,
+    ):
         router.include(module.router)
     return router
 
@@ -63,9 +92,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(err, dict(exc.headers or {}))
 
 
-def build_signaling(services: Services) -> SignalingServer:
+async def _log_recording(session_id: str, tracks: list[RecordedTrack]) -> None:
+    log.info("recording ready", session=session_id, files=len(tracks))
+
+
+def build_signaling(
+    services: Services, *, on_recording: RecordingSink | None = None
+) -> SignalingServer:
     """The signaling server: ICE confined as configured, sessions looked up in the database,
-    and every join and leave written to ``presence_records`` as it happens."""
+    every join and leave written to ``presence_records`` as it happens, and, with
+    ``LIVECLASS_RECORDING``, each room's audio recorded under DATA_DIR/recordings/{session_id}/
+    (consenting participants only); ``on_recording`` hears a closed room's files."""
     settings = services.settings
     ice.confine(settings.ice_addresses, settings.ice_port_range)
 
@@ -89,6 +126,29 @@ def build_signaling(services: Services) -> SignalingServer:
                 reason=record.reason,
             )
 
+    async def may_record(participant_id: str) -> bool:
+        # Tutors always; a student only when they have guardians and every one consented.
+        async with services.sessionmaker() as db:
+            student_id = await db.scalar(
+                select(Student.id).where(Student.user_id == participant_id)
+            )
+            if student_id is None:
+                tutor = await db.scalar(select(Tutor.id).where(Tutor.user_id == participant_id))
+                return tutor is not None
+            consents = (
+                await db.scalars(
+                    select(Guardianship.recording_consent).where(
+                        Guardianship.student_id == student_id
+                    )
+                )
+            ).all()
+        return bool(consents) and all(consents)
+
+    def recorder_for(session_id: str) -> Recorder | None:
+        if not settings.recording:
+            return None
+        return Recorder(settings.recordings_dir / session_id, may_record=may_record)
+
     return SignalingServer(
         secret=services.secret,
         clock=services.clock,
@@ -101,20 +161,18 @@ def build_signaling(services: Services) -> SignalingServer:
         ice_servers=settings.ice_servers,
         session_exists=session_exists,
         on_presence=record_presence,
-    )
-
-
-def timer_policy(settings: Settings) -> TimerPolicy:
-    return TimerPolicy(
-        open_before=timedelta(minutes=settings.session_open_before_minutes),
-        no_show_after=timedelta(minutes=settings.no_show_after_minutes),
-        end_grace=timedelta(minutes=settings.end_grace_minutes),
-        empty_room_end=timedelta(minutes=settings.empty_room_end_minutes),
+        recorder_for=recorder_for,
+        on_recording=on_recording or _log_recording,
     )
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, run_timers: bool = False
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    run_timers: bool = False,
+    on_recording: RecordingSink | None = None,
+    run_workers: bool = False,
 ) -> Starlette:
     """Build the Liveclass ASGI app.
 
@@ -123,10 +181,17 @@ def create_app(
         clock: time source; the system clock when omitted (tests pass a FixedClock).
         run_timers: run the lifecycle sweep (``sessions.timers``) while the app
             lives; ``liveclass serve`` does, tests that drive time themselves don't.
+        on_recording: hears each closed room's recorded files (``sfu.recording``);
+            they are only logged when omitted.
+        run_workers: run the event bus while the app lives: the embedded bus and
+            its handlers, or with Redis only the outbox relay (``liveclass
+            worker`` runs the handlers). ``app.state.bus`` exists either way, for
+            replays.
     """
     settings = settings or get_settings()
     services = Services.build(settings, clock or SystemClock())
-    signaling = build_signaling(services)
+    signaling = build_signaling(services, on_recording=on_recording)
+    bus = build_event_bus(services, consume=False)
     router = build_router()
     spec: dict[str, Any] = build_openapi(router.endpoints, version=app_version())
 
@@ -135,24 +200,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        sweeper = None
-        if run_timers and services.settings.lifecycle_sweep_seconds > 0:
-            sweeper = asyncio.create_task(
-                sweep_forever(
-                    services.sessionmaker,
-                    services.clock.now,
-                    timer_policy(services.settings),
-                    interval=services.settings.lifecycle_sweep_seconds,
-                ),
-                name="lifecycle-sweep",
-            )
+        runner = Runner(
+            bus if run_workers else None,
+            services,
+            sweep_policy=timer_policy(services.settings) if run_timers else None,
+            mail=mail_dispatcher(services) if run_workers else None,
+        )
+        runner.start()
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            await runner.aclose()
+            await bus.aclose()
             await signaling.aclose()
             await services.aclose()
 
@@ -169,5 +228,6 @@ def create_app(
     )
     app.state.services = services
     app.state.signaling = signaling
+    app.state.bus = bus
     app.state.openapi = spec
     return app

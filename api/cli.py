@@ -1,4 +1,4 @@
-"""The ``liveclass`` command: serve, migrate, demo, create-user.
+"""The ``liveclass`` command: serve, worker, migrate, demo, create-user, bot, transcribe.
 
 Each command reads the same settings as the server (``LIVECLASS_*`` and
 ``.env``); options given here override them for that run.
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -68,12 +68,30 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # migrated here; a shared database is migrated once by 'liveclass migrate'.
     migrate = settings.uses_sqlite if args.migrate is None else args.migrate
     asyncio.run(_ensure_schema(settings, migrate=migrate))
-    app = create_app(settings, run_timers=True)
+    app = create_app(settings, run_timers=True, run_workers=True)
     print(
         f"Liveclass listening on http://{args.host}:{args.port}  (API docs: /openapi.json)",
         file=sys.stderr,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+
+
+NO_REDIS_FOR_WORKER = (
+    "the embedded bus runs inside 'liveclass serve'; set LIVECLASS_REDIS_URL to run workers"
+)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from api.workers import run_worker
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise CliError(NO_REDIS_FOR_WORKER)
+    configure_logging(settings.log_level, settings.log_format)
+    # Workers never migrate: the shared database is migrated once by 'liveclass migrate'.
+    asyncio.run(_ensure_schema(settings, migrate=False))
+    print("Liveclass worker running event handlers (stop with Ctrl-C)", file=sys.stderr)
+    asyncio.run(run_worker(settings, sweep=args.sweep))
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -264,6 +282,66 @@ def cmd_bot(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+class ProgressBar:
+    """``[#####.....] 52% 31.2/60.0 s`` on a stream: redrawn in place on a terminal,
+    otherwise one line at each quarter so logs stay short."""
+
+    WIDTH = 10
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._next_quarter = 0
+        self._drawn = False
+
+    def update(self, done: float, total: float) -> None:
+        fraction = min(1.0, done / total) if total > 0 else 1.0
+        filled = int(fraction * self.WIDTH)
+        line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction * 100:3.0f}% "
+            f"{done:.1f}/{total:.1f} s"
+        )
+        if self.tty:
+            self.stream.write(f"\r{line}")
+            self._drawn = True
+        elif fraction * 4 >= self._next_quarter:
+            self.stream.write(f"{line}\n")
+            self._next_quarter = int(fraction * 4) + 1
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_transcribe(args: argparse.Namespace) -> None:
+    from ai_docs import Track, Transcriber, Transcript, WhisperOptions, to_webvtt
+
+    settings = _settings()
+    configure_logging("WARNING", settings.log_format)
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{args.file}: no such audio file; give the path of a recording")
+    bar = ProgressBar(sys.stderr)
+
+    async def run() -> Transcript:
+        async with Transcriber(WhisperOptions.from_settings(settings)) as transcriber:
+            track = Track(path, args.speaker or "Speaker")
+            return await transcriber.atranscribe([track], progress=bar.update)
+
+    try:
+        transcript = asyncio.run(run())
+    finally:
+        bar.finish()
+    if args.json:
+        print(json.dumps(transcript.as_dict(), ensure_ascii=False))
+    elif args.vtt:
+        sys.stdout.write(to_webvtt(transcript))
+    else:
+        print(transcript.text(speakers=args.speaker is not None))
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -288,6 +366,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply migrations at start (default: only for the embedded SQLite database)",
     )
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the event handlers on the Redis bus (scale-out)",
+        description="Run the outbox relay, a Redis Streams consumer for every event handler "
+        "and the lifecycle sweep, until SIGTERM or Ctrl-C. Needs LIVECLASS_REDIS_URL and a "
+        "migrated database; without Redis, 'liveclass serve' runs the handlers itself.",
+    )
+    worker.add_argument(
+        "--sweep",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the lifecycle sweep (default on; LIVECLASS_LIFECYCLE_SWEEP_SECONDS=0 "
+        "turns it off too)",
+    )
+    worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser(
         "migrate",
@@ -357,6 +451,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bot.add_argument("--json", action="store_true", help="print the report as one JSON object")
     bot.set_defaults(func=cmd_bot)
+    transcribe = sub.add_parser(
+        "transcribe",
+        help="transcribe an audio file with Whisper",
+        description="Transcribe an audio file (anything FFmpeg reads) with faster-whisper, as "
+        "configured by LIVECLASS_WHISPER_*. Prints the text, one line per segment, on stdout "
+        "and progress on stderr.",
+    )
+    transcribe.add_argument("file", metavar="FILE", help="the audio file")
+    output = transcribe.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="print the transcript's segments as one JSON object"
+    )
+    output.add_argument("--vtt", action="store_true", help="print WebVTT captions")
+    transcribe.add_argument(
+        "--speaker", metavar="NAME", help="who speaks: names each line and caption"
+    )
+    transcribe.set_defaults(func=cmd_transcribe)
     return parser
 
 

@@ -6,14 +6,24 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth import hash_password
 from core.clock import Clock
 from core.ids import new_id
 from scheduling.bookings import book_session
-from scheduling.models import Guardian, Guardianship, Role, Student, Tutor, User
+from scheduling.models import (
+    Guardian,
+    Guardianship,
+    LiveSession,
+    Role,
+    SessionStatus,
+    SessionStudent,
+    Student,
+    Tutor,
+    User,
+)
 from scheduling.people import (
     create_organization,
     create_person,
@@ -56,7 +66,8 @@ async def seed_demo(
     """Create (or refresh) the demo people and book a new 60-minute session starting now.
 
     Running it again reuses the people, gives them fresh passwords (printed
-    once, never stored in clear) and books another session.
+    once, never stored in clear) and books another session, starting when the
+    demo tutor's and student's sessions still to come end, so it never double-books.
     """
     now = clock.now()
     passwords = {role: secrets.token_urlsafe(9) for role in DEMO_PEOPLE}
@@ -91,7 +102,9 @@ async def seed_demo(
                     updated_at=now,
                 )
             )
-        start = now.replace(second=0, microsecond=0)
+        start = await _free_from(
+            db, ids["tutor"], ids["student"], now.replace(second=0, microsecond=0)
+        )
         live = await book_session(
             db,
             org_id=org.id,
@@ -154,3 +167,16 @@ async def _profile_id(db: AsyncSession, user: User) -> str:
         if found is not None:
             return str(found)
     return user.id
+
+
+async def _free_from(db: AsyncSession, tutor_id: str, student_id: str, start: datetime) -> datetime:
+    """``start``, or the end of the demo pair's last session still running then or to come."""
+    attending = select(SessionStudent.session_id).where(SessionStudent.student_id == student_id)
+    last_end = await db.scalar(
+        select(func.max(LiveSession.scheduled_end)).where(
+            or_(LiveSession.tutor_id == tutor_id, LiveSession.id.in_(attending)),
+            LiveSession.status != SessionStatus.CANCELLED,
+            LiveSession.scheduled_end > start,
+        )
+    )
+    return max(start, last_end) if last_end is not None else start

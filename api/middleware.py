@@ -13,6 +13,8 @@ from core.logging import get_logger, request_id_var
 log = get_logger("liveclass.access")
 _VALID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 HEADER = "x-request-id"
+# A calendar feed's address is its credential; the access log keeps it out.
+_FEED_TOKEN = re.compile(r"^(/api/v1/calendar/)[^/]+(\.ics)$")
 
 
 class RequestIdMiddleware:
@@ -51,7 +53,7 @@ class RequestIdMiddleware:
             log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=_FEED_TOKEN.sub(r"\1***\2", scope["path"]),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )

@@ -1,10 +1,10 @@
-"""Tables the API layer owns: API keys for integrations."""
+"""Tables the API layer owns: API keys for integrations, and idempotency keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import Base
@@ -24,3 +24,24 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyKey(Base):
+    """A caller's ``Idempotency-Key`` and the response its first request got.
+
+    Written in the same transaction as the booking it guards, so either both
+    are there or neither is. ``status_code`` stays empty while that first
+    request is still running. ``request_hash`` (SHA-256 of the method, path and
+    canonical JSON body) tells a retry from a different request under the same key.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from api.routing import Endpoint
+from api.routing import Endpoint, body_required
 from core.errors import ErrorResponse
 
 _ERROR_TEXT = {
@@ -83,10 +83,25 @@ def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
         ]
         if ep.query is not None:
             params.extend(_query_parameters(ep.query))
+        if ep.idempotent:
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 255},
+                    "description": "Send the same key to retry safely: a repeat of the same "
+                    "request within 24 h returns the first response without booking again; "
+                    "the same key with another body gets 422 `idempotency_key_reused`.",
+                }
+            )
         if params:
             op["parameters"] = params
         if ep.body is not None:
-            op["requestBody"] = {"required": True, "content": _json(refs[(ep.body, "validation")])}
+            op["requestBody"] = {
+                "required": body_required(ep.body),
+                "content": _json(refs[(ep.body, "validation")]),
+            }
         ok: dict[str, Any] = {"description": "Success."}
         if ep.response is not None:
             ok["content"] = _json(refs[(ep.response, "serialization")])

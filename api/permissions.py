@@ -155,3 +155,17 @@ async def load_visible(
     if row is None:
         raise not_visible(p, kind, resource_id)
     return row
+
+
+def require_tutor_or_coordinator(p: Principal, tutor: Tutor, action: str) -> None:
+    """Refuse anyone but a coordinator of the tutor's organisation or that tutor.
+
+    For a tutor's own schedule settings (availability, qualifications, limits),
+    which students and guardians may not read; they get 403.
+    """
+    if p.is_coordinator and p.org_id == tutor.org_id:
+        return
+    if p.role is Role.TUTOR and p.tutor_id == tutor.id:
+        return
+    log.warning("access denied", principal=p.id, role=p.role.value, action=action)
+    raise PermissionDenied(f"only a coordinator or this tutor can {action}; ask your coordinator")

@@ -10,7 +10,9 @@ A parameter named ``body`` is the JSON body, one named ``query`` the query
 string (both pydantic models), any other parameter a path parameter. The same
 models drive validation here and the schema in ``api/openapi.py``, so the two
 cannot drift. Each call runs in one database transaction that commits only if
-the handler returns: a refused request writes nothing.
+the handler returns: a refused request writes nothing. An endpoint declared
+``idempotent=True`` honours an ``Idempotency-Key`` header (``api.idempotency``):
+its response is stored in that same transaction and replayed to retries.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import idempotency
 from api.auth import API_KEY_HEADER, Principal, authenticate
 from api.services import Services
 from core.errors import (
@@ -87,6 +90,7 @@ class Endpoint:
     path_params: tuple[str, ...]
     errors: tuple[int, ...]
     extra_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
+    idempotent: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -124,6 +128,7 @@ class Router:
         errors: Iterable[int] = (),
         media_type: str | None = None,
         extra_responses: dict[int, type[BaseModel]] | None = None,
+        idempotent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             hints = get_type_hints(handler)
@@ -152,6 +157,7 @@ class Router:
                     path_params=path_params,
                     errors=tuple(errors),
                     extra_responses=extra_responses or {},
+                    idempotent=idempotent,
                 )
             )
             return handler
@@ -180,6 +186,11 @@ class Router:
         ]
 
 
+def body_required(model: type[BaseModel]) -> bool:
+    """Whether a request must send a body: only when the model has a required field."""
+    return any(f.is_required() for f in model.model_fields.values())
+
+
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
@@ -194,6 +205,8 @@ async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
             code="invalid_json",
             details=[ErrorDetail(loc=["body"], message=str(exc), type="json_invalid")],
         ) from exc
+    if data is None and not body_required(model):
+        data = {}  # every field is optional: no body means all defaults
     if data is None:
         raise ValidationFailed(
             "request body is missing; send a JSON object",
@@ -261,13 +274,34 @@ async def _run(ep: Endpoint, request: Request, services: Services) -> Response:
                 kwargs["query"] = _parse_query(request, ep.query)
             if ep.body is not None:
                 kwargs["body"] = await _parse_body(request, ep.body)
+            claimed = None
+            key = request.headers.get(idempotency.HEADER) if ep.idempotent else None
+            if key is not None and caller is not None:
+                digest = idempotency.request_hash(ep.method, request.url.path, await request.body())
+                claim = await idempotency.claim(
+                    db,
+                    principal_id=f"{caller.kind}:{caller.id}",
+                    key=key,
+                    digest=digest,
+                    now=services.clock.now(),
+                )
+                if isinstance(claim, Response):
+                    return claim
+                claimed = claim
             call = Call(request=request, db=db, services=services, caller=caller)
             result = await ep.handler(call, **kwargs)
+            response = _response(result, call.status_code or ep.status_code)
+            if claimed is not None:
+                # Stored before the commit below, so the booking and its answer land together.
+                await idempotency.remember(db, claimed, response)
     except IntegrityError as exc:
         raise Conflict(
             "the change conflicts with existing data (a duplicate or a reference in use)",
         ) from exc
-    status = call.status_code or ep.status_code
+    return response
+
+
+def _response(result: Any, status: int) -> Response:
     if isinstance(result, Response):
         return result
     if result is None:

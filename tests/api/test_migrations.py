@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import api.models  # noqa: F401
 import scheduling.models  # noqa: F401
 import sessions.models  # noqa: F401
+import sessions.notifications.models  # noqa: F401
 from api.migrate import current_revision, downgrade, head_revision, upgrade
 from core.database import Base
 
@@ -67,5 +68,109 @@ async def test_0002_adds_and_removes_only_presence_records(empty_database: str) 
         assert await current_revision(engine) == "0001"
         async with engine.connect() as conn:
             assert await conn.run_sync(_tables) == before
+    finally:
+        await engine.dispose()
+
+
+AVAILABILITY_TABLES = {
+    "tutor_qualifications",
+    "availability_rules",
+    "availability_exceptions",
+    "tutor_limits",
+}
+
+
+async def test_0003_adds_and_removes_only_availability(empty_database: str) -> None:
+    """0003 adds the availability tables on top of 0002; stepping back to 0002 removes only them."""
+    engine = create_async_engine(empty_database)
+    try:
+        await upgrade(engine, "0002")
+        async with engine.connect() as conn:
+            before = await conn.run_sync(_tables)
+        assert "tutors" in before and not AVAILABILITY_TABLES & before
+        await upgrade(engine, "0003")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before | AVAILABILITY_TABLES
+        await downgrade(engine, "0002")
+        assert await current_revision(engine) == "0002"
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before
+    finally:
+        await engine.dispose()
+
+
+async def test_0005_adds_and_removes_only_notification_deliveries(empty_database: str) -> None:
+    """0005 adds the delivery log on top of 0004; stepping back to 0004 removes only that."""
+    engine = create_async_engine(empty_database)
+    try:
+        await upgrade(engine, "0004")
+        async with engine.connect() as conn:
+            before = await conn.run_sync(_tables)
+        assert "outbox_events" in before and "notification_deliveries" not in before
+        await upgrade(engine, "0005")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before | {"notification_deliveries"}
+        await downgrade(engine, "0004")
+        assert await current_revision(engine) == "0004"
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before
+    finally:
+        await engine.dispose()
+
+
+HANDLER_TABLES = {"attendance", "session_exceptions"}
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+async def test_0006_adds_and_removes_attendance_and_exceptions(empty_database: str) -> None:
+    """0006 adds the handlers' tables and the schedule's two columns; stepping back removes them."""
+    engine = create_async_engine(empty_database)
+    try:
+        await upgrade(engine, "0005")
+        async with engine.connect() as conn:
+            before = await conn.run_sync(_tables)
+            assert "ended_at" not in await conn.run_sync(_columns, "live_sessions")
+        await upgrade(engine, "0006")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before | HANDLER_TABLES
+            assert "ended_at" in await conn.run_sync(_columns, "live_sessions")
+            assert "next_session_id" in await conn.run_sync(_columns, "session_students")
+        await downgrade(engine, "0005")
+        assert await current_revision(engine) == "0005"
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before
+            assert "ended_at" not in await conn.run_sync(_columns, "live_sessions")
+            assert "next_session_id" not in await conn.run_sync(_columns, "session_students")
+    finally:
+        await engine.dispose()
+
+
+SERIES_TABLES = {"session_series", "idempotency_keys", "calendar_feeds"}
+
+
+async def test_0007_adds_and_removes_series_idempotency_and_feeds(empty_database: str) -> None:
+    """0007 adds its three tables and the occurrence columns; stepping back removes only them."""
+    engine = create_async_engine(empty_database)
+    try:
+        await upgrade(engine, "0006")
+        async with engine.connect() as conn:
+            before = await conn.run_sync(_tables)
+            columns = await conn.run_sync(_columns, "live_sessions")
+        assert not SERIES_TABLES & before and "series_id" not in columns
+        await upgrade(engine, "0007")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before | SERIES_TABLES
+            assert await conn.run_sync(_columns, "live_sessions") == columns | {
+                "series_id",
+                "occurrence_start",
+            }
+        await downgrade(engine, "0006")
+        assert await current_revision(engine) == "0006"
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before
+            assert await conn.run_sync(_columns, "live_sessions") == columns
     finally:
         await engine.dispose()

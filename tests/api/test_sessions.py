@@ -108,9 +108,13 @@ async def test_reschedule_and_delete(
     """A scheduled session can be moved, re-staffed or deleted; a started one cannot."""
     h = world.as_("coord")
     url = f"/api/v1/sessions/{world.ids['ses1']}"
+    both = [world.ids["s1"], world.ids["s2"]]
+    r = await client.patch(url, json={"scheduled_end": _iso(3), "student_ids": both}, headers=h)
+    assert r.status_code == 409  # s2 is in ses2 from 1 h to 2 h
+    assert r.json()["error"]["code"] == "booking_conflict"
     r = await client.patch(
         url,
-        json={"scheduled_end": _iso(3), "student_ids": [world.ids["s1"], world.ids["s2"]]},
+        json={"scheduled_start": _iso(2), "scheduled_end": _iso(3), "student_ids": both},
         headers=h,
     )
     assert r.status_code == 200, r.text

@@ -100,3 +100,21 @@ def test_bad_ice_port_range_says_what_is_expected(
     monkeypatch.setenv("LIVECLASS_ICE_PORT_RANGE", value)
     with pytest.raises(ValidationError, match=message):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_llm_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drafting model's settings come from LIVECLASS_ variables; empty means unset."""
+    monkeypatch.setenv("LIVECLASS_OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")
+    monkeypatch.setenv("LIVECLASS_OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("LIVECLASS_LLM_MODEL", "smollm2")
+    monkeypatch.setenv("LIVECLASS_LLM_STRUCTURED_OUTPUT", "json_object_schema")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.openai_base_url == "http://127.0.0.1:8080/v1"
+    assert s.openai_api_key is not None and s.openai_api_key.get_secret_value() == "sk-test"
+    assert "sk-test" not in repr(s)
+    assert s.llm_structured_output == "json_object_schema"
+    monkeypatch.setenv("LIVECLASS_LLM_MODEL", " ")
+    assert Settings(_env_file=None).llm_model is None  # type: ignore[call-arg]
+    monkeypatch.setenv("LIVECLASS_LLM_STRUCTURED_OUTPUT", "xml")
+    with pytest.raises(ValidationError, match="json_schema"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
