@@ -218,12 +218,8 @@ async def progress(
     sessionmaker: async_sessionmaker[AsyncSession], subscriptions: dict[str, frozenset[str]]
 ) -> Progress:
     async with sessionmaker() as db:
-        by_type: dict[str, int] = {
-            t: n
-            for t, n in await db.execute(
-                select(OutboxEvent.type, func.count()).group_by(OutboxEvent.type)
-            )
-        }
+        rows = await db.execute(select(OutboxEvent.type, func.count()).group_by(OutboxEvent.type))
+        by_type: dict[str, int] = {row[0]: int(row[1]) for row in rows}
         expected = sum(
             count for types in subscriptions.values() for t, count in by_type.items() if t in types
         )
@@ -236,12 +232,10 @@ async def progress(
         dead = await db.scalar(
             select(func.count()).select_from(HandlerFailure).where(HandlerFailure.dead.is_(True))
         )
-        statuses: dict[DeliveryStatus, int] = {
-            s: n
-            for s, n in await db.execute(
-                select(Delivery.status, func.count()).group_by(Delivery.status)
-            )
-        }
+        status_rows = await db.execute(
+            select(Delivery.status, func.count()).group_by(Delivery.status)
+        )
+        statuses: dict[DeliveryStatus, int] = {row[0]: int(row[1]) for row in status_rows}
     queued = sum(n for s, n in statuses.items() if s is not DeliveryStatus.SKIPPED)
     return Progress(
         expected=expected,
