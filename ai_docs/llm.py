@@ -168,6 +168,30 @@ def chunk(transcript: SourceTranscript, max_chars: int) -> list[list[SourceSegme
     return chunks
 
 
+def citing(schema: dict[str, Any], lines: int) -> dict[str, Any]:
+    """``schema`` with every ``segments`` list limited to the line numbers 0 to ``lines`` - 1.
+
+    A schema-constrained server (llama.cpp's grammar, OpenAI's strict mode) then
+    cannot cite a line that is not in the chunk: small models otherwise number
+    past its end now and then, and the answer needs a repair or falls back.
+    """
+    numbers = {"type": "integer", "enum": list(range(lines))}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {key: walk(value) for key, value in node.items()}
+            properties = out.get("properties")
+            if isinstance(properties, dict) and isinstance(properties.get("segments"), dict):
+                properties["segments"] = {**properties["segments"], "items": numbers}
+            return out
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
 def _strip_fences(text: str) -> str:
     match = re.fullmatch(r"\s*```(?:json)?\s*(.*?)\s*```\s*", text, flags=re.S)
     return match[1] if match else text
@@ -234,7 +258,9 @@ class ModelDrafter:
     def drafted_by(self) -> str:
         return f"model:{self.options.model}"
 
-    def _request(self, messages: list[ChatCompletionMessageParam]) -> dict[str, Any]:
+    def _request(
+        self, messages: list[ChatCompletionMessageParam], schema: dict[str, Any]
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.options.model,
             "messages": messages,
@@ -246,25 +272,29 @@ class ModelDrafter:
         if mode == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "session_document", "schema": self._schema},
+                "json_schema": {"name": "session_document", "schema": schema},
             }
         elif mode == "json_object_schema":
             # llama.cpp's own variant; the typed client does not know it, so it rides
             # in the body as is.
             kwargs["extra_body"] = {
-                "response_format": {"type": "json_object", "schema": self._schema}
+                "response_format": {"type": "json_object", "schema": schema}
             }
         else:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    async def _complete(self, messages: list[ChatCompletionMessageParam]) -> str:
+    async def _complete(
+        self, messages: list[ChatCompletionMessageParam], schema: dict[str, Any]
+    ) -> str:
         """One answer, retrying retryable failures with doubling pauses."""
         attempt = 0
         while True:
             try:
                 async with asyncio.timeout(self.options.timeout):
-                    response = await self._client.chat.completions.create(**self._request(messages))
+                    response = await self._client.chat.completions.create(
+                        **self._request(messages, schema)
+                    )
                 if not response.choices:
                     return ""
                 return response.choices[0].message.content or ""
@@ -282,10 +312,12 @@ class ModelDrafter:
                 attempt += 1
                 await asyncio.sleep(pause)
 
-    def _messages(self, segments: Sequence[SourceSegment]) -> list[ChatCompletionMessageParam]:
+    def _messages(
+        self, segments: Sequence[SourceSegment], schema: dict[str, Any]
+    ) -> list[ChatCompletionMessageParam]:
         system = SYSTEM_PROMPT
         if self.options.structured_output == "json_object":
-            system += "\nThe JSON schema:\n" + json.dumps(self._schema, separators=(",", ":"))
+            system += "\nThe JSON schema:\n" + json.dumps(schema, separators=(",", ":"))
         # Each chunk is numbered from 0, as if it were the whole transcript: small models
         # cite local line numbers far more reliably than an offset range.
         lines = "\n".join(_line(s, number) for number, s in enumerate(segments))
@@ -306,8 +338,9 @@ class ModelDrafter:
         if not segments:
             raise ValueError("a chunk needs at least one segment")
         context = {"segments": frozenset(range(len(segments)))}
-        messages = self._messages(segments)
-        answer = await self._complete(messages)
+        schema = citing(self._schema, len(segments))
+        messages = self._messages(segments, schema)
+        answer = await self._complete(messages, schema)
         try:
             local = DocumentContent.model_validate_json(_strip_fences(answer), context=context)
             return self._to_transcript(local, segments[0].index)
@@ -319,7 +352,7 @@ class ModelDrafter:
             {"role": "assistant", "content": answer},
             {"role": "user", "content": REPAIR_PROMPT.format(problems=problems)},
         ]
-        repaired = await self._complete(messages)
+        repaired = await self._complete(messages, schema)
         try:
             local = DocumentContent.model_validate_json(_strip_fences(repaired), context=context)
         except ValidationError as exc:
