@@ -277,9 +277,7 @@ class ModelDrafter:
         elif mode == "json_object_schema":
             # llama.cpp's own variant; the typed client does not know it, so it rides
             # in the body as is.
-            kwargs["extra_body"] = {
-                "response_format": {"type": "json_object", "schema": schema}
-            }
+            kwargs["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
         else:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
