@@ -24,6 +24,7 @@ from api.routes import (
     availability,
     calendar,
     dead_letters,
+    documents,
     exceptions,
     guardians,
     health,
@@ -46,6 +47,7 @@ from core.errors import LiveclassError, NotFound
 from core.logging import get_logger
 from core.settings import Settings, get_settings
 from scheduling.models import Guardianship, LiveSession, PresenceType, Student, Tutor
+from sessions.documentation import record_recording
 from sessions.service import record_presence as write_presence
 from sfu import ice
 from sfu.recording import RecordedTrack, Recorder
@@ -67,6 +69,7 @@ def build_router() -> Router:
         series,
         calendar,
         lifecycle,
+        documents,
         notifications,
         attendance,
         exceptions,
@@ -92,17 +95,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(err, dict(exc.headers or {}))
 
 
-async def _log_recording(session_id: str, tracks: list[RecordedTrack]) -> None:
-    log.info("recording ready", session=session_id, files=len(tracks))
-
-
 def build_signaling(
     services: Services, *, on_recording: RecordingSink | None = None
 ) -> SignalingServer:
     """The signaling server: ICE confined as configured, sessions looked up in the database,
     every join and leave written to ``presence_records`` as it happens, and, with
     ``LIVECLASS_RECORDING``, each room's audio recorded under DATA_DIR/recordings/{session_id}/
-    (consenting participants only); ``on_recording`` hears a closed room's files."""
+    (consenting participants only). A closed room's files go to ``on_recording``, by
+    default ``recording.ready`` in the outbox, which starts transcription."""
     settings = services.settings
     ice.confine(settings.ice_addresses, settings.ice_port_range)
 
@@ -144,6 +144,11 @@ def build_signaling(
             ).all()
         return bool(consents) and all(consents)
 
+    async def recording_ready(session_id: str, tracks: list[RecordedTrack]) -> None:
+        async with services.sessionmaker() as db, db.begin():
+            await record_recording(db, session_id, tracks, now=services.clock.now())
+        log.info("recording ready", session=session_id, files=len(tracks))
+
     def recorder_for(session_id: str) -> Recorder | None:
         if not settings.recording:
             return None
@@ -162,7 +167,7 @@ def build_signaling(
         session_exists=session_exists,
         on_presence=record_presence,
         recorder_for=recorder_for,
-        on_recording=on_recording or _log_recording,
+        on_recording=on_recording or recording_ready,
     )
 
 
@@ -181,8 +186,8 @@ def create_app(
         clock: time source; the system clock when omitted (tests pass a FixedClock).
         run_timers: run the lifecycle sweep (``sessions.timers``) while the app
             lives; ``liveclass serve`` does, tests that drive time themselves don't.
-        on_recording: hears each closed room's recorded files (``sfu.recording``);
-            they are only logged when omitted.
+        on_recording: hears each closed room's recorded files (``sfu.recording``)
+            instead of the default, which writes ``recording.ready`` to the outbox.
         run_workers: run the event bus while the app lives: the embedded bus and
             its handlers, or with Redis only the outbox relay (``liveclass
             worker`` runs the handlers). ``app.state.bus`` exists either way, for

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ai_docs import Transcriber, WhisperOptions
 from api.metrics import Metrics
 from core.clock import Clock
 from core.database import create_engine, create_sessionmaker
@@ -22,6 +23,7 @@ class Services:
     secret: str
     metrics: Metrics
     redis: Redis | None
+    transcriber: Transcriber
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> Services:
@@ -41,9 +43,12 @@ class Services:
             secret=resolve_secret_key(settings),
             metrics=Metrics(),
             redis=redis,
+            # Loads Whisper on first use, starts its threads then too.
+            transcriber=Transcriber(WhisperOptions.from_settings(settings)),
         )
 
     async def aclose(self) -> None:
+        await self.transcriber.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

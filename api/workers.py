@@ -17,6 +17,7 @@ from core.clock import SystemClock
 from core.logging import get_logger
 from core.settings import Settings
 from sessions.bus import EventBus, build_bus
+from sessions.documentation import DraftingHandler, TranscriptionHandler
 from sessions.handlers import lifecycle_handlers
 from sessions.handling import Handler
 from sessions.notifications import GuardianNotices, MailDispatcher
@@ -34,6 +35,8 @@ def build_handlers(services: Services) -> list[Handler]:
     return [
         *lifecycle_handlers(clock=services.clock.now),
         GuardianNotices(mail_from=services.settings.mail_from),
+        TranscriptionHandler(services.transcriber),
+        DraftingHandler(services.settings, clock=services.clock.now),
     ]
 
 
@@ -54,6 +57,11 @@ def timer_policy(settings: Settings) -> TimerPolicy:
         empty_room_end=timedelta(minutes=settings.empty_room_end_minutes),
         tutor_no_show_after=timedelta(minutes=settings.tutor_no_show_minutes),
         recording_wait=timedelta(minutes=settings.recording_wait_minutes),
+        auto_approve_after=(
+            None
+            if settings.summary_auto_approve_minutes is None
+            else timedelta(minutes=settings.summary_auto_approve_minutes)
+        ),
     )
 
 

@@ -199,6 +199,14 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(
         default=2, ge=0, le=10, description="Retries of a request that failed retryably."
     )
+    summary_auto_approve_minutes: int | None = Field(
+        default=None,
+        ge=0,
+        le=10080,
+        description="Approve a drafted session summary automatically this many minutes after it "
+        "was drafted, if the tutor has not (it goes to the guardians labelled as automatic). "
+        "Unset: only the tutor's approval sends it.",
+    )
     smtp_url: SecretStr | None = Field(
         default=None,
         description="Where guardian emails go: smtp://user:pass@host:port (plain; add "

@@ -34,6 +34,8 @@ EVENT_TYPES = frozenset(
         "exception.resolved",
         "recording.ready",
         "summary.approved",
+        "summary.drafted",
+        "transcript.ready",
     }
 )
 

@@ -1,4 +1,4 @@
-"""The outbox and what handlers store: attendance and session exceptions.
+"""The outbox and what handlers store: attendance, exceptions, transcripts and documents.
 
 Domain events are written in the same transaction as what caused them.
 
@@ -14,7 +14,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import Base
@@ -96,6 +107,7 @@ class SessionExceptionKind(StrEnum):
     TUTOR_NO_SHOW = "tutor_no_show"
     STUDENT_ABSENT = "student_absent"
     NO_RECORDING = "no_recording"
+    DRAFTING_FAILED = "drafting_failed"
 
 
 class SessionExceptionStatus(StrEnum):
@@ -146,3 +158,76 @@ class SessionException(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(String(1000))
+
+
+class TranscriptSegment(Base):
+    """One stretch of one participant's speech, on the session clock (seconds from the
+    recording's start), as the transcription handler stored it.
+
+    Stored as rows, not a blob, so a document's citations (``index``) and the
+    captions come from the same data. A re-transcription replaces all of a
+    session's rows in one transaction.
+    """
+
+    __tablename__ = "transcript_segments"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    participant_id: Mapped[str] = mapped_column(String(32))
+    speaker: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class DocumentStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+
+
+class SessionDocumentRecord(Base):
+    """A session's document (``ai_docs.SessionDocument`` as JSON) and its review.
+
+    One per session. ``content`` is the drafter's output, edited in place by the
+    tutor while it is a draft; once approved it is frozen and its parent summary
+    goes to the guardians (``summary.approved``).
+    """
+
+    __tablename__ = "session_documents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[DocumentStatus] = mapped_column(
+        _enum(DocumentStatus, "document_status"), default=DocumentStatus.DRAFT
+    )
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    drafted_by: Mapped[str] = mapped_column(String(200))
+    fallback_reason: Mapped[str | None] = mapped_column(String(2000))
+    drafted_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+    edited_by: Mapped[str | None] = mapped_column(String(32))
+    approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class BriefingRecord(Base):
+    """A briefing for a tutor's next session with one student (``ai_docs.Briefing`` as JSON).
+
+    Attached to that next session; ``source_session_id`` is the session whose
+    documenting wrote it (the newest of the documents it was drawn from).
+    """
+
+    __tablename__ = "briefings"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    student_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_session_id: Mapped[str] = mapped_column(String(32))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
+from sessions.documentation import approve_due
 from sessions.errors import InvalidTransition
 from sessions.exceptions import detect_due
 from sessions.lifecycle import Action
@@ -45,6 +46,8 @@ class TimerPolicy:
     empty_room_end: timedelta = timedelta(minutes=5)
     tutor_no_show_after: timedelta = timedelta(minutes=10)
     recording_wait: timedelta = timedelta(minutes=10)
+    # Drafted summaries are approved this long after drafting; None: only by the tutor.
+    auto_approve_after: timedelta | None = None
 
 
 async def _move_each(
@@ -162,4 +165,12 @@ async def sweep_forever(
                 log.info("exception raised", session=exc.session_id, kind=exc.kind.value)
         except Exception:
             log.exception("exception sweep failed; trying again next interval")
+        if policy.auto_approve_after is not None:
+            try:
+                async with sessionmaker() as db, db.begin():
+                    approved = await approve_due(db, clock(), after=policy.auto_approve_after)
+                for event in approved:
+                    log.info("summary approved automatically", session=event.session_id)
+            except Exception:
+                log.exception("auto-approval sweep failed; trying again next interval")
         await asyncio.sleep(interval)

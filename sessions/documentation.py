@@ -1,0 +1,412 @@
+"""After a session: its recording becomes a transcript, the transcript a document, the
+document a briefing for the next session, and an approved document a guardian email.
+
+The chain runs from events, each step a handler idempotent on the event id::
+
+    recording.ready ──transcription──▶ transcript.ready ─┐
+    session.ended ───────────────────────────────────────┴─drafting─▶ summary.drafted
+                                                                      (session documented,
+                                                                       briefings attached)
+    tutor approves (API), or the sweep after LIVECLASS_SUMMARY_AUTO_APPROVE_MINUTES
+        ──▶ summary.approved ──guardian_notices──▶ one email per guardian
+
+``recording.ready`` and ``session.ended`` come in either order (a room closes when
+its last participant leaves; the session ends by hand or by the sweep), so the
+drafting handler listens to both and drafts once both a transcript and the end
+are there. Heavy work (Whisper, the model) runs before the handler writes
+anything, so no write lock is held while it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ai_docs import (
+    Briefing,
+    SessionDocument,
+    SourceTranscript,
+    Track,
+    Transcriber,
+    brief_offline,
+    draft_document,
+)
+from core.errors import ValidationFailed
+from core.ids import new_id
+from core.logging import get_logger
+from core.settings import Settings
+from scheduling.models import Guardianship, LiveSession, SessionStatus, SessionStudent, User
+from sessions.errors import InvalidTransition
+from sessions.events import DomainEvent, record
+from sessions.exceptions import raise_exception
+from sessions.lifecycle import Action
+from sessions.models import (
+    BriefingRecord,
+    DocumentStatus,
+    OutboxEvent,
+    SessionDocumentRecord,
+    SessionExceptionKind,
+    TranscriptSegment,
+)
+from sessions.schedule_update import next_session_with_tutor
+from sessions.service import apply
+
+log = get_logger("liveclass.sessions.documentation")
+
+BRIEFING_FROM_LAST = 3
+APPROVE_BATCH = 100
+
+
+def recording_payload(tracks: Sequence[Any]) -> dict[str, Any]:
+    """The ``recording.ready`` payload for a closed room's files (``sfu.RecordedTrack``s)."""
+    return {
+        "tracks": [
+            {
+                "participant_id": t.participant_id,
+                "role": t.role,
+                "path": str(t.path),
+                "offset": round(t.offset, 3),
+                "started_at": t.started_at.isoformat(),
+                "duration": round(t.duration, 3),
+                "size": t.size,
+                "sha256": t.sha256,
+            }
+            for t in tracks
+        ]
+    }
+
+
+async def record_recording(
+    db: AsyncSession, session_id: str, tracks: Sequence[Any], *, now: datetime
+) -> OutboxEvent | None:
+    """Write ``recording.ready`` for a closed room's files; the caller commits.
+
+    A room that recorded nothing writes no event: the ``no_recording`` exception
+    is then raised once the session has ended and ``recording_wait`` has passed.
+    """
+    if not tracks:
+        log.info("room closed with no recorded audio", session=session_id)
+        return None
+    return record(
+        db, "recording.ready", session_id=session_id, at=now, payload=recording_payload(tracks)
+    )
+
+
+class TranscriptionHandler:
+    """On ``recording.ready``: transcribe every participant's track on its own (Whisper,
+    off the event loop), merge them on the session clock and store the segments.
+
+    A session recorded in several parts (its room emptied and filled again) is
+    transcribed from all of its recordings together, each time one arrives, and
+    the stored transcript replaced. Emits ``transcript.ready``.
+    """
+
+    name = "transcription"
+    types = frozenset({"recording.ready"})
+
+    def __init__(self, transcriber: Transcriber) -> None:
+        self._transcriber = transcriber
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        recordings = [
+            e.payload
+            for e in await db.scalars(
+                select(OutboxEvent)
+                .where(
+                    OutboxEvent.session_id == event.session_id,
+                    OutboxEvent.type == "recording.ready",
+                )
+                .order_by(OutboxEvent.seq)
+            )
+        ]
+        # One session clock: every part's files are placed by their UTC start.
+        files = [t for payload in recordings for t in payload.get("tracks", [])]
+        if not files:
+            return
+        origin = min(datetime.fromisoformat(t["started_at"]) for t in files)
+        tracks = [
+            Track(
+                path=t["path"],
+                speaker=t["participant_id"],
+                role=t.get("role"),
+                offset=(datetime.fromisoformat(t["started_at"]) - origin).total_seconds(),
+            )
+            for t in files
+        ]
+        # Whisper runs before anything is written, so no lock is held meanwhile.
+        transcript = await self._transcriber.atranscribe(tracks)
+        ids = sorted({t["participant_id"] for t in files})
+        rows = await db.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+        names: dict[str, str] = {row[0]: row[1] for row in rows}
+        await db.execute(
+            delete(TranscriptSegment).where(TranscriptSegment.session_id == event.session_id)
+        )
+        for index, segment in enumerate(transcript.segments):
+            db.add(
+                TranscriptSegment(
+                    session_id=event.session_id,
+                    index=index,
+                    start=round(segment.start, 3),
+                    end=round(segment.end, 3),
+                    participant_id=segment.speaker,
+                    speaker=names.get(segment.speaker) or segment.role or "participant",
+                    role=segment.role,
+                    text=segment.text,
+                )
+            )
+        record(
+            db,
+            "transcript.ready",
+            session_id=event.session_id,
+            at=event.occurred_at,
+            payload={
+                "segments": len(transcript.segments),
+                "duration": round(transcript.duration, 3),
+                "tracks": len(tracks),
+            },
+        )
+
+
+async def transcript_of(db: AsyncSession, session_id: str) -> SourceTranscript:
+    """A session's stored segments, numbered as stored (what documents cite)."""
+    rows = await db.scalars(
+        select(TranscriptSegment)
+        .where(TranscriptSegment.session_id == session_id)
+        .order_by(TranscriptSegment.index)
+    )
+    return SourceTranscript.from_segments(rows)
+
+
+class DraftingHandler:
+    """On ``transcript.ready`` or ``session.ended``, whichever comes second: draft the
+    session's document (the configured model, else or on its failure the offline
+    drafter), store it, move the session to ``documented`` and attach a briefing to
+    each student's next session with this tutor.
+
+    A model failure still documents the session (offline) and raises a
+    ``drafting_failed`` exception for coordinators. The transcript goes to the
+    model only when every guardian of every student consented to AI processing;
+    otherwise the offline drafter writes it. Emits ``summary.drafted``.
+    """
+
+    name = "drafting"
+    types = frozenset({"transcript.ready", "session.ended"})
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime]) -> None:
+        self._settings = settings
+        self._clock = clock
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        if not await self._ready(db, event.session_id):
+            return
+        transcript = await transcript_of(db, event.session_id)
+        settings = self._settings
+        if not await ai_consented(db, event.session_id):
+            # Nothing leaves for a model without every guardian's consent; the
+            # offline drafter runs here, in process.
+            settings = settings.model_copy(update={"openai_base_url": None, "llm_model": None})
+        # The model (or the offline drafter) runs before anything is written.
+        document = await draft_document(transcript, settings=settings)
+        live = await db.get(
+            LiveSession, event.session_id, with_for_update=True, populate_existing=True
+        )
+        if live is None or not await self._ready(db, live.id):
+            return  # another worker documented it meanwhile
+        now = self._clock()
+        row = SessionDocumentRecord(
+            id=new_id("doc"),
+            session_id=live.id,
+            status=DocumentStatus.DRAFT,
+            content=document.model_dump(mode="json"),
+            drafted_by=document.drafted_by,
+            fallback_reason=document.fallback_reason,
+            drafted_at=now,
+        )
+        db.add(row)
+        await apply(db, live.id, Action.DOCUMENT, now=now, reason=document.drafted_by)
+        record(
+            db,
+            "summary.drafted",
+            session_id=live.id,
+            at=now,
+            payload={
+                "document_id": row.id,
+                "drafted_by": document.drafted_by,
+                "fallback": document.fallback_reason is not None,
+                "segments": len(transcript.segments),
+            },
+        )
+        if document.fallback_reason is not None:
+            await raise_exception(
+                db,
+                live,
+                SessionExceptionKind.DRAFTING_FAILED,
+                subject=live.id,
+                details={"reason": document.fallback_reason},
+                now=now,
+            )
+        await db.flush()
+        for link in live.students:
+            await attach_briefing(db, live, link.student_id, now=now)
+
+    @staticmethod
+    async def _ready(db: AsyncSession, session_id: str) -> bool:
+        """Ended, transcribed, and not yet documented."""
+        status = await db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
+        if status is not SessionStatus.ENDED:
+            return False
+        transcribed = await db.scalar(
+            select(
+                exists().where(
+                    OutboxEvent.session_id == session_id, OutboxEvent.type == "transcript.ready"
+                )
+            )
+        )
+        documented = await db.scalar(
+            select(exists().where(SessionDocumentRecord.session_id == session_id))
+        )
+        return bool(transcribed) and not documented
+
+
+async def ai_consented(db: AsyncSession, session_id: str) -> bool:
+    """Every student of the session has guardians, and every one of them consented to
+    AI processing (``Guardianship.ai_processing_consent``)."""
+    students = list(
+        await db.scalars(
+            select(SessionStudent.student_id).where(SessionStudent.session_id == session_id)
+        )
+    )
+    rows = await db.execute(
+        select(Guardianship.student_id, Guardianship.ai_processing_consent).where(
+            Guardianship.student_id.in_(students)
+        )
+    )
+    consents: list[tuple[str, bool]] = [(row[0], row[1]) for row in rows]
+    covered = {student for student, _ in consents}
+    return set(students) <= covered and all(consent for _, consent in consents)
+
+
+async def attach_briefing(
+    db: AsyncSession, live: LiveSession, student_id: str, *, now: datetime
+) -> BriefingRecord | None:
+    """Write (or rewrite) the briefing for ``student_id``'s next session with ``live``'s
+    tutor, from their last few documented sessions together; None when none is booked."""
+    next_id = await next_session_with_tutor(db, live, student_id)
+    if next_id is None:
+        return None
+    rows = list(
+        await db.scalars(
+            select(SessionDocumentRecord)
+            .join(LiveSession, LiveSession.id == SessionDocumentRecord.session_id)
+            .join(SessionStudent, SessionStudent.session_id == LiveSession.id)
+            .where(
+                LiveSession.tutor_id == live.tutor_id,
+                SessionStudent.student_id == student_id,
+                LiveSession.scheduled_start <= live.scheduled_start,
+            )
+            .order_by(LiveSession.scheduled_start.desc())
+            .limit(BRIEFING_FROM_LAST)
+        )
+    )
+    documents = [SessionDocument.model_validate(r.content) for r in reversed(rows)]
+    briefing: Briefing = brief_offline(documents, last=BRIEFING_FROM_LAST)
+    existing = await db.get(BriefingRecord, (next_id, student_id))
+    if existing is None:
+        existing = BriefingRecord(session_id=next_id, student_id=student_id)
+        db.add(existing)
+    existing.source_session_id = live.id
+    existing.content = briefing.model_dump(mode="json")
+    existing.created_at = now
+    return existing
+
+
+def edit_document(
+    row: SessionDocumentRecord,
+    changes: dict[str, Any],
+    transcript: SourceTranscript,
+    *,
+    by: str,
+    now: datetime,
+) -> SessionDocumentRecord:
+    """Apply a reviewer's changes to a draft's content fields; the caller commits.
+
+    Raises:
+        InvalidTransition: the document is already approved.
+        ValidationFailed: the changed document does not fit the schema, or cites
+            a segment the transcript does not have.
+    """
+    if row.status is DocumentStatus.APPROVED:
+        raise InvalidTransition(
+            "cannot edit a document that is approved; its summary has gone to the guardians"
+        )
+    merged = {**row.content, **changes}
+    try:
+        document = SessionDocument.model_validate(merged, context={"segments": transcript.indices})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValidationFailed(
+            f"the edited document is invalid at {where}: {first['msg']}"
+        ) from exc
+    row.content = document.model_dump(mode="json")
+    row.edited_at, row.edited_by = now, by
+    return row
+
+
+async def approve_document(
+    db: AsyncSession, row: SessionDocumentRecord, *, by: str | None, now: datetime
+) -> OutboxEvent:
+    """Approve a draft and write ``summary.approved`` (its parent summary goes to every
+    guardian of the session's students); the caller commits.
+
+    ``by`` is the reviewer's user id, or None for an automatic approval (the
+    document then stays labelled as automatic).
+
+    Raises:
+        InvalidTransition: it was approved before.
+    """
+    if row.status is DocumentStatus.APPROVED:
+        when = row.approved_at.isoformat() if row.approved_at else "earlier"
+        raise InvalidTransition(f"cannot approve a document that is already approved (at {when})")
+    row.status = DocumentStatus.APPROVED
+    row.approved_at, row.approved_by = now, by
+    content = dict(row.content)
+    if by is not None:
+        content["automatic"] = False
+    row.content = content
+    live = await db.get(LiveSession, row.session_id)
+    student_ids = live.student_ids if live is not None else []
+    return record(
+        db,
+        "summary.approved",
+        session_id=row.session_id,
+        at=now,
+        payload={
+            "document_id": row.id,
+            "student_ids": student_ids,
+            "parent_summary": content["parent_summary"]["text"],
+            "by": by,
+            "automatic": by is None,
+        },
+    )
+
+
+async def approve_due(db: AsyncSession, now: datetime, *, after: timedelta) -> list[OutboxEvent]:
+    """Approve every draft drafted at least ``after`` ago (``LIVECLASS_SUMMARY_AUTO_APPROVE_
+    MINUTES``); the caller commits. Reads only stored state, so a restart catches up."""
+    rows = await db.scalars(
+        select(SessionDocumentRecord)
+        .where(
+            SessionDocumentRecord.status == DocumentStatus.DRAFT,
+            SessionDocumentRecord.drafted_at <= now - after,
+        )
+        .order_by(SessionDocumentRecord.drafted_at)
+        .limit(APPROVE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    return [await approve_document(db, row, by=None, now=now) for row in list(rows)]

@@ -1,0 +1,354 @@
+"""From recording to documented session: transcription, drafting, briefing, review, approval.
+
+Real Whisper on espeak-ng speech with known text, real SQLite and PostgreSQL, the
+offline drafter (and a model server that is down, for the fallback), and a real
+SMTP server (aiosmtpd) on loopback for the guardian's email.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from starlette.applications import Starlette
+
+from ai_docs import word_error_rate
+from bench.speech import Line, SpeechTrack, make_dialogue
+from core.clock import FixedClock
+from core.settings import Settings
+from scheduling.models import Guardianship, LiveSession, PresenceType, SessionStatus
+from sessions.bus import EmbeddedBus
+from sessions.documentation import (
+    DraftingHandler,
+    TranscriptionHandler,
+    approve_due,
+    record_recording,
+)
+from sessions.events import record
+from sessions.handling import Handler
+from sessions.models import (
+    BriefingRecord,
+    DocumentStatus,
+    OutboxEvent,
+    SessionDocumentRecord,
+    SessionException,
+    SessionExceptionKind,
+    TranscriptSegment,
+)
+from sessions.notifications import GuardianNotices
+from tests.conftest import NOW, World
+from tests.sessions.test_attendance import START, book_pair, end, presence
+from tests.sessions.test_notifications import (
+    FROM,
+    MailServer,
+    dispatcher,
+    smtp,
+)
+from tests.sessions.test_notifications import mail as mail  # noqa: F401  (the fixture)
+
+J = PresenceType.JOINED
+TUTOR, STUDENT = "Person t1", "Person s1"
+LINES = [
+    Line("tutor", "Good afternoon. Today we are going to practise adding fractions."),
+    Line("student", "Good afternoon. I found last week's exercises quite hard.", 0.8),
+    Line("tutor", "That is fine. First we make the bottom numbers the same.", 0.8),
+    Line("student", "So we multiply both numbers by the same amount?", 0.8),
+    Line("tutor", "Exactly. Then we add the top numbers and keep the bottom one.", 0.8),
+    Line("student", "Thank you. That makes much more sense to me.", 0.8),
+]
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> list[SpeechTrack]:
+    """The tutor's and the student's tracks; the student's file starts 2.5 s later."""
+    return make_dialogue(
+        LINES,
+        tmp_path_factory.mktemp("speech"),
+        speakers={"tutor": TUTOR, "student": STUDENT},
+        offsets={"student": 2.5},
+    )
+
+
+class _Track:
+    """Shaped like ``sfu.RecordedTrack``, for a file the test made."""
+
+    def __init__(self, participant_id: str, role: str, speech: SpeechTrack) -> None:
+        self.participant_id, self.role, self.path = participant_id, role, speech.path
+        self.offset = speech.offset
+        self.started_at = START + timedelta(seconds=speech.offset)
+        self.duration = speech.duration
+        self.size = speech.path.stat().st_size
+        self.sha256 = hashlib.sha256(speech.path.read_bytes()).hexdigest()
+
+
+async def recording_ready(
+    app: Starlette, world: World, session_id: str, speech: list[SpeechTrack]
+) -> None:
+    tracks = [
+        _Track(world.users["t1"].id, "tutor", speech[0]),
+        _Track(world.users["s1"].id, "student", speech[1]),
+    ]
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await record_recording(db, session_id, tracks, now=NOW)
+
+
+def handlers(app: Starlette, settings: Settings | None = None) -> list[Handler]:
+    services = app.state.services
+    return [
+        TranscriptionHandler(services.transcriber),
+        DraftingHandler(settings or services.settings, clock=services.clock.now),
+        GuardianNotices(mail_from=FROM),
+    ]
+
+
+async def run(app: Starlette, settings: Settings | None = None) -> None:
+    """Every pending event through the documentation handlers until none is left."""
+    bus = EmbeddedBus(app.state.services.sessionmaker, handlers(app, settings), clock=lambda: NOW)
+    while await bus.dispatch_once():
+        pass
+
+
+async def status_of(app: Starlette, session_id: str) -> SessionStatus:
+    async with app.state.services.sessionmaker() as db:
+        live = await db.get(LiveSession, session_id)
+        assert live is not None
+        return live.status
+
+
+async def event_types(app: Starlette, session_id: str) -> list[str]:
+    async with app.state.services.sessionmaker() as db:
+        return list(
+            await db.scalars(
+                select(OutboxEvent.type)
+                .where(OutboxEvent.session_id == session_id)
+                .order_by(OutboxEvent.seq)
+            )
+        )
+
+
+async def test_a_recording_becomes_a_transcript_a_document_and_a_briefing(
+    app: Starlette, world: World, client: httpx.AsyncClient, speech: list[SpeechTrack]
+) -> None:
+    """Tracks in either order with the end; speakers by name, WER <= 15% each; documented."""
+    ses = await book_pair(app, world)
+    await presence(app, world, ses, "t1", J, 0)
+    await presence(app, world, ses, "s1", J, 1)
+    # The room closed (the recording is ready) before the session ended: a transcript, no draft.
+    await recording_ready(app, world, ses, speech)
+    await run(app)
+    assert await status_of(app, ses) is SessionStatus.LIVE
+    assert "transcript.ready" in await event_types(app, ses)
+    assert "summary.drafted" not in await event_types(app, ses)
+
+    r = await client.get(f"/api/v1/sessions/{ses}/transcript", headers=world.as_("t1"))
+    assert r.status_code == 200, r.text
+    segments = r.json()["segments"]
+    spoken = [s["speaker"] for s in segments]
+    # Turn-taking comes back in the order spoken (a line may split into two segments).
+    turns = [name for i, name in enumerate(spoken) if i == 0 or spoken[i - 1] != name]
+    assert turns == [TUTOR, STUDENT] * 3
+    assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
+    for track in speech:
+        said = " ".join(s["text"] for s in segments if s["speaker"] == track.speaker)
+        assert word_error_rate(track.text, said) <= 0.15, (track.speaker, said)
+    assert {s["role"] for s in segments} == {"tutor", "student"}
+
+    await end(app, ses, 50)
+    await run(app)
+    assert await status_of(app, ses) is SessionStatus.DOCUMENTED
+    types = await event_types(app, ses)
+    assert types.count("summary.drafted") == 1 and "session.documented" in types
+
+    r = await client.get(f"/api/v1/sessions/{ses}/document", headers=world.as_("t1"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "draft" and body["label"] == "automatic draft (offline)"
+    cited = {i for item in body["document"]["topics"] for i in item["segments"]}
+    assert cited and cited <= set(range(len(segments)))
+    assert body["document"]["parent_summary"]["text"]
+
+    # s1's next session with t1 is the world's ses1: the briefing waits there.
+    r = await client.get(f"/api/v1/sessions/{world.ids['ses1']}/briefing", headers=world.as_("t1"))
+    assert r.status_code == 200, r.text
+    [briefing] = r.json()["briefings"]
+    assert briefing["student_id"] == world.ids["s1"] and briefing["source_session_id"] == ses
+    assert briefing["briefing"]["based_on"] == 1
+
+    vtt = await client.get(f"/api/v1/sessions/{ses}/captions.vtt", headers=world.as_("t1"))
+    assert vtt.status_code == 200 and vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT\n") and f"<v {TUTOR}>" in vtt.text
+
+    # Nobody but the session's staff reads transcript or draft.
+    for who in ("t2", "g1", "s1"):
+        r = await client.get(f"/api/v1/sessions/{ses}/document", headers=world.as_(who))
+        assert r.status_code in (403, 404), (who, r.text)
+    r = await client.get(f"/api/v1/sessions/{ses}/summary", headers=world.as_("g1"))
+    assert r.status_code == 404 and "no approved summary" in r.json()["error"]["message"]
+
+
+async def _transcribed_and_ended(app: Starlette, world: World) -> str:
+    """A session with a stored two-line transcript and its end, without Whisper."""
+    ses = await book_pair(app, world)
+    await presence(app, world, ses, "t1", J, 0)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        for index, (who, role, text) in enumerate(
+            [
+                ("t1", "tutor", "Today we practise adding fractions with unlike denominators."),
+                ("s1", "student", "I find common denominators hard. Is that the bottom number?"),
+            ]
+        ):
+            db.add(
+                TranscriptSegment(
+                    session_id=ses,
+                    index=index,
+                    start=index * 5.0,
+                    end=index * 5.0 + 4,
+                    participant_id=world.users[who].id,
+                    speaker=world.users[who].display_name,
+                    role=role,
+                    text=text,
+                )
+            )
+        record(db, "transcript.ready", session_id=ses, at=NOW, payload={"segments": 2})
+    await end(app, ses, 50)
+    return ses
+
+
+async def test_a_model_that_is_down_still_documents_the_session_and_tells_coordinators(
+    app: Starlette, world: World, settings: Settings
+) -> None:
+    """The offline drafter writes the document and a drafting_failed exception is raised."""
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await db.execute(update(Guardianship).values(ai_processing_consent=True))
+    down = settings.model_copy(
+        update={
+            "openai_base_url": "http://127.0.0.1:9/v1",
+            "llm_model": "absent",
+            "llm_max_retries": 0,
+            "llm_timeout_seconds": 2.0,
+        }
+    )
+    ses = await _transcribed_and_ended(app, world)
+    await run(app, down)
+    assert await status_of(app, ses) is SessionStatus.DOCUMENTED
+    async with app.state.services.sessionmaker() as db:
+        doc = await db.scalar(
+            select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == ses)
+        )
+        [exc] = await db.scalars(select(SessionException).where(SessionException.session_id == ses))
+    assert doc is not None and doc.drafted_by == "offline"
+    assert doc.fallback_reason is not None and doc.fallback_reason.startswith("model_unreachable")
+    assert exc.kind is SessionExceptionKind.DRAFTING_FAILED
+    assert exc.details["reason"] == doc.fallback_reason
+
+
+async def test_without_ai_consent_no_transcript_goes_to_the_model(
+    app: Starlette, world: World, settings: Settings
+) -> None:
+    """A guardian who did not consent to AI processing: the offline drafter, no exception."""
+    down = settings.model_copy(
+        update={"openai_base_url": "http://127.0.0.1:9/v1", "llm_model": "absent"}
+    )
+    ses = await _transcribed_and_ended(app, world)
+    await run(app, down)
+    async with app.state.services.sessionmaker() as db:
+        doc = await db.scalar(
+            select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == ses)
+        )
+        raised = list(
+            await db.scalars(select(SessionException).where(SessionException.session_id == ses))
+        )
+    assert doc is not None and doc.drafted_by == "offline" and doc.fallback_reason is None
+    assert raised == []
+
+
+async def test_the_tutor_edits_and_approves_and_the_guardian_gets_one_email(
+    app: Starlette, world: World, client: httpx.AsyncClient, mail: MailServer, clock: FixedClock
+) -> None:
+    """Review: edit the draft, approve once (a second approval is refused), one email to
+    the guardian who consented to AI summaries and none to the one who did not."""
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await db.execute(
+            update(Guardianship)
+            .where(Guardianship.guardian_id == world.ids["g1"])
+            .values(ai_processing_consent=True)
+        )
+    ses = await _transcribed_and_ended(app, world)
+    await run(app)
+    url = f"/api/v1/sessions/{ses}/document"
+    text = "Sam worked on adding fractions today and asked good questions about denominators."
+
+    r = await client.patch(
+        url, headers=world.as_("t1"), json={"parent_summary": {"text": text, "segments": [7]}}
+    )
+    assert r.status_code == 422 and "segments [7] do not exist" in r.json()["error"]["message"]
+    r = await client.patch(
+        url, headers=world.as_("t1"), json={"parent_summary": {"text": text, "segments": [1]}}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["document"]["parent_summary"]["text"] == text
+    assert r.json()["edited_by"] == world.users["t1"].id
+    r = await client.post(f"{url}/approve", headers=world.as_("t2"))
+    assert r.status_code == 404  # another tutor cannot see the session at all
+
+    r = await client.post(f"{url}/approve", headers=world.as_("t1"))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "approved" and r.json()["label"] == "reviewed"
+    again = await client.post(f"{url}/approve", headers=world.as_("t1"))
+    assert again.status_code == 409 and "already approved" in again.json()["error"]["message"]
+    late = await client.patch(
+        url, headers=world.as_("t1"), json={"parent_summary": {"text": "x", "segments": [0]}}
+    )
+    assert late.status_code == 409
+
+    r = await client.get(f"/api/v1/sessions/{ses}/summary", headers=world.as_("g1"))
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == text and r.json()["automatic"] is False
+    r = await client.get(f"/api/v1/sessions/{ses}/summary", headers=world.as_("g2"))
+    assert r.status_code == 200  # g2's child s2 is in this session too
+
+    await run(app)
+    await run(app)  # a second pass queues nothing twice
+    sender = dispatcher(app, smtp(mail), clock)
+    await sender.dispatch_once()
+    await sender.dispatch_once()
+    got = {str(m["To"]): m for m in mail.inbox.parsed()}
+    assert list(got) == [world.users["g1"].email]
+    body = got[world.users["g1"].email].get_body(preferencelist=("plain",))
+    assert body is not None and text in body.get_content()
+
+
+async def test_a_draft_is_approved_automatically_after_the_configured_delay(
+    app: Starlette, world: World
+) -> None:
+    """LIVECLASS_SUMMARY_AUTO_APPROVE_MINUTES: untouched drafts go out, labelled automatic."""
+    ses = await _transcribed_and_ended(app, world)
+    await run(app)
+    after = timedelta(minutes=60)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        assert await approve_due(db, NOW + timedelta(minutes=59), after=after) == []
+    async with app.state.services.sessionmaker() as db, db.begin():
+        [event] = await approve_due(db, NOW + timedelta(minutes=60), after=after)
+    assert event.type == "summary.approved" and event.payload["automatic"] is True
+    assert sorted(event.payload["student_ids"]) == sorted([world.ids["s1"], world.ids["s2"]])
+    async with app.state.services.sessionmaker() as db:
+        doc = await db.scalar(
+            select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == ses)
+        )
+        briefings = list(await db.scalars(select(BriefingRecord)))
+    assert doc is not None and doc.status is DocumentStatus.APPROVED and doc.approved_by is None
+    assert [b.session_id for b in briefings] == [world.ids["ses1"]]
+
+
+async def test_a_room_that_recorded_nothing_writes_no_recording_event(
+    app: Starlette, world: World, tmp_path: Path
+) -> None:
+    """No audio: no recording.ready (the no_recording exception follows the end instead)."""
+    ses = await book_pair(app, world)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        assert await record_recording(db, ses, [], now=NOW) is None
+    assert "recording.ready" not in await event_types(app, ses)
