@@ -1,0 +1,287 @@
+"""After a session: its transcript, its drafted document and the tutor's review, the
+approved summary for guardians, and the briefing for the next session.
+
+Who sees what: the session's tutor and coordinators read the transcript, the
+document (draft or approved) and the briefing, and review the draft; guardians
+(and the student) read only the approved parent summary of their own child's
+session; anyone else gets the same 404 as for a missing session.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.responses import Response
+
+from ai_docs import (
+    ComprehensionCheck,
+    Item,
+    Segment,
+    SessionDocument,
+    Summary,
+    to_webvtt,
+)
+from ai_docs.transcript import Transcript
+from api.permissions import load_visible, require_session_staff, visible_sessions
+from api.routing import Call, Router
+from api.schemas import Input
+from core.errors import NotFound
+from scheduling.models import LiveSession, Role
+from sessions.documentation import approve_document, edit_document, transcript_of
+from sessions.models import (
+    BriefingRecord,
+    DocumentStatus,
+    SessionDocumentRecord,
+    TranscriptSegment,
+)
+
+router = Router()
+TAGS = ["documents"]
+
+
+class SegmentOut(BaseModel):
+    index: int = Field(description="What document items cite in their `segments`.")
+    start: float = Field(description="Seconds from the recording's start.")
+    end: float
+    speaker: str = Field(description="The participant's name.")
+    role: str | None = Field(description="`tutor` or `student`.")
+    participant_id: str
+    text: str
+
+
+class TranscriptOut(BaseModel):
+    session_id: str
+    segments: list[SegmentOut]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    session_id: str
+    status: DocumentStatus = Field(description="`draft` until approved.")
+    label: str = Field(
+        description="What to show about its origin: `automatic draft`, "
+        "`automatic draft (offline)` or `reviewed`."
+    )
+    document: SessionDocument
+    drafted_at: datetime
+    edited_at: datetime | None
+    edited_by: str | None
+    approved_at: datetime | None
+    approved_by: str | None = Field(description="Null for an automatic approval.")
+
+    @classmethod
+    def of(cls, row: SessionDocumentRecord) -> DocumentOut:
+        document = SessionDocument.model_validate(row.content)
+        return cls(
+            id=row.id,
+            session_id=row.session_id,
+            status=row.status,
+            label=document.label,
+            document=document,
+            drafted_at=row.drafted_at,
+            edited_at=row.edited_at,
+            edited_by=row.edited_by,
+            approved_at=row.approved_at,
+            approved_by=row.approved_by,
+        )
+
+
+class DocumentEdit(Input):
+    """The fields a reviewer may change; those left out stay as drafted. Every item
+    must still cite segments of the transcript."""
+
+    topics: list[Item] | None = None
+    went_well: list[Item] | None = None
+    difficulties: list[Item] | None = None
+    comprehension_checks: list[ComprehensionCheck] | None = None
+    homework: list[Item] | None = None
+    next_focus: list[Item] | None = None
+    parent_summary: Summary | None = None
+
+
+class SummaryOut(BaseModel):
+    session_id: str
+    subject: str
+    scheduled_start: datetime
+    summary: str = Field(description="The approved summary for parents.")
+    automatic: bool = Field(description="Approved without the tutor's review.")
+    approved_at: datetime
+
+
+class BriefingOut(BaseModel):
+    session_id: str = Field(description="The session it prepares.")
+    student_id: str
+    source_session_id: str = Field(description="The documented session that wrote it.")
+    briefing: dict[str, Any] = Field(
+        description="`open_difficulties`, `homework_to_check`, `suggested_focus`, "
+        "`what_worked` (each item: `text`, `documents`), `based_on`, `drafted_by`."
+    )
+    created_at: datetime
+
+
+class BriefingsOut(BaseModel):
+    session_id: str
+    briefings: list[BriefingOut]
+
+
+async def _staff_session(call: Call, session_id: str, action: str) -> LiveSession:
+    p = call.principal
+    live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
+    require_session_staff(p, live, action)
+    return live
+
+
+async def _document(call: Call, session_id: str, *, lock: bool = False) -> SessionDocumentRecord:
+    query = select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == session_id)
+    if lock:
+        query = query.with_for_update()
+    row = await call.db.scalar(query)
+    if row is None:
+        raise NotFound(
+            f"session {session_id} has no document yet; it is drafted once the session has "
+            "ended and its recording is transcribed"
+        )
+    return row
+
+
+@router.get("/api/v1/sessions/{session_id}/transcript", tags=TAGS)
+async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
+    """The session's transcript: each participant's speech in time order, with speaker
+    names and roles (coordinators and the session's tutor). Empty until transcribed."""
+    live = await _staff_session(call, session_id, "read a session's transcript")
+    rows = await call.db.scalars(
+        select(TranscriptSegment)
+        .where(TranscriptSegment.session_id == live.id)
+        .order_by(TranscriptSegment.index)
+    )
+    return TranscriptOut(
+        session_id=live.id,
+        segments=[
+            SegmentOut(
+                index=r.index,
+                start=r.start,
+                end=r.end,
+                speaker=r.speaker,
+                role=r.role,
+                participant_id=r.participant_id,
+                text=r.text,
+            )
+            for r in rows
+        ],
+    )
+
+
+@router.get("/api/v1/sessions/{session_id}/captions.vtt", tags=TAGS, media_type="text/vtt")
+async def get_captions(call: Call, session_id: str) -> Response:
+    """The transcript as WebVTT captions with `<v Speaker>` voices (as the transcript)."""
+    live = await _staff_session(call, session_id, "read a session's captions")
+    rows = list(
+        await call.db.scalars(
+            select(TranscriptSegment)
+            .where(TranscriptSegment.session_id == live.id)
+            .order_by(TranscriptSegment.index)
+        )
+    )
+    tracks = {r.participant_id: n for n, r in enumerate(rows)}
+    transcript = Transcript(
+        segments=tuple(
+            Segment(
+                start=r.start,
+                end=r.end,
+                text=r.text,
+                speaker=r.speaker,
+                role=r.role,
+                track=tracks[r.participant_id],
+            )
+            for r in rows
+        ),
+        duration=max((r.end for r in rows), default=0.0),
+    )
+    return Response(to_webvtt(transcript), media_type="text/vtt; charset=utf-8")
+
+
+@router.get("/api/v1/sessions/{session_id}/document", tags=TAGS)
+async def get_document(call: Call, session_id: str) -> DocumentOut:
+    """The session's document: the automatic draft until the tutor approves it. Every
+    item cites transcript segments (`GET .../transcript`). Coordinators and the
+    session's tutor; 404 until it is drafted."""
+    live = await _staff_session(call, session_id, "read a session's document")
+    return DocumentOut.of(await _document(call, live.id))
+
+
+@router.patch("/api/v1/sessions/{session_id}/document", tags=TAGS, errors=[409])
+async def edit_session_document(call: Call, session_id: str, body: DocumentEdit) -> DocumentOut:
+    """Edit the draft before approving it (the session's tutor or a coordinator). Fields
+    left out stay as they are; an approved document cannot change (409)."""
+    live = await _staff_session(call, session_id, "edit a session's document")
+    row = await _document(call, live.id, lock=True)
+    changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    transcript = await transcript_of(call.db, live.id)
+    edit_document(row, changes, transcript, by=call.principal.id, now=call.now)
+    return DocumentOut.of(row)
+
+
+@router.post("/api/v1/sessions/{session_id}/document/approve", tags=TAGS, errors=[409])
+async def approve_session_document(call: Call, session_id: str) -> DocumentOut:
+    """Approve the document: its parent summary is emailed to every guardian of the
+    session's students who wants summaries and consented (once). A second approval
+    gets 409."""
+    live = await _staff_session(call, session_id, "approve a session's document")
+    row = await _document(call, live.id, lock=True)
+    await approve_document(call.db, row, by=call.principal.id, now=call.now)
+    return DocumentOut.of(row)
+
+
+@router.get("/api/v1/sessions/{session_id}/summary", tags=TAGS)
+async def get_summary(call: Call, session_id: str) -> SummaryOut:
+    """The approved parent summary: for guardians of the session's students, the
+    students themselves, its tutor and coordinators. 404 until approved."""
+    p = call.principal
+    live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
+    row = await call.db.scalar(
+        select(SessionDocumentRecord).where(
+            SessionDocumentRecord.session_id == live.id,
+            SessionDocumentRecord.status == DocumentStatus.APPROVED,
+        )
+    )
+    if row is None or row.approved_at is None:
+        hint = "" if p.role in (Role.GUARDIAN, Role.STUDENT) else "; approve its document first"
+        raise NotFound(f"session {live.id} has no approved summary yet{hint}")
+    document = SessionDocument.model_validate(row.content)
+    return SummaryOut(
+        session_id=live.id,
+        subject=live.subject,
+        scheduled_start=live.scheduled_start,
+        summary=document.parent_summary.text,
+        automatic=row.approved_by is None,
+        approved_at=row.approved_at,
+    )
+
+
+@router.get("/api/v1/sessions/{session_id}/briefing", tags=TAGS)
+async def get_briefing(call: Call, session_id: str) -> BriefingsOut:
+    """What the tutor should know before this session: per student, open difficulties,
+    homework to check, suggested focus and what worked, drawn from their last few
+    documented sessions together. Empty when there are none yet."""
+    live = await _staff_session(call, session_id, "read a session's briefing")
+    rows = await call.db.scalars(
+        select(BriefingRecord)
+        .where(BriefingRecord.session_id == live.id)
+        .order_by(BriefingRecord.student_id)
+    )
+    return BriefingsOut(
+        session_id=live.id,
+        briefings=[
+            BriefingOut(
+                session_id=r.session_id,
+                student_id=r.student_id,
+                source_session_id=r.source_session_id,
+                briefing=r.content,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ],
+    )
