@@ -160,3 +160,23 @@ def make_dialogue(
         subprocess.run(["sox", *map(str, pieces), str(partial)], check=True, capture_output=True)
         partial.rename(track.path)
     return list(tracks.values())
+
+
+def to_ogg_opus(wav: Path, out: Path | None = None) -> Path:
+    """``wav`` re-encoded as Ogg Opus, 48 kHz mono in 20 ms packets: what a browser sends
+    and the recorder keeps. Written next to ``wav`` unless ``out`` is given."""
+    import fractions
+
+    import av
+
+    out_path = out or wav.with_suffix(".ogg")
+    with av.open(str(wav)) as source, av.open(str(out_path), "w", format="ogg") as sink:
+        stream = sink.add_stream("libopus", rate=48_000)
+        stream.codec_context.layout = "mono"
+        stream.codec_context.time_base = fractions.Fraction(1, 48_000)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48_000, frame_size=960)
+        frames = (f for frame in source.decode(audio=0) for f in resampler.resample(frame))
+        for frame in [*frames, *resampler.resample(None), None]:
+            for packet in stream.encode(frame):
+                sink.mux(packet)
+    return out_path

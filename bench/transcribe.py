@@ -1,6 +1,6 @@
 """How fast transcription runs here: a two-speaker session, with and without VAD.
 
-    python -m bench.transcribe [--minutes 10] [--json FILE]
+    python -m bench.transcribe [--minutes 10] [--draft-minutes 30] [--json FILE]
 
 Builds a session of ``--minutes`` from espeak-ng speech (``bench.speech``): a
 tutor and a student taking turns, with pauses of up to a few seconds and now
@@ -11,8 +11,10 @@ tracks with the bundled tiny.en (settings' defaults: int8, beam 1), once with
 VAD and once without, and reports for each: wall and CPU time, the real-time
 factor (wall seconds per second of audio; below 1 is faster than real time),
 word error rate per speaker, and segments placed where their speaker said
-nothing (text invented in silence). JSON on stdout, then one human line per run;
-progress on stderr.
+nothing (text invented in silence). Then (``bench.drafting``) a session of
+``--draft-minutes`` goes through the whole chain as a server runs it, and the
+time from ``session.ended`` to ``summary.drafted`` is reported. JSON on stdout,
+then one human line per run; progress on stderr.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from ai_docs import Track, Transcriber, WhisperOptions, word_error_rate
 from ai_docs._whisper import cpu_count
+from bench.drafting import measure_documenting
 from bench.speech import VOICES, Line, SpeechTrack, make_dialogue, say
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +145,12 @@ def main(argv: list[str] | None = None) -> None:
         default=ROOT / "var" / "bench" / "speech",
         help="where the generated audio is kept (default var/bench/speech)",
     )
+    parser.add_argument(
+        "--draft-minutes",
+        type=float,
+        default=30.0,
+        help="session length for the end-to-drafted timing (default 30; 0 skips it)",
+    )
     parser.add_argument("--json", type=Path, help="also write the JSON report to this file")
     args = parser.parse_args(argv)
 
@@ -158,6 +167,19 @@ def main(argv: list[str] | None = None) -> None:
     if not warmup.exists():
         say(TUTOR_LINES[0], warmup, voice=VOICES["tutor"])
     runs = [measure(tracks, vad=v, warmup=warmup) for v in (True, False)]
+    documented = None
+    if args.draft_minutes > 0:
+        print(f"making {args.draft_minutes:g} minutes of speech for drafting", file=sys.stderr)
+        long_tracks = make_dialogue(
+            script(args.draft_minutes, seed=11),
+            args.cache / f"session-{args.draft_minutes:g}",
+            speakers=SPEAKERS,
+            offsets={"student": 1.0},
+            tail=TAIL,
+            until=args.draft_minutes * 60,
+        )
+        print("session.ended -> summary.drafted", file=sys.stderr, flush=True)
+        documented = measure_documenting(long_tracks, args.cache / "documenting")
     report = {
         "machine": {
             "cores": cpu_count(),
@@ -168,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         "model": "tiny.en (bundled), int8, beam 1, cpu",
         "minutes": args.minutes,
         "runs": [asdict(r) for r in runs],
+        "documenting": asdict(documented) if documented else None,
     }
     text = json.dumps(report, indent=2)
     if args.json:
@@ -180,6 +203,12 @@ def main(argv: list[str] | None = None) -> None:
             f"RTF {r.rtf:.3f} ({1 / r.rtf:.0f}x real time), CPU {r.cpu_s:.1f} s, "
             f"WER tutor {r.wer['tutor']:.0%} student {r.wer['student']:.0%}, "
             f"{r.segments_in_silence}/{r.segments} segments in silence"
+        )
+    if documented:
+        print(
+            f"{documented.session_s / 60:.1f}-minute session: session.ended -> summary.drafted "
+            f"in {documented.end_to_drafted_s:.1f} s ({documented.segments} segments, "
+            f"drafted by {documented.drafted_by})"
         )
 
 

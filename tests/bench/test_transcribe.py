@@ -10,10 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def test_benchmark_reports_vad_on_and_off(tmp_path: Path) -> None:
+def test_benchmark_reports_vad_on_and_off_and_the_time_to_a_draft(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.transcribe", "--minutes=0.4"]
+        [sys.executable, "-m", "bench.transcribe", "--minutes=0.4", "--draft-minutes=0.4"]
         + [f"--cache={tmp_path / 'speech'}", f"--json={out}"],
         cwd=ROOT,
         capture_output=True,
@@ -29,3 +29,7 @@ def test_benchmark_reports_vad_on_and_off(tmp_path: Path) -> None:
         assert 0 < r["rtf"] < 1 and r["segments"] > 0
         assert set(r["wer"]) == {"tutor", "student"}
     assert "RTF" in run.stdout and "vad=on: 100%" in run.stderr
+    documented = report["documenting"]
+    assert documented["session_s"] >= 20 and documented["segments"] > 0
+    assert 0 < documented["end_to_drafted_s"] < 240 and documented["drafted_by"] == "offline"
+    assert "session.ended -> summary.drafted in" in run.stdout
