@@ -45,7 +45,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -275,42 +275,14 @@ class StreamConsumer:
         if not wanted:
             await self._ack(entry_id)
             return 0
-        keeper = asyncio.create_task(
-            self._keep_claimed(entry_id), name=f"keep-claimed-{self.group}"
+        outcome = await run_handler(
+            self._sessionmaker, self._handler, event, now=self._clock(), retry=self._retry
         )
-        try:
-            outcome = await run_handler(
-                self._sessionmaker, self._handler, event, now=self._clock(), retry=self._retry
-            )
-        finally:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
         if outcome is Outcome.GAVE_UP:
             await self._dead_letter(entry_id, _dead_fields(self.group, event))
         elif outcome.settled:
             await self._ack(entry_id)
         return int(outcome is Outcome.HANDLED)
-
-    async def _keep_claimed(self, entry_id: str) -> None:
-        """While the handler runs, reset the entry's idle time (``XCLAIM ... JUSTID`` to
-        ourselves) every third of ``claim_idle``: a long handler (a transcription) is
-        then not taken for a dead worker's and run again elsewhere. A worker that dies
-        stops this, and its entries are claimed as before."""
-        interval = self._claim_idle_ms / 3000
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                async with asyncio.timeout(COMMAND_TIMEOUT):
-                    await self._redis.xclaim(
-                        self._keys.events,
-                        self.group,
-                        self._consumer,
-                        min_idle_time=0,
-                        message_ids=[entry_id],
-                        justid=True,
-                    )
-            except (RedisError, TimeoutError) as exc:
-                log.warning("could not renew a claim", handler=self.group, error=repr(exc))
 
     async def _dead_letter(self, entry_id: str, fields: dict[str, str]) -> None:
         pipe = self._redis.pipeline(transaction=True)

@@ -205,38 +205,6 @@ async def test_a_worker_that_died_holding_events_has_them_claimed(
     assert await _pending(redis, prefix, "recorder") == 0
 
 
-@dataclass
-class Slow:
-    """A handler that takes ``seconds`` per event (a transcription, say)."""
-
-    seconds: float
-    name: str = "slow"
-    types: frozenset[str] = frozenset({"session.ended"})
-    calls: int = 0
-
-    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
-        self.calls += 1
-        await asyncio.sleep(self.seconds)
-
-
-async def test_a_handler_running_longer_than_the_claim_idle_is_not_taken_over(
-    app: Starlette, world: World, make_bus: BusFactory, redis: Redis, prefix: str
-) -> None:
-    """A live worker keeps renewing its claim: a second worker never runs the same event."""
-    await _events(app, world, "session.ended")
-    claim_idle = 0.3 * WAIT
-    first, second = Slow(seconds=claim_idle * 4), Slow(seconds=claim_idle * 4)
-    busy = make_bus(FixedClock(NOW), first, claim_idle=claim_idle)
-    other = make_bus(FixedClock(NOW), second, claim_idle=claim_idle, consume=True)
-    running = asyncio.create_task(busy.dispatch_once())
-    for _ in range(8):  # the other worker keeps looking for stale entries meanwhile
-        await asyncio.sleep(claim_idle / 2)
-        await other.dispatch_once()
-    assert await running == 1
-    assert (first.calls, second.calls) == (1, 0)
-    assert await _pending(redis, prefix, "slow") == 0
-
-
 async def test_two_workers_racing_over_200_events_take_each_once(
     app: Starlette, world: World, make_bus: BusFactory, redis: Redis, prefix: str
 ) -> None:
