@@ -21,6 +21,7 @@ from sessions.documentation import DraftingHandler, TranscriptionHandler
 from sessions.handlers import lifecycle_handlers
 from sessions.handling import Handler
 from sessions.notifications import GuardianNotices, MailDispatcher
+from sessions.notifications.transport import sender_address
 from sessions.timers import TimerPolicy, sweep_forever
 
 log = get_logger("liveclass.workers")
@@ -49,7 +50,8 @@ def mail_dispatcher(services: Services) -> MailDispatcher:
 
 
 def timer_policy(settings: Settings) -> TimerPolicy:
-    """The lifecycle sweep's timings, from the settings."""
+    """The lifecycle sweep's timings, from the settings (reminders: 24 h and 1 h before,
+    with Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain)."""
     return TimerPolicy(
         open_before=timedelta(minutes=settings.session_open_before_minutes),
         no_show_after=timedelta(minutes=settings.no_show_after_minutes),
@@ -62,6 +64,7 @@ def timer_policy(settings: Settings) -> TimerPolicy:
             if settings.summary_auto_approve_minutes is None
             else timedelta(minutes=settings.summary_auto_approve_minutes)
         ),
+        mail_domain=sender_address(settings.mail_from).rpartition("@")[2] or "localhost",
     )
 
 

@@ -8,7 +8,9 @@ plus a grace period, or once everyone has left for a while. After a restart
 the first sweep catches up on whatever came due meanwhile. ``sweep_forever``
 then raises the time-driven exceptions (``sessions.exceptions.detect_due``:
 a tutor not in the room, a recording that never came) in a transaction of
-their own, so a failure there never holds back the lifecycle moves.
+their own, so a failure there never holds back the lifecycle moves, and
+queues the session reminders that are due
+(``sessions.notifications.queue_due_reminders``) in another.
 
 Several processes may sweep at once: each move locks its row and re-checks
 the state, so the loser of a race sees the new state and skips.
@@ -31,6 +33,7 @@ from sessions.errors import InvalidTransition
 from sessions.exceptions import detect_due
 from sessions.lifecycle import Action
 from sessions.models import OutboxEvent
+from sessions.notifications.reminders import DEFAULT_AHEAD, queue_due_reminders
 from sessions.service import apply
 
 log = get_logger("liveclass.sessions.timers")
@@ -48,6 +51,10 @@ class TimerPolicy:
     recording_wait: timedelta = timedelta(minutes=10)
     # Drafted summaries are approved this long after drafting; None: only by the tutor.
     auto_approve_after: timedelta | None = None
+    # Reminder emails this long before each session's start; empty: none.
+    reminders_before: tuple[timedelta, ...] = DEFAULT_AHEAD
+    # The right-hand side of the reminders' Message-IDs (the From domain).
+    mail_domain: str = "localhost"
 
 
 async def _move_each(
@@ -141,7 +148,8 @@ async def sweep_forever(
     *,
     interval: float,
 ) -> None:
-    """Run ``run_due`` and ``detect_due`` every ``interval`` seconds until cancelled.
+    """Run ``run_due``, ``detect_due`` and ``queue_due_reminders`` every ``interval``
+    seconds until cancelled.
 
     A failed sweep is logged and tried again next interval.
     """
@@ -173,4 +181,17 @@ async def sweep_forever(
                     log.info("summary approved automatically", session=event.session_id)
             except Exception:
                 log.exception("auto-approval sweep failed; trying again next interval")
+        if policy.reminders_before:
+            try:
+                async with sessionmaker() as db, db.begin():
+                    queued = await queue_due_reminders(
+                        db,
+                        clock(),
+                        ahead=policy.reminders_before,
+                        message_domain=policy.mail_domain,
+                    )
+                if queued:
+                    log.info("reminders queued", count=queued)
+            except Exception:
+                log.exception("reminder sweep failed; trying again next interval")
         await asyncio.sleep(interval)

@@ -11,23 +11,31 @@ from api.permissions import require_coordinator
 from api.routes._pages import fetch_page
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery
-from sessions.notifications import Delivery, DeliveryKind, DeliveryStatus
+from sessions.notifications import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
 
 router = Router()
 TAGS = ["notifications"]
 
 
 class DeliveryOut(BaseModel):
-    """One email to one guardian (the body stays in the database)."""
+    """One email to one person (the body stays in the database)."""
 
     id: str
-    kind: DeliveryKind = Field(description="`absence_notice` or `session_summary`.")
+    kind: DeliveryKind = Field(
+        description="`absence_notice`, `session_summary` or `session_reminder`."
+    )
+    recipient_role: RecipientRole = Field(
+        description="Whom it goes to: `guardian`, or for reminders also `tutor` or `student`."
+    )
     status: DeliveryStatus = Field(
         description="`pending`, `sending`, `sent`, `failed` (gave up) or `skipped` "
         "(preferences or consent ruled it out; see `skip_reason`)."
     )
-    guardian_id: str
-    student_id: str
+    guardian_id: str = Field(
+        description="The recipient's profile id: a guardian's, or a tutor's or student's "
+        "for their own reminders."
+    )
+    student_id: str = Field(description="The student the email is about.")
     session_id: str | None
     to_address: str
     subject: str | None
@@ -44,6 +52,7 @@ class DeliveryOut(BaseModel):
         return cls(
             id=d.id,
             kind=d.kind,
+            recipient_role=d.recipient_role,
             status=d.status,
             guardian_id=d.guardian_id,
             student_id=d.student_id,

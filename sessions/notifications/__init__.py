@@ -3,15 +3,18 @@
 ``GuardianNotices`` (a ``sessions.bus`` handler) turns ``exception.raised``
 (student absent) and ``summary.approved`` into rows of the delivery log
 (``Delivery``) through ``queue_guardian_notice``, honouring each family's
-preferences and consents. ``MailDispatcher`` sends what is due over SMTP, or
-to ``.eml`` files when no server is configured.
+preferences and consents. ``queue_due_reminders`` (run by the lifecycle
+sweep) queues session reminders for tutors, students and guardians.
+``MailDispatcher`` sends what is due over SMTP, or to ``.eml`` files when no
+server is configured.
 """
 
 from sessions.notifications.dispatcher import MailDispatcher, MailRetry
 from sessions.notifications.errors import InvalidNotice, MailError, MailRejected, MailUnavailable
 from sessions.notifications.handlers import GuardianNotices
-from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus
+from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
 from sessions.notifications.queue import queue_guardian_notice
+from sessions.notifications.reminders import queue_due_reminders
 from sessions.notifications.transport import (
     MailTransport,
     OutboxTransport,
@@ -32,7 +35,9 @@ __all__ = [
     "MailTransport",
     "MailUnavailable",
     "OutboxTransport",
+    "RecipientRole",
     "SmtpTransport",
     "build_transport",
+    "queue_due_reminders",
     "queue_guardian_notice",
 ]

@@ -1,4 +1,4 @@
-"""The delivery log: one row per email we mean to send a guardian.
+"""The delivery log: one row per email we mean to send a guardian, tutor or student.
 
 A row is written in the same transaction as the event handler that decided
 the email should exist (``key`` is unique, so a retried handler never queues
@@ -6,6 +6,13 @@ twice), then moved by the dispatcher: pending → sending → sent, or back to
 pending with a later ``next_attempt_at`` after a failure, or failed after the
 last attempt. A guardian whose preferences or consents rule an email out gets
 a ``skipped`` row with the reason and no body: the log shows why nothing went.
+
+Most emails go to guardians about one of their children. Session reminders
+(``session_reminder``) also go to the tutor and to each student themselves:
+``recipient_role`` says whose the row is, and ``guardian_id`` then holds that
+recipient's own profile id (a ``tut_``, ``stu_`` or ``gua_`` id). A reminder
+withdrawn before it went (its session cancelled, moved or started) is
+``skipped`` too, keeping its body, with the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +29,16 @@ from core.database import Base
 class DeliveryKind(StrEnum):
     ABSENCE_NOTICE = "absence_notice"
     SESSION_SUMMARY = "session_summary"
+    # Before a session starts (24 h and 1 h by default; the offset is in the key).
+    SESSION_REMINDER = "session_reminder"
+
+
+class RecipientRole(StrEnum):
+    """Who an email is for: the role of the profile in ``Delivery.guardian_id``."""
+
+    GUARDIAN = "guardian"
+    TUTOR = "tutor"
+    STUDENT = "student"
 
 
 class DeliveryStatus(StrEnum):
@@ -45,7 +62,14 @@ def _enum(enum: type[StrEnum], name: str) -> Enum:
 
 
 class Delivery(Base):
-    """One intended email to one guardian about one student."""
+    """One intended email to one person, about one student and usually one session.
+
+    For a guardian (``recipient_role`` ``guardian``), ``guardian_id`` is the
+    guardian and ``student_id`` their child the email is about. For a tutor or
+    a student (session reminders), ``guardian_id`` is that tutor's or student's
+    own profile id; ``student_id`` is the student themselves, or for a tutor
+    the session's first student (the email names them all).
+    """
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (
@@ -55,11 +79,19 @@ class Delivery(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    # "{kind}:{event_id}:{guardian_id}": the idempotency key of the queueing.
+    # "{kind}:{event_id}:{guardian_id}", or for reminders
+    # "session_reminder:{session_id}:{start}:{offset}:{recipient}": the idempotency
+    # key of the queueing.
     key: Mapped[str] = mapped_column(String(160), unique=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
     # No foreign keys to people: the log outlives a guardian or student removed later.
+    # The recipient's profile id: a guardian's unless ``recipient_role`` says otherwise.
     guardian_id: Mapped[str] = mapped_column(String(32), index=True)
+    recipient_role: Mapped[RecipientRole] = mapped_column(
+        _enum(RecipientRole, "delivery_recipient"),
+        default=RecipientRole.GUARDIAN,
+        server_default=RecipientRole.GUARDIAN.value,
+    )
     student_id: Mapped[str] = mapped_column(String(32))
     session_id: Mapped[str | None] = mapped_column(String(32), index=True)
     kind: Mapped[DeliveryKind] = mapped_column(_enum(DeliveryKind, "delivery_kind"))

@@ -44,6 +44,8 @@ def skip_reason(kind: DeliveryKind, link: Guardianship) -> str | None:
         return "guardian turned off email (notify_email)"
     if kind is DeliveryKind.ABSENCE_NOTICE and not link.notify_absences:
         return "guardian turned off absence notices (notify_absences)"
+    if kind is DeliveryKind.SESSION_REMINDER and not link.notify_reminders:
+        return "guardian turned off session reminders (notify_reminders)"
     if kind is DeliveryKind.SESSION_SUMMARY:
         if not link.notify_summaries:
             return "guardian turned off session summaries (notify_summaries)"
@@ -74,12 +76,15 @@ async def queue_guardian_notice(
         message_domain: the right-hand side of the Message-ID (the From domain).
 
     Raises:
-        InvalidNotice: an unknown kind, or a summary without ``summary`` text.
+        InvalidNotice: an unknown kind, a reminder (``queue_due_reminders`` writes
+            those), or a summary without ``summary`` text.
     """
     try:
         kind = DeliveryKind(kind)
     except ValueError:
         raise InvalidNotice(f"unknown notice kind {kind!r}") from None
+    if kind is DeliveryKind.SESSION_REMINDER:
+        raise InvalidNotice("session reminders are queued by queue_due_reminders, not by events")
     student = await db.get(Student, student_id)
     if student is None:
         log.warning("notice for an unknown student", student=student_id, event=event_id)

@@ -3,20 +3,22 @@
 ``string.Template`` fills the gaps; every value that goes into HTML passes
 through ``html.escape`` first (names and summaries are typed by people), and
 the plain-text part gets the values as they are. Times are shown in the
-guardian's own zone, with the zone named, because a family abroad reads
-"10:00" as their own ten o'clock.
+recipient's own zone, with the zone named, because a family abroad reads
+"10:00" as their own ten o'clock. Guardian emails are chosen by kind
+(``LETTERS``); session reminders have one letter per recipient role
+(``REMINDERS``), each with a footer that says why that person gets it.
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from string import Template
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sessions.notifications.errors import InvalidNotice
-from sessions.notifications.models import DeliveryKind
+from sessions.notifications.models import DeliveryKind, RecipientRole
 
 
 @dataclass(frozen=True)
@@ -26,19 +28,26 @@ class Rendered:
     html: str
 
 
+_GUARDIAN_FOOTER = Template(
+    "You receive this because you are $student_name's\n"
+    "guardian at Liveclass. Ask your coordinator to change which emails you get."
+)
+
+
 @dataclass(frozen=True)
 class Letter:
     subject: Template
     text: Template
     html: Template
+    # The HTML page's closing line (the text part writes its own).
+    footer: Template = _GUARDIAN_FOOTER
 
 
 _HTML_FRAME = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>$subject</title></head>
 <body style="font-family: sans-serif; line-height: 1.5; max-width: 40em">
 $content
-<p style="color: #666; font-size: 0.9em">You receive this because you are $student_name's
-guardian at Liveclass. Ask your coordinator to change which emails you get.</p>
+<p style="color: #666; font-size: 0.9em">$footer</p>
 </body></html>
 """
 
@@ -80,6 +89,66 @@ LETTERS: dict[DeliveryKind, Letter] = {
 }
 
 
+_REMINDER_HTML_WHEN = (
+    "<p>It starts <strong>$scheduled_local</strong> (in $starts_in).</p>\n"
+    "<p>Join from your Liveclass page a few minutes before the start.</p>"
+)
+
+# One letter per recipient of a session reminder. Values: recipient_name,
+# session_subject, scheduled_local, starts_in, tutor_name, student_name (the
+# student it is about) and student_names (everyone booked, for the tutor).
+REMINDERS: dict[RecipientRole, Letter] = {
+    RecipientRole.TUTOR: Letter(
+        subject=Template("Reminder: your $session_subject session in $starts_in"),
+        text=Template(
+            "Dear $recipient_name,\n\n"
+            "Your $session_subject session with $student_names starts $scheduled_local "
+            "(in $starts_in).\n\n"
+            "Join from your Liveclass page a few minutes before the start.\n\n"
+            "You receive this because you teach this session at Liveclass.\n"
+        ),
+        html=Template(
+            "<p>Dear $recipient_name,</p>\n"
+            "<p>Your <strong>$session_subject</strong> session with "
+            "<strong>$student_names</strong> is coming up.</p>\n" + _REMINDER_HTML_WHEN
+        ),
+        footer=Template("You receive this because you teach this session at Liveclass."),
+    ),
+    RecipientRole.STUDENT: Letter(
+        subject=Template("Reminder: your $session_subject session in $starts_in"),
+        text=Template(
+            "Dear $recipient_name,\n\n"
+            "Your $session_subject session with $tutor_name starts $scheduled_local "
+            "(in $starts_in).\n\n"
+            "Join from your Liveclass page a few minutes before the start.\n\n"
+            "You receive this because you are booked into this session at Liveclass.\n"
+        ),
+        html=Template(
+            "<p>Dear $recipient_name,</p>\n"
+            "<p>Your <strong>$session_subject</strong> session with "
+            "<strong>$tutor_name</strong> is coming up.</p>\n" + _REMINDER_HTML_WHEN
+        ),
+        footer=Template("You receive this because you are booked into this session at Liveclass."),
+    ),
+    RecipientRole.GUARDIAN: Letter(
+        subject=Template("Reminder: $student_name's $session_subject session in $starts_in"),
+        text=Template(
+            "Dear $recipient_name,\n\n"
+            "$student_name's $session_subject session with $tutor_name starts "
+            "$scheduled_local (in $starts_in).\n\n"
+            "You receive this because you are $student_name's guardian at Liveclass. "
+            "Ask your coordinator to change which emails you get.\n"
+        ),
+        html=Template(
+            "<p>Dear $recipient_name,</p>\n"
+            "<p><strong>$student_name</strong>'s <strong>$session_subject</strong> "
+            "session with <strong>$tutor_name</strong> is coming up.</p>\n"
+            "<p>It starts <strong>$scheduled_local</strong> (in $starts_in).</p>"
+        ),
+    ),
+}
+
+
 def zone(name: str) -> ZoneInfo:
     """The guardian's zone, or UTC when what is stored is not a zone name."""
     try:
@@ -100,20 +169,35 @@ def local_date(at: datetime, tz: ZoneInfo) -> str:
     return f"{local:%A} {local.day} {local:%B %Y}"
 
 
-def render(kind: DeliveryKind, values: dict[str, str]) -> Rendered:
-    """Fill the kind's templates with ``values`` (plain strings; HTML is escaped here).
+def lead_time(remaining: timedelta) -> str:
+    """How long until the start, as a reminder says it: ``24 hours``, ``1 hour``, ``25 minutes``."""
+    minutes = max(round(remaining.total_seconds() / 60), 1)
+    if minutes >= 90:
+        return f"{round(minutes / 60)} hours"
+    if minutes >= 55:
+        return "1 hour"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def render(
+    kind: DeliveryKind, values: dict[str, str], *, role: RecipientRole = RecipientRole.GUARDIAN
+) -> Rendered:
+    """Fill the templates of the kind (and, for reminders, the recipient's role) with
+    ``values`` (plain strings; HTML is escaped here).
 
     Raises:
         InvalidNotice: a value the template needs is missing.
     """
-    letter = LETTERS[kind]
+    letter = REMINDERS[role] if kind is DeliveryKind.SESSION_REMINDER else LETTERS[kind]
     try:
         subject = letter.subject.substitute(values)
         text = letter.text.substitute(values)
         escaped = {k: html.escape(v) for k, v in values.items()}
         content = letter.html.substitute(escaped)
         page = Template(_HTML_FRAME).substitute(
-            escaped, subject=html.escape(subject), content=content
+            subject=html.escape(subject),
+            content=content,
+            footer=letter.footer.substitute(escaped),
         )
     except KeyError as exc:
         raise InvalidNotice(f"{kind.value} needs a value for {exc.args[0]!r}") from None

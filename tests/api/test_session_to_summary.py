@@ -14,6 +14,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -137,11 +138,19 @@ async def test_two_bots_speak_and_the_guardian_gets_the_approved_summary(
         r = await client.post(f"/api/v1/sessions/{ses}/document/approve", headers=world.as_("t1"))
         assert r.status_code == 200, r.text
         summary = draft["document"]["parent_summary"]["text"]
+
+        # The seeded sessions start within the hour, so the sweep has sent their
+        # 1 h reminders too (tests/sessions/test_reminders.py): each person one.
+        def summaries() -> list[EmailMessage]:
+            return [m for m in mail.inbox.parsed() if not m["Subject"].startswith("Reminder:")]
+
         async with asyncio.timeout(30 * WAIT):
-            while not mail.inbox.messages:
+            while not summaries():
                 await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # room for a duplicate, which must not come
-    [message] = mail.inbox.parsed()
+    [message] = summaries()
+    reminded = [m["To"] for m in mail.inbox.parsed() if m["Subject"].startswith("Reminder:")]
+    assert world.users["t1"].email in reminded and len(reminded) == len(set(reminded))
     assert message["To"] == world.users["g1"].email
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
