@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install services system-deps lint typecheck pytest demo bench bench-transcribe bench-matching clean
+.PHONY: run test install services system-deps lint typecheck pytest demo bench bench-transcribe bench-matching bench-events clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Liveclass needs Python 3.11; set PYTHON=/path/to/python3.11"'
@@ -56,6 +56,10 @@ bench: $(STAMP)
 ## Transcription speed and accuracy on a 10-minute two-speaker session (espeak-ng speech).
 bench-transcribe: $(STAMP) system-deps
 	$(BIN)/python -m bench.transcribe
+## Events: 200 sessions end at once on Redis (two workers) and embedded, with and without a SIGKILL.
+bench-events: $(STAMP) services
+	$(BIN)/python -m bench.events --backend both --sessions 200 --workers 2
+	$(BIN)/python -m bench.events --backend both --sessions 200 --workers 2 --kill-after 0.3
 ## Batch matching: CP-SAT against greedy first fit on 5,000 generated requests (seconds).
 bench-matching: $(STAMP)
 	$(BIN)/python -m bench.matching
