@@ -36,6 +36,7 @@ event again, addressed to that handler alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -356,6 +357,7 @@ class RedisStreamsBus:
             for handler in handlers
         ]
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     async def dispatch_once(self) -> int:
         """Relay what is waiting, then one step of each consumer; for tests and tools."""
@@ -385,7 +387,8 @@ class RedisStreamsBus:
             await self._cancel_tasks()
 
     async def _loop(self, name: str, step: Callable[[], Any], pause: float) -> None:
-        while True:
+        """Step until ``aclose`` asks to stop; it asks between steps, never inside one."""
+        while not self._stopping.is_set():
             try:
                 await step()
             except Exception:
@@ -393,7 +396,9 @@ class RedisStreamsBus:
                 pause_now = max(pause, self._poll)
             else:
                 pause_now = pause
-            await asyncio.sleep(pause_now)
+            if pause_now > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause_now)
 
     async def replay(self, handler: str, event_id: str) -> bool:
         """Clear the failure, then add the event again addressed to ``handler`` alone.
@@ -440,5 +445,15 @@ class RedisStreamsBus:
                 log.error("event bus task failed while stopping", error=repr(result))
 
     async def aclose(self) -> None:
+        """Stop the loops, then release Redis.
+
+        The loops are asked to stop between steps first, and cancelled only if
+        they have not within a step's longest wait: cancelling one in the middle
+        of a database round trip can leave its connection inside a transaction,
+        holding row locks that stall the next user of those rows.
+        """
+        self._stopping.set()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self._poll + COMMAND_TIMEOUT)
         await self._cancel_tasks()
         await self._redis.aclose()
