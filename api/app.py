@@ -36,6 +36,7 @@ from api.routes import (
     series,
     sessions,
     students,
+    substitution,
     tutors,
 )
 from api.routes.health import app_version
@@ -66,6 +67,7 @@ def build_router() -> Router:
         students,
         guardians,
         sessions,
+        substitution,
         series,
         calendar,
         lifecycle,

@@ -27,6 +27,7 @@ EVENT_TYPES = frozenset(
         "session.documented",
         "session.cancelled",
         "session.no_show",
+        "session.tutor_substituted",
         "participant.joined",
         "participant.left",
         "exception.acknowledged",

@@ -5,7 +5,8 @@ Kinds, and what raises them:
 - ``tutor_no_show``: the tutor is not in the room ``tutor_no_show_after`` past
   the start of an open or live session (``detect_due``, run by the lifecycle
   sweep), or the session became a no-show. Its details list substitutes
-  (``sessions.substitutes``).
+  (``scheduling.substitution``), and confirming one
+  (``sessions.substitution.substitute_tutor``) resolves it.
 - ``student_absent``: on ``session.ended``, one per student who never joined.
 - ``no_recording``: a session ended ``recording_wait`` ago and no
   ``recording.ready`` event came for it (``detect_due``).
@@ -33,6 +34,7 @@ from sqlalchemy.orm import aliased
 
 from core.ids import new_id
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus, Tutor
+from scheduling.substitution import substitutes_for
 from sessions.attendance import attendance_of
 from sessions.errors import InvalidTransition
 from sessions.events import DomainEvent, record
@@ -42,7 +44,6 @@ from sessions.models import (
     SessionExceptionKind,
     SessionExceptionStatus,
 )
-from sessions.substitutes import substitutes_for
 
 K = SessionExceptionKind
 X = SessionExceptionStatus

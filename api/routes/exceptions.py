@@ -25,8 +25,10 @@ class SessionExceptionOut(BaseModel):
     kind: SessionExceptionKind
     status: SessionExceptionStatus
     details: dict[str, Any] = Field(
-        description="`tutor_no_show`: `tutor_id`, `reason`, `substitutes` (best first: "
-        "`tutor_id`, `taught_before`, `sessions_that_week`); `student_absent`: `student_id`; "
+        description="`tutor_no_show`: `tutor_id`, `reason`, `substitutes` (best first, as when "
+        "raised: `tutor_id`, `name`, `taught_before`, `sessions_with_students`, "
+        "`sessions_that_week`, `reasons`; `GET /api/v1/sessions/{id}/substitutes` lists them "
+        "as they are now); `student_absent`: `student_id`; "
         "`no_recording`: `waited_minutes`."
     )
     raised_at: datetime

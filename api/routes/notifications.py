@@ -22,10 +22,12 @@ class DeliveryOut(BaseModel):
 
     id: str
     kind: DeliveryKind = Field(
-        description="`absence_notice`, `session_summary` or `session_reminder`."
+        description="`absence_notice`, `session_summary`, `session_reminder` or "
+        "`tutor_substituted`."
     )
     recipient_role: RecipientRole = Field(
-        description="Whom it goes to: `guardian`, or for reminders also `tutor` or `student`."
+        description="Whom it goes to: `guardian`, or for reminders also `tutor` or `student`, "
+        "for a substitution also `tutor` (the new and the replaced one)."
     )
     status: DeliveryStatus = Field(
         description="`pending`, `sending`, `sent`, `failed` (gave up) or `skipped` "
@@ -33,7 +35,7 @@ class DeliveryOut(BaseModel):
     )
     guardian_id: str = Field(
         description="The recipient's profile id: a guardian's, or a tutor's or student's "
-        "for their own reminders."
+        "for their own reminders and substitution notices."
     )
     student_id: str = Field(description="The student the email is about.")
     session_id: str | None

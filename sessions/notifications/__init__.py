@@ -3,15 +3,17 @@
 ``GuardianNotices`` (a ``sessions.bus`` handler) turns ``exception.raised``
 (student absent) and ``summary.approved`` into rows of the delivery log
 (``Delivery``) through ``queue_guardian_notice``, honouring each family's
-preferences and consents. ``queue_due_reminders`` (run by the lifecycle
-sweep) queues session reminders for tutors, students and guardians.
+preferences and consents; ``SubstitutionNotices`` tells guardians and both
+tutors when another tutor takes a session. ``queue_due_reminders`` (run by
+the lifecycle sweep) queues session reminders for tutors, students and
+guardians.
 ``MailDispatcher`` sends what is due over SMTP, or to ``.eml`` files when no
 server is configured.
 """
 
 from sessions.notifications.dispatcher import MailDispatcher, MailRetry
 from sessions.notifications.errors import InvalidNotice, MailError, MailRejected, MailUnavailable
-from sessions.notifications.handlers import GuardianNotices
+from sessions.notifications.handlers import GuardianNotices, SubstitutionNotices
 from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
 from sessions.notifications.queue import queue_guardian_notice
 from sessions.notifications.reminders import queue_due_reminders
@@ -37,6 +39,7 @@ __all__ = [
     "OutboxTransport",
     "RecipientRole",
     "SmtpTransport",
+    "SubstitutionNotices",
     "build_transport",
     "queue_due_reminders",
     "queue_guardian_notice",

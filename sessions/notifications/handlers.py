@@ -1,4 +1,4 @@
-"""Event handlers that decide which guardian emails should exist; the dispatcher sends them."""
+"""Event handlers that decide which emails should exist; the dispatcher sends them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sessions.events import DomainEvent
 from sessions.notifications.models import DeliveryKind
 from sessions.notifications.queue import queue_guardian_notice
+from sessions.notifications.substitution import queue_substitution_notices
 from sessions.notifications.transport import sender_address
 
 ABSENCE = "student_absent"
@@ -68,3 +69,24 @@ class GuardianNotices:
                 now=now,
                 message_domain=self._domain,
             )
+
+
+class SubstitutionNotices:
+    """Queues the emails of ``session.tutor_substituted``: one per guardian of each
+    student, one to the new tutor and one to the replaced tutor.
+
+    It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
+    and recipient; a retried event queues nothing twice.
+
+    Args:
+        mail_from: the From header; its domain ends each Message-ID.
+    """
+
+    name = "substitution_notices"
+    types = frozenset({"session.tutor_substituted"})
+
+    def __init__(self, *, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
+        self._domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        await queue_substitution_notices(db, event, message_domain=self._domain)

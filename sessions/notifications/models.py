@@ -8,7 +8,8 @@ last attempt. A guardian whose preferences or consents rule an email out gets
 a ``skipped`` row with the reason and no body: the log shows why nothing went.
 
 Most emails go to guardians about one of their children. Session reminders
-(``session_reminder``) also go to the tutor and to each student themselves:
+(``session_reminder``) also go to the tutor and to each student themselves,
+and a substitution (``tutor_substituted``) to the new and the replaced tutor:
 ``recipient_role`` says whose the row is, and ``guardian_id`` then holds that
 recipient's own profile id (a ``tut_``, ``stu_`` or ``gua_`` id). A reminder
 withdrawn before it went (its session cancelled, moved or started) is
@@ -31,6 +32,8 @@ class DeliveryKind(StrEnum):
     SESSION_SUMMARY = "session_summary"
     # Before a session starts (24 h and 1 h by default; the offset is in the key).
     SESSION_REMINDER = "session_reminder"
+    # Another tutor takes a session: to its guardians and to both tutors.
+    TUTOR_SUBSTITUTED = "tutor_substituted"
 
 
 class RecipientRole(StrEnum):

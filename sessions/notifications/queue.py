@@ -68,11 +68,12 @@ async def queue_guardian_notice(
     """Queue one email per guardian of ``student_id``; returns the rows written now.
 
     Args:
-        kind: which email (``absence_notice``, ``session_summary``).
+        kind: which email (``absence_notice``, ``session_summary``, ``tutor_substituted``).
         session_id: the session it is about; its subject and time go into the email.
         event_id: the event that caused it; with the kind and guardian it keys the row.
         context: kind-specific values: ``summary`` (the parent-friendly text) for
-            ``session_summary``.
+            ``session_summary``; ``new_tutor_name`` and ``old_tutor_name`` for
+            ``tutor_substituted``.
         message_domain: the right-hand side of the Message-ID (the From domain).
 
     Raises:
@@ -160,6 +161,13 @@ def _values(
     }
     if kind is DeliveryKind.ABSENCE_NOTICE:
         values["scheduled_local"] = local_time(live.scheduled_start, tz)
+    elif kind is DeliveryKind.TUTOR_SUBSTITUTED:
+        values["scheduled_local"] = local_time(live.scheduled_start, tz)
+        for name in ("new_tutor_name", "old_tutor_name"):
+            value = context.get(name)
+            if not isinstance(value, str):
+                raise InvalidNotice(f"a tutor_substituted notice needs {name!r}")
+            values[name] = value
     elif kind is DeliveryKind.SESSION_SUMMARY:
         summary = context.get("summary")
         if not isinstance(summary, str) or not summary.strip():

@@ -6,7 +6,8 @@ the plain-text part gets the values as they are. Times are shown in the
 recipient's own zone, with the zone named, because a family abroad reads
 "10:00" as their own ten o'clock. Guardian emails are chosen by kind
 (``LETTERS``); session reminders have one letter per recipient role
-(``REMINDERS``), each with a footer that says why that person gets it.
+(``REMINDERS``), each with a footer that says why that person gets it, and
+a substitution one letter for each tutor (``SUBSTITUTION_TUTORS``).
 """
 
 from __future__ import annotations
@@ -86,8 +87,67 @@ LETTERS: dict[DeliveryKind, Letter] = {
             '<blockquote style="white-space: pre-wrap">$summary</blockquote>'
         ),
     ),
+    DeliveryKind.TUTOR_SUBSTITUTED: Letter(
+        subject=Template("$student_name's $session_subject session has a new tutor"),
+        text=Template(
+            "Dear $guardian_name,\n\n"
+            "$student_name's $session_subject session on $scheduled_local will be taught by "
+            "$new_tutor_name instead of $old_tutor_name.\n\n"
+            "Nothing else changes: $student_name joins from their Liveclass page as usual.\n\n"
+            "You receive this because you are $student_name's guardian at Liveclass. "
+            "Ask your coordinator to change which emails you get.\n"
+        ),
+        html=Template(
+            "<p>Dear $guardian_name,</p>\n"
+            "<p><strong>$student_name</strong>'s <strong>$session_subject</strong> session on "
+            "<strong>$scheduled_local</strong> will be taught by <strong>$new_tutor_name"
+            "</strong> instead of $old_tutor_name.</p>\n"
+            "<p>Nothing else changes: $student_name joins from their Liveclass page as usual.</p>"
+        ),
+    ),
 }
 
+_TUTOR_FOOTER = Template("You receive this because you are a tutor at Liveclass.")
+
+# A substitution's emails to the tutors: ``incoming`` to the one who takes the
+# session, ``outgoing`` to the one replaced. Values: recipient_name,
+# session_subject, scheduled_local, student_names, new_tutor_name, old_tutor_name.
+SUBSTITUTION_TUTORS: dict[str, Letter] = {
+    "incoming": Letter(
+        subject=Template("You now teach a $session_subject session with $student_names"),
+        text=Template(
+            "Dear $recipient_name,\n\n"
+            "You now teach the $session_subject session with $student_names on "
+            "$scheduled_local, in place of $old_tutor_name.\n\n"
+            "Join from your Liveclass page a few minutes before the start.\n\n"
+            "You receive this because you are a tutor at Liveclass.\n"
+        ),
+        html=Template(
+            "<p>Dear $recipient_name,</p>\n"
+            "<p>You now teach the <strong>$session_subject</strong> session with "
+            "<strong>$student_names</strong> on <strong>$scheduled_local</strong>, in place of "
+            "$old_tutor_name.</p>\n"
+            "<p>Join from your Liveclass page a few minutes before the start.</p>"
+        ),
+        footer=_TUTOR_FOOTER,
+    ),
+    "outgoing": Letter(
+        subject=Template("Your $session_subject session is now taught by $new_tutor_name"),
+        text=Template(
+            "Dear $recipient_name,\n\n"
+            "Your $session_subject session with $student_names on $scheduled_local is now "
+            "taught by $new_tutor_name. You no longer need to join it.\n\n"
+            "You receive this because you are a tutor at Liveclass.\n"
+        ),
+        html=Template(
+            "<p>Dear $recipient_name,</p>\n"
+            "<p>Your <strong>$session_subject</strong> session with <strong>$student_names"
+            "</strong> on <strong>$scheduled_local</strong> is now taught by <strong>"
+            "$new_tutor_name</strong>. You no longer need to join it.</p>"
+        ),
+        footer=_TUTOR_FOOTER,
+    ),
+}
 
 _REMINDER_HTML_WHEN = (
     "<p>It starts <strong>$scheduled_local</strong> (in $starts_in).</p>\n"
@@ -180,15 +240,24 @@ def lead_time(remaining: timedelta) -> str:
 
 
 def render(
-    kind: DeliveryKind, values: dict[str, str], *, role: RecipientRole = RecipientRole.GUARDIAN
+    kind: DeliveryKind,
+    values: dict[str, str],
+    *,
+    role: RecipientRole = RecipientRole.GUARDIAN,
+    letter: Letter | None = None,
 ) -> Rendered:
     """Fill the templates of the kind (and, for reminders, the recipient's role) with
     ``values`` (plain strings; HTML is escaped here).
 
+    Args:
+        letter: the letter to fill instead of the kind's own (a substitution's
+            ``SUBSTITUTION_TUTORS``).
+
     Raises:
         InvalidNotice: a value the template needs is missing.
     """
-    letter = REMINDERS[role] if kind is DeliveryKind.SESSION_REMINDER else LETTERS[kind]
+    if letter is None:
+        letter = REMINDERS[role] if kind is DeliveryKind.SESSION_REMINDER else LETTERS[kind]
     try:
         subject = letter.subject.substitute(values)
         text = letter.text.substitute(values)
