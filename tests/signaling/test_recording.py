@@ -91,7 +91,9 @@ async def test_a_student_is_recorded_only_with_their_guardians_consent(
         assert track.path.parent == folder
         with av.open(str(track.path)) as container:
             assert container.streams.audio[0].codec_context.name == "opus"
-        assert 1.0 <= track.duration <= 3.0 * WAIT, track.duration
+        # Media flows once ICE and DTLS are up (about half a second of the bot's 2 s,
+        # longer on a loaded machine): some audio, never more than the session.
+        assert 0.3 <= track.duration <= 3.0 * WAIT, track.duration
 
 
 async def test_with_recording_off_nothing_is_recorded(
