@@ -147,16 +147,21 @@ async def _document(call: Call, session_id: str, *, lock: bool = False) -> Sessi
     return row
 
 
+async def _segments(call: Call, session_id: str) -> list[TranscriptSegment]:
+    rows = await call.db.scalars(
+        select(TranscriptSegment)
+        .where(TranscriptSegment.session_id == session_id)
+        .order_by(TranscriptSegment.index)
+    )
+    return list(rows)
+
+
 @router.get("/api/v1/sessions/{session_id}/transcript", tags=TAGS)
 async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
     """The session's transcript: each participant's speech in time order, with speaker
     names and roles (coordinators and the session's tutor). Empty until transcribed."""
     live = await _staff_session(call, session_id, "read a session's transcript")
-    rows = await call.db.scalars(
-        select(TranscriptSegment)
-        .where(TranscriptSegment.session_id == live.id)
-        .order_by(TranscriptSegment.index)
-    )
+    rows = await _segments(call, live.id)
     return TranscriptOut(
         session_id=live.id,
         segments=[
@@ -178,13 +183,7 @@ async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
 async def get_captions(call: Call, session_id: str) -> Response:
     """The transcript as WebVTT captions with `<v Speaker>` voices (as the transcript)."""
     live = await _staff_session(call, session_id, "read a session's captions")
-    rows = list(
-        await call.db.scalars(
-            select(TranscriptSegment)
-            .where(TranscriptSegment.session_id == live.id)
-            .order_by(TranscriptSegment.index)
-        )
-    )
+    rows = await _segments(call, live.id)
     tracks = {r.participant_id: n for n, r in enumerate(rows)}
     transcript = Transcript(
         segments=tuple(
