@@ -38,6 +38,7 @@ from api.routes import (
     students,
     substitution,
     tutors,
+    utilisation,
 )
 from api.routes.health import app_version
 from api.routing import Router, error_response
@@ -78,6 +79,7 @@ def build_router() -> Router:
         ops,
         api_keys,
         matching,
+        utilisation,
         dead_letters,
         pages,
     ):

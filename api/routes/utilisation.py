@@ -1,0 +1,120 @@
+"""Utilisation per tutor for coordinators: available time against booked time over a range."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import select
+
+from api.permissions import require_coordinator
+from api.routes._pages import fetch_page
+from api.routing import Call, Router
+from api.schemas import Page, PageQuery
+from core.errors import ErrorDetail, ValidationFailed
+from scheduling.availability import ExceptionKind, Interval, expand
+from scheduling.models import LiveSession, SessionStatus, Tutor, User
+from scheduling.schedules import exceptions_of, rules_of, to_exception, to_rule
+from scheduling.utilisation import utilisation
+
+router = Router()
+TAGS = ["tutors"]
+MAX_RANGE = timedelta(days=62)
+
+
+class UtilisationQuery(PageQuery):
+    starts_after: AwareDatetime = Field(description="Start of the range (inclusive).")
+    starts_before: AwareDatetime = Field(
+        description="End of the range (exclusive); at most 62 days later."
+    )
+
+
+class TutorUtilisationOut(BaseModel):
+    tutor_id: str
+    name: str
+    time_zone: str
+    configured: bool = Field(
+        description="False when the tutor has no weekly rules or extra hours: no "
+        "availability to measure against, so `available_minutes` is 0 and `share` null."
+    )
+    available_minutes: int = Field(description="Available time in the range (after time off).")
+    booked_minutes: int = Field(description="Time of sessions not cancelled, within the range.")
+    sessions: int = Field(description="Sessions not cancelled that overlap the range.")
+    share: float | None = Field(
+        description="booked / available; above 1.0 when booked beyond the availability."
+    )
+
+
+class UtilisationPage(Page[TutorUtilisationOut]):
+    starts_after: datetime
+    starts_before: datetime
+
+
+@router.get("/api/v1/utilisation/tutors", tags=TAGS, errors=[422])
+async def tutor_utilisation(call: Call, query: UtilisationQuery) -> UtilisationPage:
+    """Per tutor of the organisation, by name: available and booked minutes over a range
+    of at most 62 days, and the share booked (coordinators only)."""
+    p = call.principal
+    require_coordinator(p, "read tutors' utilisation")
+    start, end = query.starts_after, query.starts_before
+    if not timedelta(0) < end - start <= MAX_RANGE:
+        raise ValidationFailed(
+            "starts_before must be after starts_after, by at most 62 days",
+            details=[
+                ErrorDetail(
+                    loc=["query", "starts_before"],
+                    message="must be after starts_after, by at most 62 days",
+                    type="value_error",
+                )
+            ],
+        )
+    tutors, total = await fetch_page(
+        call.db,
+        select(Tutor).join(User, User.id == Tutor.user_id),
+        where=[Tutor.org_id == p.org_id],
+        order_by=[User.display_name, Tutor.id],
+        page=query,
+    )
+    items = []
+    for tutor in tutors:
+        rules = [to_rule(r) for r in await rules_of(call.db, tutor.id)]
+        exceptions = [to_exception(x) for x in await exceptions_of(call.db, tutor.id)]
+        configured = bool(rules) or any(x.kind is ExceptionKind.EXTRA_HOURS for x in exceptions)
+        available = (
+            expand(rules, exceptions, zone=ZoneInfo(tutor.time_zone), start=start, end=end)
+            if configured
+            else []
+        )
+        booked = [
+            Interval(s.scheduled_start, s.scheduled_end)
+            for s in await call.db.scalars(
+                select(LiveSession).where(
+                    LiveSession.tutor_id == tutor.id,
+                    LiveSession.status != SessionStatus.CANCELLED,
+                    LiveSession.scheduled_end > start,
+                    LiveSession.scheduled_start < end,
+                )
+            )
+        ]
+        used = utilisation(available, booked, start=start, end=end)
+        items.append(
+            TutorUtilisationOut(
+                tutor_id=tutor.id,
+                name=tutor.user.display_name,
+                time_zone=tutor.time_zone,
+                configured=configured,
+                available_minutes=used.available_minutes,
+                booked_minutes=used.booked_minutes,
+                sessions=used.sessions,
+                share=used.share,
+            )
+        )
+    return UtilisationPage(
+        items=items,
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
+        starts_after=start,
+        starts_before=end,
+    )
