@@ -54,7 +54,10 @@ def test_worker_runs_until_told_to_stop(tmp_path: Path, signum: signal.Signals) 
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         proc.send_signal(signum)
-        assert proc.wait(timeout=20 * WAIT) == 0, log.read_text()
+        # Usually 1-2 s. Once in a full CI-like run it took over 20 s (the signal came
+        # during the first lifecycle sweep; tracked in the scheduling issue's notes):
+        # the bound is what an orchestrator's grace period would allow.
+        assert proc.wait(timeout=60 * WAIT) == 0, log.read_text()
         assert "worker stopping" in log.read_text()
         assert "Traceback" not in log.read_text()
     finally:
