@@ -48,12 +48,20 @@ from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
 from core.logging import get_logger
 from core.settings import Settings, get_settings
-from scheduling.models import Guardianship, LiveSession, PresenceType, Student, Tutor
+from scheduling.models import (
+    Guardianship,
+    LiveSession,
+    PresenceType,
+    SessionStudent,
+    Student,
+    Tutor,
+)
 from sessions.documentation import record_recording
 from sessions.service import record_presence as write_presence
 from sfu import ice
 from sfu.recording import RecordedTrack, Recorder
 from signaling.server import PresenceRecord, RecordingSink, SignalingLimits, SignalingServer
+from signaling.tokens import JoinGrant
 
 log = get_logger("liveclass.api")
 
@@ -115,6 +123,31 @@ def build_signaling(
             status = await db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
         return status is not None and not status.is_closed
 
+    async def still_admitted(grant: JoinGrant) -> bool:
+        # The token said who they were when it was issued; the booking may have changed.
+        async with services.sessionmaker() as db:
+            if grant.role == "tutor":
+                teaching = await db.scalar(
+                    select(Tutor.user_id)
+                    .join(LiveSession, LiveSession.tutor_id == Tutor.id)
+                    .where(LiveSession.id == grant.session_id)
+                )
+                return teaching == grant.participant_id
+            if grant.role == "student":
+                student_id = await db.scalar(
+                    select(Student.id).where(Student.user_id == grant.participant_id)
+                )
+                if student_id is None:
+                    return True  # the token names no student profile: nothing to re-check
+                attending = await db.scalar(
+                    select(SessionStudent.student_id).where(
+                        SessionStudent.session_id == grant.session_id,
+                        SessionStudent.student_id == student_id,
+                    )
+                )
+                return attending is not None
+        return True
+
     async def record_presence(record: PresenceRecord) -> None:
         # Its own transaction, committed before signaling moves on: a crash after a
         # join still leaves the join. A failure is the server's to log; it goes on.
@@ -169,6 +202,7 @@ def build_signaling(
         ),
         ice_servers=settings.ice_servers,
         session_exists=session_exists,
+        still_admitted=still_admitted,
         on_presence=record_presence,
         recorder_for=recorder_for,
         on_recording=on_recording or recording_ready,

@@ -20,7 +20,12 @@ from sessions.bus import EventBus, build_bus
 from sessions.documentation import DraftingHandler, TranscriptionHandler
 from sessions.handlers import lifecycle_handlers
 from sessions.handling import Handler
-from sessions.notifications import GuardianNotices, MailDispatcher, SubstitutionNotices
+from sessions.notifications import (
+    ChangeNotices,
+    GuardianNotices,
+    MailDispatcher,
+    SubstitutionNotices,
+)
 from sessions.notifications.transport import sender_address
 from sessions.timers import TimerPolicy, sweep_forever
 
@@ -37,6 +42,7 @@ def build_handlers(services: Services) -> list[Handler]:
         *lifecycle_handlers(clock=services.clock.now),
         GuardianNotices(mail_from=services.settings.mail_from),
         SubstitutionNotices(mail_from=services.settings.mail_from),
+        ChangeNotices(mail_from=services.settings.mail_from),
         TranscriptionHandler(services.transcriber),
         DraftingHandler(services.settings, clock=services.clock.now),
     ]

@@ -231,6 +231,13 @@ class Settings(BaseSettings):
     mail_max_attempts: int = Field(
         default=5, ge=1, le=50, description="Tries per email before it is marked failed."
     )
+    late_cancel_hours: float = Field(
+        default=24,
+        ge=0,
+        le=24 * 14,
+        description="A session cancelled or moved with less notice than this before its start "
+        "is flagged as late (on the session, its event and the emails). 0 flags none.",
+    )
     tutor_no_show_minutes: int = Field(
         default=10,
         ge=1,

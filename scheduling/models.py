@@ -27,6 +27,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +40,16 @@ class Role(StrEnum):
     TUTOR = "tutor"
     STUDENT = "student"
     GUARDIAN = "guardian"
+
+
+class ChangeParty(StrEnum):
+    """Who asked for a session to be cancelled or moved: the notice policy counts
+    against them (a late cancellation by a student may be charged; one by a
+    tutor needs a substitute)."""
+
+    STUDENT = "student"
+    TUTOR = "tutor"
+    ORGANISATION = "organisation"
 
 
 class SessionStatus(StrEnum):
@@ -70,14 +81,16 @@ class PresenceType(StrEnum):
     LEFT = "participant.left"
 
 
-def _enum(enum: type[StrEnum], name: str) -> Enum:
+def _enum(enum: type[StrEnum], name: str, *, check: bool = True) -> Enum:
     # VARCHAR + CHECK rather than a native type: identical on SQLite and
-    # PostgreSQL, and adding a value later is a plain migration.
+    # PostgreSQL, and adding a value later is a plain migration. ``check=False``
+    # for a column added to a table that others reference: SQLite cannot add a
+    # CHECK without copying the table, so the value is checked in Python only.
     return Enum(
         enum,
         name=name,
         native_enum=False,
-        create_constraint=True,
+        create_constraint=check,
         length=32,
         values_callable=lambda e: [m.value for m in e],
     )
@@ -114,6 +127,9 @@ class Tutor(Base):
     subjects: Mapped[list[str]] = mapped_column(JSON, default=list)
     levels: Mapped[list[str]] = mapped_column(JSON, default=list)
     time_zone: Mapped[str] = mapped_column(String(64))
+    # Their own session reminders (24 h and 1 h before); emails about changes
+    # to their sessions always go.
+    notify_reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime]
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
@@ -127,6 +143,9 @@ class Student(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     level: Mapped[str | None] = mapped_column(String(64))
     time_zone: Mapped[str] = mapped_column(String(64))
+    # Their own session reminders (24 h and 1 h before); emails about changes
+    # to their sessions always go.
+    notify_reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime]
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
@@ -196,6 +215,13 @@ class LiveSession(Base):
         ForeignKey("session_series.id", ondelete="SET NULL"), index=True
     )
     occurrence_start: Mapped[datetime | None]
+    # Set when it is cancelled: when, at whose request, and whether that was
+    # later than the notice policy asks (``LIVECLASS_LATE_CANCEL_HOURS``).
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[ChangeParty | None] = mapped_column(
+        _enum(ChangeParty, "change_party", check=False)
+    )
+    late_cancellation: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -128,26 +128,13 @@ async def book_series(
     return series, booked
 
 
-async def change_occurrence(
-    db: AsyncSession,
-    series: SessionSeries,
-    target: LiveSession,
-    *,
-    scope: Scope,
-    cancel: bool,
-    scheduled_start: datetime | None,
-    duration_minutes: int | None,
-    now: datetime,
+async def chosen_occurrences(
+    db: AsyncSession, series: SessionSeries, target: LiveSession, scope: Scope
 ) -> list[LiveSession]:
-    """Move or cancel ``target``, alone or with every later occurrence; return those changed.
-
-    With ``THIS_AND_FOLLOWING`` each later occurrence moves by as many local days
-    as ``target`` does and to its new local time, and takes the new duration.
-    Occurrences that are no longer scheduled (held, cancelled) are left alone.
+    """``target`` alone, or it and every later occurrence still scheduled.
 
     Raises:
         Conflict: ``target`` is not scheduled (``invalid_state``).
-        SeriesConflict: a moved occurrence conflicts; nothing is changed.
     """
     if target.status is not SessionStatus.SCHEDULED:
         raise Conflict(
@@ -155,23 +142,42 @@ async def change_occurrence(
             code="invalid_state",
         )
     assert target.occurrence_start is not None
-    zone = ZoneInfo(series.time_zone)
     if scope is Scope.THIS:
-        chosen = [target]
-    else:
-        chosen = [
-            s
-            for s in await occurrences_of(db, series.id)
-            if s.status is SessionStatus.SCHEDULED
-            and s.occurrence_start is not None
-            and s.occurrence_start >= target.occurrence_start
-        ]
-    if cancel:
-        for live in chosen:
-            live.status = SessionStatus.CANCELLED
-            live.updated_at = now
-        await db.flush()
-        return chosen
+        return [target]
+    return [
+        s
+        for s in await occurrences_of(db, series.id)
+        if s.status is SessionStatus.SCHEDULED
+        and s.occurrence_start is not None
+        and s.occurrence_start >= target.occurrence_start
+    ]
+
+
+async def change_occurrence(
+    db: AsyncSession,
+    series: SessionSeries,
+    target: LiveSession,
+    *,
+    scope: Scope,
+    scheduled_start: datetime | None,
+    duration_minutes: int | None,
+    now: datetime,
+) -> list[LiveSession]:
+    """Move ``target``, alone or with every later occurrence; return those chosen.
+
+    With ``THIS_AND_FOLLOWING`` each later occurrence moves by as many local days
+    as ``target`` does and to its new local time, and takes the new duration.
+    Occurrences that are no longer scheduled (held, cancelled) are left alone.
+    Cancelling goes through ``sessions.changes.cancel`` for each of
+    ``chosen_occurrences``, so each gets its event and its notice.
+
+    Raises:
+        Conflict: ``target`` is not scheduled (``invalid_state``).
+        SeriesConflict: a moved occurrence conflicts; nothing is changed.
+    """
+    chosen = await chosen_occurrences(db, series, target, scope)
+    assert target.occurrence_start is not None
+    zone = ZoneInfo(series.time_zone)
     duration = (
         timedelta(minutes=duration_minutes)
         if duration_minutes is not None

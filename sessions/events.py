@@ -26,6 +26,7 @@ EVENT_TYPES = frozenset(
         "session.ended",
         "session.documented",
         "session.cancelled",
+        "session.rescheduled",
         "session.no_show",
         "session.tutor_substituted",
         "participant.joined",

@@ -6,7 +6,9 @@ Kinds, and what raises them:
   the start of an open or live session (``detect_due``, run by the lifecycle
   sweep), or the session became a no-show. Its details list substitutes
   (``scheduling.substitution``), and confirming one
-  (``sessions.substitution.substitute_tutor``) resolves it.
+  (``sessions.substitution.substitute_tutor``) resolves it. A substitute who
+  does not come either raises their own (its subject is the tutor), counted
+  from the substitution when that was after the start.
 - ``student_absent``: on ``session.ended``, one per student who never joined.
 - ``no_recording``: a session ended ``recording_wait`` ago and no
   ``recording.ready`` event came for it (``detect_due``).
@@ -145,9 +147,17 @@ async def detect_due(
         Presence.type == PresenceType.JOINED,
         Presence.participant_id == Tutor.user_id,
     )
+    # One no-show per tutor: a substitute who does not come either is raised too,
+    # counted from when they were given the session if that was after its start.
     already = exists().where(
         SessionException.session_id == LiveSession.id,
         SessionException.kind == K.TUTOR_NO_SHOW,
+        SessionException.subject == LiveSession.tutor_id,
+    )
+    just_substituted = exists().where(
+        OutboxEvent.session_id == LiveSession.id,
+        OutboxEvent.type == "session.tutor_substituted",
+        OutboxEvent.occurred_at > now - tutor_no_show_after,
     )
     absent_tutors = await db.scalars(
         select(LiveSession)
@@ -157,6 +167,7 @@ async def detect_due(
             LiveSession.scheduled_start <= now - tutor_no_show_after,
             ~tutor_joined,
             ~already,
+            ~just_substituted,
         )
         .order_by(LiveSession.scheduled_start)
         .limit(BATCH)

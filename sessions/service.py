@@ -22,8 +22,11 @@ async def apply(
     now: datetime,
     by: str | None = None,
     reason: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> OutboxEvent:
     """Move a session on by ``action`` and add the event it emits; the caller commits.
+
+    ``details`` are added to the event's payload (a cancellation's notice).
 
     The row is locked (``SELECT ... FOR UPDATE`` where the database has it), so
     two workers racing to end the same session serialise: the second sees
@@ -36,7 +39,7 @@ async def apply(
     live = await db.get(LiveSession, session_id, with_for_update=True, populate_existing=True)
     if live is None:
         raise NotFound(f"no session {session_id}")
-    return _move(db, live, action, now=now, by=by, reason=reason)
+    return _move(db, live, action, now=now, by=by, reason=reason, details=details)
 
 
 def _move(
@@ -47,11 +50,12 @@ def _move(
     now: datetime,
     by: str | None,
     reason: str | None,
+    details: dict[str, Any] | None = None,
 ) -> OutboxEvent:
     before = live.status
     live.status = transition(before, action)
     live.updated_at = now
-    payload: dict[str, Any] = {"from": before.value, "to": live.status.value}
+    payload: dict[str, Any] = {**(details or {}), "from": before.value, "to": live.status.value}
     if by is not None:
         payload["by"] = by
     if reason is not None:

@@ -85,6 +85,9 @@ class PresenceRecord:
 
 
 SessionExists = Callable[[str], Awaitable[bool]]
+# Whether a valid token's holder is still one of the session's participants
+# (a tutor replaced by a substitute, a student taken off it, no longer are).
+StillAdmitted = Callable[[JoinGrant], Awaitable[bool]]
 PresenceSink = Callable[[PresenceRecord], Awaitable[None]]
 # A session's recorder for a new room, or None not to record it.
 RecorderFactory = Callable[[str], Recorder | None]
@@ -166,15 +169,19 @@ class SignalingServer:
         on_presence: PresenceSink | None = None,
         recorder_for: RecorderFactory | None = None,
         on_recording: RecordingSink | None = None,
+        still_admitted: StillAdmitted | None = None,
     ) -> None:
         """``recorder_for`` gives each new room its recorder; when the room closes (the
         last participant left, or the server shuts down) the recorder is closed and
-        ``on_recording`` hears its files."""
+        ``on_recording`` hears its files. ``still_admitted`` re-checks, at each join,
+        that the token's holder still belongs to the session: a token outlives changes
+        to who teaches or attends it."""
         self._secret = secret
         self._clock = clock
         self.limits = limits
         self._ice_servers = ice_servers
         self._session_exists = session_exists
+        self._still_admitted = still_admitted
         self._on_presence = on_presence
         self._recorder_for = recorder_for
         self._on_recording = on_recording
@@ -298,6 +305,15 @@ class SignalingServer:
                 "session_not_found",
                 "this session does not exist or has ended",
                 CloseCode.SESSION_NOT_FOUND,
+            )
+            return None
+        if self._still_admitted is not None and not await self._still_admitted(grant):
+            await self._refuse(
+                conn,
+                "not_a_participant",
+                f"you are no longer this session's {grant.role} (another tutor took it, or you "
+                "were taken off it); ask your coordinator",
+                CloseCode.JOIN_REFUSED,
             )
             return None
         state = self._room(grant.session_id)

@@ -1,4 +1,4 @@
-"""Logging in, and who you are."""
+"""Logging in, who you are, and your own email preferences."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 from api.auth import Principal, issue_access_token, principal_for_user, verify_password
 from api.routing import Call, Router
 from api.schemas import Input
-from core.errors import NotAuthenticated
+from core.errors import Conflict, NotAuthenticated
 from core.logging import get_logger
-from scheduling.models import Role, User
+from scheduling.models import Role, Student, Tutor, User
 from scheduling.people import find_user_by_email
 
 router = Router()
@@ -82,3 +82,41 @@ async def me(call: Call) -> MeOut:
     p = call.principal
     user = await call.db.get(User, p.id) if p.kind == "user" else None
     return MeOut.of(p, user)
+
+
+class PreferencesIn(Input):
+    notify_reminders: bool = Field(
+        description="Email me a reminder 24 h and 1 h before each of my sessions."
+    )
+
+
+class PreferencesOut(BaseModel):
+    notify_reminders: bool
+
+
+@router.patch("/api/v1/me/preferences", tags=TAGS, errors=[409])
+async def update_my_preferences(call: Call, body: PreferencesIn) -> PreferencesOut:
+    """Turn your own session reminders on or off (tutors and students).
+
+    Emails about changes to your sessions (cancelled, moved, another tutor)
+    always go. Guardians choose per child, with `notify_reminders` on
+    `PUT /api/v1/guardians/{id}/students/{student_id}`; coordinators get no reminders.
+    """
+    p = call.principal
+    profile: Tutor | Student | None = None
+    if p.role is Role.TUTOR and p.tutor_id is not None:
+        profile = await call.db.get(Tutor, p.tutor_id)
+    elif p.role is Role.STUDENT and p.student_id is not None:
+        profile = await call.db.get(Student, p.student_id)
+    if profile is None:
+        where = (
+            "choose per child with notify_reminders on "
+            "PUT /api/v1/guardians/{id}/students/{student_id}"
+            if p.role is Role.GUARDIAN
+            else "only tutors and students get session reminders"
+        )
+        raise Conflict(f"you have no reminder preference here; {where}", code="no_preferences")
+    profile.notify_reminders = body.notify_reminders
+    await call.db.flush()
+    log.info("preferences changed", user=p.id, notify_reminders=body.notify_reminders)
+    return PreferencesOut(notify_reminders=profile.notify_reminders)

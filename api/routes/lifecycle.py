@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -15,10 +15,11 @@ from api.permissions import (
     visible_sessions,
 )
 from api.routes._pages import fetch_page
-from api.routes.sessions import SessionOut
+from api.routes.sessions import ChangeReason, RequestedBy, SessionOut
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
-from scheduling.models import LiveSession
+from scheduling.models import ChangeParty, LiveSession
+from sessions.changes import cancel
 from sessions.lifecycle import Action
 from sessions.models import OutboxEvent
 from sessions.service import apply
@@ -55,6 +56,11 @@ class EventPage(Page[EventOut]):
 
 class Reason(Input):
     reason: str | None = Field(default=None, max_length=500, description="Shown in the timeline.")
+
+
+class Cancellation(Input):
+    requested_by: RequestedBy = ChangeParty.ORGANISATION
+    reason: ChangeReason = None
 
 
 @router.get("/api/v1/sessions/{session_id}/events", tags=TAGS)
@@ -95,10 +101,25 @@ async def end_session(call: Call, session_id: str, body: Reason) -> SessionOut:
 
 
 @router.post("/api/v1/sessions/{session_id}/cancel", tags=TAGS, errors=[409])
-async def cancel_session(call: Call, session_id: str, body: Reason) -> SessionOut:
-    """Cancel a session that has not gone live (coordinators only); emits `session.cancelled`."""
+async def cancel_session(call: Call, session_id: str, body: Cancellation) -> SessionOut:
+    """Cancel a session that has not gone live (coordinators only); emits `session.cancelled`.
+
+    The notice policy applies: with less than `LIVECLASS_LATE_CANCEL_HOURS`
+    before the start, the session gets `late_cancellation: true` and the
+    event `late: true`, with `notice_hours` and `requested_by` either way.
+    Its guardians, students and tutor are emailed; its reminders are withdrawn.
+    A live or finished session gets 409 `invalid_transition`.
+    """
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "cancel sessions")
-    await apply(call.db, live.id, Action.CANCEL, now=call.now, by=p.id, reason=body.reason)
+    live, _ = await cancel(
+        call.db,
+        live.id,
+        now=call.now,
+        requested_by=body.requested_by,
+        late_after=timedelta(hours=call.services.settings.late_cancel_hours),
+        by=p.id,
+        reason=body.reason,
+    )
     return SessionOut.of(live)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 from sqlalchemy import select
 
 from api.permissions import not_visible, require_coordinator, visible_sessions
-from api.routes.sessions import SessionOut
+from api.routes.sessions import ChangeReason, RequestedBy, SessionOut
 from api.routing import Call, Router
 from api.schemas import Input, Label, TimeZoneName
 from core.errors import NotFound
-from scheduling.models import LiveSession, SessionSeries
-from scheduling.series import Scope, book_series, change_occurrence, occurrences_of
+from scheduling.models import ChangeParty, LiveSession, SessionSeries
+from scheduling.series import (
+    Scope,
+    book_series,
+    change_occurrence,
+    chosen_occurrences,
+    occurrences_of,
+)
+from sessions.changes import Slot, cancel, rescheduled
 
 router = Router()
 TAGS = ["series"]
@@ -104,6 +111,8 @@ class OccurrenceChange(Input):
         "by the same number of days to the same local time.",
     )
     duration_minutes: Minutes | None = None
+    requested_by: RequestedBy = ChangeParty.ORGANISATION
+    reason: ChangeReason = None
 
 
 async def _load(call: Call, series_id: str) -> tuple[SessionSeries, list[LiveSession]]:
@@ -167,21 +176,49 @@ async def change_series_occurrence(
 
     Moves are checked for conflicts like new bookings; if any occurrence
     conflicts, nothing changes and the 409 lists each conflict with its
-    occurrence. Returns the whole series.
+    occurrence. Each cancelled occurrence emits `session.cancelled` and each
+    moved one `session.rescheduled`, with the notice policy applied to each
+    (see `POST /api/v1/sessions/{id}/cancel`); guardians, students and the
+    tutor are emailed about each. Returns the whole series.
     """
     series, occurrences = await _load(call, series_id)
     require_coordinator(call.principal, "change series")
     target = next((o for o in occurrences if o.id == session_id), None)
     if target is None:
         raise NotFound(f"series {series_id} has no occurrence {session_id}")
-    await change_occurrence(
-        call.db,
-        series,
-        target,
-        scope=body.scope,
-        cancel=body.cancel,
-        scheduled_start=body.scheduled_start,
-        duration_minutes=body.duration_minutes,
-        now=call.now,
-    )
+    late_after = timedelta(hours=call.services.settings.late_cancel_hours)
+    who, why = body.requested_by, body.reason
+    if body.cancel:
+        for live in await chosen_occurrences(call.db, series, target, body.scope):
+            await cancel(
+                call.db,
+                live.id,
+                now=call.now,
+                requested_by=who,
+                late_after=late_after,
+                by=call.principal.id,
+                reason=why,
+            )
+    else:
+        before = {o.id: Slot.of(o) for o in occurrences}
+        moved = await change_occurrence(
+            call.db,
+            series,
+            target,
+            scope=body.scope,
+            scheduled_start=body.scheduled_start,
+            duration_minutes=body.duration_minutes,
+            now=call.now,
+        )
+        for live in moved:
+            rescheduled(
+                call.db,
+                live,
+                before[live.id],
+                now=call.now,
+                requested_by=who,
+                late_after=late_after,
+                by=call.principal.id,
+                reason=why,
+            )
     return SeriesOut.of(series, await occurrences_of(call.db, series.id))

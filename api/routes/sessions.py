@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from core.errors import Conflict, PermissionDenied
 from core.logging import get_logger
 from scheduling.bookings import book_session, check_conflicts, check_participants, check_times
 from scheduling.models import (
+    ChangeParty,
     LiveSession,
     Presence,
     PresenceType,
@@ -29,6 +31,8 @@ from scheduling.models import (
     SessionStudent,
     User,
 )
+from sessions.changes import Slot, rescheduled
+from sessions.models import OutboxEvent
 from signaling.tokens import JoinGrant, issue_join_token
 
 router = Router()
@@ -40,6 +44,19 @@ _CLOSED = {
     SessionStatus.CANCELLED,
     SessionStatus.NO_SHOW,
 }
+
+
+RequestedBy = Annotated[
+    ChangeParty,
+    Field(
+        description="Who asked for the change: `student` (or their guardian), `tutor`, or "
+        "`organisation`. The notice policy (`LIVECLASS_LATE_CANCEL_HOURS`) flags a late one "
+        "in the event and the emails, so it can be charged or followed up."
+    ),
+]
+ChangeReason = Annotated[
+    str | None, Field(default=None, max_length=500, description="Shown in the timeline.")
+]
 
 
 class SessionCreate(Input):
@@ -58,6 +75,8 @@ class SessionUpdate(Input):
     subject: Label | None = None
     scheduled_start: AwareDatetime | None = None
     scheduled_end: AwareDatetime | None = None
+    requested_by: RequestedBy = ChangeParty.ORGANISATION
+    reason: ChangeReason = None
 
 
 class SessionOut(BaseModel):
@@ -69,6 +88,12 @@ class SessionOut(BaseModel):
     scheduled_end: datetime
     status: SessionStatus
     room: str
+    cancelled_at: datetime | None = Field(description="When it was cancelled, if it was.")
+    cancelled_by: ChangeParty | None = Field(description="Who asked for the cancellation.")
+    late_cancellation: bool | None = Field(
+        description="Cancelled with less notice than `LIVECLASS_LATE_CANCEL_HOURS` before its "
+        "start. Null unless cancelled."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -83,6 +108,9 @@ class SessionOut(BaseModel):
             scheduled_end=s.scheduled_end,
             status=s.status,
             room=s.room,
+            cancelled_at=s.cancelled_at,
+            cancelled_by=s.cancelled_by,
+            late_cancellation=s.late_cancellation,
             created_at=s.created_at,
             updated_at=s.updated_at,
         )
@@ -101,6 +129,9 @@ class SessionQuery(PageQuery):
     )
     starts_before: AwareDatetime | None = Field(
         default=None, description="Scheduled start before this."
+    )
+    late_cancellation: bool | None = Field(
+        default=None, description="`true`: only sessions cancelled late; `false`: in time."
     )
 
 
@@ -159,6 +190,8 @@ async def list_sessions(call: Call, query: SessionQuery) -> SessionPage:
         where.append(LiveSession.scheduled_start >= query.starts_after)
     if query.starts_before:
         where.append(LiveSession.scheduled_start < query.starts_before)
+    if query.late_cancellation is not None:
+        where.append(LiveSession.late_cancellation.is_(query.late_cancellation))
     rows, total = await fetch_page(
         call.db,
         select(LiveSession),
@@ -212,12 +245,16 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
     """Change a scheduled session's tutor, students, subject or times (coordinators only).
 
     The changed session is checked for conflicts as a new booking is (409
-    `booking_conflict`, every conflict in `details`, nothing written).
+    `booking_conflict`, every conflict in `details`, nothing written). New
+    times emit `session.rescheduled` (old and new times, `requested_by`,
+    `notice_hours`, `late`), which emails its guardians, students and tutor;
+    reminders follow the new time. To give a session to another tutor who
+    stands in, use `POST /api/v1/sessions/{id}/substitute`, which tells everyone.
     """
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "change sessions")
-    reject_nulls(body, *body.model_fields_set)
+    reject_nulls(body, *(body.model_fields_set - {"reason"}))
     if live.status is not SessionStatus.SCHEDULED:
         raise Conflict(
             f"only a scheduled session can be changed; this one is {live.status.value}",
@@ -238,6 +275,7 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
         scheduled_end=end,
         session_id=live.id,
     )
+    before = Slot.of(live)
     live.tutor_id, live.scheduled_start, live.scheduled_end = tutor_id, start, end
     if body.subject is not None:
         live.subject = body.subject
@@ -248,12 +286,26 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
         ]
     live.updated_at = call.now
     await call.db.flush()
+    rescheduled(
+        call.db,
+        live,
+        before,
+        now=call.now,
+        requested_by=body.requested_by,
+        late_after=timedelta(hours=call.services.settings.late_cancel_hours),
+        by=p.id,
+        reason=body.reason,
+    )
     return SessionOut.of(live)
 
 
 @router.delete("/api/v1/sessions/{session_id}", tags=TAGS, errors=[409])
 async def delete_session(call: Call, session_id: str) -> None:
-    """Delete a session that has not started and nobody has joined (coordinators only)."""
+    """Delete a booking made by mistake (coordinators only): one that has not started,
+    nobody has joined and that has no events yet. Nobody is told; to call off a
+    session people expect, or one already moved, cancel it instead
+    (`POST /api/v1/sessions/{id}/cancel`), which keeps its history and emails them.
+    """
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "delete sessions")
@@ -267,6 +319,13 @@ async def delete_session(call: Call, session_id: str) -> None:
         raise Conflict(
             "someone has already joined this session, and its presence records are kept; "
             "it can no longer be deleted",
+            code="invalid_state",
+        )
+    history = select(OutboxEvent.id).where(OutboxEvent.session_id == live.id).limit(1)
+    if await call.db.scalar(history) is not None:
+        raise Conflict(
+            "this session has a history (it was moved or substituted) that is kept; "
+            "cancel it instead: POST /api/v1/sessions/{id}/cancel",
             code="invalid_state",
         )
     await call.db.delete(live)

@@ -31,10 +31,16 @@ class StudentCreate(PersonCreate):
 
 
 class StudentUpdate(PersonUpdate):
+    notify_reminders: bool | None = Field(
+        default=None, description="Email them a reminder 24 h and 1 h before each session."
+    )
     level: Label | None = None
 
 
 class StudentOut(PersonOut):
+    notify_reminders: bool = Field(
+        description="Session reminders on (they can change it: `PATCH /api/v1/me/preferences`)."
+    )
     level: str | None
 
     @classmethod
@@ -46,6 +52,7 @@ class StudentOut(PersonOut):
             display_name=s.user.display_name,
             time_zone=s.time_zone,
             created_at=s.created_at,
+            notify_reminders=s.notify_reminders,
             level=s.level,
         )
 
@@ -115,8 +122,10 @@ async def update_student(call: Call, student_id: str, body: StudentUpdate) -> St
     p = call.principal
     student = await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
     require_coordinator(p, "change students")
-    reject_nulls(body, "email", "display_name", "time_zone")
+    reject_nulls(body, "email", "display_name", "time_zone", "notify_reminders")
     await update_user(call.db, student.user, body, call.now)
+    if body.notify_reminders is not None:
+        student.notify_reminders = body.notify_reminders
     if "level" in body.model_fields_set:
         student.level = body.level
     if body.time_zone is not None:

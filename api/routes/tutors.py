@@ -35,11 +35,17 @@ class TutorCreate(PersonCreate):
 
 
 class TutorUpdate(PersonUpdate):
+    notify_reminders: bool | None = Field(
+        default=None, description="Email them a reminder 24 h and 1 h before each session."
+    )
     subjects: list[Label] | None = Field(default=None, max_length=50)
     levels: list[Label] | None = Field(default=None, max_length=50)
 
 
 class TutorOut(PersonOut):
+    notify_reminders: bool = Field(
+        description="Session reminders on (they can change it: `PATCH /api/v1/me/preferences`)."
+    )
     subjects: list[str]
     levels: list[str]
 
@@ -52,6 +58,7 @@ class TutorOut(PersonOut):
             display_name=t.user.display_name,
             time_zone=t.time_zone,
             created_at=t.created_at,
+            notify_reminders=t.notify_reminders,
             subjects=t.subjects,
             levels=t.levels,
         )
@@ -124,8 +131,12 @@ async def update_tutor(call: Call, tutor_id: str, body: TutorUpdate) -> TutorOut
     p = call.principal
     tutor = await load_visible(call.db, p, Tutor, visible_tutors(p), tutor_id, "tutor")
     require_coordinator(p, "change tutors")
-    reject_nulls(body, "email", "display_name", "time_zone", "subjects", "levels")
+    reject_nulls(
+        body, "email", "display_name", "time_zone", "notify_reminders", "subjects", "levels"
+    )
     await update_user(call.db, tutor.user, body, call.now)
+    if body.notify_reminders is not None:
+        tutor.notify_reminders = body.notify_reminders
     if body.subjects is not None:
         tutor.subjects = body.subjects
     if body.levels is not None:

@@ -4,7 +4,9 @@
 (student absent) and ``summary.approved`` into rows of the delivery log
 (``Delivery``) through ``queue_guardian_notice``, honouring each family's
 preferences and consents; ``SubstitutionNotices`` tells guardians and both
-tutors when another tutor takes a session. ``queue_due_reminders`` (run by
+tutors when another tutor takes a session; ``ChangeNotices`` tells the
+tutor, students and guardians of a cancelled or moved session.
+``queue_due_reminders`` (run by
 the lifecycle sweep) queues session reminders for tutors, students and
 guardians.
 ``MailDispatcher`` sends what is due over SMTP, or to ``.eml`` files when no
@@ -13,7 +15,7 @@ server is configured.
 
 from sessions.notifications.dispatcher import MailDispatcher, MailRetry
 from sessions.notifications.errors import InvalidNotice, MailError, MailRejected, MailUnavailable
-from sessions.notifications.handlers import GuardianNotices, SubstitutionNotices
+from sessions.notifications.handlers import ChangeNotices, GuardianNotices, SubstitutionNotices
 from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
 from sessions.notifications.queue import queue_guardian_notice
 from sessions.notifications.reminders import queue_due_reminders
@@ -25,6 +27,7 @@ from sessions.notifications.transport import (
 )
 
 __all__ = [
+    "ChangeNotices",
     "Delivery",
     "DeliveryKind",
     "DeliveryStatus",

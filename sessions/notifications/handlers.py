@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sessions.events import DomainEvent
+from sessions.notifications.changes import queue_change_notices
 from sessions.notifications.models import DeliveryKind
 from sessions.notifications.queue import queue_guardian_notice
 from sessions.notifications.substitution import queue_substitution_notices
@@ -90,3 +91,26 @@ class SubstitutionNotices:
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         await queue_substitution_notices(db, event, message_domain=self._domain)
+
+
+class ChangeNotices:
+    """Queues the emails of ``session.cancelled`` and ``session.rescheduled``: one to
+    the tutor, one to each student and one to each guardian, with the old (and
+    new) time in each person's zone and a short-notice line when the notice
+    policy flagged the change as late.
+
+    It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
+    and recipient; a retried event queues nothing twice.
+
+    Args:
+        mail_from: the From header; its domain ends each Message-ID.
+    """
+
+    name = "change_notices"
+    types = frozenset({"session.cancelled", "session.rescheduled"})
+
+    def __init__(self, *, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
+        self._domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        await queue_change_notices(db, event, message_domain=self._domain)

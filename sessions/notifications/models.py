@@ -34,6 +34,9 @@ class DeliveryKind(StrEnum):
     SESSION_REMINDER = "session_reminder"
     # Another tutor takes a session: to its guardians and to both tutors.
     TUTOR_SUBSTITUTED = "tutor_substituted"
+    # A session is cancelled or moved: to its guardians, students and tutor.
+    SESSION_CANCELLED = "session_cancelled"
+    SESSION_RESCHEDULED = "session_rescheduled"
 
 
 class RecipientRole(StrEnum):

@@ -22,8 +22,8 @@ from core.ids import new_id
 from core.logging import get_logger
 from scheduling.models import Guardian, Guardianship, LiveSession, Student
 from sessions.notifications.errors import InvalidNotice
-from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus
-from sessions.notifications.templates import local_date, local_time, render, zone
+from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
+from sessions.notifications.templates import Rendered, local_date, local_time, render, zone
 
 log = get_logger("liveclass.sessions.notifications")
 
@@ -36,6 +36,45 @@ def message_id_for(key: str, domain: str) -> str:
     """The same Message-ID for every send of one delivery, so a resend is recognisably one."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return f"<{digest}@{domain}>"
+
+
+def new_delivery(
+    *,
+    key: str,
+    kind: DeliveryKind,
+    org_id: str,
+    recipient_id: str,
+    role: RecipientRole,
+    student_id: str,
+    session_id: str | None,
+    to_address: str,
+    now: datetime,
+    message_domain: str,
+    skip: str | None,
+    rendered: Rendered | None,
+) -> Delivery:
+    """One row of the delivery log: ``pending`` and due now with its body, or
+    ``skipped`` with the reason and no body (``rendered`` is then ignored)."""
+    row = Delivery(
+        id=new_id("dlv"),
+        key=key,
+        org_id=org_id,
+        guardian_id=recipient_id,
+        recipient_role=role,
+        student_id=student_id,
+        session_id=session_id,
+        kind=kind,
+        to_address=to_address,
+        message_id=message_id_for(key, message_domain),
+        status=DeliveryStatus.SKIPPED if skip else DeliveryStatus.PENDING,
+        skip_reason=skip,
+        attempts=0,
+        next_attempt_at=None if skip else now,
+        created_at=now,
+    )
+    if skip is None and rendered is not None:
+        row.subject, row.text_body, row.html_body = rendered.subject, rendered.text, rendered.html
+    return row
 
 
 def skip_reason(kind: DeliveryKind, link: Guardianship) -> str | None:
@@ -86,6 +125,8 @@ async def queue_guardian_notice(
         raise InvalidNotice(f"unknown notice kind {kind!r}") from None
     if kind is DeliveryKind.SESSION_REMINDER:
         raise InvalidNotice("session reminders are queued by queue_due_reminders, not by events")
+    if kind in (DeliveryKind.SESSION_CANCELLED, DeliveryKind.SESSION_RESCHEDULED):
+        raise InvalidNotice(f"{kind.value} notices are queued by queue_change_notices")
     student = await db.get(Student, student_id)
     if student is None:
         log.warning("notice for an unknown student", student=student_id, event=event_id)
@@ -106,29 +147,22 @@ async def queue_guardian_notice(
         if key in existing:
             continue
         reason = skip_reason(kind, link)
-        row = Delivery(
-            id=new_id("dlv"),
+        row = new_delivery(
             key=key,
+            kind=kind,
             org_id=student.org_id,
-            guardian_id=guardian.id,
+            recipient_id=guardian.id,
+            role=RecipientRole.GUARDIAN,
             student_id=student_id,
             session_id=session_id,
-            kind=kind,
             to_address=guardian.user.email,
-            message_id=message_id_for(key, message_domain),
-            status=DeliveryStatus.SKIPPED if reason else DeliveryStatus.PENDING,
-            skip_reason=reason,
-            attempts=0,
-            next_attempt_at=None if reason else now,
-            created_at=now,
+            now=now,
+            message_domain=message_domain,
+            skip=reason,
+            rendered=None
+            if reason
+            else render(kind, _values(kind, student, guardian, live, context)),
         )
-        if reason is None:
-            rendered = render(kind, _values(kind, student, guardian, live, context))
-            row.subject, row.text_body, row.html_body = (
-                rendered.subject,
-                rendered.text,
-                rendered.html,
-            )
         db.add(row)
         written.append(row)
         log.info(

@@ -18,7 +18,8 @@ cancelled or has already started. A reminder is never sent late: only the
 nearest offset that is due is written (a session booked 30 minutes ahead gets
 its 1 h reminder, never the 24 h one). Guardians' ``notify_email`` and
 ``notify_reminders`` apply as for every other email: a ``skipped`` row says
-why nothing went. Tutors and students get theirs while their account is active.
+why nothing went. Tutors and students get theirs while their account is active
+and their own ``notify_reminders`` is on.
 Who gets a reminder is decided when it falls due: someone added to a session
 after its 24 h reminder went out gets the 1 h one only.
 """
@@ -159,8 +160,11 @@ async def queue_due_reminders(
     return queued
 
 
-async def recipients(db: AsyncSession, live: LiveSession) -> list[Recipient]:
-    """The tutor, each student, and each guardian of each student, with why any is skipped."""
+async def recipients(
+    db: AsyncSession, live: LiveSession, kind: DeliveryKind = KIND
+) -> list[Recipient]:
+    """The tutor, each student, and each guardian of each student, with why any is
+    skipped (for ``kind``: a guardian's preferences differ by email)."""
     students = list(
         await db.scalars(
             select(Student).where(Student.id.in_(live.student_ids)).order_by(Student.id)
@@ -178,7 +182,7 @@ async def recipients(db: AsyncSession, live: LiveSession) -> list[Recipient]:
                 students[0].id,
                 tutor.user,
                 tutor.time_zone,
-                _inactive(tutor.user),
+                _own_choice(kind, tutor.notify_reminders, "tutor") or _inactive(tutor.user),
             )
         )
     for student in students:
@@ -189,7 +193,7 @@ async def recipients(db: AsyncSession, live: LiveSession) -> list[Recipient]:
                 student.id,
                 student.user,
                 student.time_zone,
-                _inactive(student.user),
+                _own_choice(kind, student.notify_reminders, "student") or _inactive(student.user),
             )
         )
     links = (
@@ -208,10 +212,17 @@ async def recipients(db: AsyncSession, live: LiveSession) -> list[Recipient]:
                 link.student_id,
                 guardian.user,
                 guardian.time_zone,
-                skip_reason(KIND, link) or _inactive(guardian.user),
+                skip_reason(kind, link) or _inactive(guardian.user),
             )
         )
     return out
+
+
+def _own_choice(kind: DeliveryKind, notify_reminders: bool, who: str) -> str | None:
+    """A tutor's or student's own preference: only reminders can be turned off."""
+    if kind is DeliveryKind.SESSION_REMINDER and not notify_reminders:
+        return f"{who} turned off session reminders (notify_reminders)"
+    return None
 
 
 def _inactive(user: User) -> str | None:
@@ -320,14 +331,23 @@ def _names(names: list[str]) -> str:
 
 async def withdraw_stale_reminders(db: AsyncSession, now: datetime) -> int:
     """Mark ``skipped`` the pending reminders that must no longer go: their session was
-    cancelled, moved or removed, or has started. Returns how many.
+    cancelled, moved or removed, or has started, or the tutor it is for no longer
+    teaches it (another tutor stands in; theirs comes on the next pass). Returns how many.
 
     Each update re-checks that the row is still ``pending``, so a dispatcher that
     claimed it first keeps it (it is already on its way).
     """
     rows = (
         await db.execute(
-            select(Delivery.id, Delivery.key, LiveSession.status, LiveSession.scheduled_start)
+            select(
+                Delivery.id,
+                Delivery.key,
+                Delivery.recipient_role,
+                Delivery.guardian_id,
+                LiveSession.status,
+                LiveSession.scheduled_start,
+                LiveSession.tutor_id,
+            )
             .outerjoin(LiveSession, LiveSession.id == Delivery.session_id)
             .where(Delivery.kind == KIND, Delivery.status == DeliveryStatus.PENDING)
             # One order for every worker, so two of them lock these rows in turn.
@@ -335,7 +355,7 @@ async def withdraw_stale_reminders(db: AsyncSession, now: datetime) -> int:
         )
     ).all()
     withdrawn = 0
-    for delivery_id, key, status, start in rows:
+    for delivery_id, key, role, recipient, status, start, tutor_id in rows:
         if status is None or start is None:
             reason = "the session no longer exists"
         elif status not in UPCOMING:
@@ -344,6 +364,8 @@ async def withdraw_stale_reminders(db: AsyncSession, now: datetime) -> int:
             reason = "the session was moved; reminders for its new time replace this one"
         elif start <= now:
             reason = "the session had started before the reminder could go"
+        elif role is RecipientRole.TUTOR and recipient != tutor_id:
+            reason = "another tutor now teaches this session"
         else:
             continue
         result = await db.execute(

@@ -18,12 +18,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.ids import new_id
 from core.logging import get_logger
 from scheduling.models import LiveSession, Student, Tutor
 from sessions.events import DomainEvent
-from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
-from sessions.notifications.queue import delivery_key, message_id_for, queue_guardian_notice
+from sessions.notifications.models import Delivery, DeliveryKind, RecipientRole
+from sessions.notifications.queue import delivery_key, new_delivery, queue_guardian_notice
 from sessions.notifications.templates import SUBSTITUTION_TUTORS, local_time, render, zone
 
 log = get_logger("liveclass.sessions.notifications")
@@ -79,25 +78,21 @@ async def queue_substitution_notices(
         if await db.scalar(select(Delivery.id).where(Delivery.key == key)) is not None:
             continue
         skip = None if tutor.user.is_active else "account deactivated (is_active)"
-        row = Delivery(
-            id=new_id("dlv"),
+        row = new_delivery(
             key=key,
+            kind=KIND,
             org_id=live.org_id,
-            guardian_id=tutor.id,
-            recipient_role=RecipientRole.TUTOR,
+            recipient_id=tutor.id,
+            role=RecipientRole.TUTOR,
             student_id=students[0].id,
             session_id=live.id,
-            kind=KIND,
             to_address=tutor.user.email,
-            message_id=message_id_for(key, message_domain),
-            status=DeliveryStatus.SKIPPED if skip else DeliveryStatus.PENDING,
-            skip_reason=skip,
-            attempts=0,
-            next_attempt_at=None if skip else now,
-            created_at=now,
-        )
-        if skip is None:
-            rendered = render(
+            now=now,
+            message_domain=message_domain,
+            skip=skip,
+            rendered=None
+            if skip
+            else render(
                 KIND,
                 {
                     **names,
@@ -108,12 +103,8 @@ async def queue_substitution_notices(
                 },
                 role=RecipientRole.TUTOR,
                 letter=SUBSTITUTION_TUTORS[variant],
-            )
-            row.subject, row.text_body, row.html_body = (
-                rendered.subject,
-                rendered.text,
-                rendered.html,
-            )
+            ),
+        )
         db.add(row)
         written.append(row)
         log.info(

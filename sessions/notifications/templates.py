@@ -6,8 +6,9 @@ the plain-text part gets the values as they are. Times are shown in the
 recipient's own zone, with the zone named, because a family abroad reads
 "10:00" as their own ten o'clock. Guardian emails are chosen by kind
 (``LETTERS``); session reminders have one letter per recipient role
-(``REMINDERS``), each with a footer that says why that person gets it, and
-a substitution one letter for each tutor (``SUBSTITUTION_TUTORS``).
+(``REMINDERS``), each with a footer that says why that person gets it, as
+have a cancelled or moved session's (``CHANGES``), and a substitution has
+one letter for each tutor (``SUBSTITUTION_TUTORS``).
 """
 
 from __future__ import annotations
@@ -205,6 +206,84 @@ REMINDERS: dict[RecipientRole, Letter] = {
             "session with <strong>$tutor_name</strong> is coming up.</p>\n"
             "<p>It starts <strong>$scheduled_local</strong> (in $starts_in).</p>"
         ),
+    ),
+}
+
+
+_STAFF_FOOTER = Template("You receive this because you teach this session at Liveclass.")
+_STUDENT_FOOTER = Template(
+    "You receive this because you are booked into this session at Liveclass."
+)
+
+
+def _change_letters(subject: str, what: str, what_html: str) -> dict[RecipientRole, Letter]:
+    """One letter per recipient of a change: the same news, from where each stands.
+
+    ``what`` ends the sentence "...session with X on <time> ``what``" (it may
+    use $new_local); ``$notice`` is an empty string or a short-notice sentence.
+    """
+    return {
+        RecipientRole.TUTOR: Letter(
+            subject=Template(f"Your $session_subject session with $student_names {subject}"),
+            text=Template(
+                "Dear $recipient_name,\n\n"
+                f"Your $session_subject session with $student_names on $scheduled_local {what}"
+                "$notice\n\nYou receive this because you teach this session at Liveclass.\n"
+            ),
+            html=Template(
+                "<p>Dear $recipient_name,</p>\n<p>Your <strong>$session_subject</strong> "
+                "session with <strong>$student_names</strong> on <strong>$scheduled_local"
+                f"</strong> {what_html}$notice</p>"
+            ),
+            footer=_STAFF_FOOTER,
+        ),
+        RecipientRole.STUDENT: Letter(
+            subject=Template(f"Your $session_subject session with $tutor_name {subject}"),
+            text=Template(
+                "Dear $recipient_name,\n\n"
+                f"Your $session_subject session with $tutor_name on $scheduled_local {what}"
+                "$notice\n\nYou receive this because you are booked into this session at "
+                "Liveclass.\n"
+            ),
+            html=Template(
+                "<p>Dear $recipient_name,</p>\n<p>Your <strong>$session_subject</strong> "
+                "session with <strong>$tutor_name</strong> on <strong>$scheduled_local"
+                f"</strong> {what_html}$notice</p>"
+            ),
+            footer=_STUDENT_FOOTER,
+        ),
+        RecipientRole.GUARDIAN: Letter(
+            subject=Template(f"$student_name's $session_subject session {subject}"),
+            text=Template(
+                "Dear $recipient_name,\n\n"
+                f"$student_name's $session_subject session with $tutor_name on $scheduled_local "
+                f"{what}$notice\n\n"
+                "You receive this because you are $student_name's guardian at Liveclass. "
+                "Ask your coordinator to change which emails you get.\n"
+            ),
+            html=Template(
+                "<p>Dear $recipient_name,</p>\n<p><strong>$student_name</strong>'s "
+                "<strong>$session_subject</strong> session with <strong>$tutor_name</strong> on "
+                f"<strong>$scheduled_local</strong> {what_html}$notice</p>"
+            ),
+        ),
+    }
+
+
+# The emails of a cancelled or moved session, per recipient. Values:
+# recipient_name, session_subject, tutor_name, student_names, student_name
+# (a guardian's children in it), scheduled_local (the old time), new_local (the
+# new time, for a move), requested ("at the tutor's request", ...), notice.
+CHANGES: dict[DeliveryKind, dict[RecipientRole, Letter]] = {
+    DeliveryKind.SESSION_CANCELLED: _change_letters(
+        "is cancelled",
+        "has been cancelled $requested.",
+        "has been cancelled $requested.",
+    ),
+    DeliveryKind.SESSION_RESCHEDULED: _change_letters(
+        "has moved",
+        "has moved $requested to $new_local.",
+        "has moved $requested to <strong>$new_local</strong>.",
     ),
 }
 

@@ -98,6 +98,12 @@ async def test_coordinator_cancels_and_a_cancelled_session_cannot_be_joined(
         "to": "cancelled",
         "by": world.users["coord"].id,
         "reason": "tutor ill",
+        "requested_by": "organisation",
+        "scheduled_start": "2030-01-07T10:00:00+00:00",
+        "tutor_id": world.ids["t1"],
+        "student_ids": [world.ids["s1"]],
+        "notice_hours": 1.0,
+        "late": True,
     }
     token = await client.post(f"/api/v1/sessions/{ses}/join-token", headers=world.as_("s1"))
     assert token.status_code == 409

@@ -133,8 +133,18 @@ async def test_reschedule_and_delete(
     assert (
         await client.delete(f"/api/v1/sessions/{world.ids['ses2']}", headers=h)
     ).status_code == 409
-    assert (await client.delete(url, headers=h)).status_code == 204
-    assert (await client.get(url, headers=h)).status_code == 404
+    moved = await client.delete(url, headers=h)  # it has a history now: cancel it instead
+    assert moved.status_code == 409 and "cancel it instead" in moved.json()["error"]["message"]
+    body = {
+        "tutor_id": world.ids["t1"],
+        "student_ids": [world.ids["s1"]],
+        "subject": "maths",
+        "scheduled_start": _iso(30),
+        "scheduled_end": _iso(31),
+    }
+    mistake = (await client.post("/api/v1/sessions", json=body, headers=h)).json()["id"]
+    assert (await client.delete(f"/api/v1/sessions/{mistake}", headers=h)).status_code == 204
+    assert (await client.get(f"/api/v1/sessions/{mistake}", headers=h)).status_code == 404
 
 
 @pytest.mark.parametrize("who", ["t1", "s1"])

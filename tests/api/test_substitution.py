@@ -15,9 +15,11 @@ from scheduling.models import Guardianship, LiveSession, Role, SessionStatus, Tu
 from scheduling.people import create_person
 from sessions.bus import EmbeddedBus
 from sessions.events import DomainEvent
-from sessions.exceptions import raise_tutor_no_show
+from sessions.exceptions import detect_due, raise_tutor_no_show
 from sessions.models import OutboxEvent
 from sessions.notifications import Delivery, DeliveryStatus, SubstitutionNotices
+from sessions.notifications.reminders import queue_due_reminders, withdraw_stale_reminders
+from sessions.substitution import substitute_tutor
 from tests.conftest import NOW, World
 from tests.sessions.test_notifications import FROM, MailServer, dispatcher, settle, smtp
 from tests.sessions.test_notifications import mail as mail  # noqa: F401  (the fixture)
@@ -258,3 +260,46 @@ async def test_an_ended_session_cannot_change_tutor(
     assert r.json()["error"]["code"] == "invalid_transition"
     assert "session that is ended" in r.json()["error"]["message"]
     assert await _tutor_of_ses1(app, world) == world.ids["t1"]
+
+
+async def test_the_replaced_tutor_loses_reminders_and_a_substitute_who_stays_away_is_raised(
+    app: Starlette, world: World
+) -> None:
+    """t1's 1 h reminder for ses1 is queued, then t1 fails to come and t3 stands in: t1's
+    pending reminder is withdrawn with the reason, and when t3 does not come either, t3's
+    own tutor_no_show is raised ten minutes after the substitution, not at once."""
+    await _stand_ins(app, world)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        # 1 h before ses1 (t1, s1, g1), ses2 (t2, s2, g2) and sesB (tB, sB)
+        assert await queue_due_reminders(db, NOW) == 8
+
+    now = SES1_START + timedelta(minutes=15)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        live = await db.get(LiveSession, world.ids["ses1"])
+        assert live is not None
+        live.status = SessionStatus.OPEN
+    after = timedelta(minutes=10)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        raised = await detect_due(db, now, tutor_no_show_after=after, recording_wait=after)
+        assert [(x.kind.value, x.subject) for x in raised] == [("tutor_no_show", world.ids["t1"])]
+        await substitute_tutor(
+            db,
+            world.ids["ses1"],
+            world.ids["t3"],
+            org_id=world.ids["orgA"],
+            by=world.users["coord"].id,
+            now=now,
+        )
+
+    async with app.state.services.sessionmaker() as db, db.begin():
+        # Withdrawn as of an hour before the start, when it would have gone.
+        assert await withdraw_stale_reminders(db, NOW) == 1
+        [row] = await db.scalars(select(Delivery).where(Delivery.guardian_id == world.ids["t1"]))
+        assert row.status is DeliveryStatus.SKIPPED
+        assert row.skip_reason == "another tutor now teaches this session"
+
+    for minutes, expected in ((5, []), (11, [("tutor_no_show", world.ids["t3"])])):
+        at = now + timedelta(minutes=minutes)
+        async with app.state.services.sessionmaker() as db, db.begin():
+            raised = await detect_due(db, at, tutor_no_show_after=after, recording_wait=after)
+            assert [(x.kind.value, x.subject) for x in raised] == expected, minutes

@@ -242,6 +242,43 @@ async def test_guardians_who_turned_off_reminders_or_email_get_none_and_the_log_
     assert len(await reminders(app)) == 4
 
 
+async def test_a_tutor_who_turned_off_reminders_gets_none_and_others_still_do(
+    app: Starlette,
+    world: World,
+    clock: FixedClock,
+    mail: MailServer,
+    client: httpx.AsyncClient,
+) -> None:
+    """t1 turns their own reminders off: a skipped row says so, s1 and g1 still get theirs.
+    A guardian is pointed to their per-child setting; a coordinator sees and can restore it."""
+    await call_off(app, world, "ses2", "sesB")
+    r = await client.patch(
+        "/api/v1/me/preferences", json={"notify_reminders": False}, headers=world.as_("t1")
+    )
+    assert r.status_code == 200 and r.json() == {"notify_reminders": False}
+    r = await client.patch(
+        "/api/v1/me/preferences", json={"notify_reminders": False}, headers=world.as_("g1")
+    )
+    assert r.status_code == 409 and "/api/v1/guardians/" in r.json()["error"]["message"]
+    tutor = await client.get(f"/api/v1/tutors/{world.ids['t1']}", headers=world.as_("coord"))
+    assert tutor.json()["notify_reminders"] is False
+
+    assert await remind(app, NOW) == 2
+    assert await send(app, clock, mail, NOW) == 2
+    await settle(mail.inbox, 2)
+    assert set(by_recipient(mail.inbox.parsed())) == {address("s1"), address("g1")}
+    [t1] = [r for r in await reminders(app) if r.guardian_id == world.ids["t1"]]
+    assert t1.status is DeliveryStatus.SKIPPED
+    assert t1.skip_reason == "tutor turned off session reminders (notify_reminders)"
+
+    r = await client.patch(
+        f"/api/v1/tutors/{world.ids['t1']}",
+        json={"notify_reminders": True},
+        headers=world.as_("coord"),
+    )
+    assert r.status_code == 200 and r.json()["notify_reminders"] is True
+
+
 async def test_a_cancelled_session_gets_no_reminders_and_loses_queued_ones(
     app: Starlette, world: World, client: httpx.AsyncClient, clock: FixedClock, mail: MailServer
 ) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,6 +23,7 @@ from api.app import create_app
 from api.migrate import upgrade
 from core.clock import FixedClock
 from core.settings import Settings
+from scheduling.models import LiveSession, SessionStudent
 from sfu import ice
 from sfu.bot import BotPeer
 from signaling.bot import run_bot
@@ -143,6 +145,32 @@ async def test_bad_tokens_are_refused(
         live.url, json.dumps({"type": "join", "session_id": session_id, "token": token})
     )
     assert (error["code"], closed) == (code, close)
+
+
+async def test_a_valid_token_of_someone_taken_off_the_session_is_refused(live: Live) -> None:
+    """Tokens outlive bookings: once t2 stands in for t1 and s1 is taken off ses1, their
+    still-valid tokens are refused with a reason, and the new tutor's is accepted."""
+    ses1 = live.world.ids["ses1"]
+    async with live.app.state.services.sessionmaker() as db, db.begin():
+        await db.execute(
+            update(LiveSession).where(LiveSession.id == ses1).values(tutor_id=live.world.ids["t2"])
+        )
+        await db.execute(
+            delete(SessionStudent).where(
+                SessionStudent.session_id == ses1,
+                SessionStudent.student_id == live.world.ids["s1"],
+            )
+        )
+    for who, role in (("t1", "tutor"), ("s1", "student")):
+        error, closed = await _refused(
+            live.url,
+            json.dumps({"type": "join", "session_id": ses1, "token": live.token(who, role=role)}),
+        )
+        assert (error["code"], closed) == ("not_a_participant", 4401), who
+        assert f"no longer this session's {role}" in error["message"]
+    ws, joined = await _join(live, "t2", role="tutor")
+    assert joined["participant_id"] == live.world.users["t2"].id
+    await ws.close()
 
 
 async def test_join_timeout_closes_a_silent_connection(live: Live) -> None:
