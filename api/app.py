@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from api.middleware import RequestIdMiddleware
 from api.openapi import build_openapi
 from api.routes import (
+    agenda,
     api_keys,
     attendance,
     auth,
@@ -33,6 +34,7 @@ from api.routes import (
     notifications,
     ops,
     pages,
+    requests,
     series,
     sessions,
     students,
@@ -87,7 +89,9 @@ def build_router() -> Router:
         ops,
         api_keys,
         matching,
+        requests,
         utilisation,
+        agenda,
         dead_letters,
         pages,
     ):

@@ -6,6 +6,7 @@ from alembic import context
 
 import api.models  # noqa: F401  (registers the tables on Base.metadata)
 import scheduling.models  # noqa: F401
+import scheduling.requests  # noqa: F401
 import sessions.models  # noqa: F401
 import sessions.notifications.models  # noqa: F401
 from core.database import Base

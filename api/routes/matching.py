@@ -7,6 +7,7 @@ is booked through ``POST /api/v1/sessions``, which checks it again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Self
 
@@ -151,7 +152,15 @@ class BatchOut(BaseModel):
     unplaced: list[UnplacedOut]
 
 
-async def _check_students(call: Call, refs: list[tuple[list[str | int], str]]) -> None:
+async def check_students(call: Call, refs: list[tuple[list[str | int], str]]) -> None:
+    """Refuse student ids that name no student of the caller's organisation.
+
+    Args:
+        refs: each student id with the location to name in the 422's details.
+
+    Raises:
+        ValidationFailed: ``invalid_reference``, one detail per unknown id.
+    """
     wanted = {sid for _, sid in refs}
     found = set(
         await call.db.scalars(
@@ -176,23 +185,17 @@ def _names(tutors: list[Tutor]) -> dict[str, str]:
     return {t.id: t.user.display_name for t in tutors}
 
 
-@router.post("/api/v1/matching/rank", tags=TAGS, errors=[422])
-async def rank_tutors(call: Call, body: RequestIn) -> RankOut:
-    """Rank the tutors who could take one request, each with the slot offered and why.
+async def rank_one(call: Call, request: MatchRequest) -> RankOut:
+    """Rank the caller's organisation's tutors for ``request``, whose student is checked.
 
-    A tutor qualifies with a qualification for the subject at the level, and is
-    free when a `duration_minutes` slot (on the half hour) inside a window keeps
-    their availability, buffer and limits and clashes with no session of theirs
-    or the student's. Tutors who cannot are listed under `excluded` with the reason.
+    Shared by ``POST /api/v1/matching/rank`` and a stored request's candidates.
     """
-    require_coordinator(call.principal, "match tutors to requests")
-    await _check_students(call, [(["body", "student_id"], body.student_id)])
-    request = body.to_request()
-    tutors = await load_tutors(call.db, call.principal.org_id)
+    org_id = call.principal.org_id
+    tutors = await load_tutors(call.db, org_id)
     snapshot = await load_snapshot(
         call.db,
-        org_id=call.principal.org_id,
-        student_ids=[body.student_id],
+        org_id=org_id,
+        student_ids=[request.student_id],
         start=min(w.start for w in request.windows),
         end=max(w.end for w in request.windows),
         tutors=tutors,
@@ -200,7 +203,7 @@ async def rank_tutors(call: Call, body: RequestIn) -> RankOut:
     ranking = await asyncio.to_thread(rank, request, snapshot)
     names = _names(tutors)
     return RankOut(
-        student_id=body.student_id,
+        student_id=request.student_id,
         candidates=[
             CandidateOut(
                 tutor_id=c.tutor_id,
@@ -225,29 +228,16 @@ async def rank_tutors(call: Call, body: RequestIn) -> RankOut:
     )
 
 
-@router.post("/api/v1/matching/batch", tags=TAGS, errors=[422])
-async def match_requests(call: Call, body: BatchIn) -> BatchOut:
-    """Propose a tutor and a slot for many open requests at once; nothing is booked.
+async def propose(call: Call, requests: Sequence[MatchRequest]) -> BatchOut:
+    """Propose placements for ``requests`` (ids unique, students checked, at most 31 days).
 
-    Places as many requests as it can (an assignment solver, not first come
-    first served), then prefers each student's own tutor and spreads the load.
-    A tutor takes one request at a time, keeps their buffer and their daily and
-    weekly limits; a student is never placed twice at once. Each request left
-    out says why. Book the proposals with `POST /api/v1/sessions`.
+    Shared by ``POST /api/v1/matching/batch`` and matching the stored open requests.
     """
-    require_coordinator(call.principal, "match tutors to requests")
-    await _check_students(
-        call,
-        [
-            (["body", "requests", i, "student_id"], r.student_id)
-            for i, r in enumerate(body.requests)
-        ],
-    )
-    requests = [r.to_request(r.id) for r in body.requests]
-    tutors = await load_tutors(call.db, call.principal.org_id)
+    org_id = call.principal.org_id
+    tutors = await load_tutors(call.db, org_id)
     snapshot = await load_snapshot(
         call.db,
-        org_id=call.principal.org_id,
+        org_id=org_id,
         student_ids=[r.student_id for r in requests],
         start=min(w.start for r in requests for w in r.windows),
         end=max(w.end for r in requests for w in r.windows),
@@ -276,3 +266,38 @@ async def match_requests(call: Call, body: BatchIn) -> BatchOut:
             for u in result.unplaced
         ],
     )
+
+
+@router.post("/api/v1/matching/rank", tags=TAGS, errors=[422])
+async def rank_tutors(call: Call, body: RequestIn) -> RankOut:
+    """Rank the tutors who could take one request, each with the slot offered and why.
+
+    A tutor qualifies with a qualification for the subject at the level, and is
+    free when a `duration_minutes` slot (on the half hour) inside a window keeps
+    their availability, buffer and limits and clashes with no session of theirs
+    or the student's. Tutors who cannot are listed under `excluded` with the reason.
+    """
+    require_coordinator(call.principal, "match tutors to requests")
+    await check_students(call, [(["body", "student_id"], body.student_id)])
+    return await rank_one(call, body.to_request())
+
+
+@router.post("/api/v1/matching/batch", tags=TAGS, errors=[422])
+async def match_requests(call: Call, body: BatchIn) -> BatchOut:
+    """Propose a tutor and a slot for many open requests at once; nothing is booked.
+
+    Places as many requests as it can (an assignment solver, not first come
+    first served), then prefers each student's own tutor and spreads the load.
+    A tutor takes one request at a time, keeps their buffer and their daily and
+    weekly limits; a student is never placed twice at once. Each request left
+    out says why. Book the proposals with `POST /api/v1/sessions`.
+    """
+    require_coordinator(call.principal, "match tutors to requests")
+    await check_students(
+        call,
+        [
+            (["body", "requests", i, "student_id"], r.student_id)
+            for i, r in enumerate(body.requests)
+        ],
+    )
+    return await propose(call, [r.to_request(r.id) for r in body.requests])

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import api.models  # noqa: F401
 import scheduling.models  # noqa: F401
+import scheduling.requests  # noqa: F401
 import sessions.models  # noqa: F401
 import sessions.notifications.models  # noqa: F401
 from api.migrate import current_revision, downgrade, head_revision, upgrade
@@ -172,5 +173,24 @@ async def test_0007_adds_and_removes_series_idempotency_and_feeds(empty_database
         async with engine.connect() as conn:
             assert await conn.run_sync(_tables) == before
             assert await conn.run_sync(_columns, "live_sessions") == columns
+    finally:
+        await engine.dispose()
+
+
+async def test_0012_adds_and_removes_only_match_requests(empty_database: str) -> None:
+    """0012 adds match_requests on top of 0011; stepping back to 0011 removes only that."""
+    engine = create_async_engine(empty_database)
+    try:
+        await upgrade(engine, "0011")
+        async with engine.connect() as conn:
+            before = await conn.run_sync(_tables)
+        assert "live_sessions" in before and "match_requests" not in before
+        await upgrade(engine, "0012")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before | {"match_requests"}
+        await downgrade(engine, "0011")
+        assert await current_revision(engine) == "0011"
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before
     finally:
         await engine.dispose()
