@@ -30,6 +30,10 @@ from sessions.notifications.transport import sender_address
 from sessions.timers import TimerPolicy, sweep_forever
 
 log = get_logger("liveclass.workers")
+# How long ``Runner.aclose`` lets a loop finish the step it is in before cancelling
+# it: longer than a sweep step takes even when SQLite makes it wait out its 5 s busy
+# timeout, and than most mail passes; within the 20 s the worker has to stop.
+STOP_GRACE_SECONDS = 10.0
 
 
 def build_handlers(services: Services) -> list[Handler]:
@@ -95,10 +99,13 @@ class Runner:
     """Owns a process's background work: the bus's ``run``, the mail dispatcher and the
     lifecycle sweep.
 
-    ``start`` starts them as tasks; ``aclose`` cancels them and waits for them
-    to exit. No task ends on its own: each logs its failures and carries
-    on. The bus itself stays its builder's to close (the API replays through
-    it even where this process runs no handlers).
+    ``start`` starts them as tasks; ``aclose`` asks them to stop between steps,
+    waits for them, and cancels what is still running after ``stop_grace``
+    seconds. No task ends on its own: each logs its failures and carries on.
+    The bus stays its builder's to close (the API replays through it even
+    where this process runs no handlers); ``aclose`` calls the bus's
+    ``aclose`` only to stop the loops of a bus it ran, and the builder's later
+    ``aclose`` finds nothing left to stop.
     """
 
     def __init__(
@@ -108,20 +115,28 @@ class Runner:
         *,
         sweep_policy: TimerPolicy | None,
         mail: MailDispatcher | None = None,
+        stop_grace: float = STOP_GRACE_SECONDS,
     ) -> None:
         self._bus = bus
         self._mail = mail
         self._services = services
         self._sweep_policy = sweep_policy
+        self._stop_grace = stop_grace
+        # The loops check it between steps and wait on it instead of sleeping.
+        self._stopping = asyncio.Event()
+        self._bus_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         if self._bus is not None:
-            self._tasks.append(asyncio.create_task(self._bus.run(), name="event-bus"))
+            self._bus_task = asyncio.create_task(self._bus.run(), name="event-bus")
+            self._tasks.append(self._bus_task)
         if self._mail is not None:
             self._tasks.append(
                 asyncio.create_task(
-                    self._mail.run_forever(self._services.settings.event_poll_seconds),
+                    self._mail.run_forever(
+                        self._services.settings.event_poll_seconds, self._stopping
+                    ),
                     name="mail-dispatch",
                 )
             )
@@ -134,18 +149,63 @@ class Runner:
                         self._services.clock.now,
                         self._sweep_policy,
                         interval=interval,
+                        stop=self._stopping,
                     ),
                     name="lifecycle-sweep",
                 )
             )
 
     async def aclose(self) -> None:
+        """Stop the tasks between steps; cancel only what is still running after the grace.
+
+        Cancelling a loop in the middle of a step cancels a database round
+        trip: on PostgreSQL the connection can be left inside its transaction,
+        holding row locks that stall the next user of those rows; on SQLite the
+        aiosqlite connection can end up closing on a thread that has already
+        stopped, and the process never exits (a worker signalled during its
+        first sweep took over 20 s to stop, or never did). So the sweep and the
+        mail dispatcher are asked through an event they check between steps
+        and wait on when idle, and the bus through its ``aclose``, which stops
+        its own loops the same way (cancelling its ``run`` would cancel them
+        mid-step); its ``run`` then gets the same grace to return (the embedded
+        bus finishes the pass it is in) before it is cancelled.
+        """
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for result in await asyncio.gather(*tasks, return_exceptions=True):
-            if isinstance(result, Exception):
-                log.error("background task failed while stopping", error=repr(result))
+        bus_task, self._bus_task = self._bus_task, None
+        self._stopping.set()
+        try:
+            await asyncio.gather(
+                self._stop_bus(bus_task), self._settle([t for t in tasks if t is not bus_task])
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+            for result in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(result, Exception):
+                    log.error("background task failed while stopping", error=repr(result))
+
+    async def _stop_bus(self, task: asyncio.Task[None] | None) -> None:
+        """Ask the bus this runner ran to stop its loops between steps (bounded by the bus)."""
+        if self._bus is None or task is None:
+            return
+        try:
+            await self._bus.aclose()
+        except Exception:
+            log.exception("event bus failed while stopping")
+        # The embedded bus's ``aclose`` only asks: its pass in progress finishes here.
+        await self._settle([task])
+
+    async def _settle(self, loops: list[asyncio.Task[None]]) -> None:
+        """Wait up to ``stop_grace`` for loops that were asked to stop to finish their step."""
+        if not loops:
+            return
+        _, pending = await asyncio.wait(loops, timeout=self._stop_grace)
+        for task in pending:
+            log.warning(
+                "background task still busy after the stop grace; cancelling it",
+                task=task.get_name(),
+                grace_seconds=self._stop_grace,
+            )
 
 
 async def run_worker(settings: Settings, *, sweep: bool = True) -> None:

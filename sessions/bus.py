@@ -87,6 +87,7 @@ class EmbeddedBus:
         self._retry = retry or RetryPolicy()
         self._batch = batch
         self._interval = interval
+        self._stopping = asyncio.Event()
 
     async def dispatch_once(self) -> int:
         """One pass over undelivered events; returns how many handler runs succeeded.
@@ -128,13 +129,18 @@ class EmbeddedBus:
         await self.run_forever(interval=self._interval)
 
     async def run_forever(self, *, interval: float) -> None:
-        """Dispatch until cancelled; a pass that fails as a whole is logged and retried."""
-        while True:
+        """Dispatch until ``aclose`` (or cancelled); a pass that fails as a whole is logged
+        and retried. ``aclose`` lets the pass in progress finish: each handler run commits
+        or rolls back whole instead of being cancelled mid-transaction."""
+        while not self._stopping.is_set():
             try:
                 await self.dispatch_once()
             except Exception:
                 log.exception("event dispatch failed; trying again next interval")
-            await asyncio.sleep(interval)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+            except TimeoutError:
+                pass
 
     async def replay(self, handler: str, event_id: str) -> bool:
         async with self._sessionmaker() as db, db.begin():
@@ -142,7 +148,9 @@ class EmbeddedBus:
         return cleared is not None
 
     async def aclose(self) -> None:
-        """Nothing to release: ``run`` starts no tasks of its own."""
+        """Ask ``run`` to stop after the pass it is in (for good); it starts no tasks of
+        its own and holds no connections between passes, so there is nothing to release."""
+        self._stopping.set()
 
 
 async def replay(

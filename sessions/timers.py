@@ -19,6 +19,7 @@ the state, so the loser of a race sees the new state and skips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -147,13 +148,28 @@ async def sweep_forever(
     policy: TimerPolicy,
     *,
     interval: float,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run ``run_due``, ``detect_due`` and ``queue_due_reminders`` every ``interval``
-    seconds until cancelled.
+    """Run ``run_due``, ``detect_due``, ``approve_due`` and ``queue_due_reminders`` every
+    ``interval`` seconds, until cancelled or until ``stop`` is set.
 
-    A failed sweep is logged and tried again next interval.
+    Each of them is a step in a transaction of its own, and ``stop`` is looked
+    at between steps and waited on instead of sleeping: a sweep asked to stop
+    commits the step it is in and returns, at once when it is idle. Cancelling
+    it instead would cancel a database round trip, which can leave a
+    PostgreSQL connection inside its transaction holding row locks, or an
+    aiosqlite connection closing on a thread that has already stopped (the
+    process then never exits). Leaving the rest of a sweep undone loses
+    nothing: the next sweep, here or in another process, finds the same moves
+    due in the stored state.
+
+    A failed step is logged and tried again next interval.
     """
-    while True:
+
+    def stopping() -> bool:
+        return stop is not None and stop.is_set()
+
+    while not stopping():
         try:
             async with sessionmaker() as db, db.begin():
                 events = await run_due(db, clock(), policy)
@@ -161,6 +177,8 @@ async def sweep_forever(
                 log.info(event.type, session=event.session_id, reason=event.payload.get("reason"))
         except Exception:
             log.exception("lifecycle sweep failed; trying again next interval")
+        if stopping():
+            return
         try:
             async with sessionmaker() as db, db.begin():
                 raised = await detect_due(
@@ -173,7 +191,7 @@ async def sweep_forever(
                 log.info("exception raised", session=exc.session_id, kind=exc.kind.value)
         except Exception:
             log.exception("exception sweep failed; trying again next interval")
-        if policy.auto_approve_after is not None:
+        if policy.auto_approve_after is not None and not stopping():
             try:
                 async with sessionmaker() as db, db.begin():
                     approved = await approve_due(db, clock(), after=policy.auto_approve_after)
@@ -181,7 +199,7 @@ async def sweep_forever(
                     log.info("summary approved automatically", session=event.session_id)
             except Exception:
                 log.exception("auto-approval sweep failed; trying again next interval")
-        if policy.reminders_before:
+        if policy.reminders_before and not stopping():
             try:
                 async with sessionmaker() as db, db.begin():
                     queued = await queue_due_reminders(
@@ -194,4 +212,8 @@ async def sweep_forever(
                     log.info("reminders queued", count=queued)
             except Exception:
                 log.exception("reminder sweep failed; trying again next interval")
-        await asyncio.sleep(interval)
+        if stop is None:
+            await asyncio.sleep(interval)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)

@@ -124,19 +124,30 @@ class MailDispatcher:
             sent += await self._send(delivery)
         return sent
 
-    async def run_forever(self, interval: float) -> None:
-        """Dispatch until cancelled; a pass that fails as a whole is logged and retried.
+    async def run_forever(self, interval: float, stop: asyncio.Event | None = None) -> None:
+        """Dispatch until cancelled or until ``stop`` is set; a pass that fails as a whole
+        is logged and retried.
 
-        A full batch goes round again at once; otherwise it sleeps ``interval``.
+        A full batch goes round again at once; otherwise it waits ``interval``,
+        on ``stop`` when given, so an idle dispatcher asked to stop returns at
+        once and a busy one after the pass it is in. Every claim of that pass
+        then ends sent, retried or failed, where a cancelled pass leaves its
+        unsent claims ``sending`` until the lease runs out, and may cut a
+        database round trip short (which can leave row locks held, or an
+        aiosqlite connection that never closes).
         """
-        while True:
+        while stop is None or not stop.is_set():
             try:
                 sent = await self.dispatch_once()
             except Exception:
                 log.exception("mail dispatch failed; trying again next interval")
                 sent = 0
             if sent < self._batch:
-                await asyncio.sleep(interval)
+                if stop is None:
+                    await asyncio.sleep(interval)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), interval)
 
     def _due(self, now: datetime) -> ColumnElement[bool]:
         return or_(

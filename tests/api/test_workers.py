@@ -1,20 +1,33 @@
-"""What the app runs in its lifespan: the embedded bus in process, or only the Redis relay."""
+"""What the app runs in its lifespan (the embedded bus in process, or only the Redis relay),
+and how its ``Runner`` stops: between steps, cancelling only what outstays the grace."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import secrets
+import time
+from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from api.app import create_app
+from api.services import Services
+from api.workers import Runner, mail_dispatcher
 from core.clock import FixedClock
 from core.settings import Settings
-from sessions.events import record
-from sessions.models import OutboxEvent
+from scheduling.models import LiveSession, SessionStatus
+from sessions import timers
+from sessions.bus import EmbeddedBus
+from sessions.events import DomainEvent, record
+from sessions.models import HandledEvent, OutboxEvent
+from sessions.streams import RedisStreamsBus
+from sessions.timers import TimerPolicy
 from tests.conftest import NOW, REDIS_URL, World
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -73,3 +86,177 @@ async def test_serve_with_redis_only_relays_the_outbox(
     finally:
         await redis.delete(f"{prefix}:events", f"{prefix}:dead")
         await redis.aclose()
+
+
+class _SlowHandler:
+    """Takes ``session.ended`` and stays in its transaction a while: the stop comes then."""
+
+    name = "slow-handler"
+    types = frozenset({"session.ended"})
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        self.entered.set()
+        await asyncio.sleep(0.5)
+
+
+async def _statuses(app: Starlette, world: World) -> list[SessionStatus]:
+    async with app.state.services.sessionmaker() as db:
+        rows = [await db.get(LiveSession, world.ids[k]) for k in ("ses1", "ses2", "sesB")]
+    return [row.status for row in rows if row is not None]
+
+
+async def _stop_timed(runner: Runner) -> float:
+    started = time.monotonic()
+    await runner.aclose()
+    return time.monotonic() - started
+
+
+async def test_a_stopping_runner_lets_the_sweep_commit_the_step_it_is_in(
+    app: Starlette, world: World, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked to stop in the middle of a sweep, the runner lets the step's transaction
+    commit and the sweep stops before its next step, within seconds; a cancelled step
+    would have rolled back (and, on aiosqlite, could keep the process from exiting)."""
+    clock.set(NOW + timedelta(minutes=55))  # ses1, ses2 and sesB open 10 min before NOW + 1 h
+    run_due = timers.run_due
+    in_step = asyncio.Event()
+    later_steps: list[str] = []
+
+    async def slow_run_due(
+        db: AsyncSession, now: datetime, policy: TimerPolicy
+    ) -> list[OutboxEvent]:
+        events = await run_due(db, now, policy)
+        in_step.set()
+        await asyncio.sleep(0.5)  # the stop is asked for here, inside the transaction
+        return events
+
+    async def detect_due(db: AsyncSession, now: datetime, **_: Any) -> list[Any]:
+        later_steps.append("detect_due")
+        return []
+
+    monkeypatch.setattr(timers, "run_due", slow_run_due)
+    monkeypatch.setattr(timers, "detect_due", detect_due)
+    runner = Runner(None, app.state.services, sweep_policy=TimerPolicy())
+    runner.start()
+    try:
+        async with asyncio.timeout(20 * WAIT):
+            await in_step.wait()
+    finally:
+        took = await _stop_timed(runner)
+    assert took < 5 * WAIT
+    assert await _statuses(app, world) == [SessionStatus.OPEN] * 3
+    async with app.state.services.sessionmaker() as db:
+        opened = await db.scalar(select(func.count()).where(OutboxEvent.type == "session.opened"))
+    assert opened == 3
+    assert later_steps == []
+
+
+async def test_a_step_still_running_after_the_grace_is_cancelled(
+    app: Starlette, world: World, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait for a step is bounded: one that never finishes is cancelled (and rolled
+    back) once the grace has passed."""
+    clock.set(NOW + timedelta(minutes=55))
+    run_due = timers.run_due
+    in_step = asyncio.Event()
+
+    async def stuck_run_due(
+        db: AsyncSession, now: datetime, policy: TimerPolicy
+    ) -> list[OutboxEvent]:
+        events = await run_due(db, now, policy)
+        in_step.set()
+        await asyncio.Event().wait()
+        return events
+
+    monkeypatch.setattr(timers, "run_due", stuck_run_due)
+    runner = Runner(None, app.state.services, sweep_policy=TimerPolicy(), stop_grace=0.2)
+    runner.start()
+    try:
+        async with asyncio.timeout(20 * WAIT):
+            await in_step.wait()
+    finally:
+        took = await _stop_timed(runner)
+    assert took < 5 * WAIT
+    assert await _statuses(app, world) == [SessionStatus.SCHEDULED] * 3
+
+
+async def test_a_stopping_runner_wakes_idle_loops_at_once(
+    app: Starlette, settings: Settings, clock: FixedClock
+) -> None:
+    """Idle loops wait on the stop instead of sleeping: the sweep and the mail dispatcher
+    end at once, well within the runner's 10 s grace, though both would sleep 30 s."""
+    services = Services.build(
+        settings.model_copy(update={"event_poll_seconds": 30, "lifecycle_sweep_seconds": 30}),
+        clock,
+    )
+    runner = Runner(None, services, sweep_policy=TimerPolicy(), mail=mail_dispatcher(services))
+    try:
+        runner.start()
+        await asyncio.sleep(0.5)  # the first sweep and mail pass find nothing to do
+        took = await _stop_timed(runner)
+    finally:
+        await runner.aclose()
+        await services.aclose()
+    assert took < 3 * WAIT
+
+
+async def test_a_stopping_runner_lets_the_redis_bus_finish_the_handler_it_is_in(
+    app: Starlette, world: World, clock: FixedClock
+) -> None:
+    """The runner stops the Redis bus it ran through the bus's own between-steps stop:
+    a handler halfway through its transaction commits, ledger row and all, rather than
+    having its consumer cancelled under it."""
+    prefix = f"test-runner-{secrets.token_hex(6)}"
+    services = app.state.services
+    handler = _SlowHandler()
+    bus = RedisStreamsBus(
+        services.sessionmaker,
+        Redis.from_url(REDIS_URL),
+        [handler],
+        clock=clock.now,
+        prefix=prefix,
+        poll_seconds=0.05,
+    )
+    runner = Runner(bus, services, sweep_policy=None)
+    runner.start()
+    try:
+        async with services.sessionmaker() as db, db.begin():
+            event = record(db, "session.ended", session_id=world.ids["ses1"], at=NOW).id
+        try:
+            async with asyncio.timeout(20 * WAIT):
+                await handler.entered.wait()
+        finally:
+            took = await _stop_timed(runner)
+        assert took < 5 * WAIT
+        async with services.sessionmaker() as db:
+            assert await db.get(HandledEvent, (handler.name, event)) is not None
+    finally:
+        await bus.aclose()
+        cleanup = Redis.from_url(REDIS_URL)
+        await cleanup.delete(f"{prefix}:events", f"{prefix}:dead")
+        await cleanup.aclose()
+
+
+async def test_a_stopping_runner_lets_the_embedded_bus_finish_the_handler_it_is_in(
+    app: Starlette, world: World, clock: FixedClock
+) -> None:
+    """The same with the in-process bus (`liveclass serve` without Redis): its pass
+    finishes, the handler's ledger row commits, and its loop ends instead of sleeping."""
+    services = app.state.services
+    handler = _SlowHandler()
+    bus = EmbeddedBus(services.sessionmaker, [handler], clock=clock.now, interval=30)
+    async with services.sessionmaker() as db, db.begin():
+        event = record(db, "session.ended", session_id=world.ids["ses1"], at=NOW).id
+    runner = Runner(bus, services, sweep_policy=None)
+    runner.start()
+    try:
+        async with asyncio.timeout(20 * WAIT):
+            await handler.entered.wait()
+    finally:
+        took = await _stop_timed(runner)
+    assert took < 5 * WAIT
+    async with services.sessionmaker() as db:
+        assert await db.get(HandledEvent, (handler.name, event)) is not None
