@@ -422,11 +422,16 @@ async def test_reminders_sent_once_with_two_workers(
     await call_off(app, world, "ses2", "sesB")
     sessionmaker = app.state.services.sessionmaker
     policy = TimerPolicy(mail_domain=DOMAIN)
+    stop = asyncio.Event()  # stopped between steps, as a worker stops them
     tasks = [
-        asyncio.create_task(sweep_forever(sessionmaker, clock.now, policy, interval=0.01)),
-        asyncio.create_task(sweep_forever(sessionmaker, clock.now, policy, interval=0.01)),
-        asyncio.create_task(dispatcher(app, smtp(mail), clock).run_forever(0.01)),
-        asyncio.create_task(dispatcher(app, smtp(mail), clock).run_forever(0.01)),
+        asyncio.create_task(
+            sweep_forever(sessionmaker, clock.now, policy, interval=0.01, stop=stop)
+        ),
+        asyncio.create_task(
+            sweep_forever(sessionmaker, clock.now, policy, interval=0.01, stop=stop)
+        ),
+        asyncio.create_task(dispatcher(app, smtp(mail), clock).run_forever(0.01, stop=stop)),
+        asyncio.create_task(dispatcher(app, smtp(mail), clock).run_forever(0.01, stop=stop)),
     ]
     try:
         async with asyncio.timeout(10 * WAIT):
@@ -434,9 +439,10 @@ async def test_reminders_sent_once_with_two_workers(
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.5 * WAIT)  # many more sweeps and dispatches
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stop.set()
+        async with asyncio.timeout(10 * WAIT):
+            for result in await asyncio.gather(*tasks, return_exceptions=True):
+                assert result is None, result
     await settle(mail.inbox, 3)
     messages = by_recipient(mail.inbox.parsed())
     assert set(messages) == {address("t1"), address("s1"), address("g1")}
