@@ -6,6 +6,8 @@ it) comes through here, so each change records who asked for it, how much
 notice it gave (``scheduling.notice``) and emits the event that
 ``ChangeNotices`` turns into emails: ``session.cancelled`` (a lifecycle
 transition, refused from ``live`` and later states) or ``session.rescheduled``.
+An edit that changes the tutor emits ``session.tutor_substituted``, as a
+confirmed substitution does.
 The caller commits; the session row and its event go together.
 """
 
@@ -115,3 +117,25 @@ def rescheduled(
     if reason is not None:
         payload["reason"] = reason
     return record(db, "session.rescheduled", session_id=live.id, at=now, payload=payload)
+
+
+def retutored(
+    db: AsyncSession, live: LiveSession, before: Slot, *, now: datetime, by: str | None
+) -> OutboxEvent | None:
+    """Emit ``session.tutor_substituted`` when an edit gave the session another tutor,
+    as a confirmed substitution does, so the same people are told. None if it did not."""
+    if live.tutor_id == before.tutor_id:
+        return None
+    return record(
+        db,
+        "session.tutor_substituted",
+        session_id=live.id,
+        at=now,
+        payload={
+            "from_tutor_id": before.tutor_id,
+            "to_tutor_id": live.tutor_id,
+            "by": by,
+            "student_ids": list(live.student_ids),
+            "note": None,
+        },
+    )

@@ -31,7 +31,7 @@ from scheduling.models import (
     SessionStudent,
     User,
 )
-from sessions.changes import Slot, rescheduled
+from sessions.changes import Slot, rescheduled, retutored
 from sessions.models import OutboxEvent
 from signaling.tokens import JoinGrant, issue_join_token
 
@@ -248,8 +248,10 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
     `booking_conflict`, every conflict in `details`, nothing written). New
     times emit `session.rescheduled` (old and new times, `requested_by`,
     `notice_hours`, `late`), which emails its guardians, students and tutor;
-    reminders follow the new time. To give a session to another tutor who
-    stands in, use `POST /api/v1/sessions/{id}/substitute`, which tells everyone.
+    reminders follow the new time. A new `tutor_id` emits
+    `session.tutor_substituted`, and its guardians and both tutors are emailed;
+    for a tutor who cannot come, `POST /api/v1/sessions/{id}/substitute` also
+    resolves their `tutor_no_show`.
     """
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
@@ -296,6 +298,7 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
         by=p.id,
         reason=body.reason,
     )
+    retutored(call.db, live, before, now=call.now, by=p.id)
     return SessionOut.of(live)
 
 

@@ -241,3 +241,33 @@ async def test_a_live_session_cannot_be_cancelled_and_nothing_is_flagged(
     assert await _events(app, "session.cancelled") == []
     got = await client.get(f"/api/v1/sessions/{world.ids['ses1']}", headers=world.as_("coord"))
     assert got.json()["late_cancellation"] is None and got.json()["cancelled_at"] is None
+
+
+async def test_giving_a_session_another_tutor_by_edit_tells_everyone_as_a_substitution(
+    app: Starlette, world: World, client: httpx.AsyncClient
+) -> None:
+    """PATCH with a new tutor_id is a substitution too: session.tutor_substituted (which
+    emails its guardians and both tutors), and no session.rescheduled when times stay."""
+    r = await client.patch(
+        f"/api/v1/sessions/{world.ids['ses1']}",
+        json={
+            "tutor_id": world.ids["t2"],
+            "scheduled_start": (NOW + timedelta(hours=3)).isoformat(),
+            "scheduled_end": (NOW + timedelta(hours=4)).isoformat(),
+        },
+        headers=world.as_("coord"),
+    )
+    assert r.status_code == 200, r.text
+    [event] = await _events(app, "session.tutor_substituted")
+    assert (event.payload["from_tutor_id"], event.payload["to_tutor_id"]) == (
+        world.ids["t1"],
+        world.ids["t2"],
+    )
+    [moved] = await _events(app, "session.rescheduled")
+    assert moved.payload["tutor_id"] == world.ids["t2"]
+    r = await client.patch(
+        f"/api/v1/sessions/{world.ids['ses1']}",
+        json={"subject": "algebra"},
+        headers=world.as_("coord"),
+    )
+    assert len(await _events(app, "session.tutor_substituted")) == 1
