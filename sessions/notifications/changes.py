@@ -26,7 +26,7 @@ from sessions.events import DomainEvent
 from sessions.notifications.models import Delivery, DeliveryKind, RecipientRole
 from sessions.notifications.queue import delivery_key, new_delivery
 from sessions.notifications.reminders import Recipient, recipients
-from sessions.notifications.templates import CHANGES, local_time, render, zone
+from sessions.notifications.templates import CHANGES, join_names, local_time, render, zone
 
 log = get_logger("liveclass.sessions.notifications")
 
@@ -39,12 +39,6 @@ _REQUESTED = {
     ChangeParty.TUTOR.value: "at the tutor's request",
     ChangeParty.ORGANISATION.value: "by your coordinator",
 }
-
-
-def _names(names: list[str]) -> str:
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _notice(payload: dict[str, object], verb: str) -> str:
@@ -87,7 +81,7 @@ async def queue_change_notices(
     shared = {
         "session_subject": live.subject,
         "tutor_name": tutor.user.display_name if tutor is not None else "your tutor",
-        "student_names": _names([students[i] for i in sorted(students)]),
+        "student_names": join_names([students[i] for i in sorted(students)]),
         "requested": _REQUESTED.get(str(payload.get("requested_by")), "by your coordinator"),
         "notice": _notice(
             payload, "cancelled" if kind is DeliveryKind.SESSION_CANCELLED else "moved"
@@ -110,7 +104,7 @@ async def queue_change_notices(
         values = {
             **shared,
             "recipient_name": r.user.display_name,
-            "student_name": _names(children[pid]) or students.get(r.student_id, ""),
+            "student_name": join_names(children[pid]) or students.get(r.student_id, ""),
             "scheduled_local": local_time(old_start, tz),
             "new_local": local_time(new_start, tz),
         }

@@ -17,22 +17,27 @@ from sessions.notifications.transport import sender_address
 ABSENCE = "student_absent"
 
 
-class GuardianNotices:
-    """Queues absence notices (``exception.raised`` of kind ``student_absent``) and
-    summary emails (``summary.approved``) for every guardian of the students concerned.
-
-    It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
-    and guardian; a retried event queues nothing twice.
+class _Notices:
+    """What every notice handler shares: the domain that ends each Message-ID.
 
     Args:
         mail_from: the From header; its domain ends each Message-ID.
     """
 
-    name = "guardian_notices"
-    types = frozenset({"exception.raised", "summary.approved"})
-
     def __init__(self, *, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
         self._domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
+
+
+class GuardianNotices(_Notices):
+    """Queues absence notices (``exception.raised`` of kind ``student_absent``) and
+    summary emails (``summary.approved``) for every guardian of the students concerned.
+
+    It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
+    and guardian; a retried event queues nothing twice.
+    """
+
+    name = "guardian_notices"
+    types = frozenset({"exception.raised", "summary.approved"})
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         payload = event.payload
@@ -72,28 +77,22 @@ class GuardianNotices:
             )
 
 
-class SubstitutionNotices:
+class SubstitutionNotices(_Notices):
     """Queues the emails of ``session.tutor_substituted``: one per guardian of each
     student, one to the new tutor and one to the replaced tutor.
 
     It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
     and recipient; a retried event queues nothing twice.
-
-    Args:
-        mail_from: the From header; its domain ends each Message-ID.
     """
 
     name = "substitution_notices"
     types = frozenset({"session.tutor_substituted"})
 
-    def __init__(self, *, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
-        self._domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
-
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         await queue_substitution_notices(db, event, message_domain=self._domain)
 
 
-class ChangeNotices:
+class ChangeNotices(_Notices):
     """Queues the emails of ``session.cancelled`` and ``session.rescheduled``: one to
     the tutor, one to each student and one to each guardian, with the old (and
     new) time in each person's zone and a short-notice line when the notice
@@ -101,16 +100,10 @@ class ChangeNotices:
 
     It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
     and recipient; a retried event queues nothing twice.
-
-    Args:
-        mail_from: the From header; its domain ends each Message-ID.
     """
 
     name = "change_notices"
     types = frozenset({"session.cancelled", "session.rescheduled"})
-
-    def __init__(self, *, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
-        self._domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         await queue_change_notices(db, event, message_domain=self._domain)

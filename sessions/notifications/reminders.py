@@ -48,7 +48,7 @@ from scheduling.models import (
 )
 from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
 from sessions.notifications.queue import message_id_for, skip_reason
-from sessions.notifications.templates import lead_time, local_time, render, zone
+from sessions.notifications.templates import join_names, lead_time, local_time, render, zone
 
 log = get_logger("liveclass.sessions.notifications")
 
@@ -317,16 +317,9 @@ async def _session_values(db: AsyncSession, live: LiveSession) -> dict[str, str]
     return {
         "session_subject": live.subject,
         "tutor_name": tutor.user.display_name if tutor is not None else "your tutor",
-        "student_names": _names([s.user.display_name for s in students]),
+        "student_names": join_names([s.user.display_name for s in students]),
         **{f"student:{s.id}": s.user.display_name for s in students},
     }
-
-
-def _names(names: list[str]) -> str:
-    """``A``, ``A and B``, ``A, B and C``."""
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 async def withdraw_stale_reminders(db: AsyncSession, now: datetime) -> int:

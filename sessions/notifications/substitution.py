@@ -12,7 +12,6 @@ nothing twice; a guardian of two students of the session gets one email.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -23,17 +22,17 @@ from scheduling.models import LiveSession, Student, Tutor
 from sessions.events import DomainEvent
 from sessions.notifications.models import Delivery, DeliveryKind, RecipientRole
 from sessions.notifications.queue import delivery_key, new_delivery, queue_guardian_notice
-from sessions.notifications.templates import SUBSTITUTION_TUTORS, local_time, render, zone
+from sessions.notifications.templates import (
+    SUBSTITUTION_TUTORS,
+    join_names,
+    local_time,
+    render,
+    zone,
+)
 
 log = get_logger("liveclass.sessions.notifications")
 
 KIND = DeliveryKind.TUTOR_SUBSTITUTED
-
-
-def _names(names: Sequence[str]) -> str:
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 async def queue_substitution_notices(
@@ -70,7 +69,7 @@ async def queue_substitution_notices(
             now=now,
             message_domain=message_domain,
         )
-    student_names = _names([s.user.display_name for s in students])
+    student_names = join_names([s.user.display_name for s in students])
     for tutor, variant in ((incoming, "incoming"), (outgoing, "outgoing")):
         if tutor is None:
             continue

@@ -14,6 +14,7 @@ one letter for each tutor (``SUBSTITUTION_TUTORS``).
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from string import Template
@@ -294,6 +295,13 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
+
+
+def join_names(names: Sequence[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``: people as a sentence names them."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def local_time(at: datetime, tz: ZoneInfo) -> str:

@@ -114,6 +114,18 @@ async def _stop_timed(runner: Runner) -> float:
     return time.monotonic() - started
 
 
+async def _stop_inside(runner: Runner, step: asyncio.Event) -> float:
+    """Start ``runner``, ask it to stop once ``step`` says a step is under way; the time
+    the stop took."""
+    runner.start()
+    try:
+        async with asyncio.timeout(20 * WAIT):
+            await step.wait()
+    finally:
+        took = await _stop_timed(runner)
+    return took
+
+
 async def test_a_stopping_runner_lets_the_sweep_commit_the_step_it_is_in(
     app: Starlette, world: World, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,12 +152,7 @@ async def test_a_stopping_runner_lets_the_sweep_commit_the_step_it_is_in(
     monkeypatch.setattr(timers, "run_due", slow_run_due)
     monkeypatch.setattr(timers, "detect_due", detect_due)
     runner = Runner(None, app.state.services, sweep_policy=TimerPolicy())
-    runner.start()
-    try:
-        async with asyncio.timeout(20 * WAIT):
-            await in_step.wait()
-    finally:
-        took = await _stop_timed(runner)
+    took = await _stop_inside(runner, in_step)
     assert took < 5 * WAIT
     assert await _statuses(app, world) == [SessionStatus.OPEN] * 3
     async with app.state.services.sessionmaker() as db:
@@ -173,12 +180,7 @@ async def test_a_step_still_running_after_the_grace_is_cancelled(
 
     monkeypatch.setattr(timers, "run_due", stuck_run_due)
     runner = Runner(None, app.state.services, sweep_policy=TimerPolicy(), stop_grace=0.2)
-    runner.start()
-    try:
-        async with asyncio.timeout(20 * WAIT):
-            await in_step.wait()
-    finally:
-        took = await _stop_timed(runner)
+    took = await _stop_inside(runner, in_step)
     assert took < 5 * WAIT
     assert await _statuses(app, world) == [SessionStatus.SCHEDULED] * 3
 
@@ -221,15 +223,10 @@ async def test_a_stopping_runner_lets_the_redis_bus_finish_the_handler_it_is_in(
         poll_seconds=0.05,
     )
     runner = Runner(bus, services, sweep_policy=None)
-    runner.start()
     try:
         async with services.sessionmaker() as db, db.begin():
             event = record(db, "session.ended", session_id=world.ids["ses1"], at=NOW).id
-        try:
-            async with asyncio.timeout(20 * WAIT):
-                await handler.entered.wait()
-        finally:
-            took = await _stop_timed(runner)
+        took = await _stop_inside(runner, handler.entered)
         assert took < 5 * WAIT
         async with services.sessionmaker() as db:
             assert await db.get(HandledEvent, (handler.name, event)) is not None
@@ -251,12 +248,7 @@ async def test_a_stopping_runner_lets_the_embedded_bus_finish_the_handler_it_is_
     async with services.sessionmaker() as db, db.begin():
         event = record(db, "session.ended", session_id=world.ids["ses1"], at=NOW).id
     runner = Runner(bus, services, sweep_policy=None)
-    runner.start()
-    try:
-        async with asyncio.timeout(20 * WAIT):
-            await handler.entered.wait()
-    finally:
-        took = await _stop_timed(runner)
+    took = await _stop_inside(runner, handler.entered)
     assert took < 5 * WAIT
     async with services.sessionmaker() as db:
         assert await db.get(HandledEvent, (handler.name, event)) is not None
