@@ -29,6 +29,7 @@ from api.routes import (
     exceptions,
     guardians,
     health,
+    home,
     lifecycle,
     matching,
     notifications,
@@ -94,6 +95,7 @@ def build_router() -> Router:
         agenda,
         dead_letters,
         pages,
+        home,
     ):
         router.include(module.router)
     return router
@@ -268,6 +270,7 @@ def create_app(
             Route("/openapi.json", openapi, include_in_schema=False),
             WebSocketRoute("/rtc", signaling.handle),
             Mount("/static", StaticFiles(directory=pages.WEB), name="static"),
+            Mount("/docs/assets", home.DocsAssets(), name="docs-assets"),
         ],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={HTTPException: _http_error},

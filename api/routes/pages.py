@@ -2,23 +2,59 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from html import escape
 
+from sqlalchemy import select
 from starlette.responses import FileResponse, Response
 
+from api.routes._html import WEB, html_page
 from api.routing import Call, Router
+from scheduling.models import LiveSession, SessionStatus
+
+__all__ = ["WEB", "router"]
 
 router = Router()
-WEB = Path(__file__).resolve().parent.parent / "web"
+
+_ASK = "ask your coordinator for a new session and its link"
+_CLOSED = {
+    SessionStatus.ENDED: f"This session has ended, so it can no longer be joined. If it should "
+    f"still be running, {_ASK}.",
+    SessionStatus.DOCUMENTED: "This session has ended and its notes are written, so it can no "
+    f"longer be joined. For another lesson, {_ASK}.",
+    SessionStatus.CANCELLED: "This session was cancelled, so it cannot be joined. Ask your "
+    "coordinator whether it has been booked again, and for the new link.",
+    SessionStatus.NO_SHOW: "This session was closed because nobody came, so it can no longer "
+    f"be joined. To try again, {_ASK}.",
+}
 
 
-@router.get("/join/{session_id}", tags=["client"], auth=False, media_type="text/html")
+def _closed_reason(status: SessionStatus) -> str:
+    return _CLOSED.get(status, f"This session is {status.value} and can no longer be joined.")
+
+
+@router.get("/join/{session_id}", tags=["client"], auth=False, media_type="text/html", errors=[410])
 async def join_page(call: Call, session_id: str) -> Response:
     """The browser client for a live session.
 
     Open it with `?token=<join token>` (the link `liveclass demo` prints), or
     without one to log in first. The page needs camera and microphone access.
+    An id that names no session answers 404, and a session that is over (ended,
+    documented, cancelled or a no-show) 410 Gone, each with a page that says why.
     """
+    status = await call.db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
+    if status is None:
+        return html_page(
+            "No such session",
+            f"    <p>No session has the id <code>{escape(session_id)}</code>. Check the link, "
+            "or ask your coordinator for a new one.</p>",
+            status_code=404,
+        )
+    if status.is_closed:
+        return html_page(
+            "This session is over",
+            f"    <p>{escape(_closed_reason(status))}</p>",
+            status_code=410,
+        )
     return FileResponse(
         WEB / "join.html", media_type="text/html", headers={"cache-control": "no-store"}
     )
