@@ -1,4 +1,4 @@
-"""The README and the deployment files match the code."""
+"""The README, docs/ and the deployment files match the code."""
 
 from __future__ import annotations
 
@@ -21,13 +21,53 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert "make run" in first_block and "make test" in first_block
 
 
+def _shown(default: object) -> str:
+    """A setting's default as docs/settings.md writes it in the default column."""
+    if default is None:
+        return "unset"
+    if isinstance(default, bool):
+        return str(default).lower()
+    if default in ("", [], ()):
+        return "empty"
+    return str(default)
+
+
 def test_every_setting_is_documented_and_nothing_else() -> None:
-    """The README settings table lists exactly the settings the code reads."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `(LIVECLASS_[A-Z_]+)`", table, flags=re.M))
-    expected = {f"LIVECLASS_{name.upper()}" for name in Settings.model_fields}
-    assert documented == expected
+    """docs/settings.md lists exactly the settings the code reads, once each, with defaults."""
+    text = (ROOT / "docs" / "settings.md").read_text()
+    rows = re.findall(r"^\| `(LIVECLASS_[A-Z0-9_]+)` \| ([^|]*) \|", text, flags=re.M)
+    names = [name for name, _ in rows]
+    assert len(names) == len(set(names)), "a setting is documented twice"
+    expected = {f"LIVECLASS_{name.upper()}": field for name, field in Settings.model_fields.items()}
+    assert set(names) == set(expected)
+    for name, cell in rows:
+        default = expected[name].get_default(call_default_factory=True)
+        assert cell.strip().strip("`") == _shown(default), f"{name}: the default is {default!r}"
+
+
+def test_readme_is_a_first_screen_and_pointers() -> None:
+    """The README stays short; reference material lives in docs/."""
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 100
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_docs_resolve() -> None:
+    """Every relative link in README.md and docs/ names a file that exists, and a heading in it."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # http://, mailto: and the like
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.is_file(), f"{page.name} links to missing {target}"
+            if anchor and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.M)
+                assert anchor in {_anchor(h) for h in headings}, f"{page.name}: no #{anchor}"
 
 
 def test_compose_declares_the_services_and_real_settings() -> None:
