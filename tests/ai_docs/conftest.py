@@ -9,18 +9,16 @@ import asyncio
 import importlib.util
 import os
 import socket
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ai_docs import Track, Transcriber, Transcript
 from bench.speech import Line, SpeechTrack, make_dialogue, say
+from tests.ai_docs.model_server import ServerProcess
 
 SPEAKERS = {"tutor": "Ms Rivera", "student": "Sam"}
 STUDENT_JOINS_AT = 2.5  # the student's track starts here on the session clock
@@ -120,44 +118,57 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+def llama_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
     """``python -m llama_cpp.server`` on a free loopback port, up until the session ends."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "llama_cpp.server",
-                "--model", str(smollm2_gguf()),
-                "--model_alias", MODEL_ALIAS,
-                "--host", "127.0.0.1",
-                "--port", str(port),
-                "--n_ctx", "4096",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    server = ServerProcess(
+        "llama_cpp.server",
+        [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(smollm2_gguf()),
+            "--model_alias", MODEL_ALIAS,
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--n_ctx", "4096",
+        ],
+        tmp_path_factory.mktemp("llama") / "server.log",
+    )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120 * WAIT
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"llama_cpp.server exited with {process.returncode}:\n"
-                    + log_path.read_text(errors="replace")[-3000:]
-                )
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "llama_cpp.server did not answer in time"
-            time.sleep(0.2)
-        yield ModelServer(base_url=base_url, model=MODEL_ALIAS)
+        server.wait_ready(f"{base_url}/models", timeout=120 * WAIT)
+        yield server, base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
+
+
+@pytest.fixture
+def model_server(
+    llama_process: tuple[ServerProcess, str], request: pytest.FixtureRequest
+) -> Iterator[ModelServer]:
+    """The running model server; a test it died under fails with its signal and log."""
+    server, base_url = llama_process
+    report = server.death()
+    if report is not None:
+        pytest.fail(f"the model server died before this test: {report}", pytrace=False)
+    request.node.stash[MODEL_PROCESS] = server
+    yield ModelServer(base_url=base_url, model=MODEL_ALIAS)
+    report = server.death()
+    if report is not None:
+        pytest.fail(f"the model server died during this test: {report}", pytrace=False)
+
+
+MODEL_PROCESS = pytest.StashKey[ServerProcess]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test whose model server died says so beside its own error."""
+    report = yield
+    server = item.stash.get(MODEL_PROCESS, None)
+    if report.failed and report.when == "call" and server is not None:
+        death = server.death()
+        if death is not None:
+            report.sections.append(("model server", death))
+    return report
