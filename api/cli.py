@@ -60,20 +60,33 @@ async def _ensure_schema(settings: Settings, *, migrate: bool) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from api import public_url
     from api.app import create_app
 
-    settings = _settings()
+    settings = public_url.for_serving(_settings(), args.host, args.port)
     configure_logging(settings.log_level, settings.log_format)
     # The embedded SQLite database belongs to this one process, so it is
     # migrated here; a shared database is migrated once by 'liveclass migrate'.
     migrate = settings.uses_sqlite if args.migrate is None else args.migrate
     asyncio.run(_ensure_schema(settings, migrate=migrate))
     app = create_app(settings, run_timers=True, run_workers=True)
+    listening = public_url.listening_url(args.host, args.port)
     print(
-        f"Liveclass listening on http://{args.host}:{args.port}  (API docs: /openapi.json)",
+        f"Liveclass listening on {listening}  (start page: {settings.public_url}/, "
+        f"API reference: {settings.public_url}/docs)",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    if not public_url.is_explicit(settings) and args.host in public_url.WILDCARDS:
+        print(
+            "Links this server gives out (join links, calendar feeds) point at 127.0.0.1; "
+            "set LIVECLASS_PUBLIC_URL to the address people use to reach this machine.",
+            file=sys.stderr,
+        )
+    public_url.announce(settings)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    finally:
+        public_url.withdraw(settings)
 
 
 NO_REDIS_FOR_WORKER = (
@@ -115,9 +128,10 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from api import public_url
     from api.demo import seed_demo
 
-    settings = _settings()
+    settings = public_url.for_links(_settings())
     configure_logging("WARNING", settings.log_format)
 
     async def run() -> Any:

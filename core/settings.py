@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL people use to reach this server; "
-        "used in links the server prints or mails.",
+        "the base of the links it gives out (join links, calendar feeds). Unset means the "
+        "address 'liveclass serve' listens on (http://HOST:PORT).",
     )
     access_token_ttl_seconds: int = Field(
         default=900, ge=60, le=86_400, description="Lifetime of a login token."

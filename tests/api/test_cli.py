@@ -141,6 +141,30 @@ def test_serve_and_demo_on_embedded_defaults(tmp_path: Path, server: str) -> Non
     assert (tmp_path / "var" / "liveclass.db").exists()
 
 
+def test_links_follow_the_port_unless_public_url_is_set(tmp_path: Path, server: str) -> None:
+    """Served on another port with no LIVECLASS_PUBLIC_URL, every link names that port."""
+    assert not server.endswith(":8000")
+    r = _run(tmp_path, "demo", "--json")
+    assert r.returncode == 0, r.stderr
+    demo = json.loads(r.stdout)
+    for role in ("tutor", "student"):
+        assert demo[role]["join_url"].startswith(f"{server}/join/"), demo[role]["join_url"]
+        assert httpx.get(demo[role]["join_url"]).status_code == 200
+    token = httpx.post(
+        f"{server}/api/v1/auth/login",
+        json={"email": demo["tutor"]["email"], "password": demo["tutor"]["password"]},
+    ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    tutor_id = httpx.get(f"{server}/api/v1/me", headers=auth).json()["tutor_id"]
+    feed = httpx.post(f"{server}/api/v1/tutors/{tutor_id}/calendar-feed", headers=auth)
+    assert feed.status_code == 201, feed.text
+    assert feed.json()["url"].startswith(f"{server}/api/v1/calendar/")
+    assert httpx.get(feed.json()["url"]).status_code == 200
+    # A configured public URL (a proxy, a domain) wins over the port.
+    r = _run(tmp_path, "demo", "--json", LIVECLASS_PUBLIC_URL="https://tutor.example.org/")
+    assert json.loads(r.stdout)["tutor"]["join_url"].startswith("https://tutor.example.org/join/")
+
+
 def _join_tokens(tmp_path: Path, server: str) -> dict[str, str]:
     """Join tokens of a fresh demo session's tutor and student, got as a user would."""
     demo = json.loads(_run(tmp_path, "demo", "--json").stdout)
