@@ -63,7 +63,8 @@ from sessions.documentation import record_recording
 from sessions.service import record_presence as write_presence
 from sfu import ice
 from sfu.recording import RecordedTrack, Recorder
-from signaling.server import PresenceRecord, RecordingSink, SignalingLimits, SignalingServer
+from signaling.presence import PresenceRecord
+from signaling.server import RecordingSink, SignalingLimits, SignalingServer
 from signaling.tokens import JoinGrant
 
 log = get_logger("liveclass.api")
@@ -155,8 +156,8 @@ def build_signaling(
         return True
 
     async def record_presence(record: PresenceRecord) -> None:
-        # Its own transaction, committed before signaling moves on: a crash after a
-        # join still leaves the join. A failure is the server's to log; it goes on.
+        # Its own transaction, written by signaling's presence writer in order and off
+        # the join path (signaling.presence): a busy database delays no one's media.
         # The lifecycle moves with it: the first join opens the session and starts it.
         async with services.sessionmaker() as db, db.begin():
             await write_presence(

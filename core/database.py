@@ -65,10 +65,25 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+# How long a SQLite write waits for another writer before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite set up for one process with many tasks: the embedded default.
+
+    WAL lets readers go on while one connection writes (a join's lookups while a
+    session is documented), and a write waits its turn for up to the busy timeout
+    instead of failing. NORMAL sync is WAL's durable-across-crashes setting: a
+    power cut may lose the last commits, never corrupt the file. The rest of the
+    one-writer discipline is the code's: no transaction holds SQLite's write lock
+    across slow work (``sessions.handling`` writes a handler's ledger row last).
+    """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

@@ -95,8 +95,18 @@ async def run_handler(
             return Outcome.WAITING
     try:
         async with sessionmaker() as db, db.begin():
-            db.add(HandledEvent(handler=handler.name, event_id=event.id, handled_at=now))
-            await handler.handle(db, event)
+            ledger = HandledEvent(handler=handler.name, event_id=event.id, handled_at=now)
+            if db.get_bind().dialect.name == "sqlite":
+                # SQLite's write lock covers the whole database until commit: written first,
+                # the ledger row would hold it through the handler's slow part (Whisper, the
+                # model), and every join's presence write and every email would wait on it.
+                await handler.handle(db, event)
+                db.add(ledger)
+            else:
+                # PostgreSQL locks the row alone: written first, it makes a second consumer
+                # of the same event wait and then give way before doing the work twice.
+                db.add(ledger)
+                await handler.handle(db, event)
     except Exception as exc:
         # Two consumers may race on one event (a claim of a slow one's message, a
         # duplicate in the stream): the loser's ledger insert fails, which is no failure.

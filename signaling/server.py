@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from aiortc.sdp import candidate_from_sdp
 from pydantic import BaseModel
@@ -26,6 +25,7 @@ from sfu.peer import TrackInfo
 from sfu.recording import RecordedTrack, Recorder
 from sfu.room import Room
 from signaling.errors import JoinTokenError
+from signaling.presence import PresenceRecord, PresenceSink, PresenceWriter
 from signaling.protocol import (
     ActiveSpeaker,
     Answer,
@@ -64,35 +64,30 @@ class SignalingLimits:
     join_timeout: float = 10.0
     idle_timeout: float = 30.0
     send_timeout: float = 5.0
-    record_timeout: float = 5.0  # the presence sink's turn; past it the record is logged, lost
-
-
-@dataclass(frozen=True)
-class PresenceRecord:
-    """A participant joined or left a session's room (the lifecycle turns these into events).
-
-    ``at`` is when the room changed. A participant who joins again from another
-    connection gives a left with reason ``replaced`` and then a joined, though
-    the others in the room see neither.
-    """
-
-    type: str  # "participant.joined" or "participant.left"
-    session_id: str
-    participant_id: str
-    role: str
-    at: datetime
-    reason: str | None = None  # on left: "left", "disconnected", "timeout" or "replaced"
+    # One presence or recording write's turn: longer than SQLite's busy timeout (30 s),
+    # so a write waiting for another writer is not cut off; past it, it is tried again.
+    record_timeout: float = 40.0
+    drain_timeout: float = 10.0  # at shutdown, how long queued presence records may take
 
 
 SessionExists = Callable[[str], Awaitable[bool]]
 # Whether a valid token's holder is still one of the session's participants
 # (a tutor replaced by a substitute, a student taken off it, no longer are).
 StillAdmitted = Callable[[JoinGrant], Awaitable[bool]]
-PresenceSink = Callable[[PresenceRecord], Awaitable[None]]
 # A session's recorder for a new room, or None not to record it.
 RecorderFactory = Callable[[str], Recorder | None]
 # Hears a closed room's finished recordings: (session_id, tracks).
 RecordingSink = Callable[[str, list[RecordedTrack]], Awaitable[None]]
+
+
+class ConnectionGone(ConnectionError):
+    """The client's socket is gone (killed, network lost): nothing more can be sent to it."""
+
+
+# What a send or close to a client that is gone or stuck raises.
+GONE: tuple[type[BaseException], ...] = (ConnectionGone, TimeoutError, RuntimeError, OSError)
+# ...and what reading from one raises.
+DISCONNECTED: tuple[type[BaseException], ...] = (WebSocketDisconnect, *GONE)
 
 
 class Connection:
@@ -106,10 +101,15 @@ class Connection:
         self._answer: asyncio.Future[str] | None = None
 
     async def send(self, message: BaseModel) -> None:
+        """Send one message; raises ``ConnectionGone`` if the client has vanished."""
         if self.ws.application_state is not WebSocketState.CONNECTED:
             return
-        async with self._lock, asyncio.timeout(self._send_timeout):
-            await self.ws.send_text(encode(message))
+        try:
+            async with self._lock, asyncio.timeout(self._send_timeout):
+                await self.ws.send_text(encode(message))
+        except WebSocketDisconnect as exc:
+            # Starlette says a socket that vanished (no close frame: 1006) this way.
+            raise ConnectionGone(f"the client went away ({exc.code})") from exc
 
     async def exchange(self, sdp: str, tracks: list[TrackInfo]) -> str:
         """Send the SFU's offer and wait for the client's answer."""
@@ -129,7 +129,7 @@ class Connection:
         nothing to retry on this connection, so it closes and the client rejoins
         later.
         """
-        with contextlib.suppress(TimeoutError, RuntimeError, OSError):
+        with contextlib.suppress(*GONE):
             await self.send(Error(code=exc.code, message=exc.message))
         if isinstance(exc, IcePortsExhausted):
             await self.close(CloseCode.TRY_AGAIN_LATER, exc.message)
@@ -145,8 +145,10 @@ class Connection:
         if self._answer is not None and not self._answer.done():
             self._answer.cancel()
         if self.ws.application_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError, OSError):
-                await self.ws.close(code=code, reason=reason[:120])
+            # Closing a socket whose client was killed fails; it is closed either way.
+            with contextlib.suppress(*DISCONNECTED):
+                async with asyncio.timeout(self._send_timeout):
+                    await self.ws.close(code=code, reason=reason[:120])
 
 
 @dataclass
@@ -182,7 +184,11 @@ class SignalingServer:
         self._ice_servers = ice_servers
         self._session_exists = session_exists
         self._still_admitted = still_admitted
-        self._on_presence = on_presence
+        self._presence = (
+            PresenceWriter(on_presence, timeout=limits.record_timeout)
+            if on_presence is not None
+            else None
+        )
         self._recorder_for = recorder_for
         self._on_recording = on_recording
         self.rooms: dict[str, RoomState] = {}
@@ -229,32 +235,27 @@ class SignalingServer:
             if pid != exclude:
                 try:
                     await conn.send(message)
-                except (TimeoutError, RuntimeError, OSError):
+                except GONE:
                     log.warning(
                         "dropping a slow or broken connection", session=session_id, participant=pid
                     )
                     await conn.close(CloseCode.TIMEOUT, "not reading messages")
 
-    async def _record(self, record: PresenceRecord) -> None:
+    def _record(self, record: PresenceRecord) -> None:
+        """Log the change and queue its record; the join or leave never waits on the database."""
         log.info(
             record.type,
             session=record.session_id,
             participant=record.participant_id,
             reason=record.reason,
         )
-        if self._on_presence is not None:
-            try:
-                async with asyncio.timeout(self.limits.record_timeout):
-                    await self._on_presence(record)
-            except Exception:
-                # Signaling goes on without the record; the log keeps what it said.
-                log.exception(
-                    "presence sink failed",
-                    session=record.session_id,
-                    participant=record.participant_id,
-                    type=record.type,
-                    reason=record.reason,
-                )
+        if self._presence is not None:
+            self._presence.submit(record)
+
+    async def flush_presence(self) -> None:
+        """Wait until every presence record so far is written (the room's close does)."""
+        if self._presence is not None:
+            await self._presence.flush()
 
     async def _receive(self, conn: Connection, timeout: float) -> str | bytes | None:
         """The next frame, or None when the client went away."""
@@ -369,8 +370,8 @@ class SignalingServer:
             )
         if replaced is not None:
             # Others saw no change, but the old connection did end: the records say so.
-            await self._record(replaced)
-        await self._record(
+            self._record(replaced)
+        self._record(
             PresenceRecord(
                 "participant.joined",
                 grant.session_id,
@@ -393,10 +394,12 @@ class SignalingServer:
         reason = "disconnected"
         try:
             reason = await self._serve(conn, proto, grant, state)
-        except (WebSocketDisconnect, OSError, RuntimeError):
+        except DISCONNECTED:
             reason = "disconnected"
         finally:
             proto.closed()
+            # A client killed mid-call must still leave the room, whatever its socket
+            # does now: nothing in _leave lets a socket error escape.
             await self._leave(conn, grant, state, reason)
 
     async def _serve(
@@ -425,7 +428,7 @@ class SignalingServer:
                 await self._dispatch(conn, proto, message, grant, state)
             except ProtocolError as exc:
                 await conn.send(Error(code=exc.code, message=exc.message))
-            except (WebSocketDisconnect, asyncio.CancelledError):
+            except (WebSocketDisconnect, ConnectionGone, asyncio.CancelledError):
                 raise
             except Exception:
                 # One message's bug must not end the call; the log has the traceback.
@@ -479,6 +482,8 @@ class SignalingServer:
     async def _leave(
         self, conn: Connection, grant: JoinGrant, state: RoomState, reason: str
     ) -> None:
+        """Take the participant out of the room and tell the others; each step runs even
+        if one before it failed, so no participant outlives its connection."""
         pid = grant.participant_id
         await conn.close(CloseCode.TIMEOUT if reason == "timeout" else CloseCode.NORMAL, reason)
         if state.connections.get(pid) is not conn:
@@ -488,24 +493,28 @@ class SignalingServer:
         left = PresenceRecord(
             "participant.left", grant.session_id, pid, grant.role, self._clock.now(), reason=reason
         )
+        self._record(left)
         kinds = [p.kind for p in state.room.publications.get(pid, [])]
-        await state.room.remove_peer(pid)
-        for kind in kinds:
+        try:
+            await state.room.remove_peer(pid)
+            for kind in kinds:
+                await self._broadcast(
+                    grant.session_id, TrackUnpublished(participant_id=pid, kind=kind), exclude=pid
+                )
             await self._broadcast(
-                grant.session_id, TrackUnpublished(participant_id=pid, kind=kind), exclude=pid
+                grant.session_id,
+                ParticipantLeft(
+                    participant_id=pid,
+                    reason=reason if reason in ("left", "timeout") else "disconnected",
+                ),
+                exclude=pid,
             )
-        await self._broadcast(
-            grant.session_id,
-            ParticipantLeft(
-                participant_id=pid,
-                reason=reason if reason in ("left", "timeout") else "disconnected",
-            ),
-            exclude=pid,
-        )
-        await self._record(left)
-        if not state.connections and self.rooms.get(grant.session_id) is state:
-            del self.rooms[grant.session_id]
-            await self._close_room(grant.session_id, state)
+        except Exception:
+            log.exception("telling the room of a leave failed", session=grant.session_id)
+        finally:
+            if not state.connections and self.rooms.get(grant.session_id) is state:
+                del self.rooms[grant.session_id]
+                await self._close_room(grant.session_id, state)
 
     async def _close_room(self, session_id: str, state: RoomState) -> None:
         """Close the room, then finish its recording and hand the files on."""
@@ -516,6 +525,10 @@ class SignalingServer:
         tracks = await recorder.aclose()
         if self._on_recording is None:
             return
+        # The leaves are written before the recording is announced, as they happened.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.limits.drain_timeout):
+                await self.flush_presence()
         try:
             async with asyncio.timeout(self.limits.record_timeout):
                 await self._on_recording(session_id, tracks)
@@ -531,3 +544,5 @@ class SignalingServer:
                 await conn.close(1001, "server shutting down")
             await self._close_room(session_id, state)
         self.rooms.clear()
+        if self._presence is not None:
+            await self._presence.aclose(timeout=self.limits.drain_timeout)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,7 +17,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
@@ -23,13 +27,16 @@ from api.app import create_app
 from api.migrate import upgrade
 from core.clock import FixedClock
 from core.settings import Settings
-from scheduling.models import LiveSession, SessionStudent
+from scheduling.models import LiveSession, Presence, PresenceType, SessionStudent
 from sfu import ice
 from sfu.bot import BotPeer
 from signaling.bot import run_bot
 from signaling.protocol import TrackRef
 from signaling.tokens import JoinGrant, issue_join_token
 from tests.conftest import NOW, SECRET, World, seed_world
+
+LIVECLASS = shutil.which("liveclass", path=str(Path(sys.executable).parent)) or "liveclass"
+WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 
 
 @dataclass
@@ -252,6 +259,48 @@ async def test_presence_joined_left_and_mute(live: Live) -> None:
     dropped = await _next(tutor, "participant.left")
     assert dropped["reason"] == "disconnected"
     await tutor.close()
+
+
+async def test_a_killed_client_leaves_the_room(live: Live, tmp_path: Path) -> None:
+    """A client process killed by SIGKILL (no close frame) leaves: others are told, the
+    presence record says so, and the room empties when the last one goes."""
+    session = live.world.ids["ses1"]
+    tutor, _ = await _join(live, "t1", role="tutor")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECLASS_")}
+    env.update(LIVECLASS_ICE_ADDRESSES="127.0.0.1", LIVECLASS_DATA_DIR=str(tmp_path / "bot"))
+    bot = await asyncio.create_subprocess_exec(
+        LIVECLASS, "bot", "--url", live.url, "--token", live.token("s1"),
+        "--seconds", "120", "--publish", "synthetic",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        arrived = await _next(tutor, "participant.joined", timeout=60 * WAIT)
+        assert arrived["participant"]["participant_id"] == live.world.users["s1"].id
+        await _next(tutor, "track.published", timeout=60 * WAIT)
+    finally:
+        bot.kill()
+        await bot.wait()
+    assert bot.returncode == -signal.SIGKILL
+    left = await _next(tutor, "participant.left", timeout=30 * WAIT)
+    assert (left["participant_id"], left["reason"]) == (live.world.users["s1"].id, "disconnected")
+    state = live.app.state.signaling.rooms[session]
+    assert list(state.connections) == [live.world.users["t1"].id]
+    assert list(state.room.peers) == [live.world.users["t1"].id]
+    await live.app.state.signaling.flush_presence()
+    async with live.app.state.services.sessionmaker() as db:
+        records = (
+            await db.execute(
+                select(Presence.participant_id, Presence.type, Presence.reason)
+                .where(Presence.session_id == session)
+                .order_by(Presence.at, Presence.id)
+            )
+        ).all()
+    student = live.world.users["s1"].id
+    assert (student, PresenceType.LEFT, "disconnected") in records
+    await tutor.close()
+    async with asyncio.timeout(10 * WAIT):
+        while session in live.app.state.signaling.rooms:
+            await asyncio.sleep(0.05)
 
 
 async def test_joining_twice_replaces_the_old_connection(live: Live) -> None:
