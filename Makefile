@@ -31,7 +31,7 @@ WHEELHOUSE ?= $(HOME)/.cache/liveclass/wheels/llama-$(LLAMA_VERSION)-$(ARCH)-$(L
 LLAMA_WHEEL_STAMP := $(WHEELHOUSE)/.built
 
 .PHONY: run test install install-run services system-deps lint typecheck pytest demo bench \
-	bench-transcribe bench-matching bench-events llama-wheel clean
+	bench-transcribe bench-matching bench-events llama-wheel test-busy clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Liveclass needs Python 3.11; set PYTHON=/path/to/python3.11"'
@@ -97,6 +97,10 @@ pytest: $(DEV_STAMP) services system-deps
 
 ## Set up and pass everything CI checks: lint, types, and the suite on SQLite and PostgreSQL.
 test: lint typecheck pytest
+
+## The same, with one CPU-bound process per core running beside it: the suite must pass busy.
+test-busy:
+	bash scripts/busy-test.sh
 
 ## Benchmarks (a few minutes; figures and how to read them in docs/benchmarks.md).
 bench: $(DEV_STAMP)
