@@ -15,16 +15,25 @@ its last participant leaves; the session ends by hand or by the sweep), so the
 drafting handler listens to both and drafts once both a transcript and the end
 are there. Heavy work (Whisper, the model) runs before the handler writes
 anything, so no write lock is held while it runs.
+
+Where a session's transcript stands (``transcript_state``) is derived from what
+is stored, never kept beside it: ``pending`` until a ``transcript.ready`` newer
+than every ``recording.ready``, then ``ready``; ``failed`` once the transcription
+handler gave up on the newest recording (a replay makes it ``pending`` again);
+``none`` when nothing was recorded (the ``no_recording`` exception, a cancelled
+or no-show session) or nothing recorded could be transcribed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ai_docs import (
@@ -36,20 +45,27 @@ from ai_docs import (
     brief_offline,
     draft_document,
 )
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.ids import new_id
 from core.logging import get_logger
 from core.settings import Settings
 from scheduling.models import Guardianship, LiveSession, SessionStatus, SessionStudent, User
-from sessions.errors import InvalidTransition
+from sessions.errors import (
+    InvalidTransition,
+    NoTranscript,
+    TranscriptionGaveUp,
+    TranscriptPending,
+)
 from sessions.events import DomainEvent, record
 from sessions.exceptions import raise_exception
 from sessions.lifecycle import Action
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
+    HandlerFailure,
     OutboxEvent,
     SessionDocumentRecord,
+    SessionException,
     SessionExceptionKind,
     TranscriptSegment,
 )
@@ -180,6 +196,128 @@ async def transcript_of(db: AsyncSession, session_id: str) -> SourceTranscript:
         .order_by(TranscriptSegment.index)
     )
     return SourceTranscript.from_segments(rows)
+
+
+class TranscriptState(StrEnum):
+    """Where a session's transcript stands, so that "not yet" and "nobody spoke" differ."""
+
+    PENDING = "pending"  # recording or transcription still to come (or being retried)
+    READY = "ready"  # transcribed: the stored segments are the transcript (maybe none)
+    FAILED = "failed"  # the transcription handler gave up; a replay can bring it back
+    NONE = "none"  # nothing to transcribe: no recording, or the session never ran
+
+
+@dataclass(frozen=True)
+class TranscriptFacts:
+    """What the outbox, the handler ledger and the exceptions say about a session's
+    transcription; ``transcript_state`` decides from these alone.
+
+    Args:
+        status: the session's lifecycle status.
+        last_recording: ``seq`` of its newest ``recording.ready``, if any.
+        last_transcript: ``seq`` of its newest ``transcript.ready``, if any.
+        transcribed_tracks: that event's ``tracks`` (how many files were transcribed).
+        gave_up: the transcription handler is dead on the newest ``recording.ready``.
+        no_recording: the ``no_recording`` exception was raised (the wait is over).
+    """
+
+    status: SessionStatus
+    last_recording: int | None = None
+    last_transcript: int | None = None
+    transcribed_tracks: int | None = None
+    gave_up: bool = False
+    no_recording: bool = False
+
+
+def transcript_state(facts: TranscriptFacts) -> TranscriptState:
+    """The state a session's transcript is in.
+
+    A ``transcript.ready`` newer than every ``recording.ready`` is the answer (each
+    transcription covers every recording that came before it); a newer recording
+    means another pass is due, or failed for good.
+    """
+    newest_first = facts.last_recording is None or (
+        facts.last_transcript is not None and facts.last_transcript > facts.last_recording
+    )
+    if facts.last_transcript is not None and newest_first:
+        return TranscriptState.NONE if facts.transcribed_tracks == 0 else TranscriptState.READY
+    if facts.last_recording is not None:
+        return TranscriptState.FAILED if facts.gave_up else TranscriptState.PENDING
+    if facts.no_recording or facts.status in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW):
+        return TranscriptState.NONE
+    return TranscriptState.PENDING
+
+
+def require_transcript(state: TranscriptState, session_id: str) -> None:
+    """Refuse what needs a finished transcript (captions) in any state but ``ready``.
+
+    Raises:
+        TranscriptPending: not transcribed yet.
+        TranscriptionGaveUp: transcription failed for good.
+        NoTranscript: nothing was recorded or may be transcribed.
+    """
+    if state is TranscriptState.PENDING:
+        raise TranscriptPending(
+            f"session {session_id} is not transcribed yet; its recording is transcribed once "
+            "its room closes, so ask again later (GET .../transcript says when it is ready)"
+        )
+    if state is TranscriptState.FAILED:
+        raise TranscriptionGaveUp(
+            f"transcribing session {session_id} failed; a coordinator can see why and replay "
+            "it under /api/v1/dead-letters (handler transcription) once the cause is fixed"
+        )
+    if state is TranscriptState.NONE:
+        raise NoTranscript(
+            f"session {session_id} has no transcript: nothing was recorded that may be transcribed"
+        )
+
+
+async def transcript_facts(db: AsyncSession, session_id: str) -> TranscriptFacts:
+    """Read what ``transcript_state`` decides from.
+
+    Raises:
+        NotFound: there is no such session.
+    """
+    status = await db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
+    if status is None:
+        raise NotFound(f"no session {session_id}; check the id")
+
+    def newest(type_: str) -> Select[tuple[int, str, dict[str, Any]]]:
+        return (
+            select(OutboxEvent.seq, OutboxEvent.id, OutboxEvent.payload)
+            .where(OutboxEvent.session_id == session_id, OutboxEvent.type == type_)
+            .order_by(OutboxEvent.seq.desc())
+            .limit(1)
+        )
+
+    recording = (await db.execute(newest("recording.ready"))).first()
+    transcript = (await db.execute(newest("transcript.ready"))).first()
+    gave_up = False
+    if recording is not None:
+        dead = await db.scalar(
+            select(HandlerFailure.dead).where(
+                HandlerFailure.handler == TranscriptionHandler.name,
+                HandlerFailure.event_id == recording.id,
+            )
+        )
+        gave_up = bool(dead)
+    no_recording = await db.scalar(
+        select(
+            exists().where(
+                SessionException.session_id == session_id,
+                SessionException.kind == SessionExceptionKind.NO_RECORDING,
+            )
+        )
+    )
+    tracks = transcript.payload.get("tracks") if transcript is not None else None
+    return TranscriptFacts(
+        status=status,
+        last_recording=recording.seq if recording is not None else None,
+        last_transcript=transcript.seq if transcript is not None else None,
+        transcribed_tracks=tracks if isinstance(tracks, int) else None,
+        gave_up=gave_up,
+        no_recording=bool(no_recording),
+    )
 
 
 class DraftingHandler:

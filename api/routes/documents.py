@@ -30,7 +30,15 @@ from api.routing import Call, Router
 from api.schemas import Input
 from core.errors import NotFound
 from scheduling.models import LiveSession, Role
-from sessions.documentation import approve_document, edit_document, transcript_of
+from sessions.documentation import (
+    TranscriptState,
+    approve_document,
+    edit_document,
+    require_transcript,
+    transcript_facts,
+    transcript_of,
+    transcript_state,
+)
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
@@ -54,7 +62,19 @@ class SegmentOut(BaseModel):
 
 class TranscriptOut(BaseModel):
     session_id: str
-    segments: list[SegmentOut]
+    state: TranscriptState = Field(
+        description="`pending`: the recording is not transcribed yet (the session may still "
+        "run, its room not have closed, or transcription is running or being retried); "
+        "`ready`: transcribed, and `segments` is the transcript (empty when nobody spoke); "
+        "`failed`: transcription failed for good (a coordinator can replay it from "
+        "`/api/v1/dead-letters`); `none`: nothing to transcribe (nothing was recorded, or "
+        "the session never ran)."
+    )
+    segments: list[SegmentOut] = Field(
+        description="Complete when `state` is `ready`. Before that, at most those of the "
+        "earlier parts of a recording made in several parts (the room emptied and filled "
+        "again)."
+    )
 
 
 class DocumentOut(BaseModel):
@@ -159,11 +179,15 @@ async def _segments(call: Call, session_id: str) -> list[TranscriptSegment]:
 @router.get("/api/v1/sessions/{session_id}/transcript", tags=TAGS)
 async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
     """The session's transcript: each participant's speech in time order, with speaker
-    names and roles (coordinators and the session's tutor). Empty until transcribed."""
+    names and roles (coordinators and the session's tutor). `state` says whether it is
+    done: `pending` (ask again later), `ready`, `failed` or `none`; only `ready` with
+    no segments means that nobody was heard."""
     live = await _staff_session(call, session_id, "read a session's transcript")
+    state = transcript_state(await transcript_facts(call.db, live.id))
     rows = await _segments(call, live.id)
     return TranscriptOut(
         session_id=live.id,
+        state=state,
         segments=[
             SegmentOut(
                 index=r.index,
@@ -179,10 +203,17 @@ async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
     )
 
 
-@router.get("/api/v1/sessions/{session_id}/captions.vtt", tags=TAGS, media_type="text/vtt")
+@router.get(
+    "/api/v1/sessions/{session_id}/captions.vtt", tags=TAGS, media_type="text/vtt", errors=[409]
+)
 async def get_captions(call: Call, session_id: str) -> Response:
-    """The transcript as WebVTT captions with `<v Speaker>` voices (as the transcript)."""
+    """The transcript as WebVTT captions with `<v Speaker>` voices (as the transcript),
+    once it is `ready` (an empty WebVTT file then means nobody was heard). Before that a
+    JSON error instead of an empty file: 409 `transcript_pending` (not transcribed yet;
+    ask again later), 409 `transcript_failed` (transcription failed for good), 404
+    `no_transcript` (nothing was recorded that may be transcribed)."""
     live = await _staff_session(call, session_id, "read a session's captions")
+    require_transcript(transcript_state(await transcript_facts(call.db, live.id)), live.id)
     rows = await _segments(call, live.id)
     tracks = {r.participant_id: n for n, r in enumerate(rows)}
     transcript = Transcript(

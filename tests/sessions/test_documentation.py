@@ -8,6 +8,7 @@ SMTP server (aiosmtpd) on loopback for the guardian's email.
 from __future__ import annotations
 
 import hashlib
+import wave
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,12 +25,16 @@ from scheduling.models import Guardianship, LiveSession, PresenceType, SessionSt
 from sessions.bus import EmbeddedBus
 from sessions.documentation import (
     DraftingHandler,
+    TranscriptFacts,
     TranscriptionHandler,
+    TranscriptState,
     approve_due,
     record_recording,
+    transcript_state,
 )
 from sessions.events import record
-from sessions.handling import Handler
+from sessions.exceptions import detect_due
+from sessions.handling import Handler, RetryPolicy, clear_failure
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
@@ -130,6 +135,27 @@ async def event_types(app: Starlette, session_id: str) -> list[str]:
         )
 
 
+async def transcript_body(client: httpx.AsyncClient, world: World, session_id: str) -> dict:
+    r = await client.get(f"/api/v1/sessions/{session_id}/transcript", headers=world.as_("t1"))
+    assert r.status_code == 200, r.text
+    body: dict = r.json()
+    return body
+
+
+async def captions(client: httpx.AsyncClient, world: World, session_id: str) -> httpx.Response:
+    return await client.get(f"/api/v1/sessions/{session_id}/captions.vtt", headers=world.as_("t1"))
+
+
+def silence(path: Path, seconds: float) -> SpeechTrack:
+    """A track in which nobody says anything."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(b"\0\0" * int(16_000 * seconds))
+    return SpeechTrack(path=path, speaker=TUTOR, role="tutor", offset=0.0, duration=seconds)
+
+
 async def test_a_recording_becomes_a_transcript_a_document_and_a_briefing(
     app: Starlette, world: World, client: httpx.AsyncClient, speech: list[SpeechTrack]
 ) -> None:
@@ -139,6 +165,7 @@ async def test_a_recording_becomes_a_transcript_a_document_and_a_briefing(
     await presence(app, world, ses, "s1", J, 1)
     # The room closed (the recording is ready) before the session ended: a transcript, no draft.
     await recording_ready(app, world, ses, speech)
+    assert (await transcript_body(client, world, ses))["state"] == "pending"
     await run(app)
     assert await status_of(app, ses) is SessionStatus.LIVE
     assert "transcript.ready" in await event_types(app, ses)
@@ -146,6 +173,7 @@ async def test_a_recording_becomes_a_transcript_a_document_and_a_briefing(
 
     r = await client.get(f"/api/v1/sessions/{ses}/transcript", headers=world.as_("t1"))
     assert r.status_code == 200, r.text
+    assert r.json()["state"] == "ready"
     segments = r.json()["segments"]
     spoken = [s["speaker"] for s in segments]
     # Turn-taking comes back in the order spoken (a line may split into two segments).
@@ -352,3 +380,118 @@ async def test_a_room_that_recorded_nothing_writes_no_recording_event(
     async with app.state.services.sessionmaker() as db, db.begin():
         assert await record_recording(db, ses, [], now=NOW) is None
     assert "recording.ready" not in await event_types(app, ses)
+
+
+@pytest.mark.parametrize(
+    ("facts", "state"),
+    [
+        (TranscriptFacts(SessionStatus.SCHEDULED), TranscriptState.PENDING),
+        (TranscriptFacts(SessionStatus.ENDED), TranscriptState.PENDING),
+        (TranscriptFacts(SessionStatus.ENDED, no_recording=True), TranscriptState.NONE),
+        (TranscriptFacts(SessionStatus.CANCELLED), TranscriptState.NONE),
+        (TranscriptFacts(SessionStatus.NO_SHOW), TranscriptState.NONE),
+        (TranscriptFacts(SessionStatus.LIVE, last_recording=3), TranscriptState.PENDING),
+        (
+            TranscriptFacts(SessionStatus.ENDED, last_recording=3, gave_up=True),
+            TranscriptState.FAILED,
+        ),
+        (
+            TranscriptFacts(SessionStatus.ENDED, last_recording=3, last_transcript=5),
+            TranscriptState.READY,
+        ),
+        # A second part of the recording came after the first part's transcript.
+        (
+            TranscriptFacts(SessionStatus.ENDED, last_recording=7, last_transcript=5),
+            TranscriptState.PENDING,
+        ),
+        (
+            TranscriptFacts(SessionStatus.ENDED, last_recording=7, last_transcript=5, gave_up=True),
+            TranscriptState.FAILED,
+        ),
+        # A transcript with no recording event before it (stored by hand, or imported).
+        (TranscriptFacts(SessionStatus.DOCUMENTED, last_transcript=5), TranscriptState.READY),
+    ],
+)
+def test_the_transcript_state_follows_recording_transcript_and_failure(
+    facts: TranscriptFacts, state: TranscriptState
+) -> None:
+    """pending until a transcript newer than every recording; failed once given up."""
+    assert transcript_state(facts) is state
+
+
+async def test_a_transcript_is_pending_until_transcribed_and_nobody_speaking_is_ready(
+    app: Starlette, world: World, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Before and after the recording, pending (captions 409, not an empty file); a silent
+    recording transcribed: ready with no segments, and an empty WebVTT file."""
+    ses = await book_pair(app, world)
+    body = await transcript_body(client, world, ses)
+    assert body["state"] == "pending" and body["segments"] == []
+    r = await captions(client, world, ses)
+    assert r.status_code == 409 and r.headers["content-type"] == "application/json"
+    assert r.json()["error"]["code"] == "transcript_pending"
+    assert "ask again later" in r.json()["error"]["message"]
+
+    quiet = silence(tmp_path / "quiet.wav", 3.0)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await record_recording(db, ses, [_Track(world.users["t1"].id, "tutor", quiet)], now=NOW)
+    assert (await transcript_body(client, world, ses))["state"] == "pending"
+    assert (await captions(client, world, ses)).status_code == 409
+
+    await run(app)
+    body = await transcript_body(client, world, ses)
+    assert body["state"] == "ready" and body["segments"] == []
+    r = await captions(client, world, ses)
+    assert r.status_code == 200 and r.text == "WEBVTT\n"
+
+
+async def test_a_transcription_that_gave_up_is_failed_until_it_is_replayed(
+    app: Starlette, world: World, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """The file went away: the handler gives up, the transcript says failed, captions 409
+    transcript_failed; clearing the dead letter makes it pending again."""
+    ses = await book_pair(app, world)
+    gone = _Track(world.users["t1"].id, "tutor", silence(tmp_path / "gone.wav", 1.0))
+    gone.path.unlink()
+    async with app.state.services.sessionmaker() as db, db.begin():
+        event = await record_recording(db, ses, [gone], now=NOW)
+    assert event is not None
+    bus = EmbeddedBus(
+        app.state.services.sessionmaker,
+        handlers(app),
+        clock=lambda: NOW,
+        retry=RetryPolicy(max_attempts=2, first_delay=timedelta(0)),
+    )
+    await bus.dispatch_once()
+    # One attempt failed; it will be tried again, so not failed yet.
+    assert (await transcript_body(client, world, ses))["state"] == "pending"
+    await bus.dispatch_once()
+    body = await transcript_body(client, world, ses)
+    assert body["state"] == "failed" and body["segments"] == []
+    r = await captions(client, world, ses)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "transcript_failed"
+    assert "/api/v1/dead-letters" in r.json()["error"]["message"]
+
+    async with app.state.services.sessionmaker() as db, db.begin():
+        assert await clear_failure(db, handler="transcription", event_id=event.id) is not None
+    assert (await transcript_body(client, world, ses))["state"] == "pending"
+
+
+async def test_a_session_that_recorded_nothing_has_no_transcript_once_the_wait_is_over(
+    app: Starlette, world: World, client: httpx.AsyncClient
+) -> None:
+    """Ended without recording.ready: pending while one may still come; none once
+    no_recording is raised, and captions are a 404 no_transcript."""
+    ses = await book_pair(app, world)
+    await presence(app, world, ses, "t1", J, 0)
+    await end(app, ses, 50)
+    assert (await transcript_body(client, world, ses))["state"] == "pending"
+    async with app.state.services.sessionmaker() as db, db.begin():
+        raised = await detect_due(
+            db, NOW, tutor_no_show_after=timedelta(minutes=10), recording_wait=timedelta(minutes=10)
+        )
+    assert [e.kind for e in raised] == [SessionExceptionKind.NO_RECORDING]
+    body = await transcript_body(client, world, ses)
+    assert body["state"] == "none" and body["segments"] == []
+    r = await captions(client, world, ses)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_transcript"
