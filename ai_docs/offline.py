@@ -289,7 +289,8 @@ def _summary(
         if homework
         else "No homework was mentioned."
     )
-    parts.append("This is an automatic summary; the tutor will review it.")
+    # Nothing about review here: whether a person approved it is known only once
+    # someone has, and the guardian's email says so then.
     cited = sorted({i for item in [*analysis.key_sentences, *homework] for i in item.segments})
     return Summary(
         text=_clip(" ".join(parts), MAX_SUMMARY_CHARS), segments=cited[:MAX_CITED] or [0]

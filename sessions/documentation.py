@@ -496,14 +496,32 @@ def edit_document(
     return row
 
 
+# The offline drafter ended every parent summary with this until it was seen to be
+# untrue by the time guardians read it; approval takes it out of drafts written before.
+REVIEW_PROMISE = "This is an automatic summary; the tutor will review it."
+
+
+def _without_review_promise(text: str) -> str:
+    kept = text.replace(f" {REVIEW_PROMISE}", "").replace(REVIEW_PROMISE, "").strip()
+    return kept or text
+
+
 async def approve_document(
-    db: AsyncSession, row: SessionDocumentRecord, *, by: str | None, now: datetime
+    db: AsyncSession,
+    row: SessionDocumentRecord,
+    *,
+    by: str | None,
+    now: datetime,
+    after: timedelta | None = None,
 ) -> OutboxEvent:
     """Approve a draft and write ``summary.approved`` (its parent summary goes to every
     guardian of the session's students); the caller commits.
 
     ``by`` is the reviewer's user id, or None for an automatic approval (the
-    document then stays labelled as automatic).
+    document then stays labelled as automatic); ``after`` is, for an automatic
+    approval, the wait that ran out (``LIVECLASS_SUMMARY_AUTO_APPROVE_MINUTES``).
+    The payload says which (``automatic``, ``by``, ``after_minutes``), so the
+    guardian's email can say how the summary came to be sent.
 
     Raises:
         InvalidTransition: it was approved before.
@@ -516,9 +534,13 @@ async def approve_document(
     content = dict(row.content)
     if by is not None:
         content["automatic"] = False
+    summary = dict(content["parent_summary"])
+    summary["text"] = _without_review_promise(summary["text"])
+    content["parent_summary"] = summary
     row.content = content
     live = await db.get(LiveSession, row.session_id)
     student_ids = live.student_ids if live is not None else []
+    automatic = by is None
     return record(
         db,
         "summary.approved",
@@ -527,9 +549,12 @@ async def approve_document(
         payload={
             "document_id": row.id,
             "student_ids": student_ids,
-            "parent_summary": content["parent_summary"]["text"],
+            "parent_summary": summary["text"],
             "by": by,
-            "automatic": by is None,
+            "automatic": automatic,
+            "after_minutes": (
+                int(after.total_seconds() // 60) if automatic and after is not None else None
+            ),
         },
     )
 
@@ -547,4 +572,4 @@ async def approve_due(db: AsyncSession, now: datetime, *, after: timedelta) -> l
         .limit(APPROVE_BATCH)
         .with_for_update(skip_locked=True)
     )
-    return [await approve_document(db, row, by=None, now=now) for row in list(rows)]
+    return [await approve_document(db, row, by=None, now=now, after=after) for row in list(rows)]

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling.models import User
 from sessions.events import DomainEvent
 from sessions.notifications.changes import queue_change_notices
 from sessions.notifications.models import DeliveryKind
@@ -31,6 +32,8 @@ class _Notices:
 class GuardianNotices(_Notices):
     """Queues absence notices (``exception.raised`` of kind ``student_absent``) and
     summary emails (``summary.approved``) for every guardian of the students concerned.
+    A summary email says how it was approved: by whom (the approver's name, looked up
+    from the event's ``by``), or automatically after ``after_minutes`` without review.
 
     It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
     and guardian; a retried event queues nothing twice.
@@ -44,6 +47,8 @@ class GuardianNotices(_Notices):
         if event.type == "exception.raised" and payload.get("kind") == ABSENCE:
             await self._queue(db, event, DeliveryKind.ABSENCE_NOTICE, [payload["student_id"]], {})
         elif event.type == "summary.approved":
+            by = payload.get("by")
+            approver = await db.get(User, by) if isinstance(by, str) else None
             await self._queue(
                 db,
                 event,
@@ -52,6 +57,10 @@ class GuardianNotices(_Notices):
                 {
                     "summary": payload.get("parent_summary"),
                     "document_id": payload.get("document_id"),
+                    # Events from before these fields: neither claim is made.
+                    "automatic": payload.get("automatic"),
+                    "approver_name": approver.display_name if approver is not None else None,
+                    "after_minutes": payload.get("after_minutes"),
                 },
             )
 

@@ -23,7 +23,14 @@ from core.logging import get_logger
 from scheduling.models import Guardian, Guardianship, LiveSession, Student
 from sessions.notifications.errors import InvalidNotice
 from sessions.notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
-from sessions.notifications.templates import Rendered, local_date, local_time, render, zone
+from sessions.notifications.templates import (
+    Rendered,
+    approval_note,
+    local_date,
+    local_time,
+    render,
+    zone,
+)
 
 log = get_logger("liveclass.sessions.notifications")
 
@@ -111,8 +118,9 @@ async def queue_guardian_notice(
         session_id: the session it is about; its subject and time go into the email.
         event_id: the event that caused it; with the kind and guardian it keys the row.
         context: kind-specific values: ``summary`` (the parent-friendly text) for
-            ``session_summary``; ``new_tutor_name`` and ``old_tutor_name`` for
-            ``tutor_substituted``.
+            ``session_summary``, with how it was approved (``automatic``,
+            ``approver_name``, ``after_minutes``; see ``templates.approval_note``);
+            ``new_tutor_name`` and ``old_tutor_name`` for ``tutor_substituted``.
         message_domain: the right-hand side of the Message-ID (the From domain).
 
     Raises:
@@ -208,4 +216,12 @@ def _values(
             raise InvalidNotice("a session_summary needs the parent-friendly 'summary' text")
         values["summary"] = summary.strip()
         values["session_date"] = local_date(live.scheduled_start, tz)
+        automatic = context.get("automatic")
+        approver = context.get("approver_name")
+        after = context.get("after_minutes")
+        values["approval"] = approval_note(
+            automatic=automatic if isinstance(automatic, bool) else None,
+            approver_name=approver if isinstance(approver, str) else None,
+            after_minutes=after if isinstance(after, int) else None,
+        )
     return values

@@ -79,6 +79,7 @@ LETTERS: dict[DeliveryKind, Letter] = {
             "Dear $guardian_name,\n\n"
             "Here is how $student_name's $session_subject session on $session_date went:\n\n"
             "$summary\n\n"
+            "$approval\n\n"
             "You receive this because you are $student_name's guardian at Liveclass. "
             "Ask your coordinator to change which emails you get.\n"
         ),
@@ -86,7 +87,8 @@ LETTERS: dict[DeliveryKind, Letter] = {
             "<p>Dear $guardian_name,</p>\n"
             "<p>Here is how $student_name's $session_subject session on "
             "<strong>$session_date</strong> went:</p>\n"
-            '<blockquote style="white-space: pre-wrap">$summary</blockquote>'
+            '<blockquote style="white-space: pre-wrap">$summary</blockquote>\n'
+            "<p>$approval</p>"
         ),
     ),
     DeliveryKind.TUTOR_SUBSTITUTED: Letter(
@@ -324,6 +326,32 @@ def lead_time(remaining: timedelta) -> str:
     if minutes >= 55:
         return "1 hour"
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def approval_note(
+    *, automatic: bool | None, approver_name: str | None = None, after_minutes: int | None = None
+) -> str:
+    """How a session summary came to be sent, as the guardian's email says it.
+
+    Args:
+        automatic: True when the sweep approved it, False when a person did, None
+            when the event does not say (one written before it did): then a line
+            that claims neither.
+        approver_name: who approved it (a person's display name), when a person did.
+        after_minutes: for an automatic approval, the wait without review that ran
+            out (``LIVECLASS_SUMMARY_AUTO_APPROVE_MINUTES``).
+    """
+    drafted = "This summary was drafted automatically from the session's recording"
+    if automatic is False:
+        if approver_name:
+            return f"{drafted}, then reviewed and approved by {approver_name}."
+        return f"{drafted}, then reviewed and approved before it was sent."
+    if automatic is True:
+        if after_minutes:
+            wait = f"{after_minutes} minute{'s' if after_minutes != 1 else ''}"
+            return f"{drafted} and sent without review, as nobody reviewed it within {wait}."
+        return f"{drafted} and sent without review."
+    return f"{drafted}."
 
 
 def render(

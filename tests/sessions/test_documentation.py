@@ -24,6 +24,7 @@ from core.settings import Settings
 from scheduling.models import Guardianship, LiveSession, PresenceType, SessionStatus
 from sessions.bus import EmbeddedBus
 from sessions.documentation import (
+    REVIEW_PROMISE,
     DraftingHandler,
     TranscriptFacts,
     TranscriptionHandler,
@@ -51,6 +52,8 @@ from tests.sessions.test_notifications import (
     FROM,
     MailServer,
     dispatcher,
+    parts,
+    set_link,
     smtp,
 )
 from tests.sessions.test_notifications import mail as mail  # noqa: F401  (the fixture)
@@ -370,6 +373,68 @@ async def test_a_draft_is_approved_automatically_after_the_configured_delay(
         briefings = list(await db.scalars(select(BriefingRecord)))
     assert doc is not None and doc.status is DocumentStatus.APPROVED and doc.approved_by is None
     assert [b.session_id for b in briefings] == [world.ids["ses1"]]
+
+
+async def summary_email(app: Starlette, mail: MailServer, clock: FixedClock) -> tuple[str, str]:
+    """Queue and send what the approval asked for; the one email's text and HTML."""
+    await run(app)
+    await dispatcher(app, smtp(mail), clock).dispatch_once()
+    [message] = mail.inbox.parsed()
+    return parts(message)
+
+
+async def test_a_summary_the_tutor_approved_as_drafted_says_who_approved_it(
+    app: Starlette, world: World, client: httpx.AsyncClient, mail: MailServer, clock: FixedClock
+) -> None:
+    """The guardian reads that the tutor (by name) reviewed and approved it, and no
+    promise of a review still to come."""
+    await set_link(app, world, "g1", ai_processing_consent=True)
+    ses = await _transcribed_and_ended(app, world)
+    await run(app)
+    r = await client.post(f"/api/v1/sessions/{ses}/document/approve", headers=world.as_("t1"))
+    assert r.status_code == 200, r.text
+    summary = r.json()["document"]["parent_summary"]["text"]
+    assert "review" not in summary
+
+    text, html = await summary_email(app, mail, clock)
+    assert " ".join(summary.split()) in " ".join(text.split())
+    for body in (text, html):
+        flat = " ".join(body.split())
+        assert "then reviewed and approved by Person t1." in flat
+        assert "will review" not in flat and "without review" not in flat
+
+
+async def test_a_summary_approved_by_the_sweep_says_nobody_reviewed_it_and_for_how_long(
+    app: Starlette, world: World, mail: MailServer, clock: FixedClock
+) -> None:
+    """Approved automatically after 60 minutes: the email says so, and a draft written
+    while drafts still promised a review goes out without that promise."""
+    await set_link(app, world, "g1", ai_processing_consent=True)
+    ses = await _transcribed_and_ended(app, world)
+    await run(app)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        doc = await db.scalar(
+            select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == ses)
+        )
+        assert doc is not None
+        summary = doc.content["parent_summary"]
+        doc.content = {
+            **doc.content,
+            "parent_summary": {**summary, "text": f"{summary['text']} {REVIEW_PROMISE}"},
+        }
+    after = timedelta(minutes=60)
+    clock.advance(after)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        [event] = await approve_due(db, clock.now(), after=after)
+    assert event.payload["automatic"] is True and event.payload["by"] is None
+    assert event.payload["after_minutes"] == 60
+    assert event.payload["parent_summary"] == summary["text"]
+
+    text, html = await summary_email(app, mail, clock)
+    for body in (text, html):
+        flat = " ".join(body.split())
+        assert "sent without review, as nobody reviewed it within 60 minutes." in flat
+        assert "will review" not in flat and "approved by" not in flat
 
 
 async def test_a_room_that_recorded_nothing_writes_no_recording_event(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import html as html_module
 import ipaddress
 import logging
 import os
@@ -48,6 +49,7 @@ from sessions.notifications import (
     queue_guardian_notice,
 )
 from sessions.notifications._smtp import hold
+from sessions.notifications.templates import approval_note
 from tests.conftest import NOW, World
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -316,6 +318,9 @@ async def test_no_summary_email_without_ai_processing_consent(
     text, html = parts(msg)
     assert SUMMARY in text
     assert "Worked through fractions &lt;carefully&gt;" in html
+    # The event says nothing of how it was approved (as before it could): no claim either way.
+    neutral = "This summary was drafted automatically from the session's recording."
+    assert neutral in text and html_module.escape(neutral) in html and "review" not in text
     rows = {r.guardian_id: r for r in await deliveries(app)}
     skipped = rows[world.ids["g2"]]
     assert skipped.status is DeliveryStatus.SKIPPED and skipped.kind is DeliveryKind.SESSION_SUMMARY
@@ -749,3 +754,38 @@ async def test_smtps_delivers_over_implicit_tls(
         await settle(server.inbox, 1)
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("how", "note"),
+    [
+        (
+            {"automatic": False, "approver_name": "Ann Tutor"},
+            "This summary was drafted automatically from the session's recording, then "
+            "reviewed and approved by Ann Tutor.",
+        ),
+        (
+            {"automatic": False},
+            "This summary was drafted automatically from the session's recording, then "
+            "reviewed and approved before it was sent.",
+        ),
+        (
+            {"automatic": True, "after_minutes": 1},
+            "This summary was drafted automatically from the session's recording and sent "
+            "without review, as nobody reviewed it within 1 minute.",
+        ),
+        (
+            {"automatic": True},
+            "This summary was drafted automatically from the session's recording and sent "
+            "without review.",
+        ),
+        (
+            {"automatic": None},
+            "This summary was drafted automatically from the session's recording.",
+        ),
+    ],
+    ids=["named reviewer", "reviewer unknown", "after the wait", "wait unknown", "old event"],
+)
+def test_a_summary_email_says_how_it_was_approved(how: dict[str, Any], note: str) -> None:
+    """Reviewed by someone, sent without review after a wait, or (unknown) neither claim."""
+    assert approval_note(**how) == note
