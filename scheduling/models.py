@@ -168,7 +168,15 @@ class Guardian(Base):
 
 
 class Guardianship(Base):
-    """A guardian's link to one student, with that family's consents and wishes."""
+    """A guardian's link to one student, with that family's consents and wishes.
+
+    Both consents are off until set, and each counts only when the student has a
+    guardian on file and every one gave it (``sessions.consent``):
+    ``recording_consent`` lets the student's audio be recorded;
+    ``ai_processing_consent`` lets that audio be transcribed (without it, it is never
+    turned into text), lets the session's transcript go to the configured model when
+    every student's guardians gave it, and lets this guardian be emailed the summary.
+    """
 
     __tablename__ = "guardianships"
     __table_args__ = (UniqueConstraint("guardian_id", "student_id"),)

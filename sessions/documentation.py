@@ -42,6 +42,7 @@ from ai_docs import (
     SourceTranscript,
     Track,
     Transcriber,
+    Transcript,
     brief_offline,
     draft_document,
 )
@@ -49,7 +50,8 @@ from core.errors import NotFound, ValidationFailed
 from core.ids import new_id
 from core.logging import get_logger
 from core.settings import Settings
-from scheduling.models import Guardianship, LiveSession, SessionStatus, SessionStudent, User
+from scheduling.models import LiveSession, SessionStatus, SessionStudent, User
+from sessions.consent import ai_consented, transcribable
 from sessions.errors import (
     InvalidTransition,
     NoTranscript,
@@ -117,9 +119,13 @@ class TranscriptionHandler:
     """On ``recording.ready``: transcribe every participant's track on its own (Whisper,
     off the event loop), merge them on the session clock and store the segments.
 
-    A session recorded in several parts (its room emptied and filled again) is
-    transcribed from all of its recordings together, each time one arrives, and
-    the stored transcript replaced. Emits ``transcript.ready``.
+    Only the tracks that consent allows are transcribed (``sessions.consent.
+    transcribable``: the tutor's, and a student's only when every guardian consented
+    to AI processing); the others are never turned into text, and the event names
+    them (``untranscribed``). A session recorded in several parts (its room emptied
+    and filled again) is transcribed from all of its recordings together, each time
+    one arrives, and the stored transcript replaced. Emits ``transcript.ready`` with
+    ``segments``, ``duration``, ``tracks`` (files transcribed) and ``untranscribed``.
     """
 
     name = "transcription"
@@ -145,6 +151,15 @@ class TranscriptionHandler:
         if not files:
             return
         origin = min(datetime.fromisoformat(t["started_at"]) for t in files)
+        recorded = {t["participant_id"] for t in files}
+        allowed = await transcribable(db, recorded)
+        untranscribed = sorted(recorded - allowed)
+        if untranscribed:
+            log.info(
+                "tracks left untranscribed without AI consent",
+                session=event.session_id,
+                participants=len(untranscribed),
+            )
         tracks = [
             Track(
                 path=t["path"],
@@ -153,10 +168,15 @@ class TranscriptionHandler:
                 offset=(datetime.fromisoformat(t["started_at"]) - origin).total_seconds(),
             )
             for t in files
+            if t["participant_id"] in allowed
         ]
         # Whisper runs before anything is written, so no lock is held meanwhile.
-        transcript = await self._transcriber.atranscribe(tracks)
-        ids = sorted({t["participant_id"] for t in files})
+        transcript = (
+            await self._transcriber.atranscribe(tracks)
+            if tracks
+            else Transcript(segments=(), duration=0.0)
+        )
+        ids = sorted(allowed)
         rows = await db.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
         names: dict[str, str] = {row[0]: row[1] for row in rows}
         await db.execute(
@@ -184,6 +204,7 @@ class TranscriptionHandler:
                 "segments": len(transcript.segments),
                 "duration": round(transcript.duration, 3),
                 "tracks": len(tracks),
+                "untranscribed": untranscribed,
             },
         )
 
@@ -219,6 +240,8 @@ class TranscriptFacts:
         transcribed_tracks: that event's ``tracks`` (how many files were transcribed).
         gave_up: the transcription handler is dead on the newest ``recording.ready``.
         no_recording: the ``no_recording`` exception was raised (the wait is over).
+        untranscribed: who was recorded but, without AI consent, not transcribed
+            (user ids, from the newest ``transcript.ready``).
     """
 
     status: SessionStatus
@@ -227,6 +250,7 @@ class TranscriptFacts:
     transcribed_tracks: int | None = None
     gave_up: bool = False
     no_recording: bool = False
+    untranscribed: tuple[str, ...] = ()
 
 
 def transcript_state(facts: TranscriptFacts) -> TranscriptState:
@@ -309,7 +333,8 @@ async def transcript_facts(db: AsyncSession, session_id: str) -> TranscriptFacts
             )
         )
     )
-    tracks = transcript.payload.get("tracks") if transcript is not None else None
+    payload = transcript.payload if transcript is not None else {}
+    tracks = payload.get("tracks")
     return TranscriptFacts(
         status=status,
         last_recording=recording.seq if recording is not None else None,
@@ -317,6 +342,7 @@ async def transcript_facts(db: AsyncSession, session_id: str) -> TranscriptFacts
         transcribed_tracks=tracks if isinstance(tracks, int) else None,
         gave_up=gave_up,
         no_recording=bool(no_recording),
+        untranscribed=tuple(payload.get("untranscribed", ())),
     )
 
 
@@ -409,24 +435,6 @@ class DraftingHandler:
             select(exists().where(SessionDocumentRecord.session_id == session_id))
         )
         return bool(transcribed) and not documented
-
-
-async def ai_consented(db: AsyncSession, session_id: str) -> bool:
-    """Every student of the session has guardians, and every one of them consented to
-    AI processing (``Guardianship.ai_processing_consent``)."""
-    students = list(
-        await db.scalars(
-            select(SessionStudent.student_id).where(SessionStudent.session_id == session_id)
-        )
-    )
-    rows = await db.execute(
-        select(Guardianship.student_id, Guardianship.ai_processing_consent).where(
-            Guardianship.student_id.in_(students)
-        )
-    )
-    consents: list[tuple[str, bool]] = [(row[0], row[1]) for row in rows]
-    covered = {student for student, _ in consents}
-    return set(students) <= covered and all(consent for _, consent in consents)
 
 
 async def attach_briefing(

@@ -75,6 +75,11 @@ class TranscriptOut(BaseModel):
         "earlier parts of a recording made in several parts (the room emptied and filled "
         "again)."
     )
+    untranscribed: list[str] = Field(
+        description="Participants (user ids) whose audio was recorded but not transcribed: "
+        "students without every guardian's `ai_processing_consent`. Nothing they said is "
+        "in `segments`."
+    )
 
 
 class DocumentOut(BaseModel):
@@ -181,13 +186,15 @@ async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
     """The session's transcript: each participant's speech in time order, with speaker
     names and roles (coordinators and the session's tutor). `state` says whether it is
     done: `pending` (ask again later), `ready`, `failed` or `none`; only `ready` with
-    no segments means that nobody was heard."""
+    no segments means that nobody was heard. A student's speech is in it only when
+    every guardian consented to AI processing (else they are listed in `untranscribed`)."""
     live = await _staff_session(call, session_id, "read a session's transcript")
-    state = transcript_state(await transcript_facts(call.db, live.id))
+    facts = await transcript_facts(call.db, live.id)
     rows = await _segments(call, live.id)
     return TranscriptOut(
         session_id=live.id,
-        state=state,
+        state=transcript_state(facts),
+        untranscribed=list(facts.untranscribed),
         segments=[
             SegmentOut(
                 index=r.index,

@@ -38,9 +38,21 @@ class GuardianshipTerms(Input):
     """Consents and notification wishes for one child; all consents default to no."""
 
     relationship: str | None = Field(default=None, max_length=64, examples=["mother"])
-    recording_consent: bool = Field(default=False, description="The child's audio may be recorded.")
+    recording_consent: bool = Field(
+        default=False,
+        description="The child's audio may be recorded (their own track, one file per "
+        "session). A child is recorded only when every guardian on file gave this; a child "
+        "with no guardian on file is never recorded. Tutors are always recorded.",
+    )
     ai_processing_consent: bool = Field(
-        default=False, description="Recordings may be transcribed and summarised by AI."
+        default=False,
+        description="The child's recorded audio may be transcribed by speech recognition "
+        "(Whisper, on the Liveclass server), and the session's transcript sent to the "
+        "configured AI model to draft its summary; and this guardian may be emailed that "
+        "summary. Each needs every guardian of the child (the model: of every child in the "
+        "session). Without it the child's audio is never turned into text, the summary is "
+        "drafted on the server without a model, and this guardian gets no summary email. "
+        "A child with no guardian on file gets no AI processing.",
     )
     notify_email: bool = Field(default=True, description="Send notices by email.")
     notify_summaries: bool = True

@@ -163,6 +163,8 @@ async def test_a_recording_becomes_a_transcript_a_document_and_a_briefing(
     app: Starlette, world: World, client: httpx.AsyncClient, speech: list[SpeechTrack]
 ) -> None:
     """Tracks in either order with the end; speakers by name, WER <= 15% each; documented."""
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await db.execute(update(Guardianship).values(ai_processing_consent=True))
     ses = await book_pair(app, world)
     await presence(app, world, ses, "t1", J, 0)
     await presence(app, world, ses, "s1", J, 1)

@@ -1,0 +1,203 @@
+"""A family's consents end to end: two bots speak through the SFU, and for each mix of
+``recording_consent`` and ``ai_processing_consent`` (one guardian, or two who differ)
+the test reads what was recorded, what was transcribed and which drafter wrote the
+document.
+
+Real signaling, SFU and recorder on loopback (``may_record`` of the composition
+root), real Whisper on espeak-ng speech, real SQLite and PostgreSQL, and a model
+server that is down: a document the offline drafter wrote because the model failed
+(``fallback_reason``) shows that the transcript was sent to the model, one written
+without a fallback reason that it never was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from starlette.applications import Starlette
+
+from bench.speech import Line, SpeechTrack, make_dialogue, to_ogg_opus
+from core.clock import FixedClock
+from core.settings import Settings
+from scheduling.models import Guardianship
+from sessions.bus import EmbeddedBus
+from sessions.documentation import DraftingHandler, TranscriptionHandler
+from sessions.lifecycle import Action
+from sessions.models import OutboxEvent, SessionDocumentRecord
+from sessions.service import apply
+from sfu.media_file import load_media_file
+from signaling.bot import run_bot
+from tests.conftest import World
+from tests.signaling.test_presence import serving
+
+WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
+LINES = [
+    Line("tutor", "Today we practise adding fractions.", 0.8),
+    Line("student", "The exercises were quite hard.", 0.5),
+]
+HEARD = {"tutor": "fractions", "student": "exercises"}  # words Whisper gets right here
+BOTH, TUTOR = {"tutor", "student"}, {"tutor"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """Each guardian's (recording, AI) consents for s1, and what must follow."""
+
+    consents: dict[str, tuple[bool, bool]]
+    recorded: set[str]
+    transcribed: set[str]
+    model: bool  # the transcript went to the model
+
+
+CASES = {
+    "recording and AI": Case({"g1": (True, True)}, BOTH, BOTH, model=True),
+    "recording, no AI": Case({"g1": (True, False)}, BOTH, TUTOR, model=False),
+    "AI, no recording": Case({"g1": (False, True)}, TUTOR, TUTOR, model=True),
+    "neither": Case({"g1": (False, False)}, TUTOR, TUTOR, model=False),
+    # Both allow recording, one of the two withholds AI: recorded, never transcribed.
+    "one of two guardians, no AI": Case(
+        {"g1": (True, True), "g2": (True, False)}, BOTH, TUTOR, model=False
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> list[SpeechTrack]:
+    """Tutor and student tracks of equal length, each silent while the other speaks."""
+    return make_dialogue(
+        LINES, tmp_path_factory.mktemp("voices"), speakers={"tutor": "Tutor", "student": "Student"}
+    )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """ICE on loopback, and a model configured but down (nothing listens on port 9)."""
+    return settings.model_copy(
+        update={
+            "ice_addresses": ["127.0.0.1"],
+            "openai_base_url": "http://127.0.0.1:9/v1",
+            "llm_model": "absent",
+            "llm_max_retries": 0,
+            "llm_timeout_seconds": 2.0,
+        }
+    )
+
+
+async def _give(app: Starlette, world: World, consents: dict[str, tuple[bool, bool]]) -> None:
+    """s1's guardians and their consents; g2 (s2's guardian) becomes s1's second one."""
+    async with app.state.services.sessionmaker() as db, db.begin():
+        if "g2" in consents:
+            first = await db.get(Guardianship, "gsp_g1")
+            assert first is not None
+            db.add(
+                Guardianship(
+                    id="gsp_g2_s1",
+                    guardian_id=world.ids["g2"],
+                    student_id=world.ids["s1"],
+                    created_at=first.created_at,
+                    updated_at=first.updated_at,
+                )
+            )
+        await db.flush()
+        for guardian, (recording, ai) in consents.items():
+            await db.execute(
+                update(Guardianship)
+                .where(
+                    Guardianship.guardian_id == world.ids[guardian],
+                    Guardianship.student_id == world.ids["s1"],
+                )
+                .values(recording_consent=recording, ai_processing_consent=ai)
+            )
+
+
+async def _recording(app: Starlette, session_id: str) -> OutboxEvent:
+    """The ``recording.ready`` the room wrote when it closed."""
+    async with asyncio.timeout(20 * WAIT):
+        while True:
+            async with app.state.services.sessionmaker() as db:
+                event = await db.scalar(
+                    select(OutboxEvent).where(
+                        OutboxEvent.session_id == session_id, OutboxEvent.type == "recording.ready"
+                    )
+                )
+            if event is not None:
+                return event
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_consent(
+    app: Starlette,
+    world: World,
+    client: httpx.AsyncClient,
+    clock: FixedClock,
+    voices: list[SpeechTrack],
+    case: Case,
+) -> None:
+    """Recorded: the tutor, the student only with every guardian's recording consent;
+    transcribed: the tutor, the student only with every guardian's AI consent; the
+    model only when every guardian consented to AI."""
+    await _give(app, world, case.consents)
+    ses = world.ids["ses1"]
+    tutor_media, student_media = (load_media_file(to_ogg_opus(v.path)) for v in voices)
+    seconds = max(v.duration for v in voices) + 0.5
+    async with serving(app) as url:
+        tokens = {}
+        for who in ("t1", "s1"):
+            r = await client.post(f"/api/v1/sessions/{ses}/join-token", headers=world.as_(who))
+            assert r.status_code == 201, r.text
+            tokens[who] = r.json()["token"]
+        reports = await asyncio.gather(
+            run_bot(url, tokens["t1"], seconds=seconds, media=tutor_media),
+            run_bot(url, tokens["s1"], seconds=seconds, media=student_media),
+        )
+        assert all(report.ok for report in reports), reports
+        recording = await _recording(app, ses)
+        tracks = recording.payload["tracks"]
+        assert {t["role"] for t in tracks} == case.recorded
+        ids = {"tutor": world.users["t1"].id, "student": world.users["s1"].id}
+        assert {t["participant_id"] for t in tracks} == {ids[role] for role in case.recorded}
+
+        # The handlers run while the server (and its Whisper) still does.
+        services = app.state.services
+        async with services.sessionmaker() as db, db.begin():
+            await apply(db, ses, Action.END, now=clock.now())
+        bus = EmbeddedBus(
+            services.sessionmaker,
+            [
+                TranscriptionHandler(services.transcriber),
+                DraftingHandler(services.settings, clock=clock.now),
+            ],
+            clock=clock.now,
+        )
+        while await bus.dispatch_once():
+            pass
+
+    r = await client.get(f"/api/v1/sessions/{ses}/transcript", headers=world.as_("t1"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "ready"
+    segments = body["segments"]
+    assert {s["role"] for s in segments} == case.transcribed
+    assert {s["participant_id"] for s in segments} == {ids[role] for role in case.transcribed}
+    # Recorded but not transcribed: named, and nothing they said is there.
+    assert body["untranscribed"] == sorted(ids[r] for r in case.recorded - case.transcribed)
+    for role, word in HEARD.items():
+        said = " ".join(s["text"] for s in segments if s["role"] == role).lower()
+        assert (word in said) is (role in case.transcribed), (role, said)
+
+    async with services.sessionmaker() as db:
+        doc = await db.scalar(
+            select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == ses)
+        )
+    assert doc is not None and doc.drafted_by == "offline"
+    if case.model:
+        assert doc.fallback_reason is not None
+        assert doc.fallback_reason.startswith("model_unreachable")
+    else:
+        assert doc.fallback_reason is None
