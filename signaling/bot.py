@@ -85,11 +85,15 @@ async def run_bot(
     publish: bool = True,
     silent: bool = False,
     media: tuple[EncodedLoop, ...] | None = None,
+    media_seconds: float | None = None,
 ) -> BotReport:
     """Join, exchange media for ``seconds``, leave; return what was received.
 
     ``silent`` publishes silence instead of the tone (a muted microphone);
     ``media`` publishes these loops instead (a file's, ``sfu.media_file``).
+    With ``media_seconds`` the bot leaves that long after media first came from
+    everyone publishing, and ``seconds`` only bounds the wait: how long ICE and DTLS
+    take depends on the machine, and a fixed stay measures that instead of the media.
     """
     report = BotReport(session_id=session_of(token))
     async with connect(url, open_timeout=10, max_size=2**20) as ws:
@@ -131,11 +135,7 @@ async def run_bot(
 
         tasks = [asyncio.create_task(reader()), asyncio.create_task(keepalive())]
         try:
-            done, _ = await asyncio.wait(
-                tasks, timeout=seconds, return_when=asyncio.FIRST_EXCEPTION
-            )
-            for task in done:
-                task.result()
+            await _stay(tasks, report, peer, seconds=seconds, media_seconds=media_seconds)
         finally:
             for task in tasks:
                 task.cancel()
@@ -154,3 +154,39 @@ async def run_bot(
                 else round(got.first_video_at - started, 3),
             }
     return report
+
+
+def _all_media(report: BotReport, peer: BotPeer) -> bool:
+    """Whether media of every kind has come from everyone who publishes."""
+    if not report.published:
+        return False
+    for pid, kinds in report.published.items():
+        got = peer.received.get(pid)
+        if got is None or any(getattr(got, kind) == 0 for kind in kinds):
+            return False
+    return True
+
+
+async def _stay(
+    tasks: list[asyncio.Task[None]],
+    report: BotReport,
+    peer: BotPeer,
+    *,
+    seconds: float,
+    media_seconds: float | None,
+) -> None:
+    """Wait ``seconds``, or ``media_seconds`` after all media arrived; a task's error raises."""
+    deadline = time.monotonic() + seconds
+    media_since: float | None = None
+    while (now := time.monotonic()) < deadline:
+        if media_seconds is not None:
+            if media_since is None and _all_media(report, peer):
+                media_since = now
+            if media_since is not None and now - media_since >= media_seconds:
+                return
+        step = deadline - now if media_seconds is None else min(0.05, deadline - now)
+        done, pending = await asyncio.wait(tasks, timeout=step, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+        if not pending:
+            return

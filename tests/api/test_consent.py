@@ -145,7 +145,8 @@ async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_
     await _give(app, world, case.consents)
     ses = world.ids["ses1"]
     tutor_media, student_media = (load_media_file(to_ogg_opus(v.path)) for v in voices)
-    seconds = max(v.duration for v in voices) + 0.5
+    # Each bot stays until its whole speech has been heard, however long joining took.
+    stay = {"seconds": 60 * WAIT, "media_seconds": max(v.duration for v in voices) + 0.5}
     async with serving(app) as url:
         tokens = {}
         for who in ("t1", "s1"):
@@ -153,8 +154,8 @@ async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_
             assert r.status_code == 201, r.text
             tokens[who] = r.json()["token"]
         reports = await asyncio.gather(
-            run_bot(url, tokens["t1"], seconds=seconds, media=tutor_media),
-            run_bot(url, tokens["s1"], seconds=seconds, media=student_media),
+            run_bot(url, tokens["t1"], **stay, media=tutor_media),
+            run_bot(url, tokens["s1"], **stay, media=student_media),
         )
         assert all(report.ok for report in reports), reports
         recording = await _recording(app, ses)

@@ -99,7 +99,8 @@ async def test_two_bots_speak_and_the_guardian_gets_the_approved_summary(
             .values(recording_consent=True, ai_processing_consent=True)
         )
     tutor_media, student_media = (load_media_file(to_ogg_opus(v.path)) for v in voices)
-    seconds = max(v.duration for v in voices) + 0.5
+    # Each bot stays until its whole speech has been heard, however long joining took.
+    stay = {"seconds": 60 * WAIT, "media_seconds": max(v.duration for v in voices) + 0.5}
     ses = world.ids["ses1"]
     transport = httpx.ASGITransport(app=app)
     async with (
@@ -112,8 +113,8 @@ async def test_two_bots_speak_and_the_guardian_gets_the_approved_summary(
             assert r.status_code == 201, r.text
             tokens[who] = r.json()["token"]
         reports = await asyncio.gather(
-            run_bot(url, tokens["t1"], seconds=seconds, media=tutor_media),
-            run_bot(url, tokens["s1"], seconds=seconds, media=student_media),
+            run_bot(url, tokens["t1"], **stay, media=tutor_media),
+            run_bot(url, tokens["s1"], **stay, media=student_media),
         )
         assert all(report.ok for report in reports), reports
         # Time passes: the empty room's session is ended by the sweep.

@@ -354,8 +354,8 @@ async def test_two_bots_exchange_media_while_a_third_client_misbehaves(live: Liv
         await ws.close()
         return sorted(codes)
 
-    tutor = run_bot(live.url, live.token("t1", role="tutor"), seconds=3)
-    student = run_bot(live.url, live.token("s1"), seconds=3)
+    tutor = run_bot(live.url, live.token("t1", role="tutor"), seconds=60 * WAIT, media_seconds=3)
+    student = run_bot(live.url, live.token("s1"), seconds=60 * WAIT, media_seconds=3)
     t_report, s_report, codes = await asyncio.gather(tutor, student, misbehave())
     assert codes == sorted(
         ["invalid_json", "negotiation_failed", "message_too_large", "unknown_type"]
@@ -374,10 +374,15 @@ async def test_everyone_is_told_who_is_speaking(live: Live) -> None:
     client joining while the bot speaks is told at once, after ``joined``.
     """
     speaker = live.world.users["t1"].id
-    loud = asyncio.create_task(run_bot(live.url, live.token("t1", role="tutor"), seconds=3))
-    quiet = asyncio.create_task(run_bot(live.url, live.token("s1"), seconds=4, silent=True))
+    # The quiet bot stays on after the loud one leaves, to hear that nobody speaks.
+    loud = asyncio.create_task(
+        run_bot(live.url, live.token("t1", role="tutor"), seconds=60 * WAIT, media_seconds=2)
+    )
+    quiet = asyncio.create_task(
+        run_bot(live.url, live.token("s1"), seconds=60 * WAIT, media_seconds=4, silent=True)
+    )
     rooms = live.app.state.signaling.rooms
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(60 * WAIT):
         while (state := rooms.get(live.world.ids["ses1"])) is None or (
             state.room.active_speaker != speaker
         ):
