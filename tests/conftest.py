@@ -88,6 +88,20 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
+async def loopback_settings(database_url: str, data_dir: Path, **values: object) -> Settings:
+    """Settings of an app served on loopback, its database migrated first: no .env, the
+    test secret, ICE confined to 127.0.0.1, no Redis; ``values`` override."""
+    await _migrate(database_url)
+    defaults: dict[str, object] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "secret_key": SECRET,
+        "ice_addresses": ["127.0.0.1"],
+        "redis_url": None,
+    }
+    return Settings(_env_file=None, **(defaults | values))  # type: ignore[call-arg, arg-type]
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def migrated_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -22,22 +22,19 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
 from ai_docs import Transcript
 from api.app import create_app
-from api.migrate import upgrade
 from bench.speech import say
 from core.clock import FixedClock
-from core.settings import Settings
 from scheduling.models import Presence
 from sessions.documentation import record_recording
 from sessions.models import OutboxEvent
 from sfu.recording import RecordedTrack
 from signaling.bot import BotReport, run_bot
 from signaling.tokens import JoinGrant, issue_join_token
-from tests.conftest import NOW, SECRET, World, seed_world
+from tests.conftest import NOW, SECRET, World, loopback_settings, seed_world
 from tests.signaling.test_presence import serving
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -84,17 +81,8 @@ class Busy:
 async def busy(tmp_path: Path) -> AsyncIterator[Busy]:
     """The app on the embedded database (a file), handlers running, served on loopback."""
     db_path = tmp_path / "liveclass.db"
-    url = f"sqlite+aiosqlite:///{db_path}"
-    engine = create_async_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=url,
-        data_dir=tmp_path / "var",
-        secret_key=SECRET,  # type: ignore[arg-type]
-        ice_addresses=["127.0.0.1"],
-        event_poll_seconds=0.1,
+    settings = await loopback_settings(
+        f"sqlite+aiosqlite:///{db_path}", tmp_path / "var", event_poll_seconds=0.1
     )
     app = create_app(settings, clock=FixedClock(NOW), run_workers=True)
     world = await seed_world(app, NOW)

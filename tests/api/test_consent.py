@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select, update
 from starlette.applications import Starlette
 
-from bench.speech import Line, SpeechTrack, make_dialogue, to_ogg_opus
+from bench.speech import Line, SpeechTrack, make_dialogue
 from core.clock import FixedClock
 from core.settings import Settings
 from scheduling.models import Guardianship
@@ -30,8 +30,7 @@ from sessions.documentation import DraftingHandler, TranscriptionHandler
 from sessions.lifecycle import Action
 from sessions.models import OutboxEvent, SessionDocumentRecord
 from sessions.service import apply
-from sfu.media_file import load_media_file
-from signaling.bot import run_bot
+from tests.api.test_session_to_summary import two_bots_speak
 from tests.conftest import World
 from tests.signaling.test_presence import serving
 
@@ -144,20 +143,8 @@ async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_
     model only when every guardian consented to AI."""
     await _give(app, world, case.consents)
     ses = world.ids["ses1"]
-    tutor_media, student_media = (load_media_file(to_ogg_opus(v.path)) for v in voices)
-    # Each bot stays until its whole speech has been heard, however long joining took.
-    stay = {"seconds": 60 * WAIT, "media_seconds": max(v.duration for v in voices) + 0.5}
     async with serving(app) as url:
-        tokens = {}
-        for who in ("t1", "s1"):
-            r = await client.post(f"/api/v1/sessions/{ses}/join-token", headers=world.as_(who))
-            assert r.status_code == 201, r.text
-            tokens[who] = r.json()["token"]
-        reports = await asyncio.gather(
-            run_bot(url, tokens["t1"], **stay, media=tutor_media),
-            run_bot(url, tokens["s1"], **stay, media=student_media),
-        )
-        assert all(report.ok for report in reports), reports
+        await two_bots_speak(client, url, world, ses, voices)
         recording = await _recording(app, ses)
         tracks = recording.payload["tracks"]
         assert {t["role"] for t in tracks} == case.recorded

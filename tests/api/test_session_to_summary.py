@@ -29,7 +29,7 @@ from core.clock import FixedClock
 from core.settings import Settings
 from scheduling.models import Base, Guardianship
 from sfu.media_file import load_media_file
-from signaling.bot import run_bot
+from signaling.bot import BotReport, run_bot
 from tests.conftest import World, seed_world
 from tests.sessions.test_notifications import MailServer
 from tests.sessions.test_notifications import mail as mail  # noqa: F401  (the fixture)
@@ -86,6 +86,27 @@ async def _eventually(
             await asyncio.sleep(0.2)
 
 
+async def two_bots_speak(
+    client: httpx.AsyncClient, url: str, world: World, session_id: str, voices: list[SpeechTrack]
+) -> list[BotReport]:
+    """The tutor's and the student's bots join with tokens got from the API, say their
+    lines and leave; each hears all of the other's media."""
+    tutor_media, student_media = (load_media_file(to_ogg_opus(v.path)) for v in voices)
+    # Each bot stays until its whole speech has been heard, however long joining took.
+    stay = max(v.duration for v in voices) + 0.5
+    tokens = {}
+    for who in ("t1", "s1"):
+        r = await client.post(f"/api/v1/sessions/{session_id}/join-token", headers=world.as_(who))
+        assert r.status_code == 201, r.text
+        tokens[who] = r.json()["token"]
+    reports = await asyncio.gather(
+        run_bot(url, tokens["t1"], seconds=60 * WAIT, media_seconds=stay, media=tutor_media),
+        run_bot(url, tokens["s1"], seconds=60 * WAIT, media_seconds=stay, media=student_media),
+    )
+    assert all(report.ok for report in reports), reports
+    return list(reports)
+
+
 async def test_two_bots_speak_and_the_guardian_gets_the_approved_summary(
     live_app: Starlette, clock: FixedClock, mail: MailServer, voices: list[SpeechTrack]
 ) -> None:
@@ -98,25 +119,13 @@ async def test_two_bots_speak_and_the_guardian_gets_the_approved_summary(
             .where(Guardianship.guardian_id == world.ids["g1"])
             .values(recording_consent=True, ai_processing_consent=True)
         )
-    tutor_media, student_media = (load_media_file(to_ogg_opus(v.path)) for v in voices)
-    # Each bot stays until its whole speech has been heard, however long joining took.
-    stay = {"seconds": 60 * WAIT, "media_seconds": max(v.duration for v in voices) + 0.5}
     ses = world.ids["ses1"]
     transport = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
         serving(app) as url,
     ):
-        tokens = {}
-        for who in ("t1", "s1"):
-            r = await client.post(f"/api/v1/sessions/{ses}/join-token", headers=world.as_(who))
-            assert r.status_code == 201, r.text
-            tokens[who] = r.json()["token"]
-        reports = await asyncio.gather(
-            run_bot(url, tokens["t1"], **stay, media=tutor_media),
-            run_bot(url, tokens["s1"], **stay, media=student_media),
-        )
-        assert all(report.ok for report in reports), reports
+        await two_bots_speak(client, url, world, ses, voices)
         # Time passes: the empty room's session is ended by the sweep.
         clock.advance(timedelta(minutes=2))
 

@@ -15,18 +15,16 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
-from api.migrate import upgrade
 from core.clock import FixedClock
 from core.settings import Settings
 from sfu import ice
 from signaling.bot import run_bot
-from tests.conftest import NOW, SECRET, World, seed_world
+from tests.conftest import NOW, World, loopback_settings, seed_world
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 
@@ -168,19 +166,7 @@ async def test_a_failing_write_is_logged_and_signaling_goes_on(
     empty_database: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With presence_records gone (a broken database), joins work and each loss is logged."""
-    engine = create_async_engine(empty_database)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=empty_database,
-        data_dir=tmp_path / "var",
-        secret_key=SECRET,  # type: ignore[arg-type]
-        ice_addresses=["127.0.0.1"],
-        redis_url=None,
-    )
+    settings = await loopback_settings(empty_database, tmp_path / "var")
     app = create_app(settings, clock=FixedClock(NOW))
     world = await seed_world(app, NOW)
     async with app.state.services.engine.begin() as conn:

@@ -18,22 +18,19 @@ from typing import Any
 import pytest
 import uvicorn
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
-from api.migrate import upgrade
 from core.clock import FixedClock
-from core.settings import Settings
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStudent
 from sfu import ice
 from sfu.bot import BotPeer
 from signaling.bot import run_bot
 from signaling.protocol import TrackRef
 from signaling.tokens import JoinGrant, issue_join_token
-from tests.conftest import NOW, SECRET, World, seed_world
+from tests.conftest import NOW, SECRET, World, loopback_settings, seed_world
 
 LIVECLASS = shutil.which("liveclass", path=str(Path(sys.executable).parent)) or "liveclass"
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -61,16 +58,9 @@ class Live:
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
     """The app on a free loopback port (SQLite), ICE confined to 127.0.0.1."""
-    db = f"sqlite+aiosqlite:///{tmp_path / 'rtc.db'}"
-    engine = create_async_engine(db)
-    await upgrade(engine)
-    await engine.dispose()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=db,
-        data_dir=tmp_path / "var",
-        secret_key=SECRET,  # type: ignore[arg-type]
-        ice_addresses=["127.0.0.1"],
+    settings = await loopback_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'rtc.db'}",
+        tmp_path / "var",
         join_timeout_seconds=1.0,
         max_participants=3,
     )
