@@ -170,6 +170,8 @@ async def test_joins_go_on_while_a_session_is_documented(
     reports = await busy.two_bots()
     assert not release.is_set()
     assert all(r.ok for r in reports), [r.as_dict() for r in reports]
+    firsts = [p["first_video_s"] for r in reports for p in r.participants.values()]
+    print(f"first video while a transcription is in progress: {firsts} s after joining")
     assert len(await busy.presence()) == 4
 
     release.set()
