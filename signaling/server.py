@@ -20,10 +20,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from core.clock import Clock
 from core.logging import get_logger
-from sfu.errors import IcePortsExhausted, RoomFull, SfuError
+from sfu.errors import IcePortsExhausted, SfuError
 from sfu.peer import TrackInfo
 from sfu.recording import RecordedTrack, Recorder
 from sfu.room import Room
+from signaling.admission import JoinFacts, Refused, admit
 from signaling.errors import JoinTokenError
 from signaling.presence import PresenceRecord, PresenceSink, PresenceWriter
 from signaling.protocol import (
@@ -300,42 +301,34 @@ class SignalingServer:
         except JoinTokenError as exc:
             await self._refuse(conn, exc.code, exc.message, CloseCode.JOIN_REFUSED)
             return None
-        if not await self._session_exists(grant.session_id):
-            await self._refuse(
-                conn,
-                "session_not_found",
-                "this session does not exist or has ended",
-                CloseCode.SESSION_NOT_FOUND,
-            )
-            return None
-        if self._still_admitted is not None and not await self._still_admitted(grant):
-            await self._refuse(
-                conn,
-                "not_a_participant",
-                f"you are no longer this session's {grant.role} (another tutor took it, or you "
-                "were taken off it); ask your coordinator",
-                CloseCode.JOIN_REFUSED,
-            )
+        session_open = await self._session_exists(grant.session_id)
+        still_admitted = True
+        if session_open and self._still_admitted is not None:
+            still_admitted = await self._still_admitted(grant)
+        current = self.rooms.get(grant.session_id)
+        present = {
+            pid: c.info.role if c.info else grant.role
+            for pid, c in (current.connections.items() if current else ())
+        }
+        decision = admit(
+            grant,
+            JoinFacts(
+                session_open=session_open,
+                still_admitted=still_admitted,
+                present=present,
+                max_participants=self.limits.max_participants,
+                now=self._clock.now(),
+            ),
+        )
+        if isinstance(decision, Refused):
+            await self._refuse(conn, decision.code, decision.message, decision.close_code)
             return None
         state = self._room(grant.session_id)
-        old = state.connections.get(grant.participant_id)
-        if old is None and len(state.connections) >= self.limits.max_participants:
-            exc2 = RoomFull(f"this session already has {self.limits.max_participants} participants")
-            await self._refuse(conn, exc2.code, exc2.message, CloseCode.ROOM_FULL)
-            return None
-        replaced = None
-        if old is not None:
+        if decision.replaces:
             # The same participant again (a reload, a new device): the newer connection wins.
-            state.connections.pop(grant.participant_id, None)
-            replaced = PresenceRecord(
-                "participant.left",
-                grant.session_id,
-                grant.participant_id,
-                old.info.role if old.info else grant.role,
-                self._clock.now(),
-                reason="replaced",
-            )
-            await old.close(CloseCode.REPLACED, "replaced by a newer connection")
+            old = state.connections.pop(grant.participant_id, None)
+            if old is not None:
+                await old.close(CloseCode.REPLACED, "replaced by a newer connection")
             await state.room.remove_peer(grant.participant_id)
         conn.info = ParticipantInfo(
             participant_id=grant.participant_id, role=grant.role, name=grant.name
@@ -362,24 +355,15 @@ class SignalingServer:
         state.room.add_peer(
             grant.participant_id, conn.exchange, on_error=conn.report, role=grant.role
         )
-        if old is None:
+        if decision.announce:
             await self._broadcast(
                 grant.session_id,
                 ParticipantJoined(participant=conn.info),
                 exclude=grant.participant_id,
             )
-        if replaced is not None:
-            # Others saw no change, but the old connection did end: the records say so.
-            self._record(replaced)
-        self._record(
-            PresenceRecord(
-                "participant.joined",
-                grant.session_id,
-                grant.participant_id,
-                grant.role,
-                self._clock.now(),
-            )
-        )
+        # A replaced connection did end, though others saw no change: the records say so.
+        for record in decision.records:
+            self._record(record)
         return grant, state
 
     async def handle(self, ws: WebSocket) -> None:
