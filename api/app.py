@@ -61,6 +61,7 @@ from scheduling.models import (
 )
 from sessions.documentation import record_recording
 from sessions.service import record_presence as write_presence
+from sessions.service import session_status
 from sfu import ice
 from sfu.recording import RecordedTrack, Recorder
 from signaling.presence import PresenceRecord
@@ -127,7 +128,7 @@ def build_signaling(
 
     async def session_exists(session_id: str) -> bool:
         async with services.sessionmaker() as db:
-            status = await db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
+            status = await session_status(db, session_id)
         return status is not None and not status.is_closed
 
     async def still_admitted(grant: JoinGrant) -> bool:

@@ -72,7 +72,7 @@ from sessions.models import (
     TranscriptSegment,
 )
 from sessions.schedule_update import next_session_with_tutor
-from sessions.service import apply
+from sessions.service import apply, session_status
 
 log = get_logger("liveclass.sessions.documentation")
 
@@ -302,7 +302,7 @@ async def transcript_facts(db: AsyncSession, session_id: str) -> TranscriptFacts
     Raises:
         NotFound: there is no such session.
     """
-    status = await db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
+    status = await session_status(db, session_id)
     if status is None:
         raise NotFound(f"no session {session_id}; check the id")
 
@@ -421,7 +421,7 @@ class DraftingHandler:
     @staticmethod
     async def _ready(db: AsyncSession, session_id: str) -> bool:
         """Ended, transcribed, and not yet documented."""
-        status = await db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
+        status = await session_status(db, session_id)
         if status is not SessionStatus.ENDED:
             return False
         transcribed = await db.scalar(

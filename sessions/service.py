@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
@@ -12,6 +13,14 @@ from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
 from sessions.events import record
 from sessions.lifecycle import EVENT_TYPES, Action, transition
 from sessions.models import OutboxEvent
+
+
+async def session_status(db: AsyncSession, session_id: str) -> SessionStatus | None:
+    """Where a session stands in its lifecycle, or None when no session has that id."""
+    status: SessionStatus | None = await db.scalar(
+        select(LiveSession.status).where(LiveSession.id == session_id)
+    )
+    return status
 
 
 async def apply(

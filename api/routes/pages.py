@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from html import escape
 
-from sqlalchemy import select
 from starlette.responses import FileResponse, Response
 
 from api.routes._html import WEB, html_page
 from api.routing import Call, Router
-from scheduling.models import LiveSession, SessionStatus
+from scheduling.models import SessionStatus
+from sessions.service import session_status
 
 __all__ = ["WEB", "router"]
 
@@ -41,7 +41,7 @@ async def join_page(call: Call, session_id: str) -> Response:
     An id that names no session answers 404, and a session that is over (ended,
     documented, cancelled or a no-show) 410 Gone, each with a page that says why.
     """
-    status = await call.db.scalar(select(LiveSession.status).where(LiveSession.id == session_id))
+    status = await session_status(call.db, session_id)
     if status is None:
         return html_page(
             "No such session",
