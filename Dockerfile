@@ -11,10 +11,12 @@ RUN useradd --system --create-home --home-dir /var/lib/liveclass liveclass
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY core ./core
+COPY eventbus ./eventbus
 COPY scheduling ./scheduling
 COPY signaling ./signaling
 COPY sfu ./sfu
 COPY sessions ./sessions
+COPY notifications ./notifications
 COPY ai_docs ./ai_docs
 COPY api ./api
 RUN pip install .

@@ -16,18 +16,19 @@ from api.services import Services
 from core.clock import SystemClock
 from core.logging import get_logger
 from core.settings import Settings
-from sessions.bus import EventBus, build_bus
-from sessions.documentation import DraftingHandler, TranscriptionHandler
-from sessions.handlers import lifecycle_handlers
-from sessions.handling import Handler
-from sessions.notifications import (
+from eventbus.bus import EventBus, build_bus
+from eventbus.ledger import Handler
+from notifications import (
     ChangeNotices,
     GuardianNotices,
     MailDispatcher,
     SubstitutionNotices,
 )
-from sessions.notifications.transport import sender_address
-from sessions.timers import TimerPolicy, sweep_forever
+from notifications.reminders import ReminderSweep
+from notifications.transport import sender_address
+from sessions.documentation import DraftingHandler, TranscriptionHandler
+from sessions.lifecycle_handlers import lifecycle_handlers
+from sessions.timers import SweepStep, TimerPolicy, sweep_forever
 
 log = get_logger("liveclass.workers")
 # How long ``Runner.aclose`` lets a loop finish the step it is in before cancelling
@@ -61,8 +62,7 @@ def mail_dispatcher(services: Services) -> MailDispatcher:
 
 
 def timer_policy(settings: Settings) -> TimerPolicy:
-    """The lifecycle sweep's timings, from the settings (reminders: 24 h and 1 h before,
-    with Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain)."""
+    """The lifecycle sweep's timings, from the settings."""
     return TimerPolicy(
         open_before=timedelta(minutes=settings.session_open_before_minutes),
         no_show_after=timedelta(minutes=settings.no_show_after_minutes),
@@ -75,8 +75,14 @@ def timer_policy(settings: Settings) -> TimerPolicy:
             if settings.summary_auto_approve_minutes is None
             else timedelta(minutes=settings.summary_auto_approve_minutes)
         ),
-        mail_domain=sender_address(settings.mail_from).rpartition("@")[2] or "localhost",
     )
+
+
+def sweep_steps(settings: Settings) -> list[SweepStep]:
+    """What else runs on the sweep's beat: the reminders (24 h and 1 h before), with
+    Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain."""
+    domain = sender_address(settings.mail_from).rpartition("@")[2] or "localhost"
+    return [ReminderSweep(message_domain=domain)]
 
 
 def build_event_bus(services: Services, *, consume: bool) -> EventBus:
@@ -150,6 +156,7 @@ class Runner:
                         self._sweep_policy,
                         interval=interval,
                         stop=self._stopping,
+                        steps=sweep_steps(self._services.settings),
                     ),
                     name="lifecycle-sweep",
                 )

@@ -28,13 +28,14 @@ from api.workers import build_handlers
 from bench.speech import SpeechTrack, to_ogg_opus
 from core.clock import SystemClock
 from core.settings import Settings
+from eventbus.bus import EmbeddedBus
+from eventbus.models import OutboxEvent
 from scheduling.bookings import book_session
 from scheduling.models import Guardianship, PresenceType, Role, User
 from scheduling.people import create_organization, create_person
-from sessions.bus import EmbeddedBus
 from sessions.documentation import record_recording
 from sessions.lifecycle import Action
-from sessions.models import OutboxEvent, SessionDocumentRecord
+from sessions.models import SessionDocumentRecord
 from sessions.service import apply, record_presence
 
 

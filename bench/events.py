@@ -1,7 +1,7 @@
 """Many sessions end at once: every handler runs for every event, and each guardian gets one email.
 
 The scenario, shared by the benchmark and the crash tests
-(``tests/sessions/test_crash_recovery.py``):
+(``tests/eventbus/test_crash_recovery.py``):
 
 1. one organisation with ``n`` tutors, students and guardians (every family opted in);
 2. worker processes start: ``liveclass worker`` on Redis Streams, or ``liveclass
@@ -66,12 +66,12 @@ from api.workers import build_handlers
 from core.clock import SystemClock
 from core.database import create_engine, create_sessionmaker
 from core.settings import Settings
+from eventbus.models import HandledEvent, HandlerFailure, OutboxEvent
+from notifications import Delivery, DeliveryStatus
 from scheduling.bookings import book_session
 from scheduling.models import Guardianship, PresenceType, Role
 from scheduling.people import create_organization, create_person
 from sessions.lifecycle import Action
-from sessions.models import HandledEvent, HandlerFailure, OutboxEvent
-from sessions.notifications import Delivery, DeliveryStatus
 from sessions.service import apply, record_presence
 
 PG_ADMIN_URL = os.environ.get(

@@ -7,9 +7,10 @@ passed into the code that uses them rather than created inside it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -69,6 +70,24 @@ class Base(DeclarativeBase):
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+def enum_column(enum: type[StrEnum], name: str, *, check: bool = True) -> Enum:
+    """A string enum stored as VARCHAR(32) with a CHECK of its values.
+
+    VARCHAR + CHECK rather than a native type: identical on SQLite and
+    PostgreSQL, and adding a value later is a plain migration. ``check=False``
+    for a column added to a table that others reference: SQLite cannot add a
+    CHECK without copying the table, so the value is checked in Python only.
+    """
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=check,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """SQLite set up for one process with many tasks: the embedded default.
 
@@ -77,7 +96,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     instead of failing. NORMAL sync is WAL's durable-across-crashes setting: a
     power cut may lose the last commits, never corrupt the file. The rest of the
     one-writer discipline is the code's: no transaction holds SQLite's write lock
-    across slow work (``sessions.handling`` writes a handler's ledger row last).
+    across slow work (``eventbus.ledger`` writes a handler's ledger row last).
     """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

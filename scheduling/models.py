@@ -22,7 +22,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -31,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.database import Base
+from core.database import Base, enum_column
 from scheduling.availability import ExceptionKind
 
 
@@ -81,21 +80,6 @@ class PresenceType(StrEnum):
     LEFT = "participant.left"
 
 
-def _enum(enum: type[StrEnum], name: str, *, check: bool = True) -> Enum:
-    # VARCHAR + CHECK rather than a native type: identical on SQLite and
-    # PostgreSQL, and adding a value later is a plain migration. ``check=False``
-    # for a column added to a table that others reference: SQLite cannot add a
-    # CHECK without copying the table, so the value is checked in Python only.
-    return Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=check,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class Organization(Base):
     __tablename__ = "organizations"
 
@@ -111,7 +95,7 @@ class User(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
@@ -212,7 +196,7 @@ class LiveSession(Base):
     scheduled_start: Mapped[datetime]
     scheduled_end: Mapped[datetime]
     status: Mapped[SessionStatus] = mapped_column(
-        _enum(SessionStatus, "session_status"), default=SessionStatus.SCHEDULED
+        enum_column(SessionStatus, "session_status"), default=SessionStatus.SCHEDULED
     )
     room: Mapped[str] = mapped_column(String(64), unique=True)
     # When it ended, set from its ``session.ended`` event: "completed" in the schedule.
@@ -227,7 +211,7 @@ class LiveSession(Base):
     # later than the notice policy asks (``LIVECLASS_LATE_CANCEL_HOURS``).
     cancelled_at: Mapped[datetime | None]
     cancelled_by: Mapped[ChangeParty | None] = mapped_column(
-        _enum(ChangeParty, "change_party", check=False)
+        enum_column(ChangeParty, "change_party", check=False)
     )
     late_cancellation: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime]
@@ -278,7 +262,7 @@ class Presence(Base):
     session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
     participant_id: Mapped[str] = mapped_column(String(32))
     role: Mapped[str] = mapped_column(String(32))
-    type: Mapped[PresenceType] = mapped_column(_enum(PresenceType, "presence_type"))
+    type: Mapped[PresenceType] = mapped_column(enum_column(PresenceType, "presence_type"))
     at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(String(32))
 
@@ -343,7 +327,7 @@ class AvailabilityException(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tutor_id: Mapped[str] = mapped_column(ForeignKey("tutors.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[ExceptionKind] = mapped_column(_enum(ExceptionKind, "exception_kind"))
+    kind: Mapped[ExceptionKind] = mapped_column(enum_column(ExceptionKind, "exception_kind"))
     on_date: Mapped[date | None]
     start_minute: Mapped[int | None]
     end_minute: Mapped[int | None]
@@ -410,7 +394,7 @@ class CalendarFeed(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
-    owner_kind: Mapped[FeedOwner] = mapped_column(_enum(FeedOwner, "feed_owner"))
+    owner_kind: Mapped[FeedOwner] = mapped_column(enum_column(FeedOwner, "feed_owner"))
     owner_id: Mapped[str] = mapped_column(String(32))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]

@@ -18,8 +18,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, Presence, PresenceType, Student, Tutor
-from sessions.events import DomainEvent
 from sessions.models import Attendance
 
 

@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
+from eventbus.models import OutboxEvent
 from scheduling.models import ChangeParty, LiveSession
 from scheduling.notice import Notice, notice_for
 from sessions.events import record
 from sessions.lifecycle import Action
-from sessions.models import OutboxEvent
 from sessions.service import apply
 
 

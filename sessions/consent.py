@@ -12,7 +12,7 @@ and every guardian gave it:
   drafter writes the document in process. A tutor's track is always transcribed;
   the audio of anyone who is neither a tutor nor a consenting student never is.
   (That a guardian is emailed an AI summary needs their own consent too:
-  ``sessions.notifications.queue.skip_reason``.)
+  ``notifications.queue.skip_reason``.)
 """
 
 from __future__ import annotations

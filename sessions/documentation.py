@@ -50,6 +50,8 @@ from core.errors import NotFound, ValidationFailed
 from core.ids import new_id
 from core.logging import get_logger
 from core.settings import Settings
+from eventbus.models import HandlerFailure, OutboxEvent
+from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, SessionStatus, SessionStudent, User
 from sessions.consent import ai_consented, transcribable
 from sessions.errors import (
@@ -58,14 +60,11 @@ from sessions.errors import (
     TranscriptionGaveUp,
     TranscriptPending,
 )
-from sessions.events import DomainEvent, record
-from sessions.exceptions import raise_exception
+from sessions.events import record
 from sessions.lifecycle import Action
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
-    HandlerFailure,
-    OutboxEvent,
     SessionDocumentRecord,
     SessionException,
     SessionExceptionKind,
@@ -73,6 +72,7 @@ from sessions.models import (
 )
 from sessions.schedule_update import next_session_with_tutor
 from sessions.service import apply, session_status
+from sessions.session_exceptions import raise_exception
 
 log = get_logger("liveclass.sessions.documentation")
 

@@ -1,8 +1,8 @@
-"""Domain events: what they carry, and how they are added to the outbox.
+"""The events a session emits, and the one way to add one to the outbox.
 
-Every event has an id (handlers de-duplicate on it), a type such as
-``session.ended``, the time it happened, the session it concerns and a schema
-version, so a consumer can tell an old payload from a new one.
+What an event carries and how the bus delivers it is ``eventbus``'s; which
+types exist is this package's, so a typo in a type fails here instead of
+reaching no handler.
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.ids import new_id
-from sessions.models import OutboxEvent
-
-SCHEMA_VERSION = 1
+from eventbus.models import OutboxEvent
+from eventbus.outbox import append
 
 # Every type this package emits; handlers subscribe by these names.
 EVENT_TYPES = frozenset(
@@ -42,26 +39,6 @@ EVENT_TYPES = frozenset(
 )
 
 
-class DomainEvent(BaseModel):
-    id: str = Field(description="Unique; handlers de-duplicate on it.")
-    type: str = Field(description="e.g. session.ended")
-    schema_version: int
-    session_id: str
-    occurred_at: datetime
-    payload: dict[str, Any]
-
-    @classmethod
-    def from_row(cls, row: OutboxEvent) -> DomainEvent:
-        return cls(
-            id=row.id,
-            type=row.type,
-            schema_version=row.schema_version,
-            session_id=row.session_id,
-            occurred_at=row.occurred_at,
-            payload=row.payload,
-        )
-
-
 def record(
     db: AsyncSession,
     type_: str,
@@ -78,13 +55,4 @@ def record(
     """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}; known: {', '.join(sorted(EVENT_TYPES))}")
-    row = OutboxEvent(
-        id=new_id("evt"),
-        type=type_,
-        schema_version=SCHEMA_VERSION,
-        session_id=session_id,
-        occurred_at=at,
-        payload=payload or {},
-    )
-    db.add(row)
-    return row
+    return append(db, type_, session_id=session_id, at=at, payload=payload)

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eventbus.models import OutboxEvent
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
-from sessions.models import OutboxEvent
 
 IN_PROGRESS = (SessionStatus.OPEN, SessionStatus.LIVE)
 SNAPSHOT_LIMIT = 500

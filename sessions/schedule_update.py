@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, SessionStatus, SessionStudent
-from sessions.events import DomainEvent
 
 UPCOMING = (SessionStatus.SCHEDULED, SessionStatus.OPEN, SessionStatus.LIVE)
 

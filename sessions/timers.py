@@ -6,36 +6,39 @@ every move that is due *now*: open the room shortly before the start, mark a
 session nobody joined as a no-show, end a live session after its scheduled end
 plus a grace period, or once everyone has left for a while. After a restart
 the first sweep catches up on whatever came due meanwhile. ``sweep_forever``
-then raises the time-driven exceptions (``sessions.exceptions.detect_due``:
+then raises the time-driven exceptions (``sessions.session_exceptions.detect_due``:
 a tutor not in the room, a recording that never came) in a transaction of
-their own, so a failure there never holds back the lifecycle moves, and
-queues the session reminders that are due
-(``sessions.notifications.queue_due_reminders``) in another.
+their own, so a failure there never holds back the lifecycle moves, and runs
+each further step it was given (the due reminders) in another.
 
 Several processes may sweep at once: each move locks its row and re-checks
 the state, so the loser of a race sees the new state and skips.
+
+What else runs on the same beat (the reminders of ``notifications``) is given
+to ``sweep_forever`` as ``steps`` by the composition root: this package knows
+nothing of email.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
+from eventbus.models import OutboxEvent
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
 from sessions.documentation import approve_due
 from sessions.errors import InvalidTransition
-from sessions.exceptions import detect_due
 from sessions.lifecycle import Action
-from sessions.models import OutboxEvent
-from sessions.notifications.reminders import DEFAULT_AHEAD, queue_due_reminders
 from sessions.service import apply
+from sessions.session_exceptions import detect_due
 
 log = get_logger("liveclass.sessions.timers")
 S = SessionStatus
@@ -52,10 +55,15 @@ class TimerPolicy:
     recording_wait: timedelta = timedelta(minutes=10)
     # Drafted summaries are approved this long after drafting; None: only by the tutor.
     auto_approve_after: timedelta | None = None
-    # Reminder emails this long before each session's start; empty: none.
-    reminders_before: tuple[timedelta, ...] = DEFAULT_AHEAD
-    # The right-hand side of the reminders' Message-IDs (the From domain).
-    mail_domain: str = "localhost"
+
+
+class SweepStep(Protocol):
+    """More work on the sweep's beat, in a transaction of its own; ``name`` is for the log."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def __call__(self, db: AsyncSession, now: datetime) -> object: ...
 
 
 async def _move_each(
@@ -149,8 +157,9 @@ async def sweep_forever(
     *,
     interval: float,
     stop: asyncio.Event | None = None,
+    steps: Sequence[SweepStep] = (),
 ) -> None:
-    """Run ``run_due``, ``detect_due``, ``approve_due`` and ``queue_due_reminders`` every
+    """Run ``run_due``, ``detect_due``, ``approve_due`` and then each of ``steps`` every
     ``interval`` seconds, until cancelled or until ``stop`` is set.
 
     Each of them is a step in a transaction of its own, and ``stop`` is looked
@@ -199,19 +208,14 @@ async def sweep_forever(
                     log.info("summary approved automatically", session=event.session_id)
             except Exception:
                 log.exception("auto-approval sweep failed; trying again next interval")
-        if policy.reminders_before and not stopping():
+        for step in steps:
+            if stopping():
+                return
             try:
                 async with sessionmaker() as db, db.begin():
-                    queued = await queue_due_reminders(
-                        db,
-                        clock(),
-                        ahead=policy.reminders_before,
-                        message_domain=policy.mail_domain,
-                    )
-                if queued:
-                    log.info("reminders queued", count=queued)
+                    await step(db, clock())
             except Exception:
-                log.exception("reminder sweep failed; trying again next interval")
+                log.exception(f"{step.name} sweep failed; trying again next interval")
         if stop is None:
             await asyncio.sleep(interval)
         else:

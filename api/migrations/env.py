@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import context
 
 import api.models  # noqa: F401  (registers the tables on Base.metadata)
+import eventbus.models  # noqa: F401
+import notifications.models  # noqa: F401
+import scheduling.match_requests  # noqa: F401
 import scheduling.models  # noqa: F401
-import scheduling.requests  # noqa: F401
 import sessions.models  # noqa: F401
-import sessions.notifications.models  # noqa: F401
 from core.database import Base
 
 connection = context.config.attributes.get("connection")

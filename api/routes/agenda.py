@@ -19,10 +19,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import ColumnElement, select
 
 from api.permissions import load_visible, visible_sessions, visible_students, visible_tutors
-from api.routes._pages import fetch_page
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery, TimeZoneName
 from core.errors import ErrorDetail, ValidationFailed
+from core.pagination import fetch_page
 from scheduling.models import LiveSession, SessionStatus, SessionStudent, Student, Tutor, User
 
 router = Router()

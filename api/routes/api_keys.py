@@ -10,10 +10,10 @@ from sqlalchemy import select
 from api.auth import generate_api_key
 from api.models import ApiKey
 from api.permissions import not_visible, require_coordinator
-from api.routes._pages import fetch_page
 from api.routing import Call, Router
 from api.schemas import Input, Label, Page, PageQuery
 from core.ids import new_id
+from core.pagination import fetch_page
 
 router = Router()
 TAGS = ["api-keys"]

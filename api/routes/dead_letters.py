@@ -13,13 +13,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, select
 
 from api.permissions import require_coordinator
-from api.routes._pages import fetch_page
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery
 from core.errors import NotFound
+from core.pagination import fetch_page
+from eventbus.bus import EventBus
+from eventbus.models import HandlerFailure, OutboxEvent
 from scheduling.models import LiveSession
-from sessions.bus import EventBus
-from sessions.models import HandlerFailure, OutboxEvent
 
 router = Router()
 TAGS = ["events"]

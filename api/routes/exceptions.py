@@ -9,11 +9,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.permissions import not_visible, require_coordinator
-from api.routes._pages import fetch_page
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
-from sessions.exceptions import apply_move
+from core.pagination import fetch_page
 from sessions.models import SessionException, SessionExceptionKind, SessionExceptionStatus
+from sessions.session_exceptions import apply_move
 
 router = Router()
 TAGS = ["exceptions"]

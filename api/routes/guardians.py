@@ -7,15 +7,7 @@ from datetime import datetime
 from pydantic import Field
 from sqlalchemy import select
 
-from api.permissions import (
-    load_visible,
-    not_visible,
-    require_coordinator,
-    visible_guardians,
-    visible_students,
-)
-from api.routes._pages import fetch_page
-from api.routes._people import (
+from api.people import (
     PersonCreate,
     PersonOut,
     PersonUpdate,
@@ -23,9 +15,17 @@ from api.routes._people import (
     reject_nulls,
     update_user,
 )
+from api.permissions import (
+    load_visible,
+    not_visible,
+    require_coordinator,
+    visible_guardians,
+    visible_students,
+)
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
 from core.ids import new_id
+from core.pagination import fetch_page
 from scheduling.bookings import check_student_ids
 from scheduling.models import Guardian, Guardianship, Student, User
 from scheduling.people import create_guardian as add_guardian

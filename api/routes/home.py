@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
-from api.routes._html import WEB, html_page
+from api.html import WEB, html_page
 from api.routes.health import app_version
 from api.routing import Call, Router
 

@@ -14,14 +14,14 @@ from api.permissions import (
     require_session_staff,
     visible_sessions,
 )
-from api.routes._pages import fetch_page
 from api.routes.sessions import ChangeReason, RequestedBy, SessionOut
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
+from core.pagination import fetch_page
+from eventbus.models import OutboxEvent
 from scheduling.models import ChangeParty, LiveSession
 from sessions.changes import cancel
 from sessions.lifecycle import Action
-from sessions.models import OutboxEvent
 from sessions.service import apply
 
 router = Router()

@@ -8,10 +8,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.permissions import require_coordinator
-from api.routes._pages import fetch_page
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery
-from sessions.notifications import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
+from core.pagination import fetch_page
+from notifications import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
 
 router = Router()
 TAGS = ["notifications"]

@@ -6,7 +6,7 @@ from html import escape
 
 from starlette.responses import FileResponse, Response
 
-from api.routes._html import WEB, html_page
+from api.html import WEB, html_page
 from api.routing import Call, Router
 from scheduling.models import SessionStatus
 from sessions.service import session_status

@@ -8,18 +8,19 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
+from api.people import reject_nulls
 from api.permissions import (
     load_visible,
     require_coordinator,
     require_session_staff,
     visible_sessions,
 )
-from api.routes._pages import fetch_page
-from api.routes._people import reject_nulls
 from api.routing import Call, Router
 from api.schemas import Input, Label, Page, PageQuery
 from core.errors import Conflict, PermissionDenied
 from core.logging import get_logger
+from core.pagination import fetch_page
+from eventbus.models import OutboxEvent
 from scheduling.bookings import book_session, check_conflicts, check_participants, check_times
 from scheduling.models import (
     ChangeParty,
@@ -32,7 +33,6 @@ from scheduling.models import (
     User,
 )
 from sessions.changes import Slot, rescheduled, retutored
-from sessions.models import OutboxEvent
 from signaling.tokens import JoinGrant, issue_join_token
 
 router = Router()

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from sqlalchemy import select
 
-from api.permissions import load_visible, require_coordinator, visible_students
-from api.routes._pages import fetch_page
-from api.routes._people import (
+from api.people import (
     PersonCreate,
     PersonOut,
     PersonUpdate,
@@ -16,9 +14,11 @@ from api.routes._people import (
     sessions_count,
     update_user,
 )
+from api.permissions import load_visible, require_coordinator, visible_students
 from api.routing import Call, Router
 from api.schemas import Label, Page, PageQuery
 from core.errors import Conflict
+from core.pagination import fetch_page
 from scheduling.models import Guardianship, Student, User
 from scheduling.people import create_student as add_student
 

@@ -8,9 +8,7 @@ from pydantic import Field
 from sqlalchemy import ColumnElement, String, cast, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from api.permissions import load_visible, require_coordinator, visible_tutors
-from api.routes._pages import fetch_page
-from api.routes._people import (
+from api.people import (
     PersonCreate,
     PersonOut,
     PersonUpdate,
@@ -19,9 +17,11 @@ from api.routes._people import (
     sessions_count,
     update_user,
 )
+from api.permissions import load_visible, require_coordinator, visible_tutors
 from api.routing import Call, Router
 from api.schemas import Label, Page, PageQuery
 from core.errors import Conflict
+from core.pagination import fetch_page
 from scheduling.models import Tutor, User
 from scheduling.people import create_tutor as add_tutor
 

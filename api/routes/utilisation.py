@@ -9,10 +9,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from api.permissions import require_coordinator
-from api.routes._pages import fetch_page
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery
 from core.errors import ErrorDetail, ValidationFailed
+from core.pagination import fetch_page
 from scheduling.availability import ExceptionKind, Interval, expand
 from scheduling.models import LiveSession, SessionStatus, Tutor, User
 from scheduling.schedules import exceptions_of, rules_of, to_exception, to_rule

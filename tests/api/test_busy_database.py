@@ -28,9 +28,9 @@ from ai_docs import Transcript
 from api.app import create_app
 from bench.speech import say
 from core.clock import FixedClock
+from eventbus.models import OutboxEvent
 from scheduling.models import Presence
 from sessions.documentation import record_recording
-from sessions.models import OutboxEvent
 from sfu.recording import RecordedTrack
 from signaling.bot import BotReport, run_bot
 from signaling.tokens import JoinGrant, issue_join_token

@@ -9,14 +9,21 @@ from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from core.clock import FixedClock
+from eventbus.bus import EmbeddedBus
+from eventbus.models import OutboxEvent
+from eventbus.outbox import DomainEvent
+from notifications import ChangeNotices, Delivery, DeliveryStatus
 from scheduling.models import Guardian, Tutor
-from sessions.bus import EmbeddedBus
-from sessions.events import DomainEvent
-from sessions.models import OutboxEvent
-from sessions.notifications import ChangeNotices, Delivery, DeliveryStatus
 from tests.conftest import NOW, World
-from tests.sessions.test_notifications import FROM, MailServer, dispatcher, set_link, settle, smtp
-from tests.sessions.test_notifications import mail as mail  # noqa: F401  (the fixture)
+from tests.notifications.test_notifications import (
+    FROM,
+    MailServer,
+    dispatcher,
+    set_link,
+    settle,
+    smtp,
+)
+from tests.notifications.test_notifications import mail as mail  # noqa: F401  (the fixture)
 
 
 async def _events(app: Starlette, type_: str) -> list[OutboxEvent]:

@@ -24,11 +24,12 @@ from starlette.applications import Starlette
 from bench.speech import Line, SpeechTrack, make_dialogue
 from core.clock import FixedClock
 from core.settings import Settings
+from eventbus.bus import EmbeddedBus
+from eventbus.models import OutboxEvent
 from scheduling.models import Guardianship
-from sessions.bus import EmbeddedBus
 from sessions.documentation import DraftingHandler, TranscriptionHandler
 from sessions.lifecycle import Action
-from sessions.models import OutboxEvent, SessionDocumentRecord
+from sessions.models import SessionDocumentRecord
 from sessions.service import apply
 from tests.api.test_session_to_summary import two_bots_speak
 from tests.conftest import World

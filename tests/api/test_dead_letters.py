@@ -14,10 +14,11 @@ from starlette.applications import Starlette
 from api.app import create_app
 from core.clock import FixedClock
 from core.settings import Settings
-from sessions.bus import EmbeddedBus
-from sessions.events import DomainEvent, record
-from sessions.handling import RetryPolicy
-from sessions.streams import RedisStreamsBus
+from eventbus.bus import EmbeddedBus
+from eventbus.ledger import RetryPolicy
+from eventbus.outbox import DomainEvent
+from eventbus.redis_streams import RedisStreamsBus
+from sessions.events import record
 from tests.conftest import NOW, REDIS_URL, World
 
 ONE_TRY = RetryPolicy(max_attempts=1, first_delay=timedelta(seconds=5))

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
+from eventbus.models import OutboxEvent
 from scheduling.models import LiveSession, PresenceType, SessionStatus
-from sessions.models import OutboxEvent
 from sessions.service import record_presence
 from tests.conftest import NOW, World
 

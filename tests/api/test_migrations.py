@@ -7,10 +7,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import api.models  # noqa: F401
+import eventbus.models  # noqa: F401
+import notifications.models  # noqa: F401
+import scheduling.match_requests  # noqa: F401
 import scheduling.models  # noqa: F401
-import scheduling.requests  # noqa: F401
 import sessions.models  # noqa: F401
-import sessions.notifications.models  # noqa: F401
 from api.migrate import current_revision, downgrade, head_revision, upgrade
 from core.database import Base
 

@@ -6,8 +6,8 @@ import httpx
 from sqlalchemy import update
 from starlette.applications import Starlette
 
+from notifications import queue_guardian_notice
 from scheduling.models import Guardianship
-from sessions.notifications import queue_guardian_notice
 from tests.conftest import NOW, World
 
 

@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 
 from core.settings import Settings
 from scheduling.models import PresenceType
-from sessions.exceptions import detect_due
 from sessions.service import record_presence
+from sessions.session_exceptions import detect_due
 from tests.conftest import NOW, World
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))

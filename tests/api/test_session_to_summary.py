@@ -31,8 +31,8 @@ from scheduling.models import Base, Guardianship
 from sfu.media_file import load_media_file
 from signaling.bot import BotReport, run_bot
 from tests.conftest import World, seed_world
-from tests.sessions.test_notifications import MailServer
-from tests.sessions.test_notifications import mail as mail  # noqa: F401  (the fixture)
+from tests.notifications.test_notifications import MailServer
+from tests.notifications.test_notifications import mail as mail  # noqa: F401  (the fixture)
 from tests.signaling.test_presence import serving
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -150,7 +150,7 @@ async def test_two_bots_speak_and_the_guardian_gets_the_approved_summary(
         summary = draft["document"]["parent_summary"]["text"]
 
         # The seeded sessions start within the hour, so the sweep has sent their
-        # 1 h reminders too (tests/sessions/test_reminders.py): each person one.
+        # 1 h reminders too (tests/notifications/test_reminders.py): each person one.
         def summaries() -> list[EmailMessage]:
             return [m for m in mail.inbox.parsed() if not m["Subject"].startswith("Reminder:")]
 

@@ -10,19 +10,19 @@ from starlette.applications import Starlette
 
 from core.clock import FixedClock
 from core.ids import new_id
+from eventbus.bus import EmbeddedBus
+from eventbus.models import OutboxEvent
+from eventbus.outbox import DomainEvent
+from notifications import Delivery, DeliveryStatus, SubstitutionNotices
+from notifications.reminders import queue_due_reminders, withdraw_stale_reminders
 from scheduling.bookings import book_session
 from scheduling.models import Guardianship, LiveSession, Role, SessionStatus, TutorQualification
 from scheduling.people import create_person
-from sessions.bus import EmbeddedBus
-from sessions.events import DomainEvent
-from sessions.exceptions import detect_due, raise_tutor_no_show
-from sessions.models import OutboxEvent
-from sessions.notifications import Delivery, DeliveryStatus, SubstitutionNotices
-from sessions.notifications.reminders import queue_due_reminders, withdraw_stale_reminders
-from sessions.substitution import substitute_tutor
+from sessions.session_exceptions import detect_due, raise_tutor_no_show
+from sessions.substitute_confirmation import substitute_tutor
 from tests.conftest import NOW, World
-from tests.sessions.test_notifications import FROM, MailServer, dispatcher, settle, smtp
-from tests.sessions.test_notifications import mail as mail  # noqa: F401  (the fixture)
+from tests.notifications.test_notifications import FROM, MailServer, dispatcher, settle, smtp
+from tests.notifications.test_notifications import mail as mail  # noqa: F401  (the fixture)
 
 SES1_START = NOW + timedelta(hours=1)  # the world's ses1 (t1, s1) and ses2 (t2, s2)
 

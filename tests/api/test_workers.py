@@ -21,12 +21,13 @@ from api.services import Services
 from api.workers import Runner, mail_dispatcher
 from core.clock import FixedClock
 from core.settings import Settings
+from eventbus.bus import EmbeddedBus
+from eventbus.models import HandledEvent, OutboxEvent
+from eventbus.outbox import DomainEvent
+from eventbus.redis_streams import RedisStreamsBus
 from scheduling.models import LiveSession, SessionStatus
 from sessions import timers
-from sessions.bus import EmbeddedBus
-from sessions.events import DomainEvent, record
-from sessions.models import HandledEvent, OutboxEvent
-from sessions.streams import RedisStreamsBus
+from sessions.events import record
 from sessions.timers import TimerPolicy
 from tests.conftest import NOW, REDIS_URL, World
 

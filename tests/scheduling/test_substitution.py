@@ -14,7 +14,7 @@ from scheduling.conflicts import Booked, Limits, TutorSchedule
 from scheduling.matching import Snapshot, TutorSnapshot
 from scheduling.models import LiveSession, Role, SessionStatus, TutorQualification
 from scheduling.people import create_person
-from scheduling.substitution import Vacancy, rank, substitutes_for
+from scheduling.substitutes import Vacancy, rank, substitutes_for
 from tests.conftest import NOW, World
 
 LONDON = ZoneInfo("Europe/London")

@@ -8,12 +8,12 @@ import httpx
 from starlette.applications import Starlette
 
 from core.clock import FixedClock
+from eventbus.bus import EmbeddedBus
 from scheduling.bookings import book_session
 from scheduling.models import PresenceType
 from sessions.attendance import Expected, compute
-from sessions.bus import EmbeddedBus
-from sessions.handlers import lifecycle_handlers
 from sessions.lifecycle import Action
+from sessions.lifecycle_handlers import lifecycle_handlers
 from sessions.service import apply, record_presence
 from tests.conftest import NOW, World
 

@@ -21,8 +21,11 @@ from ai_docs import word_error_rate
 from bench.speech import Line, SpeechTrack, make_dialogue
 from core.clock import FixedClock
 from core.settings import Settings
+from eventbus.bus import EmbeddedBus
+from eventbus.ledger import Handler, RetryPolicy, clear_failure
+from eventbus.models import OutboxEvent
+from notifications import GuardianNotices
 from scheduling.models import Guardianship, LiveSession, PresenceType, SessionStatus
-from sessions.bus import EmbeddedBus
 from sessions.documentation import (
     REVIEW_PROMISE,
     DraftingHandler,
@@ -34,21 +37,17 @@ from sessions.documentation import (
     transcript_state,
 )
 from sessions.events import record
-from sessions.exceptions import detect_due
-from sessions.handling import Handler, RetryPolicy, clear_failure
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
-    OutboxEvent,
     SessionDocumentRecord,
     SessionException,
     SessionExceptionKind,
     TranscriptSegment,
 )
-from sessions.notifications import GuardianNotices
+from sessions.session_exceptions import detect_due
 from tests.conftest import NOW, World
-from tests.sessions.test_attendance import START, book_pair, end, presence
-from tests.sessions.test_notifications import (
+from tests.notifications.test_notifications import (
     FROM,
     MailServer,
     dispatcher,
@@ -56,7 +55,8 @@ from tests.sessions.test_notifications import (
     set_link,
     smtp,
 )
-from tests.sessions.test_notifications import mail as mail  # noqa: F401  (the fixture)
+from tests.notifications.test_notifications import mail as mail  # noqa: F401  (the fixture)
+from tests.sessions.test_attendance import START, book_pair, end, presence
 
 J = PresenceType.JOINED
 TUTOR, STUDENT = "Person t1", "Person s1"

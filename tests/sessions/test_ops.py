@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
+from eventbus.models import OutboxEvent
 from sessions.events import record
-from sessions.models import OutboxEvent
 from sessions.ops import Follower
 from tests.conftest import NOW, World
 

@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from api.app import create_app
 from core.clock import FixedClock
 from core.settings import Settings
+from eventbus.models import OutboxEvent
 from scheduling.models import LiveSession, PresenceType, SessionStatus
-from sessions.models import OutboxEvent
 from sessions.service import record_presence
 from sessions.timers import TimerPolicy, run_due
 from tests.conftest import NOW, World

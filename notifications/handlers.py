@@ -1,0 +1,118 @@
+"""Event handlers that decide which emails should exist; the dispatcher sends them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eventbus.outbox import DomainEvent
+from notifications.change_notices import queue_change_notices
+from notifications.models import DeliveryKind
+from notifications.queue import queue_guardian_notice
+from notifications.substitution_notices import queue_substitution_notices
+from notifications.transport import sender_address
+from scheduling.models import User
+
+ABSENCE = "student_absent"
+
+
+class _Notices:
+    """What every notice handler shares: the domain that ends each Message-ID.
+
+    Args:
+        mail_from: the From header; its domain ends each Message-ID.
+    """
+
+    def __init__(self, *, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
+        self._domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
+
+
+class GuardianNotices(_Notices):
+    """Queues absence notices (``exception.raised`` of kind ``student_absent``) and
+    summary emails (``summary.approved``) for every guardian of the students concerned.
+    A summary email says how it was approved: by whom (the approver's name, looked up
+    from the event's ``by``), or automatically after ``after_minutes`` without review.
+
+    It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
+    and guardian; a retried event queues nothing twice.
+    """
+
+    name = "guardian_notices"
+    types = frozenset({"exception.raised", "summary.approved"})
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        payload = event.payload
+        if event.type == "exception.raised" and payload.get("kind") == ABSENCE:
+            await self._queue(db, event, DeliveryKind.ABSENCE_NOTICE, [payload["student_id"]], {})
+        elif event.type == "summary.approved":
+            by = payload.get("by")
+            approver = await db.get(User, by) if isinstance(by, str) else None
+            await self._queue(
+                db,
+                event,
+                DeliveryKind.SESSION_SUMMARY,
+                list(payload.get("student_ids", [])),
+                {
+                    "summary": payload.get("parent_summary"),
+                    "document_id": payload.get("document_id"),
+                    # Events from before these fields: neither claim is made.
+                    "automatic": payload.get("automatic"),
+                    "approver_name": approver.display_name if approver is not None else None,
+                    "after_minutes": payload.get("after_minutes"),
+                },
+            )
+
+    async def _queue(
+        self,
+        db: AsyncSession,
+        event: DomainEvent,
+        kind: DeliveryKind,
+        student_ids: list[str],
+        context: dict[str, Any],
+    ) -> None:
+        now: datetime = event.occurred_at
+        for student_id in student_ids:
+            await queue_guardian_notice(
+                db,
+                kind=kind,
+                student_id=student_id,
+                session_id=event.session_id,
+                event_id=event.id,
+                context=context,
+                now=now,
+                message_domain=self._domain,
+            )
+
+
+class SubstitutionNotices(_Notices):
+    """Queues the emails of ``session.tutor_substituted``: one per guardian of each
+    student, one to the new tutor and one to the replaced tutor.
+
+    It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
+    and recipient; a retried event queues nothing twice.
+    """
+
+    name = "substitution_notices"
+    types = frozenset({"session.tutor_substituted"})
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        await queue_substitution_notices(db, event, message_domain=self._domain)
+
+
+class ChangeNotices(_Notices):
+    """Queues the emails of ``session.cancelled`` and ``session.rescheduled``: one to
+    the tutor, one to each student and one to each guardian, with the old (and
+    new) time in each person's zone and a short-notice line when the notice
+    policy flagged the change as late.
+
+    It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
+    and recipient; a retried event queues nothing twice.
+    """
+
+    name = "change_notices"
+    types = frozenset({"session.cancelled", "session.rescheduled"})
+
+    async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
+        await queue_change_notices(db, event, message_domain=self._domain)
