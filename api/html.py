@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.responses import HTMLResponse
 
-WEB = Path(__file__).resolve().parent.parent / "web"
+WEB = Path(__file__).resolve().parent / "web"
 
 # These pages run no script and load only our stylesheet; the browser is told so, which
 # also keeps anything echoed into them (a session id from the URL) from ever executing.
