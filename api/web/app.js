@@ -133,6 +133,14 @@ function removeTile(participantId) {
     entry.li.remove();
     state.participants.delete(participantId);
   }
+  for (const [mid, owner] of state.mids) if (owner === participantId) state.mids.delete(mid);
+}
+
+// Media never creates a tile: only the roster (joined, participant.joined) does, and it
+// arrives on the same socket before any offer carrying that participant's media. An offer
+// still being applied when its publisher leaves would otherwise bring the tile back.
+function mediaTile(participantId) {
+  return participantId ? state.participants.get(participantId) : undefined;
 }
 
 function waitForCandidates(pc, ms) {
@@ -174,9 +182,8 @@ async function acceptOffer(pc, signaling, offer) {
   if (first) await waitForCandidates(pc, 2000);
   signaling.send({ type: "answer", sdp: pc.localDescription.sdp });
   for (const tr of pc.getTransceivers()) {
-    const owner = state.mids.get(tr.mid);
-    if (owner && tr.receiver.track && tr.currentDirection !== "inactive") {
-      const entry = tileFor(owner);
+    const entry = mediaTile(state.mids.get(tr.mid));
+    if (entry && tr.receiver.track && tr.currentDirection !== "inactive") {
       if (!entry.stream.getTracks().includes(tr.receiver.track)) {
         for (const old of entry.stream.getTracks().filter((t) => t.kind === tr.receiver.track.kind)) entry.stream.removeTrack(old);
         entry.stream.addTrack(tr.receiver.track);
@@ -198,9 +205,8 @@ async function connect() {
   for (const p of joined.participants) tileFor(p.participant_id, p);
 
   pc.ontrack = (event) => {
-    const participantId = state.mids.get(event.transceiver.mid) || (event.streams[0] && event.streams[0].id);
-    if (!participantId) return;
-    const entry = tileFor(participantId);
+    const entry = mediaTile(state.mids.get(event.transceiver.mid) || (event.streams[0] && event.streams[0].id));
+    if (!entry) return;
     for (const old of entry.stream.getTracks().filter((t) => t.kind === event.track.kind)) entry.stream.removeTrack(old);
     entry.stream.addTrack(event.track);
   };
