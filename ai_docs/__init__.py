@@ -36,8 +36,10 @@ from ai_docs.errors import (
     ModelUnreachable,
     TranscriptionFailed,
 )
-from ai_docs.llm import ModelDrafter, ModelOptions, draft_document, model_configured
-from ai_docs.offline import analyse, brief_offline, draft_offline
+from ai_docs.model_client import ModelOptions, model_configured
+from ai_docs.model_drafter import ModelDrafter, draft_document
+from ai_docs.offline_briefing import brief_offline
+from ai_docs.offline_summary import analyse, draft_offline
 from ai_docs.transcript import Segment, Track, Transcript
 from ai_docs.transcription import ProgressCallback, Transcriber, WhisperOptions
 from ai_docs.wer import word_error_rate

@@ -13,7 +13,8 @@ from ai_docs.documents import (
     SourceTranscript,
     segment_context,
 )
-from ai_docs.offline import brief_offline, draft_offline
+from ai_docs.offline_briefing import brief_offline
+from ai_docs.offline_summary import draft_offline
 from tests.ai_docs.transcripts import crafted
 
 

@@ -1,18 +1,15 @@
-"""Drafting session documents with an OpenAI-compatible model, and the offline fallback.
+"""Drafting session documents with a model, chunk by chunk, and the offline fallback.
 
 ``draft_document`` is the entry point: the model when one is configured
-(``LIVECLASS_OPENAI_BASE_URL`` and ``LIVECLASS_LLM_MODEL``), else the offline
-drafter. When the model fails, after retries of retryable errors and one repair
-attempt of invalid output, the offline drafter writes the document and its
-``fallback_reason`` says why, so the session is documented either way and the
-caller can raise a coordinator exception.
+(``ai_docs.model_client``), else the offline drafter. When the model fails, after
+retries of retryable errors and one repair attempt of invalid output, the offline
+drafter writes the document and its ``fallback_reason`` says why, so the session is
+documented either way and the caller can raise a coordinator exception.
 
-The model answers in the JSON schema of ``DocumentContent``, asked for in one of
-three ways because providers differ (``LIVECLASS_LLM_STRUCTURED_OUTPUT``):
-OpenAI's ``json_schema``, llama.cpp's ``{"type": "json_object", "schema": ...}``
-(it refuses ``json_schema``), or plain ``json_object`` with the schema in the
-prompt. Whatever comes back is validated with pydantic, including that every
-cited segment exists; the first validation errors are sent back once for repair.
+The model answers in the JSON schema of ``DocumentContent`` (how it is asked for
+is the client's business). Whatever comes back is validated with pydantic,
+including that every cited segment exists; the first validation errors are sent
+back once for repair.
 
 A transcript longer than one chunk is drafted chunk by chunk (each chunk may
 cite only its own lines) and the drafts are merged.
@@ -25,10 +22,8 @@ import json
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import ValidationError
@@ -44,23 +39,16 @@ from ai_docs.documents import (
     SourceTranscript,
     Summary,
 )
-from ai_docs.errors import (
-    DraftingFailed,
-    ModelBusy,
-    ModelOutputInvalid,
-    ModelRejected,
-    ModelTimedOut,
-    ModelUnreachable,
-)
-from ai_docs.offline import analyse, draft_offline
+from ai_docs.errors import DraftingFailed, ModelOutputInvalid
+from ai_docs.model_client import ModelClient, ModelOptions
+from ai_docs.offline_summary import analyse, draft_offline
 from core.logging import get_logger
 from core.settings import Settings
 
-__all__ = ["ModelDrafter", "ModelOptions", "draft_document", "model_configured"]
+__all__ = ["ModelDrafter", "chunk", "citing", "draft_document", "merge"]
 
 log = get_logger(__name__)
 
-StructuredOutput = Literal["json_schema", "json_object_schema", "json_object"]
 
 SYSTEM_PROMPT = (
     "You write a structured record of one tutoring session from its transcript, for the "
@@ -76,58 +64,7 @@ REPAIR_PROMPT = (
     "Send the whole corrected JSON object, and nothing else."
 )
 MAX_PROBLEMS = 20
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """Everything about talking to the model, validated in one place.
-
-    Args:
-        base_url: the API's base URL (``.../v1``).
-        model: the model name sent with each request.
-        api_key: the key, or None for a local server that needs none.
-        structured_output: how the schema is asked for (see the module docstring).
-        timeout: seconds one request may take.
-        max_retries: retries of a retryable failure, ``retry_interval`` apart, doubling.
-        max_tokens: the most tokens one answer may have.
-        chunk_chars: transcript characters per request; longer transcripts are chunked.
-    """
-
-    base_url: str
-    model: str
-    api_key: str | None = None
-    structured_output: StructuredOutput = "json_schema"
-    timeout: float = 120.0
-    max_retries: int = 2
-    retry_interval: float = 1.0
-    max_tokens: int = 1500
-    chunk_chars: int = 6000
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0 or self.max_retries < 0 or self.retry_interval < 0:
-            raise ValueError("timeout must be positive, retries and their interval 0 or more")
-        if self.chunk_chars < 200 or self.max_tokens < 16:
-            raise ValueError("chunk_chars must be 200 or more, max_tokens 16 or more")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ModelOptions | None:
-        """The options the settings describe, or None when no model is configured."""
-        if settings.openai_base_url is None or settings.llm_model is None:
-            return None
-        key = settings.openai_api_key
-        return cls(
-            base_url=settings.openai_base_url,
-            model=settings.llm_model,
-            api_key=key.get_secret_value() if key is not None else None,
-            structured_output=settings.llm_structured_output,
-            timeout=settings.llm_timeout_seconds,
-            max_retries=settings.llm_max_retries,
-        )
-
-
-def model_configured(settings: Settings) -> bool:
-    """Whether documents are drafted by a model (else by the offline drafter)."""
-    return ModelOptions.from_settings(settings) is not None
+SCHEMA_NAME = "session_document"  # for providers that name the schema they are given
 
 
 def _line(segment: SourceSegment, number: int | None = None) -> str:
@@ -205,48 +142,17 @@ def _problems(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def _translate(exc: Exception, options: ModelOptions) -> DraftingFailed:
-    """Our error for an ``openai`` (or timeout) error; the caller chains it."""
-    if isinstance(exc, TimeoutError | openai.APITimeoutError):
-        return ModelTimedOut(
-            f"the model did not answer within {options.timeout:g} s; raise "
-            "LIVECLASS_LLM_TIMEOUT_SECONDS or use a faster model"
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return ModelUnreachable(
-            f"cannot reach the model API at {options.base_url}; check that it runs and "
-            "LIVECLASS_OPENAI_BASE_URL"
-        )
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status == 429 or status >= 500:
-            return ModelBusy(f"the model API answered HTTP {status}; it will be tried again")
-        return ModelRejected(
-            f"the model API refused the request with HTTP {status}; check "
-            "LIVECLASS_OPENAI_API_KEY, LIVECLASS_LLM_MODEL and LIVECLASS_LLM_STRUCTURED_OUTPUT"
-        )
-    return ModelRejected(f"the model API failed unexpectedly ({type(exc).__name__})")
-
-
 class ModelDrafter:
     """Drafts documents with one OpenAI-compatible model; owns its client unless given one."""
 
     def __init__(self, options: ModelOptions, *, client: AsyncOpenAI | None = None) -> None:
         self.options = options
-        self._owns_client = client is None
-        self._client = client or AsyncOpenAI(
-            base_url=options.base_url,
-            # Local servers need no key, but the client insists on one.
-            api_key=options.api_key or "unused",
-            timeout=options.timeout,
-            max_retries=0,  # we retry ourselves, only what is retryable
-        )
+        self._model = ModelClient(options, client=client)
         self._schema = DocumentContent.model_json_schema()
         self.repairs = 0  # repair attempts made, for logs and tests
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.close()
+        await self._model.aclose()
 
     async def __aenter__(self) -> ModelDrafter:
         return self
@@ -257,58 +163,6 @@ class ModelDrafter:
     @property
     def drafted_by(self) -> str:
         return f"model:{self.options.model}"
-
-    def _request(
-        self, messages: list[ChatCompletionMessageParam], schema: dict[str, Any]
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "model": self.options.model,
-            "messages": messages,
-            "temperature": 0,
-            "seed": 0,
-            "max_tokens": self.options.max_tokens,
-        }
-        mode = self.options.structured_output
-        if mode == "json_schema":
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "session_document", "schema": schema},
-            }
-        elif mode == "json_object_schema":
-            # llama.cpp's own variant; the typed client does not know it, so it rides
-            # in the body as is.
-            kwargs["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
-        else:
-            kwargs["response_format"] = {"type": "json_object"}
-        return kwargs
-
-    async def _complete(
-        self, messages: list[ChatCompletionMessageParam], schema: dict[str, Any]
-    ) -> str:
-        """One answer, retrying retryable failures with doubling pauses."""
-        attempt = 0
-        while True:
-            try:
-                async with asyncio.timeout(self.options.timeout):
-                    response = await self._client.chat.completions.create(
-                        **self._request(messages, schema)
-                    )
-                if not response.choices:
-                    return ""
-                return response.choices[0].message.content or ""
-            except (TimeoutError, openai.OpenAIError) as exc:
-                error = _translate(exc, self.options)
-                if not error.retryable or attempt >= self.options.max_retries:
-                    raise error from exc
-                pause = self.options.retry_interval * 2**attempt
-                log.warning(
-                    "model request failed; retrying",
-                    code=error.code,
-                    attempt=attempt + 1,
-                    pause_seconds=pause,
-                )
-                attempt += 1
-                await asyncio.sleep(pause)
 
     def _messages(
         self, segments: Sequence[SourceSegment], schema: dict[str, Any]
@@ -338,7 +192,7 @@ class ModelDrafter:
         context = {"segments": frozenset(range(len(segments)))}
         schema = citing(self._schema, len(segments))
         messages = self._messages(segments, schema)
-        answer = await self._complete(messages, schema)
+        answer = await self._model.acomplete(messages, schema=schema, name=SCHEMA_NAME)
         try:
             local = DocumentContent.model_validate_json(_strip_fences(answer), context=context)
             return self._to_transcript(local, segments[0].index)
@@ -350,7 +204,7 @@ class ModelDrafter:
             {"role": "assistant", "content": answer},
             {"role": "user", "content": REPAIR_PROMPT.format(problems=problems)},
         ]
-        repaired = await self._complete(messages, schema)
+        repaired = await self._model.acomplete(messages, schema=schema, name=SCHEMA_NAME)
         try:
             local = DocumentContent.model_validate_json(_strip_fences(repaired), context=context)
         except ValidationError as exc:

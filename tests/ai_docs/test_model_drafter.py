@@ -19,15 +19,9 @@ from openai import AsyncOpenAI
 
 from ai_docs.documents import DocumentContent, Item, SessionDocument, SourceTranscript, Summary
 from ai_docs.errors import ModelOutputInvalid, ModelRejected, ModelTimedOut
-from ai_docs.llm import (
-    ModelDrafter,
-    ModelOptions,
-    chunk,
-    draft_document,
-    merge,
-    model_configured,
-)
-from ai_docs.offline import draft_offline
+from ai_docs.model_client import ModelOptions, model_configured
+from ai_docs.model_drafter import ModelDrafter, chunk, draft_document, merge
+from ai_docs.offline_summary import draft_offline
 from core.settings import Settings
 from tests.ai_docs.conftest import ModelServer, free_port
 from tests.ai_docs.transcripts import crafted

@@ -1,4 +1,4 @@
-"""The offline drafter: a session document and a briefing from text alone, no model.
+"""The offline summary: a session document from the transcript alone, no model.
 
 It runs when no model is configured and when the configured one fails. It does
 not understand the session; it measures it and picks out sentences by cue words,
@@ -13,6 +13,8 @@ every ranking breaks ties by position.
 - terms: frequent content words; the top ones are the topics;
 - talk time: seconds and share per speaker from segment times;
 - homework, praise and difficulty: sentences with cue phrases.
+
+``analyse`` (the measurements) is also what a model-drafted document carries.
 """
 
 from __future__ import annotations
@@ -20,16 +22,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ai_docs._offline import OFFLINE, clip, content_words
 from ai_docs.documents import (
-    MAX_ITEM_CHARS,
     MAX_ITEMS,
     MAX_SUMMARY_CHARS,
     Analysis,
-    Briefing,
-    BriefingItem,
     ComprehensionCheck,
     Item,
     Question,
@@ -41,27 +40,8 @@ from ai_docs.documents import (
     Term,
 )
 
-__all__ = ["analyse", "brief_offline", "draft_offline"]
+__all__ = ["analyse", "draft_offline"]
 
-OFFLINE = "offline"
-
-_STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are aren't as at be because
-    been before being below between both but by can can't cannot could couldn't did didn't do
-    does doesn't doing don't down during each few for from further get gets getting go going
-    gonna got had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers
-    herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
-    just let let's like lot me more most mustn't my myself need no nor not now of off okay ok on
-    once only or other ought our ours ourselves out over own really right same say says see
-    shan't she she'd she'll she's should shouldn't so some such sure than that that's the their
-    theirs them themselves then there there's these they they'd they'll they're they've thing
-    things think this those through to too under until up us very want was wasn't way we we'd
-    we'll we're we've well were weren't what what's when when's where where's which while who
-    who's whom why why's will with won't would wouldn't yeah yes you you'd you'll you're you've
-    your yours yourself yourselves um uh oh hmm mm good great yep nope one two three next time
-    today""".split()
-)
-_WORD = re.compile(r"[a-z][a-z'-]*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 _HOMEWORK = re.compile(
@@ -98,14 +78,6 @@ class _Sentence:
         return self.segment.index
 
 
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def _content_words(text: str) -> list[str]:
-    return [w for w in _words(text) if len(w) > 2 and w not in _STOPWORDS]
-
-
 def _sentences(transcript: SourceTranscript) -> list[_Sentence]:
     out: list[_Sentence] = []
     for segment in transcript.segments:
@@ -115,12 +87,8 @@ def _sentences(transcript: SourceTranscript) -> list[_Sentence]:
     return out
 
 
-def _clip(text: str, limit: int = MAX_ITEM_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _quote(sentence: _Sentence) -> str:
-    return _clip(f"{sentence.segment.speaker}: {sentence.text}")
+    return clip(f"{sentence.segment.speaker}: {sentence.text}")
 
 
 def _tutors(transcript: SourceTranscript) -> set[str]:
@@ -160,10 +128,10 @@ def _key_sentences(transcript: SourceTranscript, sentences: list[_Sentence]) -> 
     n = len(transcript.segments)
     df: Counter[str] = Counter()
     for segment in transcript.segments:
-        df.update(set(_content_words(segment.text)))
+        df.update(set(content_words(segment.text)))
     scored: list[tuple[float, int, _Sentence]] = []
     for sentence in sentences:
-        words = _content_words(sentence.text)
+        words = content_words(sentence.text)
         if len(words) < MIN_KEY_WORDS:
             continue
         tf = Counter(words)
@@ -178,7 +146,7 @@ def _terms(transcript: SourceTranscript) -> list[Term]:
     counts: Counter[str] = Counter()
     where: dict[str, list[int]] = {}
     for segment in transcript.segments:
-        for word in _content_words(segment.text):
+        for word in content_words(segment.text):
             if len(word) < 4:
                 continue
             counts[word] += 1
@@ -204,7 +172,7 @@ def analyse(transcript: SourceTranscript) -> Analysis:
         ],
         questions=[
             Question(
-                text=_clip(s.text),
+                text=clip(s.text),
                 segments=[s.index],
                 speaker=s.segment.speaker,
                 role=s.segment.role,
@@ -253,7 +221,7 @@ def _checks(transcript: SourceTranscript, tutors: set[str]) -> list[Comprehensio
         question = _SENTENCE_END.split(segment.text.strip())[-1]
         checks.append(
             ComprehensionCheck(
-                text=_clip(f"{segment.speaker} asked: {question}"),
+                text=clip(f"{segment.speaker} asked: {question}"),
                 segments=cited,
                 outcome=outcome,
             )
@@ -292,9 +260,7 @@ def _summary(
     # Nothing about review here: whether a person approved it is known only once
     # someone has, and the guardian's email says so then.
     cited = sorted({i for item in [*analysis.key_sentences, *homework] for i in item.segments})
-    return Summary(
-        text=_clip(" ".join(parts), MAX_SUMMARY_CHARS), segments=cited[:MAX_CITED] or [0]
-    )
+    return Summary(text=clip(" ".join(parts), MAX_SUMMARY_CHARS), segments=cited[:MAX_CITED] or [0])
 
 
 def draft_offline(
@@ -316,7 +282,7 @@ def draft_offline(
     difficulties = _matching(learners, _CONFUSION)
     struggled = [c for c in checks if c.outcome in ("not_yet", "partly")]
     next_focus = [
-        Item(text=_clip(f"Revisit: {item.text}"), segments=item.segments)
+        Item(text=clip(f"Revisit: {item.text}"), segments=item.segments)
         for item in [*difficulties, *struggled][:3]
     ]
     if not next_focus and analysis.terms:
@@ -334,87 +300,4 @@ def draft_offline(
         automatic=True,
         fallback_reason=fallback_reason,
         analysis=analysis,
-    )
-
-
-def _key(text: str) -> frozenset[str]:
-    return frozenset(_content_words(text.split(": ", 1)[-1]))
-
-
-def _overlaps(a: frozenset[str], b: frozenset[str]) -> bool:
-    return bool(a) and len(a & b) * 2 >= len(a)
-
-
-def _collect(pairs: list[tuple[int, str]], limit: int) -> list[BriefingItem]:
-    """Merge points that say the same (same content words), keeping first-seen order."""
-    merged: dict[frozenset[str] | str, BriefingItem] = {}
-    for doc, text in pairs:
-        key: frozenset[str] | str = _key(text) or text
-        if key in merged:
-            if doc not in merged[key].documents:
-                merged[key].documents.append(doc)
-        elif len(merged) < limit:
-            merged[key] = BriefingItem(text=_clip(text), documents=[doc])
-    return list(merged.values())
-
-
-def brief_offline(documents: Sequence[SessionDocument], *, last: int = 3) -> Briefing:
-    """A briefing for the tutor's next session, from the student's latest documents.
-
-    Args:
-        documents: this tutor and student's session documents, oldest first.
-        last: how many of the newest to draw from.
-
-    A difficulty counts as open unless a later document says something that
-    went well, or a check that was understood, about the same content words.
-    Homework to check is the newest document's.
-    """
-    if last < 1:
-        raise ValueError(f"last must be 1 or more, got {last}")
-    start = max(0, len(documents) - last)
-    window = list(enumerate(documents))[start:]
-    if not window:
-        return Briefing(based_on=0, drafted_by=OFFLINE)
-
-    def resolved(position: int, text: str) -> bool:
-        key = _key(text)
-        for later, doc in window:
-            if later <= position:
-                continue
-            evidence = [i.text for i in doc.went_well]
-            evidence += [c.text for c in doc.comprehension_checks if c.outcome == "understood"]
-            if any(_overlaps(key, _key(e)) for e in evidence):
-                return True
-        return False
-
-    open_difficulties = _collect(
-        [
-            (position, item.text)
-            for position, doc in window
-            for item in doc.difficulties
-            if not resolved(position, item.text)
-        ],
-        MAX_ITEMS,
-    )
-    newest_position, newest = window[-1]
-    focus_pairs = [(newest_position, item.text) for item in newest.next_focus]
-    focus_pairs += [
-        (newest_position, f"Check again: {c.text}")
-        for c in newest.comprehension_checks
-        if c.outcome == "not_yet"
-    ]
-    focus_pairs += [
-        (d, f"Revisit: {item.text}") for item in open_difficulties for d in item.documents[:1]
-    ]
-    return Briefing(
-        open_difficulties=open_difficulties,
-        homework_to_check=_collect(
-            [(newest_position, item.text) for item in newest.homework], MAX_ITEMS
-        ),
-        suggested_focus=_collect(focus_pairs, 5),
-        what_worked=_collect(
-            [(p, item.text) for p, doc in reversed(window) for item in doc.went_well], 5
-        ),
-        based_on=len(window),
-        drafted_by=OFFLINE,
     )
