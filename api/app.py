@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -51,14 +50,8 @@ from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
 from core.logging import get_logger
 from core.settings import Settings, get_settings
-from scheduling.models import (
-    Guardianship,
-    LiveSession,
-    PresenceType,
-    SessionStudent,
-    Student,
-    Tutor,
-)
+from scheduling.models import PresenceType
+from sessions import admission, consent
 from sessions.documentation import record_recording
 from sessions.service import record_presence as write_presence
 from sessions.service import session_status
@@ -132,29 +125,13 @@ def build_signaling(
         return status is not None and not status.is_closed
 
     async def still_admitted(grant: JoinGrant) -> bool:
-        # The token said who they were when it was issued; the booking may have changed.
         async with services.sessionmaker() as db:
-            if grant.role == "tutor":
-                teaching = await db.scalar(
-                    select(Tutor.user_id)
-                    .join(LiveSession, LiveSession.tutor_id == Tutor.id)
-                    .where(LiveSession.id == grant.session_id)
-                )
-                return teaching == grant.participant_id
-            if grant.role == "student":
-                student_id = await db.scalar(
-                    select(Student.id).where(Student.user_id == grant.participant_id)
-                )
-                if student_id is None:
-                    return True  # the token names no student profile: nothing to re-check
-                attending = await db.scalar(
-                    select(SessionStudent.student_id).where(
-                        SessionStudent.session_id == grant.session_id,
-                        SessionStudent.student_id == student_id,
-                    )
-                )
-                return attending is not None
-        return True
+            return await admission.still_admitted(
+                db,
+                session_id=grant.session_id,
+                participant_id=grant.participant_id,
+                role=grant.role,
+            )
 
     async def record_presence(record: PresenceRecord) -> None:
         # Its own transaction, written by signaling's presence writer in order and off
@@ -172,22 +149,8 @@ def build_signaling(
             )
 
     async def may_record(participant_id: str) -> bool:
-        # Tutors always; a student only when they have guardians and every one consented.
         async with services.sessionmaker() as db:
-            student_id = await db.scalar(
-                select(Student.id).where(Student.user_id == participant_id)
-            )
-            if student_id is None:
-                tutor = await db.scalar(select(Tutor.id).where(Tutor.user_id == participant_id))
-                return tutor is not None
-            consents = (
-                await db.scalars(
-                    select(Guardianship.recording_consent).where(
-                        Guardianship.student_id == student_id
-                    )
-                )
-            ).all()
-        return bool(consents) and all(consents)
+            return await consent.may_record(db, participant_id=participant_id)
 
     async def recording_ready(session_id: str, tracks: list[RecordedTrack]) -> None:
         async with services.sessionmaker() as db, db.begin():

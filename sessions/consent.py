@@ -4,8 +4,8 @@ Each ``Guardianship`` (``scheduling.models``) carries two consents, both off unt
 set, and a consent counts only when the student has at least one guardian on file
 and every guardian gave it:
 
-- ``recording_consent``: the student's audio may be recorded (``may_record`` in the
-  composition root; tutors are always recorded);
+- ``recording_consent``: the student's audio may be recorded (``may_record``, which
+  the composition root hands to each room's recorder; tutors are always recorded);
 - ``ai_processing_consent``: the student's recorded audio may be turned into text
   (Whisper, in process), and, when this holds for every student of a session, its
   transcript may go to the configured model to be drafted; otherwise the offline
@@ -32,6 +32,21 @@ def all_consented(consents: Iterable[tuple[str, bool]], student_ids: Iterable[st
     for student_id, consent in consents:
         given[student_id] = given.get(student_id, True) and consent
     return {s for s in student_ids if given.get(s, False)}
+
+
+async def may_record(db: AsyncSession, *, participant_id: str) -> bool:
+    """Whether a participant's (user id) audio may be recorded: a tutor's always, a student's
+    only when they have guardians and every one consented to recording, nobody else's."""
+    student_id = await db.scalar(select(Student.id).where(Student.user_id == participant_id))
+    if student_id is None:
+        tutor = await db.scalar(select(Tutor.id).where(Tutor.user_id == participant_id))
+        return tutor is not None
+    consents = (
+        await db.scalars(
+            select(Guardianship.recording_consent).where(Guardianship.student_id == student_id)
+        )
+    ).all()
+    return bool(consents) and all(consents)
 
 
 async def ai_consenting_students(db: AsyncSession, student_ids: Collection[str]) -> set[str]:

@@ -1,0 +1,47 @@
+"""Whether a join token's holder is still one of the session's participants.
+
+A join token says who its holder was when it was issued; the booking may have
+changed since (a substitute took the session, a student was taken off it).
+Signaling asks this at every join and feeds the answer to its admission
+decision (``signaling.admission.JoinFacts.still_admitted``); the composition root
+wires the two together, so signaling needs no database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduling.models import LiveSession, SessionStudent, Student, Tutor
+
+__all__ = ["still_admitted"]
+
+
+async def still_admitted(
+    db: AsyncSession, *, session_id: str, participant_id: str, role: str
+) -> bool:
+    """Whether the user ``participant_id``, admitted as ``role``, still belongs in the session.
+
+    A tutor must still be the session's tutor; a student must still be booked into
+    it. A student token naming no student profile, and any other role, have
+    nothing to re-check and stay admitted.
+    """
+    if role == "tutor":
+        teaching = await db.scalar(
+            select(Tutor.user_id)
+            .join(LiveSession, LiveSession.tutor_id == Tutor.id)
+            .where(LiveSession.id == session_id)
+        )
+        return teaching == participant_id
+    if role == "student":
+        student_id = await db.scalar(select(Student.id).where(Student.user_id == participant_id))
+        if student_id is None:
+            return True
+        attending = await db.scalar(
+            select(SessionStudent.student_id).where(
+                SessionStudent.session_id == session_id,
+                SessionStudent.student_id == student_id,
+            )
+        )
+        return attending is not None
+    return True
