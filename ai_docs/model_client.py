@@ -23,8 +23,8 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from ai_docs.errors import DraftingFailed, ModelBusy, ModelRejected, ModelTimedOut, ModelUnreachable
+from ai_docs.settings import AIDocsSettings
 from core.logging import get_logger
-from core.settings import Settings
 
 __all__ = ["ModelClient", "ModelOptions", "StructuredOutput", "model_configured"]
 
@@ -65,7 +65,7 @@ class ModelOptions:
             raise ValueError("chunk_chars must be 200 or more, max_tokens 16 or more")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelOptions | None:
+    def from_settings(cls, settings: AIDocsSettings) -> ModelOptions | None:
         """The options the settings describe, or None when no model is configured."""
         if settings.openai_base_url is None or settings.llm_model is None:
             return None
@@ -80,7 +80,7 @@ class ModelOptions:
         )
 
 
-def model_configured(settings: Settings) -> bool:
+def model_configured(settings: AIDocsSettings) -> bool:
     """Whether documents are drafted by a model (else by the offline drafter)."""
     return ModelOptions.from_settings(settings) is not None
 

@@ -42,8 +42,8 @@ from ai_docs.documents import (
 from ai_docs.errors import DraftingFailed, ModelOutputInvalid
 from ai_docs.model_client import ModelClient, ModelOptions
 from ai_docs.offline_summary import analyse, draft_offline
+from ai_docs.settings import AIDocsSettings
 from core.logging import get_logger
-from core.settings import Settings
 
 __all__ = ["ModelDrafter", "chunk", "citing", "draft_document", "merge"]
 
@@ -285,7 +285,7 @@ def merge(contents: Sequence[DocumentContent]) -> DocumentContent:
 async def draft_document(
     transcript: SourceTranscript,
     *,
-    settings: Settings,
+    settings: AIDocsSettings,
     client: AsyncOpenAI | None = None,
 ) -> SessionDocument:
     """Draft one session's document: by the configured model, else offline.

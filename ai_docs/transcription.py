@@ -21,9 +21,9 @@ from typing import Literal
 from ai_docs import _whisper
 from ai_docs.audio import probe_duration
 from ai_docs.errors import AudioNotFound, AudioUnreadable, TranscriptionFailed
+from ai_docs.settings import AIDocsSettings
 from ai_docs.transcript import Segment, Track, Transcript
 from core.logging import get_logger
-from core.settings import Settings
 
 log = get_logger(__name__)
 
@@ -67,7 +67,7 @@ class WhisperOptions:
     concurrency: int = 1
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WhisperOptions:
+    def from_settings(cls, settings: AIDocsSettings) -> WhisperOptions:
         return cls(
             model=settings.whisper_model,
             device=settings.whisper_device,

@@ -45,11 +45,11 @@ from api.routes import (
 from api.routes.health import app_version
 from api.routing import Router, error_response
 from api.services import Services
+from api.settings import Settings, get_settings
 from api.workers import Runner, build_event_bus, mail_dispatcher, timer_policy
 from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
 from core.logging import get_logger
-from core.settings import Settings, get_settings
 from scheduling.models import PresenceType
 from sessions import admission, consent
 from sessions.documentation import record_recording

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from api.settings import Settings
 from core.clock import SystemClock
 from core.database import create_engine, create_sessionmaker
 from core.errors import LiveclassError
 from core.logging import configure_logging
-from core.settings import ConfigurationError, Settings, resolve_secret_key
+from core.settings import ConfigurationError, resolve_secret_key
 
 if TYPE_CHECKING:
     from sfu.synthetic import EncodedLoop

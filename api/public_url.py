@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from core.settings import Settings
+from api.settings import Settings
 
 SERVING_FILE = "serving.json"
 WILDCARDS = {"", "0.0.0.0", "::", "[::]"}

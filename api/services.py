@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ai_docs import Transcriber, WhisperOptions
 from api.metrics import Metrics
+from api.settings import Settings
 from core.clock import Clock
 from core.database import create_engine, create_sessionmaker
-from core.settings import Settings, resolve_secret_key
+from core.settings import resolve_secret_key
 
 
 @dataclass

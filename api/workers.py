@@ -13,9 +13,9 @@ import signal
 from datetime import timedelta
 
 from api.services import Services
+from api.settings import Settings
 from core.clock import SystemClock
 from core.logging import get_logger
-from core.settings import Settings
 from eventbus.bus import EventBus, build_bus
 from eventbus.ledger import Handler
 from notifications import (

@@ -24,10 +24,10 @@ from sqlalchemy import select
 import api.models  # noqa: F401  (every table on the metadata)
 from api.migrate import upgrade
 from api.services import Services
+from api.settings import Settings
 from api.workers import build_handlers
 from bench.speech import SpeechTrack, to_ogg_opus
 from core.clock import SystemClock
-from core.settings import Settings
 from eventbus.bus import EmbeddedBus
 from eventbus.models import OutboxEvent
 from scheduling.bookings import book_session

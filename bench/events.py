@@ -62,10 +62,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import api.models  # noqa: F401  (every table on the metadata)
 from api.migrate import upgrade
 from api.services import Services
+from api.settings import Settings
 from api.workers import build_handlers
 from core.clock import SystemClock
 from core.database import create_engine, create_sessionmaker
-from core.settings import Settings
 from eventbus.models import HandledEvent, HandlerFailure, OutboxEvent
 from notifications import Delivery, DeliveryStatus
 from scheduling.bookings import book_session

@@ -1,4 +1,4 @@
-"""Liveclass core: settings, database, ids, clock and errors.
+"""Liveclass core: the settings base, database, ids, clock and errors.
 
 The smallest package: everything else may import it and it imports nothing of
 ours, so it must stay free of domain knowledge (no tutors, no media).
@@ -14,7 +14,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.ids import new_id
-from core.settings import Settings, get_settings
+from core.settings import CoreSettings, LiveclassSettings
 
 __all__ = [
     "Clock",
@@ -24,9 +24,9 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "PermissionDenied",
-    "Settings",
+    "CoreSettings",
+    "LiveclassSettings",
     "SystemClock",
     "ValidationFailed",
-    "get_settings",
     "new_id",
 ]

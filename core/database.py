@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from core.settings import Settings
+from core.settings import CoreSettings
 
 # Stable constraint names make migrations reproducible on PostgreSQL and SQLite.
 NAMING_CONVENTION = {
@@ -106,7 +106,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: CoreSettings) -> AsyncEngine:
     """Build the engine for the configured database (no connection is made yet)."""
     url = settings.resolved_database_url
     kwargs: dict[str, Any] = {}

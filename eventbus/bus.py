@@ -30,11 +30,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
-from core.settings import Settings
 from eventbus.ledger import Handler, Outcome, RetryPolicy, clear_failure, run_handler
 from eventbus.models import HandlerFailure, OutboxEvent
 from eventbus.outbox import DomainEvent
 from eventbus.redis_streams import RedisStreamsBus
+from eventbus.settings import EventBusSettings
 
 __all__ = ["EmbeddedBus", "EventBus", "Handler", "RetryPolicy", "build_bus", "replay"]
 
@@ -171,7 +171,7 @@ async def replay(
     return failure
 
 
-def retry_policy(settings: Settings) -> RetryPolicy:
+def retry_policy(settings: EventBusSettings) -> RetryPolicy:
     return RetryPolicy(
         max_attempts=settings.event_max_attempts,
         first_delay=timedelta(seconds=settings.event_retry_seconds),
@@ -179,7 +179,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def build_bus(
-    settings: Settings,
+    settings: EventBusSettings,
     sessionmaker: async_sessionmaker[AsyncSession],
     handlers: Sequence[Handler],
     clock: Callable[[], datetime],

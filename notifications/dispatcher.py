@@ -32,9 +32,9 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
-from core.settings import Settings
 from notifications.errors import MailError, MailRejected
 from notifications.models import Delivery, DeliveryStatus
+from notifications.settings import MailSettings
 from notifications.transport import (
     MailTransport,
     Prepared,
@@ -97,7 +97,7 @@ class MailDispatcher:
     def from_settings(
         cls,
         sessionmaker: async_sessionmaker[AsyncSession],
-        settings: Settings,
+        settings: MailSettings,
         *,
         clock: Callable[[], datetime],
     ) -> MailDispatcher:

@@ -22,9 +22,9 @@ from urllib.parse import parse_qs, unquote
 
 from aiosmtplib import SMTP
 
-from core.settings import Settings, check_smtp_url
 from notifications import _smtp
 from notifications.models import Delivery
+from notifications.settings import MailSettings, check_smtp_url
 
 
 class Prepared(Protocol):
@@ -151,7 +151,7 @@ class OutboxTransport:
         return _PendingFile(temp, final)
 
 
-def build_transport(settings: Settings) -> MailTransport:
+def build_transport(settings: MailSettings) -> MailTransport:
     """SMTP when ``LIVECLASS_SMTP_URL`` is set, else ``DATA_DIR/outbox/``."""
     if settings.smtp_url is not None:
         return SmtpTransport.from_url(

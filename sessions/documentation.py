@@ -46,10 +46,10 @@ from ai_docs import (
     brief_offline,
     draft_document,
 )
+from ai_docs.settings import AIDocsSettings
 from core.errors import NotFound, ValidationFailed
 from core.ids import new_id
 from core.logging import get_logger
-from core.settings import Settings
 from eventbus.models import HandlerFailure, OutboxEvent
 from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, SessionStatus, SessionStudent, User
@@ -361,7 +361,7 @@ class DraftingHandler:
     name = "drafting"
     types = frozenset({"transcript.ready", "session.ended"})
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, settings: AIDocsSettings, *, clock: Callable[[], datetime]) -> None:
         self._settings = settings
         self._clock = clock
 

@@ -28,9 +28,9 @@ import api.models  # noqa: F401  (tables on the metadata)
 from api.app import create_app
 from api.auth import issue_access_token
 from api.migrate import upgrade
+from api.settings import Settings
 from core.clock import FixedClock
 from core.database import Base
-from core.settings import Settings
 from scheduling.bookings import book_session
 from scheduling.models import Guardianship, Role, User
 from scheduling.people import create_organization, create_person

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from core.settings import Settings
+from api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

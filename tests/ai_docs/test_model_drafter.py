@@ -22,7 +22,7 @@ from ai_docs.errors import ModelOutputInvalid, ModelRejected, ModelTimedOut
 from ai_docs.model_client import ModelOptions, model_configured
 from ai_docs.model_drafter import ModelDrafter, chunk, draft_document, merge
 from ai_docs.offline_summary import draft_offline
-from core.settings import Settings
+from api.settings import Settings
 from tests.ai_docs.conftest import ModelServer, free_port
 from tests.ai_docs.transcripts import crafted
 

@@ -21,7 +21,7 @@ from ai_docs import (
     probe_duration,
     word_error_rate,
 )
-from core.settings import Settings
+from api.settings import Settings
 from tests.ai_docs.conftest import LINES, SPEAKERS, STUDENT_JOINS_AT, Transcribed
 
 MAX_WER = 0.15

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from icalendar import Calendar
 
+from api.settings import Settings
 from core.clock import FixedClock
-from core.settings import Settings
 from tests.conftest import World
 
 

@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import select, update
 from starlette.applications import Starlette
 
+from api.settings import Settings
 from bench.speech import Line, SpeechTrack, make_dialogue
 from core.clock import FixedClock
-from core.settings import Settings
 from eventbus.bus import EmbeddedBus
 from eventbus.models import OutboxEvent
 from scheduling.models import Guardianship

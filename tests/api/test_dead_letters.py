@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
 from api.app import create_app
+from api.settings import Settings
 from core.clock import FixedClock
-from core.settings import Settings
 from eventbus.bus import EmbeddedBus
 from eventbus.ledger import RetryPolicy
 from eventbus.outbox import DomainEvent

@@ -6,7 +6,7 @@ import httpx
 from starlette.applications import Starlette
 
 from api.app import create_app
-from core.settings import Settings
+from api.settings import Settings
 from tests.conftest import REDIS_URL, SECRET
 
 

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
-from core.settings import Settings
+from api.settings import Settings
 from scheduling.models import PresenceType
 from sessions.service import record_presence
 from sessions.session_exceptions import detect_due

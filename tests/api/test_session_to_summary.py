@@ -24,9 +24,9 @@ from starlette.applications import Starlette
 
 from ai_docs import word_error_rate
 from api.app import create_app
+from api.settings import Settings
 from bench.speech import Line, SpeechTrack, make_dialogue, to_ogg_opus
 from core.clock import FixedClock
-from core.settings import Settings
 from scheduling.models import Base, Guardianship
 from sfu.media_file import load_media_file
 from signaling.bot import BotReport, run_bot

@@ -18,9 +18,9 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.services import Services
+from api.settings import Settings
 from api.workers import Runner, mail_dispatcher
 from core.clock import FixedClock
-from core.settings import Settings
 from eventbus.bus import EmbeddedBus
 from eventbus.models import HandledEvent, OutboxEvent
 from eventbus.outbox import DomainEvent

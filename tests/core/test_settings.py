@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from core.settings import ConfigurationError, Settings, resolve_secret_key
+from api.settings import Settings
+from core.settings import ConfigurationError, resolve_secret_key
 
 
 def test_embedded_defaults_use_sqlite_under_data_dir(

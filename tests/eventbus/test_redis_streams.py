@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
+from api.settings import Settings
 from core.clock import FixedClock
-from core.settings import Settings
 from eventbus.bus import EmbeddedBus, build_bus
 from eventbus.ledger import Handler, RetryPolicy
 from eventbus.models import HandledEvent, HandlerFailure, OutboxEvent

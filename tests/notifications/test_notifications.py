@@ -31,8 +31,8 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from starlette.applications import Starlette
 
+from api.settings import Settings
 from core.clock import FixedClock
-from core.settings import Settings
 from eventbus.bus import EmbeddedBus
 from eventbus.outbox import DomainEvent
 from notifications import (

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from api.settings import Settings
 from core.database import Base
 from core.ids import new_id
-from core.settings import Settings
 from scheduling.bookings import book_session
 from scheduling.errors import BookingConflict
 from scheduling.models import LiveSession, Role

@@ -18,9 +18,9 @@ from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from ai_docs import word_error_rate
+from api.settings import Settings
 from bench.speech import Line, SpeechTrack, make_dialogue
 from core.clock import FixedClock
-from core.settings import Settings
 from eventbus.bus import EmbeddedBus
 from eventbus.ledger import Handler, RetryPolicy, clear_failure
 from eventbus.models import OutboxEvent

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from api.app import create_app
+from api.settings import Settings
 from core.clock import FixedClock
 from core.ids import new_id
-from core.settings import Settings
 from eventbus.models import OutboxEvent
 from scheduling.bookings import book_session
 from scheduling.models import LiveSession, Role, SessionStatus, TutorQualification

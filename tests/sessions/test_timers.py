@@ -9,8 +9,8 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from api.app import create_app
+from api.settings import Settings
 from core.clock import FixedClock
-from core.settings import Settings
 from eventbus.models import OutboxEvent
 from scheduling.models import LiveSession, PresenceType, SessionStatus
 from sessions.service import record_presence

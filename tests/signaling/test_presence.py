@@ -20,8 +20,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
+from api.settings import Settings
 from core.clock import FixedClock
-from core.settings import Settings
 from sfu import ice
 from signaling.bot import run_bot
 from tests.conftest import NOW, World, loopback_settings, seed_world

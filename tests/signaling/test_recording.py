@@ -13,8 +13,8 @@ from sqlalchemy import update
 from starlette.applications import Starlette
 
 from api.app import create_app
+from api.settings import Settings
 from core.clock import FixedClock
-from core.settings import Settings
 from scheduling.models import Base, Guardianship
 from sfu.recording import RecordedTrack
 from signaling.bot import run_bot

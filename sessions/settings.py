@@ -1,0 +1,69 @@
+"""What the session lifecycle reads: its time-driven moves, exceptions and auto-approval."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from core.settings import LiveclassSettings
+
+
+class LifecycleSettings(LiveclassSettings):
+    """The lifecycle sweep's timings."""
+
+    session_open_before_minutes: int = Field(
+        default=10, ge=0, le=1440, description="How long before its start a session's room opens."
+    )
+
+    no_show_after_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="A session nobody has joined this long after its start becomes a no-show.",
+    )
+
+    end_grace_minutes: int = Field(
+        default=15,
+        ge=0,
+        le=1440,
+        description="A live session still going this long after its scheduled end is ended.",
+    )
+
+    empty_room_end_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=1440,
+        description="A live session whose room has been empty this long is ended.",
+    )
+
+    lifecycle_sweep_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How often 'liveclass serve' makes the time-driven lifecycle moves (open, "
+        "no-show, end); 0 turns the sweep off (another process runs it).",
+    )
+
+    tutor_no_show_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description="An open or live session whose tutor has not joined this long after its "
+        "start raises a tutor_no_show exception (with a list of substitutes).",
+    )
+
+    recording_wait_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description="A session ended this long ago with no recording.ready event raises a "
+        "no_recording exception.",
+    )
+
+    summary_auto_approve_minutes: int | None = Field(
+        default=None,
+        ge=0,
+        le=10080,
+        description="Approve a drafted session summary automatically this many minutes after it "
+        "was drafted, if the tutor has not (it goes to the guardians labelled as automatic). "
+        "Unset: only the tutor's approval sends it.",
+    )
