@@ -201,8 +201,16 @@ async def run(out: Path) -> None:
             for ctx in contexts:
                 await ctx.close()
     finally:
+        # What the pages saw is written whatever the stop takes: a busy machine can
+        # make serve's shutdown (worker grace, presence drain) outlast a short wait.
         server.terminate()
-        server.wait(timeout=20)
+        stopping = time.monotonic()
+        try:
+            server.wait(timeout=60 * WAIT)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        result["server_stop_seconds"] = round(time.monotonic() - stopping, 1)
         log.close()
         result["server_log_tail"] = (data / "serve.log").read_text()[-3000:]
         out.write_text(json.dumps(result))
