@@ -42,10 +42,10 @@ from api.routes import (
     tutors,
     utilisation,
 )
-from api.routes.health import app_version
 from api.routing import Router, error_response
 from api.services import Services
 from api.settings import Settings, get_settings
+from api.version import app_version
 from api.workers import Runner, build_event_bus, mail_dispatcher, timer_policy
 from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound

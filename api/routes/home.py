@@ -16,8 +16,8 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from api.html import WEB, html_page
-from api.routes.health import app_version
 from api.routing import Call, Router
+from api.version import app_version
 
 router = Router()
 TAGS = ["about"]
