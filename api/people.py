@@ -1,19 +1,19 @@
-"""Fields and updates every kind of person shares (tutor, student, guardian)."""
+"""Fields every kind of person shares (tutor, student, guardian), as the API reads them.
+
+The tutor, student and guardian routes build their bodies from these schemas;
+the changes themselves are ``scheduling.people``'s, which takes a finished
+password hash, so hashing stays here beside ``api.auth``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import hash_password
 from api.schemas import Email, Input, Name, Password, TimeZoneName
 from core.errors import ErrorDetail, ValidationFailed
-from scheduling.errors import EmailTaken
-from scheduling.models import LiveSession, SessionStudent, User
-from scheduling.people import find_user_by_email, normalize_email
 
 
 class PersonCreate(Input):
@@ -43,20 +43,6 @@ async def optional_hash(password: str | None) -> str | None:
     return None if password is None else await hash_password(password)
 
 
-async def update_user(db: AsyncSession, user: User, body: PersonUpdate, now: datetime) -> None:
-    """Apply the user-level fields of a PATCH that were actually sent."""
-    sent = body.model_fields_set
-    if "email" in sent and body.email is not None and normalize_email(body.email) != user.email:
-        if await find_user_by_email(db, body.email) is not None:
-            raise EmailTaken()
-        user.email = normalize_email(body.email)
-    if "display_name" in sent and body.display_name is not None:
-        user.display_name = body.display_name
-    if "password" in sent and body.password is not None:
-        user.password_hash = await hash_password(body.password)
-    user.updated_at = now
-
-
 def reject_nulls(body: BaseModel, *fields: str) -> None:
     """PATCH with an explicit null for a required field is an error, not a no-op."""
     bad = [f for f in fields if f in body.model_fields_set and getattr(body, f) is None]
@@ -68,14 +54,3 @@ def reject_nulls(body: BaseModel, *fields: str) -> None:
                 for f in bad
             ],
         )
-
-
-async def sessions_count(
-    db: AsyncSession, *, tutor_id: str | None = None, student_id: str | None = None
-) -> int:
-    """How many sessions name this tutor or student (deleting them would orphan those)."""
-    if tutor_id is not None:
-        stmt = select(func.count()).where(LiveSession.tutor_id == tutor_id)
-    else:
-        stmt = select(func.count()).where(SessionStudent.student_id == student_id)
-    return int(await db.scalar(stmt) or 0)

@@ -5,16 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import Field
-from sqlalchemy import select
 
-from api.people import (
-    PersonCreate,
-    PersonOut,
-    PersonUpdate,
-    optional_hash,
-    reject_nulls,
-    update_user,
-)
+from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash, reject_nulls
 from api.permissions import (
     load_visible,
     not_visible,
@@ -24,10 +16,10 @@ from api.permissions import (
 )
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
-from core.ids import new_id
-from core.pagination import fetch_page
-from scheduling.bookings import check_student_ids
-from scheduling.models import Guardian, Guardianship, Student, User
+from scheduling import guardianships
+from scheduling.directory import find_guardians
+from scheduling.models import Guardian, Guardianship, Student
+from scheduling.people import UNCHANGED, change_guardian, remove_guardian
 from scheduling.people import create_guardian as add_guardian
 
 router = Router()
@@ -58,6 +50,17 @@ class GuardianshipTerms(Input):
     notify_summaries: bool = True
     notify_absences: bool = True
     notify_reminders: bool = True
+
+    def terms(self) -> guardianships.GuardianshipTerms:
+        return guardianships.GuardianshipTerms(
+            relationship=self.relationship,
+            recording_consent=self.recording_consent,
+            ai_processing_consent=self.ai_processing_consent,
+            notify_email=self.notify_email,
+            notify_summaries=self.notify_summaries,
+            notify_absences=self.notify_absences,
+            notify_reminders=self.notify_reminders,
+        )
 
 
 class GuardianshipIn(GuardianshipTerms):
@@ -120,43 +123,11 @@ class GuardianQuery(PageQuery):
     student_id: str | None = Field(default=None, description="Only guardians of this student.")
 
 
-def _apply_terms(row: Guardianship, terms: GuardianshipTerms, now: datetime) -> None:
-    row.relationship_label = terms.relationship
-    row.recording_consent = terms.recording_consent
-    row.ai_processing_consent = terms.ai_processing_consent
-    row.notify_email = terms.notify_email
-    row.notify_summaries = terms.notify_summaries
-    row.notify_absences = terms.notify_absences
-    row.notify_reminders = terms.notify_reminders
-    row.updated_at = now
-
-
-def _new_guardianship(
-    guardian: Guardian, student_id: str, terms: GuardianshipTerms, now: datetime
-) -> None:
-    row = Guardianship(
-        id=new_id("gsp"), guardian_id=guardian.id, student_id=student_id, created_at=now
-    )
-    _apply_terms(row, terms, now)
-    guardian.guardianships.append(row)
-
-
 @router.get("/api/v1/guardians", tags=TAGS)
 async def list_guardians(call: Call, query: GuardianQuery) -> GuardianPage:
     """List the guardians you can see, filtered by student."""
-    where = [visible_guardians(call.principal)]
-    if query.student_id:
-        where.append(
-            Guardian.id.in_(
-                select(Guardianship.guardian_id).where(Guardianship.student_id == query.student_id)
-            )
-        )
-    rows, total = await fetch_page(
-        call.db,
-        select(Guardian).join(User, User.id == Guardian.user_id),
-        where=where,
-        order_by=[User.display_name, Guardian.id],
-        page=query,
+    rows, total = await find_guardians(
+        call.db, visible=visible_guardians(call.principal), student_id=query.student_id, page=query
     )
     return GuardianPage(
         items=[GuardianOut.of(g) for g in rows], total=total, limit=query.limit, offset=query.offset
@@ -168,12 +139,6 @@ async def create_guardian(call: Call, body: GuardianCreate) -> GuardianOut:
     """Add a guardian, optionally linked to their children (coordinators only)."""
     p = call.principal
     require_coordinator(p, "add guardians")
-    await check_student_ids(
-        call.db,
-        org_id=p.org_id,
-        student_ids=[s.student_id for s in body.students],
-        field="students",
-    )
     guardian = await add_guardian(
         call.db,
         org_id=p.org_id,
@@ -183,10 +148,8 @@ async def create_guardian(call: Call, body: GuardianCreate) -> GuardianOut:
         phone=body.phone,
         time_zone=body.time_zone,
         now=call.now,
+        children={s.student_id: s.terms() for s in body.students},
     )
-    for link in {s.student_id: s for s in body.students}.values():
-        _new_guardianship(guardian, link.student_id, link, call.now)
-    await call.db.flush()
     return GuardianOut.of(guardian)
 
 
@@ -208,12 +171,16 @@ async def update_guardian(call: Call, guardian_id: str, body: GuardianUpdate) ->
     )
     require_coordinator(p, "change guardians")
     reject_nulls(body, "email", "display_name", "time_zone")
-    await update_user(call.db, guardian.user, body, call.now)
-    if "phone" in body.model_fields_set:
-        guardian.phone = body.phone
-    if body.time_zone is not None:
-        guardian.time_zone = body.time_zone
-    await call.db.flush()
+    guardian = await change_guardian(
+        call.db,
+        guardian,
+        email=body.email,
+        display_name=body.display_name,
+        password_hash=await optional_hash(body.password),
+        time_zone=body.time_zone,
+        phone=body.phone if "phone" in body.model_fields_set else UNCHANGED,
+        now=call.now,
+    )
     return GuardianOut.of(guardian)
 
 
@@ -225,8 +192,7 @@ async def delete_guardian(call: Call, guardian_id: str) -> None:
         call.db, p, Guardian, visible_guardians(p), guardian_id, "guardian"
     )
     require_coordinator(p, "remove guardians")
-    await call.db.delete(guardian)
-    await call.db.delete(guardian.user)
+    await remove_guardian(call.db, guardian)
 
 
 @router.put("/api/v1/guardians/{guardian_id}/students/{student_id}", tags=TAGS)
@@ -243,12 +209,9 @@ async def set_guardianship(
     )
     require_coordinator(p, "change guardianships")
     await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
-    existing = next((g for g in guardian.guardianships if g.student_id == student_id), None)
-    if existing is None:
-        _new_guardianship(guardian, student_id, body, call.now)
-    else:
-        _apply_terms(existing, body, call.now)
-    await call.db.flush()
+    guardian = await guardianships.link_student(
+        call.db, guardian, student_id=student_id, terms=body.terms(), now=call.now
+    )
     return GuardianOut.of(guardian)
 
 
@@ -260,7 +223,5 @@ async def remove_guardianship(call: Call, guardian_id: str, student_id: str) -> 
         call.db, p, Guardian, visible_guardians(p), guardian_id, "guardian"
     )
     require_coordinator(p, "change guardianships")
-    existing = next((g for g in guardian.guardianships if g.student_id == student_id), None)
-    if existing is None:
+    if not await guardianships.unlink_student(call.db, guardian, student_id=student_id):
         raise not_visible(p, "guardianship", f"{guardian_id}/{student_id}")
-    guardian.guardianships.remove(existing)

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from pydantic import Field
-from sqlalchemy import select
 
-from api.people import (
-    PersonCreate,
-    PersonOut,
-    PersonUpdate,
-    optional_hash,
-    reject_nulls,
-    sessions_count,
-    update_user,
-)
+from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash, reject_nulls
 from api.permissions import load_visible, require_coordinator, visible_students
 from api.routing import Call, Router
 from api.schemas import Label, Page, PageQuery
-from core.errors import Conflict
-from core.pagination import fetch_page
-from scheduling.models import Guardianship, Student, User
+from scheduling.directory import find_students
+from scheduling.models import Student
+from scheduling.people import UNCHANGED, change_student, remove_student
 from scheduling.people import create_student as add_student
 
 router = Router()
@@ -69,19 +60,11 @@ class StudentQuery(PageQuery):
 @router.get("/api/v1/students", tags=TAGS)
 async def list_students(call: Call, query: StudentQuery) -> StudentPage:
     """List the students you can see, filtered by level or guardian."""
-    where = [visible_students(call.principal)]
-    if query.level:
-        where.append(Student.level == query.level)
-    if query.guardian_id:
-        children = select(Guardianship.student_id).where(
-            Guardianship.guardian_id == query.guardian_id
-        )
-        where.append(Student.id.in_(children))
-    rows, total = await fetch_page(
+    rows, total = await find_students(
         call.db,
-        select(Student).join(User, User.id == Student.user_id),
-        where=where,
-        order_by=[User.display_name, Student.id],
+        visible=visible_students(call.principal),
+        level=query.level,
+        guardian_id=query.guardian_id,
         page=query,
     )
     return StudentPage(
@@ -123,14 +106,17 @@ async def update_student(call: Call, student_id: str, body: StudentUpdate) -> St
     student = await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
     require_coordinator(p, "change students")
     reject_nulls(body, "email", "display_name", "time_zone", "notify_reminders")
-    await update_user(call.db, student.user, body, call.now)
-    if body.notify_reminders is not None:
-        student.notify_reminders = body.notify_reminders
-    if "level" in body.model_fields_set:
-        student.level = body.level
-    if body.time_zone is not None:
-        student.time_zone = body.time_zone
-    await call.db.flush()
+    student = await change_student(
+        call.db,
+        student,
+        email=body.email,
+        display_name=body.display_name,
+        password_hash=await optional_hash(body.password),
+        time_zone=body.time_zone,
+        notify_reminders=body.notify_reminders,
+        level=body.level if "level" in body.model_fields_set else UNCHANGED,
+        now=call.now,
+    )
     return StudentOut.of(student)
 
 
@@ -140,9 +126,4 @@ async def delete_student(call: Call, student_id: str) -> None:
     p = call.principal
     student = await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
     require_coordinator(p, "remove students")
-    if n := await sessions_count(call.db, student_id=student.id):
-        raise Conflict(
-            f"this student is in {n} session(s); remove them from those first", code="in_use"
-        )
-    await call.db.delete(student)
-    await call.db.delete(student.user)
+    await remove_student(call.db, student)

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 from pydantic import Field
-from sqlalchemy import ColumnElement, String, cast, select
-from sqlalchemy.orm import InstrumentedAttribute
 
-from api.people import (
-    PersonCreate,
-    PersonOut,
-    PersonUpdate,
-    optional_hash,
-    reject_nulls,
-    sessions_count,
-    update_user,
-)
+from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash, reject_nulls
 from api.permissions import load_visible, require_coordinator, visible_tutors
 from api.routing import Call, Router
 from api.schemas import Label, Page, PageQuery
-from core.errors import Conflict
-from core.pagination import fetch_page
-from scheduling.models import Tutor, User
+from scheduling.directory import find_tutors
+from scheduling.models import Tutor
+from scheduling.people import change_tutor, remove_tutor
 from scheduling.people import create_tutor as add_tutor
 
 router = Router()
@@ -73,25 +61,14 @@ class TutorQuery(PageQuery):
     level: str | None = Field(default=None, description="Only tutors who teach this level.")
 
 
-def _json_list_has(column: InstrumentedAttribute[list[str]], value: str) -> ColumnElement[bool]:
-    # Portable "JSON array contains" for SQLite and PostgreSQL: both keep the
-    # text that json.dumps wrote, so the quoted element is a substring of it.
-    return cast(column, String).contains(json.dumps(value))
-
-
 @router.get("/api/v1/tutors", tags=TAGS)
 async def list_tutors(call: Call, query: TutorQuery) -> TutorPage:
     """List the tutors you can see, filtered by subject or level."""
-    where = [visible_tutors(call.principal)]
-    if query.subject:
-        where.append(_json_list_has(Tutor.subjects, query.subject))
-    if query.level:
-        where.append(_json_list_has(Tutor.levels, query.level))
-    rows, total = await fetch_page(
+    rows, total = await find_tutors(
         call.db,
-        select(Tutor).join(User, User.id == Tutor.user_id),
-        where=where,
-        order_by=[User.display_name, Tutor.id],
+        visible=visible_tutors(call.principal),
+        subject=query.subject,
+        level=query.level,
         page=query,
     )
     return TutorPage(
@@ -134,16 +111,18 @@ async def update_tutor(call: Call, tutor_id: str, body: TutorUpdate) -> TutorOut
     reject_nulls(
         body, "email", "display_name", "time_zone", "notify_reminders", "subjects", "levels"
     )
-    await update_user(call.db, tutor.user, body, call.now)
-    if body.notify_reminders is not None:
-        tutor.notify_reminders = body.notify_reminders
-    if body.subjects is not None:
-        tutor.subjects = body.subjects
-    if body.levels is not None:
-        tutor.levels = body.levels
-    if body.time_zone is not None:
-        tutor.time_zone = body.time_zone
-    await call.db.flush()
+    tutor = await change_tutor(
+        call.db,
+        tutor,
+        email=body.email,
+        display_name=body.display_name,
+        password_hash=await optional_hash(body.password),
+        time_zone=body.time_zone,
+        notify_reminders=body.notify_reminders,
+        subjects=body.subjects,
+        levels=body.levels,
+        now=call.now,
+    )
     return TutorOut.of(tutor)
 
 
@@ -153,9 +132,4 @@ async def delete_tutor(call: Call, tutor_id: str) -> None:
     p = call.principal
     tutor = await load_visible(call.db, p, Tutor, visible_tutors(p), tutor_id, "tutor")
     require_coordinator(p, "remove tutors")
-    if n := await sessions_count(call.db, tutor_id=tutor.id):
-        raise Conflict(
-            f"this tutor has {n} session(s); reassign or delete them first", code="in_use"
-        )
-    await call.db.delete(tutor)
-    await call.db.delete(tutor.user)
+    await remove_tutor(call.db, tutor)
