@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ErrorDetail, ValidationFailed
 from core.ids import new_id
+from core.pagination import PageWindow, fetch_page
 from scheduling.conflicts import Booked, Proposal, find_conflicts
 from scheduling.errors import BookingConflict, InvalidReference
 from scheduling.models import LiveSession, SessionStatus, SessionStudent, Student, Tutor
@@ -213,4 +214,44 @@ def new_session(
         created_at=now,
         updated_at=now,
         students=[SessionStudent(student_id=sid) for sid in dict.fromkeys(student_ids)],
+    )
+
+
+async def find_sessions(
+    db: AsyncSession,
+    *,
+    visible: ColumnElement[bool],
+    page: PageWindow,
+    tutor_id: str | None = None,
+    student_id: str | None = None,
+    status: SessionStatus | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+    late_cancellation: bool | None = None,
+) -> tuple[list[LiveSession], int]:
+    """One page of the sessions ``visible`` lets the caller see, by start, and their total.
+
+    Each filter left out (or empty) does not narrow the list; ``starts_after``
+    is inclusive and ``starts_before`` exclusive, on the scheduled start.
+    """
+    where = [visible]
+    if tutor_id:
+        where.append(LiveSession.tutor_id == tutor_id)
+    if student_id:
+        attending = select(SessionStudent.session_id).where(SessionStudent.student_id == student_id)
+        where.append(LiveSession.id.in_(attending))
+    if status:
+        where.append(LiveSession.status == status)
+    if starts_after:
+        where.append(LiveSession.scheduled_start >= starts_after)
+    if starts_before:
+        where.append(LiveSession.scheduled_start < starts_before)
+    if late_cancellation is not None:
+        where.append(LiveSession.late_cancellation.is_(late_cancellation))
+    return await fetch_page(
+        db,
+        select(LiveSession),
+        where=where,
+        order_by=[LiveSession.scheduled_start, LiveSession.id],
+        page=page,
     )

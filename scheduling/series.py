@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict
@@ -42,6 +42,27 @@ async def occurrences_of(db: AsyncSession, series_id: str) -> list[LiveSession]:
         .order_by(LiveSession.occurrence_start, LiveSession.id)
     )
     return list(rows)
+
+
+async def visible_series(
+    db: AsyncSession, series_id: str, *, org_id: str, visible: ColumnElement[bool]
+) -> tuple[SessionSeries, list[LiveSession]] | None:
+    """The organisation's series and those of its occurrences ``visible`` lets the caller see.
+
+    None when there is no such series in the organisation or the caller sees
+    none of its occurrences: a series is as visible as its sessions.
+    """
+    series = await db.scalar(
+        select(SessionSeries).where(SessionSeries.id == series_id, SessionSeries.org_id == org_id)
+    )
+    if series is None:
+        return None
+    seen = set(
+        await db.scalars(select(LiveSession.id).where(LiveSession.series_id == series.id, visible))
+    )
+    if not seen:
+        return None
+    return series, [o for o in await occurrences_of(db, series.id) if o.id in seen]
 
 
 async def book_series(

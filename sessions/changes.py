@@ -7,21 +7,33 @@ notice it gave (``scheduling.notice``) and emits the event that
 ``ChangeNotices`` turns into emails: ``session.cancelled`` (a lifecycle
 transition, refused from ``live`` and later states) or ``session.rescheduled``.
 An edit that changes the tutor emits ``session.tutor_substituted``, as a
-confirmed substitution does.
+confirmed substitution does. A booking made by mistake, that nobody joined
+and that has no history yet, is deleted outright (``delete_booking``).
 The caller commits; the session row and its event go together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from eventbus.models import OutboxEvent
-from scheduling.models import ChangeParty, LiveSession
+from scheduling.bookings import check_conflicts, check_participants, check_times
+from scheduling.models import (
+    ChangeParty,
+    LiveSession,
+    Presence,
+    SessionSeries,
+    SessionStatus,
+    SessionStudent,
+)
 from scheduling.notice import Notice, notice_for
+from scheduling.series import Scope, change_occurrence, chosen_occurrences, occurrences_of
 from sessions.events import record
 from sessions.lifecycle import Action
 from sessions.service import apply
@@ -139,3 +151,176 @@ def retutored(
             "note": None,
         },
     )
+
+
+async def change_session(
+    db: AsyncSession,
+    live: LiveSession,
+    *,
+    org_id: str,
+    tutor_id: str | None,
+    student_ids: Sequence[str] | None,
+    subject: str | None,
+    scheduled_start: datetime | None,
+    scheduled_end: datetime | None,
+    requested_by: ChangeParty,
+    late_after: timedelta,
+    now: datetime,
+    by: str | None = None,
+    reason: str | None = None,
+) -> LiveSession:
+    """Change a scheduled session's tutor, students, subject or times; None keeps each.
+
+    The changed session is checked as a new booking is, then its events are
+    emitted: ``session.rescheduled`` for new times, ``session.tutor_substituted``
+    for a new tutor.
+
+    Raises:
+        Conflict: the session is not scheduled (``invalid_state``).
+        ValidationFailed: the end is not after the start.
+        InvalidReference: the tutor or a student is not in the organisation.
+        BookingConflict: with every conflict found; nothing is changed.
+    """
+    if live.status is not SessionStatus.SCHEDULED:
+        raise Conflict(
+            f"only a scheduled session can be changed; this one is {live.status.value}",
+            code="invalid_state",
+        )
+    start = scheduled_start or live.scheduled_start
+    end = scheduled_end or live.scheduled_end
+    check_times(start, end)
+    students = student_ids if student_ids is not None else live.student_ids
+    tutor = tutor_id or live.tutor_id
+    await check_participants(db, org_id=org_id, tutor_id=tutor, student_ids=students)
+    await check_conflicts(
+        db,
+        tutor_id=tutor,
+        student_ids=students,
+        subject=subject or live.subject,
+        scheduled_start=start,
+        scheduled_end=end,
+        session_id=live.id,
+    )
+    before = Slot.of(live)
+    live.tutor_id, live.scheduled_start, live.scheduled_end = tutor, start, end
+    if subject is not None:
+        live.subject = subject
+    if student_ids is not None:
+        keep = {s.student_id: s for s in live.students}
+        live.students = [
+            keep.get(sid) or SessionStudent(student_id=sid) for sid in dict.fromkeys(students)
+        ]
+    live.updated_at = now
+    await db.flush()
+    rescheduled(
+        db,
+        live,
+        before,
+        now=now,
+        requested_by=requested_by,
+        late_after=late_after,
+        by=by,
+        reason=reason,
+    )
+    retutored(db, live, before, now=now, by=by)
+    return live
+
+
+async def change_series(
+    db: AsyncSession,
+    series: SessionSeries,
+    target: LiveSession,
+    *,
+    occurrences: Sequence[LiveSession],
+    scope: Scope,
+    cancel_them: bool,
+    scheduled_start: datetime | None,
+    duration_minutes: int | None,
+    requested_by: ChangeParty,
+    late_after: timedelta,
+    now: datetime,
+    by: str | None = None,
+    reason: str | None = None,
+) -> list[LiveSession]:
+    """Cancel or move ``target``, alone or with every later occurrence of ``series``;
+    return all of the series' occurrences afterwards, by original start.
+
+    Each cancelled occurrence emits ``session.cancelled`` and each moved one
+    ``session.rescheduled``, under the notice policy like a single session.
+
+    Args:
+        occurrences: the series' occurrences as they were before; each moved
+            one must be among them (its old slot goes into its event).
+        cancel_them: cancel instead of moving.
+
+    Raises:
+        Conflict: ``target`` is not scheduled (``invalid_state``).
+        SeriesConflict: a moved occurrence conflicts; nothing is changed.
+        InvalidTransition: a chosen occurrence can no longer be cancelled.
+    """
+    if cancel_them:
+        for live in await chosen_occurrences(db, series, target, scope):
+            await cancel(
+                db,
+                live.id,
+                now=now,
+                requested_by=requested_by,
+                late_after=late_after,
+                by=by,
+                reason=reason,
+            )
+        return await occurrences_of(db, series.id)
+    before = {o.id: Slot.of(o) for o in occurrences}
+    moved = await change_occurrence(
+        db,
+        series,
+        target,
+        scope=scope,
+        scheduled_start=scheduled_start,
+        duration_minutes=duration_minutes,
+        now=now,
+    )
+    for live in moved:
+        rescheduled(
+            db,
+            live,
+            before[live.id],
+            now=now,
+            requested_by=requested_by,
+            late_after=late_after,
+            by=by,
+            reason=reason,
+        )
+    return await occurrences_of(db, series.id)
+
+
+async def delete_booking(db: AsyncSession, live: LiveSession) -> None:
+    """Delete a session booked by mistake: scheduled, never joined, with no events yet.
+
+    Presence records and events are history that is kept, so a session that has
+    either can only be cancelled, which tells the people who expected it.
+
+    Raises:
+        Conflict: it is not scheduled, someone joined it, or it has events
+            (``invalid_state``, saying which).
+    """
+    if live.status is not SessionStatus.SCHEDULED:
+        raise Conflict(
+            f"only a scheduled session can be deleted; this one is {live.status.value}",
+            code="invalid_state",
+        )
+    attended = select(Presence.id).where(Presence.session_id == live.id).limit(1)
+    if await db.scalar(attended) is not None:
+        raise Conflict(
+            "someone has already joined this session, and its presence records are kept; "
+            "it can no longer be deleted",
+            code="invalid_state",
+        )
+    history = select(OutboxEvent.id).where(OutboxEvent.session_id == live.id).limit(1)
+    if await db.scalar(history) is not None:
+        raise Conflict(
+            "this session has a history (it was moved or substituted) that is kept; "
+            "cancel it instead: POST /api/v1/sessions/{id}/cancel",
+            code="invalid_state",
+        )
+    await db.delete(live)

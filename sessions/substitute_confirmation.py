@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import ErrorDetail, ValidationFailed
 from scheduling.bookings import check_conflicts, check_participants
 from scheduling.models import LiveSession, SessionStatus
+from scheduling.substitutes import Substitute, substitutes_for
 from sessions.errors import InvalidTransition
 from sessions.events import record
 from sessions.models import SessionException, SessionExceptionKind, SessionExceptionStatus
@@ -44,6 +45,16 @@ def check_substitutable(live: LiveSession) -> None:
             f"cannot substitute the tutor of a session that is {live.status.value}; "
             "only a scheduled, open or live session can change tutor"
         )
+
+
+async def substitute_candidates(db: AsyncSession, live: LiveSession) -> list[Substitute]:
+    """Who could take ``live`` instead of its tutor, best first (``scheduling.substitutes``).
+
+    Raises:
+        InvalidTransition: the session can no longer change tutor, naming its state.
+    """
+    check_substitutable(live)
+    return await substitutes_for(db, live)
 
 
 async def substitute_tutor(

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.permissions import (
     load_visible,
@@ -14,15 +13,15 @@ from api.permissions import (
     require_session_staff,
     visible_sessions,
 )
-from api.routes.sessions import ChangeReason, RequestedBy, SessionOut
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
-from core.pagination import fetch_page
+from api.session_schemas import ChangeReason, RequestedBy, SessionOut
 from eventbus.models import OutboxEvent
 from scheduling.models import ChangeParty, LiveSession
 from sessions.changes import cancel
 from sessions.lifecycle import Action
 from sessions.service import apply
+from sessions.timeline import timeline_of
 
 router = Router()
 TAGS = ["sessions"]
@@ -74,13 +73,7 @@ async def list_events(call: Call, session_id: str, query: PageQuery) -> EventPag
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_session_staff(p, live, "read a session's timeline")
-    rows, total = await fetch_page(
-        call.db,
-        select(OutboxEvent),
-        where=[OutboxEvent.session_id == live.id],
-        order_by=[OutboxEvent.seq],
-        page=query,
-    )
+    rows, total = await timeline_of(call.db, live.id, page=query)
     return EventPage(
         items=[EventOut.of(r) for r in rows], total=total, limit=query.limit, offset=query.offset
     )

@@ -6,22 +6,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
-from sqlalchemy import select
 
 from api.permissions import not_visible, require_coordinator, visible_sessions
-from api.routes.sessions import ChangeReason, RequestedBy, SessionOut
 from api.routing import Call, Router
 from api.schemas import Input, Label, TimeZoneName
+from api.session_schemas import ChangeReason, RequestedBy, SessionOut
 from core.errors import NotFound
 from scheduling.models import ChangeParty, LiveSession, SessionSeries
-from scheduling.series import (
-    Scope,
-    book_series,
-    change_occurrence,
-    chosen_occurrences,
-    occurrences_of,
-)
-from sessions.changes import Slot, cancel, rescheduled
+from scheduling.series import Scope, book_series, visible_series
+from sessions.changes import change_series
 
 router = Router()
 TAGS = ["series"]
@@ -117,19 +110,10 @@ class OccurrenceChange(Input):
 
 async def _load(call: Call, series_id: str) -> tuple[SessionSeries, list[LiveSession]]:
     p = call.principal
-    series = await call.db.scalar(
-        select(SessionSeries).where(SessionSeries.id == series_id, SessionSeries.org_id == p.org_id)
-    )
-    if series is None:
+    found = await visible_series(call.db, series_id, org_id=p.org_id, visible=visible_sessions(p))
+    if found is None:
         raise not_visible(p, "series", series_id)
-    seen = set(
-        await call.db.scalars(
-            select(LiveSession.id).where(LiveSession.series_id == series.id, visible_sessions(p))
-        )
-    )
-    if not seen:
-        raise not_visible(p, "series", series_id)
-    return series, [o for o in await occurrences_of(call.db, series.id) if o.id in seen]
+    return found
 
 
 @router.post("/api/v1/series", tags=TAGS, status_code=201, errors=[409], idempotent=True)
@@ -186,39 +170,19 @@ async def change_series_occurrence(
     target = next((o for o in occurrences if o.id == session_id), None)
     if target is None:
         raise NotFound(f"series {series_id} has no occurrence {session_id}")
-    late_after = timedelta(hours=call.services.settings.late_cancel_hours)
-    who, why = body.requested_by, body.reason
-    if body.cancel:
-        for live in await chosen_occurrences(call.db, series, target, body.scope):
-            await cancel(
-                call.db,
-                live.id,
-                now=call.now,
-                requested_by=who,
-                late_after=late_after,
-                by=call.principal.id,
-                reason=why,
-            )
-    else:
-        before = {o.id: Slot.of(o) for o in occurrences}
-        moved = await change_occurrence(
-            call.db,
-            series,
-            target,
-            scope=body.scope,
-            scheduled_start=body.scheduled_start,
-            duration_minutes=body.duration_minutes,
-            now=call.now,
-        )
-        for live in moved:
-            rescheduled(
-                call.db,
-                live,
-                before[live.id],
-                now=call.now,
-                requested_by=who,
-                late_after=late_after,
-                by=call.principal.id,
-                reason=why,
-            )
-    return SeriesOut.of(series, await occurrences_of(call.db, series.id))
+    changed = await change_series(
+        call.db,
+        series,
+        target,
+        occurrences=occurrences,
+        scope=body.scope,
+        cancel_them=body.cancel,
+        scheduled_start=body.scheduled_start,
+        duration_minutes=body.duration_minutes,
+        requested_by=body.requested_by,
+        late_after=timedelta(hours=call.services.settings.late_cancel_hours),
+        now=call.now,
+        by=call.principal.id,
+        reason=body.reason,
+    )
+    return SeriesOut.of(series, changed)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import select
 
 from api.people import reject_nulls
 from api.permissions import (
@@ -17,11 +15,10 @@ from api.permissions import (
 )
 from api.routing import Call, Router
 from api.schemas import Input, Label, Page, PageQuery
-from core.errors import Conflict, PermissionDenied
+from api.session_schemas import ChangeReason, RequestedBy, SessionOut
+from core.errors import PermissionDenied
 from core.logging import get_logger
-from core.pagination import fetch_page
-from eventbus.models import OutboxEvent
-from scheduling.bookings import book_session, check_conflicts, check_participants, check_times
+from scheduling.bookings import book_session, find_sessions
 from scheduling.models import (
     ChangeParty,
     LiveSession,
@@ -29,34 +26,15 @@ from scheduling.models import (
     PresenceType,
     Role,
     SessionStatus,
-    SessionStudent,
-    User,
 )
-from sessions.changes import Slot, rescheduled, retutored
+from sessions.changes import change_session, delete_booking
+from sessions.join_terms import join_terms
+from sessions.presence_log import presence_of
 from signaling.tokens import JoinGrant, issue_join_token
 
 router = Router()
 TAGS = ["sessions"]
 log = get_logger("liveclass.sessions")
-_CLOSED = {
-    SessionStatus.ENDED,
-    SessionStatus.DOCUMENTED,
-    SessionStatus.CANCELLED,
-    SessionStatus.NO_SHOW,
-}
-
-
-RequestedBy = Annotated[
-    ChangeParty,
-    Field(
-        description="Who asked for the change: `student` (or their guardian), `tutor`, or "
-        "`organisation`. The notice policy (`LIVECLASS_LATE_CANCEL_HOURS`) flags a late one "
-        "in the event and the emails, so it can be charged or followed up."
-    ),
-]
-ChangeReason = Annotated[
-    str | None, Field(default=None, max_length=500, description="Shown in the timeline.")
-]
 
 
 class SessionCreate(Input):
@@ -77,43 +55,6 @@ class SessionUpdate(Input):
     scheduled_end: AwareDatetime | None = None
     requested_by: RequestedBy = ChangeParty.ORGANISATION
     reason: ChangeReason = None
-
-
-class SessionOut(BaseModel):
-    id: str
-    tutor_id: str
-    student_ids: list[str]
-    subject: str
-    scheduled_start: datetime
-    scheduled_end: datetime
-    status: SessionStatus
-    room: str
-    cancelled_at: datetime | None = Field(description="When it was cancelled, if it was.")
-    cancelled_by: ChangeParty | None = Field(description="Who asked for the cancellation.")
-    late_cancellation: bool | None = Field(
-        description="Cancelled with less notice than `LIVECLASS_LATE_CANCEL_HOURS` before its "
-        "start. Null unless cancelled."
-    )
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, s: LiveSession) -> SessionOut:
-        return cls(
-            id=s.id,
-            tutor_id=s.tutor_id,
-            student_ids=s.student_ids,
-            subject=s.subject,
-            scheduled_start=s.scheduled_start,
-            scheduled_end=s.scheduled_end,
-            status=s.status,
-            room=s.room,
-            cancelled_at=s.cancelled_at,
-            cancelled_by=s.cancelled_by,
-            late_cancellation=s.late_cancellation,
-            created_at=s.created_at,
-            updated_at=s.updated_at,
-        )
 
 
 class SessionPage(Page[SessionOut]):
@@ -176,28 +117,16 @@ class PresencePage(Page[PresenceOut]):
 @router.get("/api/v1/sessions", tags=TAGS)
 async def list_sessions(call: Call, query: SessionQuery) -> SessionPage:
     """List the sessions you can see, by tutor, student, status or start time."""
-    where = [visible_sessions(call.principal)]
-    if query.tutor_id:
-        where.append(LiveSession.tutor_id == query.tutor_id)
-    if query.student_id:
-        attending = select(SessionStudent.session_id).where(
-            SessionStudent.student_id == query.student_id
-        )
-        where.append(LiveSession.id.in_(attending))
-    if query.status:
-        where.append(LiveSession.status == query.status)
-    if query.starts_after:
-        where.append(LiveSession.scheduled_start >= query.starts_after)
-    if query.starts_before:
-        where.append(LiveSession.scheduled_start < query.starts_before)
-    if query.late_cancellation is not None:
-        where.append(LiveSession.late_cancellation.is_(query.late_cancellation))
-    rows, total = await fetch_page(
+    rows, total = await find_sessions(
         call.db,
-        select(LiveSession),
-        where=where,
-        order_by=[LiveSession.scheduled_start, LiveSession.id],
+        visible=visible_sessions(call.principal),
         page=query,
+        tutor_id=query.tutor_id,
+        student_id=query.student_id,
+        status=query.status,
+        starts_after=query.starts_after,
+        starts_before=query.starts_before,
+        late_cancellation=query.late_cancellation,
     )
     return SessionPage(
         items=[SessionOut.of(s) for s in rows], total=total, limit=query.limit, offset=query.offset
@@ -257,48 +186,21 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "change sessions")
     reject_nulls(body, *(body.model_fields_set - {"reason"}))
-    if live.status is not SessionStatus.SCHEDULED:
-        raise Conflict(
-            f"only a scheduled session can be changed; this one is {live.status.value}",
-            code="invalid_state",
-        )
-    start = body.scheduled_start or live.scheduled_start
-    end = body.scheduled_end or live.scheduled_end
-    check_times(start, end)
-    student_ids = body.student_ids if body.student_ids is not None else live.student_ids
-    tutor_id = body.tutor_id or live.tutor_id
-    await check_participants(call.db, org_id=p.org_id, tutor_id=tutor_id, student_ids=student_ids)
-    await check_conflicts(
-        call.db,
-        tutor_id=tutor_id,
-        student_ids=student_ids,
-        subject=body.subject or live.subject,
-        scheduled_start=start,
-        scheduled_end=end,
-        session_id=live.id,
-    )
-    before = Slot.of(live)
-    live.tutor_id, live.scheduled_start, live.scheduled_end = tutor_id, start, end
-    if body.subject is not None:
-        live.subject = body.subject
-    if body.student_ids is not None:
-        keep = {s.student_id: s for s in live.students}
-        live.students = [
-            keep.get(sid) or SessionStudent(student_id=sid) for sid in dict.fromkeys(student_ids)
-        ]
-    live.updated_at = call.now
-    await call.db.flush()
-    rescheduled(
+    live = await change_session(
         call.db,
         live,
-        before,
-        now=call.now,
+        org_id=p.org_id,
+        tutor_id=body.tutor_id,
+        student_ids=body.student_ids,
+        subject=body.subject,
+        scheduled_start=body.scheduled_start,
+        scheduled_end=body.scheduled_end,
         requested_by=body.requested_by,
         late_after=timedelta(hours=call.services.settings.late_cancel_hours),
+        now=call.now,
         by=p.id,
         reason=body.reason,
     )
-    retutored(call.db, live, before, now=call.now, by=p.id)
     return SessionOut.of(live)
 
 
@@ -312,26 +214,7 @@ async def delete_session(call: Call, session_id: str) -> None:
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "delete sessions")
-    if live.status is not SessionStatus.SCHEDULED:
-        raise Conflict(
-            f"only a scheduled session can be deleted; this one is {live.status.value}",
-            code="invalid_state",
-        )
-    attended = select(Presence.id).where(Presence.session_id == live.id).limit(1)
-    if await call.db.scalar(attended) is not None:
-        raise Conflict(
-            "someone has already joined this session, and its presence records are kept; "
-            "it can no longer be deleted",
-            code="invalid_state",
-        )
-    history = select(OutboxEvent.id).where(OutboxEvent.session_id == live.id).limit(1)
-    if await call.db.scalar(history) is not None:
-        raise Conflict(
-            "this session has a history (it was moved or substituted) that is kept; "
-            "cancel it instead: POST /api/v1/sessions/{id}/cancel",
-            code="invalid_state",
-        )
-    await call.db.delete(live)
+    await delete_booking(call.db, live)
 
 
 @router.get("/api/v1/sessions/{session_id}/presence", tags=TAGS)
@@ -348,13 +231,7 @@ async def list_presence(call: Call, session_id: str, query: PageQuery) -> Presen
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_session_staff(p, live, "read who attended a session")
-    rows, total = await fetch_page(
-        call.db,
-        select(Presence),
-        where=[Presence.session_id == live.id],
-        order_by=[Presence.at, Presence.id],
-        page=query,
-    )
+    rows, total = await presence_of(call.db, live.id, page=query)
     return PresencePage(
         items=[PresenceOut.of(r) for r in rows], total=total, limit=query.limit, offset=query.offset
     )
@@ -379,21 +256,19 @@ async def create_join_token(call: Call, session_id: str) -> JoinTokenOut:
     if not participant:
         log.warning("join token refused", principal=p.id, role=p.role.value, session=live.id)
         raise PermissionDenied("only this session's tutor and students can join it")
-    expires_at = live.scheduled_end + timedelta(
-        seconds=call.services.settings.join_token_grace_seconds
+    terms = await join_terms(
+        call.db,
+        live,
+        user_id=p.id,
+        grace=timedelta(seconds=call.services.settings.join_token_grace_seconds),
+        now=call.now,
     )
-    if live.status.is_closed or expires_at <= call.now:
-        raise Conflict(
-            f"this session is over ({live.status.value}); it can no longer be joined",
-            code="session_closed",
-        )
-    name = await call.db.scalar(select(User.display_name).where(User.id == p.id))
     grant = JoinGrant(
         session_id=live.id,
         participant_id=p.id,
         role=p.role.value,
-        name=name or "",
-        expires_at=expires_at,
+        name=terms.name,
+        expires_at=terms.expires_at,
     )
     token = issue_join_token(grant, secret=call.services.secret, now=call.now)
     return JoinTokenOut(
@@ -401,5 +276,5 @@ async def create_join_token(call: Call, session_id: str) -> JoinTokenOut:
         session_id=live.id,
         participant_id=p.id,
         role=p.role.value,
-        expires_at=expires_at,
+        expires_at=terms.expires_at,
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from api.permissions import load_visible, require_coordinator, visible_sessions
-from api.routes.sessions import SessionOut
 from api.routing import Call, Router
 from api.schemas import Input
+from api.session_schemas import SessionOut
 from scheduling.models import LiveSession
-from scheduling.substitutes import Substitute, substitutes_for
-from sessions.substitute_confirmation import check_substitutable, substitute_tutor
+from scheduling.substitutes import Substitute
+from sessions.substitute_confirmation import substitute_candidates, substitute_tutor
 
 router = Router()
 TAGS = ["sessions"]
@@ -72,8 +72,7 @@ async def list_substitutes(call: Call, session_id: str) -> SubstitutesOut:
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "find substitute tutors")
-    check_substitutable(live)
-    ranked = await substitutes_for(call.db, live)
+    ranked = await substitute_candidates(call.db, live)
     return SubstitutesOut(
         session_id=live.id, tutor_id=live.tutor_id, items=[SubstituteOut.of(s) for s in ranked]
     )
