@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
@@ -28,6 +28,9 @@ from scheduling.models import (
     LiveSession,
     SessionStatus,
     SessionStudent,
+    Student,
+    Tutor,
+    User,
 )
 
 # How far back a feed reaches; calendar apps keep what they saw before.
@@ -92,6 +95,63 @@ async def feed_sessions(
         .order_by(LiveSession.scheduled_start, LiveSession.id)
     )
     return list(rows)
+
+
+async def issue_feed(
+    db: AsyncSession, *, org_id: str, owner_kind: FeedOwner, owner_id: str, now: datetime
+) -> tuple[str, CalendarFeed]:
+    """Create or rotate the owner's feed; return its new token (shown once) and the feed."""
+    token = await rotate_feed(db, org_id=org_id, owner_kind=owner_kind, owner_id=owner_id, now=now)
+    feed = await feed_for(db, token)
+    assert feed is not None
+    return token, feed
+
+
+async def feed_summaries(
+    db: AsyncSession, feed: CalendarFeed, sessions: Sequence[LiveSession]
+) -> dict[str, str]:
+    """Each session's SUMMARY by id: its subject and the other party.
+
+    A tutor's feed names the students (by name), a guardian's the tutor, so
+    an event reads the same as the lesson does to whoever subscribed.
+    """
+    ids = [s.id for s in sessions]
+    if feed.owner_kind is FeedOwner.TUTOR:
+        rows = await db.execute(
+            select(SessionStudent.session_id, User.display_name)
+            .join(Student, Student.id == SessionStudent.student_id)
+            .join(User, User.id == Student.user_id)
+            .where(SessionStudent.session_id.in_(ids))
+            .order_by(User.display_name)
+        )
+        students: dict[str, list[str]] = {}
+        for session_id, name in rows:
+            students.setdefault(session_id, []).append(name)
+        return {s.id: f"{s.subject} with {', '.join(students.get(s.id, []))}" for s in sessions}
+    rows = await db.execute(
+        select(Tutor.id, User.display_name)
+        .join(User, User.id == Tutor.user_id)
+        .where(Tutor.id.in_({s.tutor_id for s in sessions}))
+    )
+    tutors: dict[str, str] = {row[0]: row[1] for row in rows}
+    return {s.id: f"{s.subject} with {tutors.get(s.tutor_id, 'your tutor')}" for s in sessions}
+
+
+async def feed_calendar(
+    db: AsyncSession, token: str, *, now: datetime, name: str, domain: str
+) -> bytes | None:
+    """The VCALENDAR that ``token`` opens (see ``render_calendar``), or None for an
+    unknown or rotated-away token."""
+    feed = await feed_for(db, token)
+    if feed is None:
+        return None
+    sessions = await feed_sessions(db, feed, now=now)
+    return render_calendar(
+        sessions,
+        summaries=await feed_summaries(db, feed, sessions),
+        name=name,
+        domain=domain,
+    )
 
 
 def render_calendar(

@@ -6,7 +6,6 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from starlette.responses import Response
 
 from api.permissions import (
@@ -18,18 +17,8 @@ from api.permissions import (
 from api.routing import Call, Router
 from core.errors import NotFound, PermissionDenied
 from core.logging import get_logger
-from scheduling.feeds import feed_for, feed_sessions, render_calendar, rotate_feed
-from scheduling.models import (
-    CalendarFeed,
-    FeedOwner,
-    Guardian,
-    LiveSession,
-    Role,
-    SessionStudent,
-    Student,
-    Tutor,
-    User,
-)
+from scheduling.feeds import feed_calendar, issue_feed
+from scheduling.models import FeedOwner, Guardian, Role, Tutor
 
 router = Router()
 TAGS = ["calendar"]
@@ -50,11 +39,9 @@ def _feed_path(token: str) -> str:
 
 
 async def _issue(call: Call, owner_kind: FeedOwner, owner_id: str, org_id: str) -> FeedOut:
-    token = await rotate_feed(
+    token, feed = await issue_feed(
         call.db, org_id=org_id, owner_kind=owner_kind, owner_id=owner_id, now=call.now
     )
-    feed = await feed_for(call.db, token)
-    assert feed is not None
     log.info("calendar feed issued", owner_kind=owner_kind.value, owner_id=owner_id)
     return FeedOut(
         url=call.services.settings.public_url + _feed_path(token),
@@ -90,29 +77,6 @@ async def create_guardian_feed(call: Call, guardian_id: str) -> FeedOut:
     return await _issue(call, FeedOwner.GUARDIAN, guardian.id, guardian.org_id)
 
 
-async def _summaries(call: Call, feed: CalendarFeed, sessions: list[LiveSession]) -> dict[str, str]:
-    ids = [s.id for s in sessions]
-    if feed.owner_kind is FeedOwner.TUTOR:
-        rows = await call.db.execute(
-            select(SessionStudent.session_id, User.display_name)
-            .join(Student, Student.id == SessionStudent.student_id)
-            .join(User, User.id == Student.user_id)
-            .where(SessionStudent.session_id.in_(ids))
-            .order_by(User.display_name)
-        )
-        students: dict[str, list[str]] = {}
-        for session_id, name in rows:
-            students.setdefault(session_id, []).append(name)
-        return {s.id: f"{s.subject} with {', '.join(students.get(s.id, []))}" for s in sessions}
-    rows = await call.db.execute(
-        select(Tutor.id, User.display_name)
-        .join(User, User.id == Tutor.user_id)
-        .where(Tutor.id.in_({s.tutor_id for s in sessions}))
-    )
-    tutors: dict[str, str] = {row[0]: row[1] for row in rows}
-    return {s.id: f"{s.subject} with {tutors.get(s.tutor_id, 'your tutor')}" for s in sessions}
-
-
 @router.get("/api/v1/calendar/{token}.ics", tags=TAGS, auth=False, media_type="text/calendar")
 async def read_calendar_feed(call: Call, token: str) -> Response:
     """A tutor's or guardian's sessions as an iCalendar (RFC 5545) feed; no login.
@@ -122,16 +86,15 @@ async def read_calendar_feed(call: Call, token: str) -> Response:
     session changes, and STATUS:CANCELLED once cancelled. Sessions that ended
     more than 90 days ago are left out.
     """
-    feed = await feed_for(call.db, token)
-    if feed is None:
-        raise NotFound("no calendar feed at this address; ask for a new feed link")
-    sessions = await feed_sessions(call.db, feed, now=call.now)
-    body = render_calendar(
-        sessions,
-        summaries=await _summaries(call, feed, sessions),
+    body = await feed_calendar(
+        call.db,
+        token,
+        now=call.now,
         name="Liveclass sessions",
         domain=urlsplit(call.services.settings.public_url).hostname or "liveclass",
     )
+    if body is None:
+        raise NotFound("no calendar feed at this address; ask for a new feed link")
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",
