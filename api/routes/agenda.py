@@ -16,14 +16,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import ColumnElement, select
 
 from api.permissions import load_visible, visible_sessions, visible_students, visible_tutors
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery, TimeZoneName
 from core.errors import ErrorDetail, ValidationFailed
-from core.pagination import fetch_page
-from scheduling.models import LiveSession, SessionStatus, SessionStudent, Student, Tutor, User
+from scheduling.agenda import Agenda, student_agenda, tutor_agenda
+from scheduling.models import SessionStatus, Student, Tutor
 
 router = Router()
 TAGS = ["calendar"]
@@ -88,33 +87,9 @@ def _check_range(query: AgendaQuery) -> None:
         )
 
 
-async def _agenda(
-    call: Call, query: AgendaQuery, person: ColumnElement[bool], own_zone: str
-) -> AgendaPage:
-    """One page of the sessions matching ``person`` that the caller may see."""
-    p = call.principal
-    zone_name = query.time_zone or own_zone
+def _render(agenda: Agenda, query: AgendaQuery, zone_name: str) -> AgendaPage:
+    """The page, with each session's times also in ``zone_name``."""
     zone = ZoneInfo(zone_name)
-    where = [
-        visible_sessions(p),
-        person,
-        LiveSession.scheduled_end > query.start,
-        LiveSession.scheduled_start < query.end,
-    ]
-    if query.status:
-        where.append(LiveSession.status == query.status)
-    rows, total = await fetch_page(
-        call.db,
-        select(LiveSession),
-        where=where,
-        order_by=[LiveSession.scheduled_start, LiveSession.id],
-        page=query,
-    )
-    # Every tutor of a session you can see is one you can see; not every student is.
-    tutor_names = await _names(call, Tutor, {s.tutor_id for s in rows})
-    student_names = await _names(
-        call, Student, {sid for s in rows for sid in s.student_ids}, visible_students(p)
-    )
     return AgendaPage(
         items=[
             AgendaEntryOut(
@@ -122,9 +97,9 @@ async def _agenda(
                 subject=s.subject,
                 status=s.status,
                 tutor_id=s.tutor_id,
-                tutor_name=tutor_names.get(s.tutor_id, ""),
+                tutor_name=agenda.tutor_names.get(s.tutor_id, ""),
                 students=[
-                    AgendaStudentOut(student_id=sid, name=student_names.get(sid))
+                    AgendaStudentOut(student_id=sid, name=agenda.student_names.get(sid))
                     for sid in s.student_ids
                 ],
                 scheduled_start=s.scheduled_start,
@@ -133,32 +108,15 @@ async def _agenda(
                 local_end=s.scheduled_end.astimezone(zone).isoformat(),
                 time_zone=zone_name,
             )
-            for s in rows
+            for s in agenda.sessions
         ],
-        total=total,
+        total=agenda.total,
         limit=query.limit,
         offset=query.offset,
         start=query.start,
         end=query.end,
         time_zone=zone_name,
     )
-
-
-async def _names(
-    call: Call,
-    model: type[Tutor] | type[Student],
-    ids: set[str],
-    *where: ColumnElement[bool],
-) -> dict[str, str]:
-    """Display names of the ``model`` rows in ``ids`` that also meet ``where``."""
-    if not ids:
-        return {}
-    rows = await call.db.execute(
-        select(model.id, User.display_name)
-        .join(User, User.id == model.user_id)
-        .where(model.id.in_(ids), *where)
-    )
-    return dict(rows.all())
 
 
 @router.get("/api/v1/tutors/{tutor_id}/calendar", tags=TAGS, errors=[422])
@@ -175,7 +133,17 @@ async def tutor_calendar(call: Call, tutor_id: str, query: AgendaQuery) -> Agend
     p = call.principal
     _check_range(query)
     tutor = await load_visible(call.db, p, Tutor, visible_tutors(p), tutor_id, "tutor")
-    return await _agenda(call, query, LiveSession.tutor_id == tutor.id, tutor.time_zone)
+    agenda = await tutor_agenda(
+        call.db,
+        tutor.id,
+        visible=visible_sessions(p),
+        nameable=visible_students(p),
+        start=query.start,
+        end=query.end,
+        status=query.status,
+        page=query,
+    )
+    return _render(agenda, query, query.time_zone or tutor.time_zone)
 
 
 @router.get("/api/v1/students/{student_id}/calendar", tags=TAGS, errors=[422])
@@ -192,5 +160,14 @@ async def student_calendar(call: Call, student_id: str, query: AgendaQuery) -> A
     p = call.principal
     _check_range(query)
     student = await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
-    attending = select(SessionStudent.session_id).where(SessionStudent.student_id == student.id)
-    return await _agenda(call, query, LiveSession.id.in_(attending), student.time_zone)
+    agenda = await student_agenda(
+        call.db,
+        student.id,
+        visible=visible_sessions(p),
+        nameable=visible_students(p),
+        start=query.start,
+        end=query.end,
+        status=query.status,
+        page=query,
+    )
+    return _render(agenda, query, query.time_zone or student.time_zone)
