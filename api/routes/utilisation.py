@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import select
 
 from api.permissions import require_coordinator
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery
 from core.errors import ErrorDetail, ValidationFailed
-from core.pagination import fetch_page
-from scheduling.availability import ExceptionKind, Interval, expand
-from scheduling.models import LiveSession, SessionStatus, Tutor, User
-from scheduling.schedules import exceptions_of, rules_of, to_exception, to_rule
-from scheduling.utilisation import utilisation
+from scheduling.utilisation_report import tutors_utilisation
 
 router = Router()
 TAGS = ["tutors"]
@@ -69,47 +63,22 @@ async def tutor_utilisation(call: Call, query: UtilisationQuery) -> UtilisationP
                 )
             ],
         )
-    tutors, total = await fetch_page(
-        call.db,
-        select(Tutor).join(User, User.id == Tutor.user_id),
-        where=[Tutor.org_id == p.org_id],
-        order_by=[User.display_name, Tutor.id],
-        page=query,
+    rows, total = await tutors_utilisation(
+        call.db, org_id=p.org_id, start=start, end=end, page=query
     )
-    items = []
-    for tutor in tutors:
-        rules = [to_rule(r) for r in await rules_of(call.db, tutor.id)]
-        exceptions = [to_exception(x) for x in await exceptions_of(call.db, tutor.id)]
-        configured = bool(rules) or any(x.kind is ExceptionKind.EXTRA_HOURS for x in exceptions)
-        available = (
-            expand(rules, exceptions, zone=ZoneInfo(tutor.time_zone), start=start, end=end)
-            if configured
-            else []
+    items = [
+        TutorUtilisationOut(
+            tutor_id=row.tutor.id,
+            name=row.tutor.user.display_name,
+            time_zone=row.tutor.time_zone,
+            configured=row.configured,
+            available_minutes=row.used.available_minutes,
+            booked_minutes=row.used.booked_minutes,
+            sessions=row.used.sessions,
+            share=row.used.share,
         )
-        booked = [
-            Interval(s.scheduled_start, s.scheduled_end)
-            for s in await call.db.scalars(
-                select(LiveSession).where(
-                    LiveSession.tutor_id == tutor.id,
-                    LiveSession.status != SessionStatus.CANCELLED,
-                    LiveSession.scheduled_end > start,
-                    LiveSession.scheduled_start < end,
-                )
-            )
-        ]
-        used = utilisation(available, booked, start=start, end=end)
-        items.append(
-            TutorUtilisationOut(
-                tutor_id=tutor.id,
-                name=tutor.user.display_name,
-                time_zone=tutor.time_zone,
-                configured=configured,
-                available_minutes=used.available_minutes,
-                booked_minutes=used.booked_minutes,
-                sessions=used.sessions,
-                share=used.share,
-            )
-        )
+        for row in rows
+    ]
     return UtilisationPage(
         items=items,
         total=total,
