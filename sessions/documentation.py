@@ -10,6 +10,9 @@ The chain runs from events, each step a handler idempotent on the event id::
     tutor approves (API), or the sweep after LIVECLASS_SUMMARY_AUTO_APPROVE_MINUTES
         ──▶ summary.approved ──guardian_notices──▶ one email per guardian
 
+The review between drafting and approval (edits, approval, the automatic
+approval) is the tutor's, by command rather than event: ``sessions.review``.
+
 ``recording.ready`` and ``session.ended`` come in either order (a room closes when
 its last participant leaves; the session ends by hand or by the sweep), so the
 drafting handler listens to both and drafts once both a transcript and the end
@@ -28,16 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ai_docs import (
     Briefing,
+    Segment,
     SessionDocument,
     SourceTranscript,
     Track,
@@ -47,19 +50,14 @@ from ai_docs import (
     draft_document,
 )
 from ai_docs.settings import AIDocsSettings
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound
 from core.ids import new_id
 from core.logging import get_logger
 from eventbus.models import HandlerFailure, OutboxEvent
 from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, SessionStatus, SessionStudent, User
 from sessions.consent import ai_consented, transcribable
-from sessions.errors import (
-    InvalidTransition,
-    NoTranscript,
-    TranscriptionGaveUp,
-    TranscriptPending,
-)
+from sessions.errors import NoTranscript, TranscriptionGaveUp, TranscriptPending
 from sessions.events import record
 from sessions.lifecycle import Action
 from sessions.models import (
@@ -77,7 +75,6 @@ from sessions.session_exceptions import raise_exception
 log = get_logger("liveclass.sessions.documentation")
 
 BRIEFING_FROM_LAST = 3
-APPROVE_BATCH = 100
 
 
 def recording_payload(tracks: Sequence[Any]) -> dict[str, Any]:
@@ -209,14 +206,19 @@ class TranscriptionHandler:
         )
 
 
-async def transcript_of(db: AsyncSession, session_id: str) -> SourceTranscript:
-    """A session's stored segments, numbered as stored (what documents cite)."""
+async def stored_segments(db: AsyncSession, session_id: str) -> list[TranscriptSegment]:
+    """A session's stored transcript segments, in their stored order."""
     rows = await db.scalars(
         select(TranscriptSegment)
         .where(TranscriptSegment.session_id == session_id)
         .order_by(TranscriptSegment.index)
     )
-    return SourceTranscript.from_segments(rows)
+    return list(rows)
+
+
+async def transcript_of(db: AsyncSession, session_id: str) -> SourceTranscript:
+    """A session's stored segments, numbered as stored (what documents cite)."""
+    return SourceTranscript.from_segments(await stored_segments(db, session_id))
 
 
 class TranscriptState(StrEnum):
@@ -346,6 +348,61 @@ async def transcript_facts(db: AsyncSession, session_id: str) -> TranscriptFacts
     )
 
 
+@dataclass(frozen=True)
+class StoredTranscript:
+    """A session's transcript as its readers get it: where it stands and what is stored.
+
+    ``segments`` is the whole transcript only when ``state`` is ``ready``; before
+    that, at most those of the earlier parts of a recording made in several parts.
+    """
+
+    state: TranscriptState
+    segments: list[TranscriptSegment]
+    untranscribed: tuple[str, ...]
+
+
+async def read_transcript(db: AsyncSession, session_id: str) -> StoredTranscript:
+    """The session's stored transcript with its state, so that "not yet" reads as such.
+
+    Raises:
+        NotFound: there is no such session.
+    """
+    facts = await transcript_facts(db, session_id)
+    return StoredTranscript(
+        state=transcript_state(facts),
+        segments=await stored_segments(db, session_id),
+        untranscribed=facts.untranscribed,
+    )
+
+
+async def finished_transcript(db: AsyncSession, session_id: str) -> Transcript:
+    """The session's transcript once it is ``ready``, one track per speaker (for captions).
+
+    Raises:
+        NotFound: there is no such session.
+        TranscriptPending: not transcribed yet.
+        TranscriptionGaveUp: transcription failed for good.
+        NoTranscript: nothing was recorded or may be transcribed.
+    """
+    require_transcript(transcript_state(await transcript_facts(db, session_id)), session_id)
+    rows = await stored_segments(db, session_id)
+    tracks = {r.participant_id: n for n, r in enumerate(rows)}
+    return Transcript(
+        segments=tuple(
+            Segment(
+                start=r.start,
+                end=r.end,
+                text=r.text,
+                speaker=r.speaker,
+                role=r.role,
+                track=tracks[r.participant_id],
+            )
+            for r in rows
+        ),
+        duration=max((r.end for r in rows), default=0.0),
+    )
+
+
 class DraftingHandler:
     """On ``transcript.ready`` or ``session.ended``, whichever comes second: draft the
     session's document (the configured model, else or on its failure the offline
@@ -471,113 +528,11 @@ async def attach_briefing(
     return existing
 
 
-def edit_document(
-    row: SessionDocumentRecord,
-    changes: dict[str, Any],
-    transcript: SourceTranscript,
-    *,
-    by: str,
-    now: datetime,
-) -> SessionDocumentRecord:
-    """Apply a reviewer's changes to a draft's content fields; the caller commits.
-
-    Raises:
-        InvalidTransition: the document is already approved.
-        ValidationFailed: the changed document does not fit the schema, or cites
-            a segment the transcript does not have.
-    """
-    if row.status is DocumentStatus.APPROVED:
-        raise InvalidTransition(
-            "cannot edit a document that is approved; its summary has gone to the guardians"
-        )
-    merged = {**row.content, **changes}
-    try:
-        document = SessionDocument.model_validate(merged, context={"segments": transcript.indices})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValidationFailed(
-            f"the edited document is invalid at {where}: {first['msg']}"
-        ) from exc
-    row.content = document.model_dump(mode="json")
-    row.edited_at, row.edited_by = now, by
-    return row
-
-
-# The offline drafter ended every parent summary with this until it was seen to be
-# untrue by the time guardians read it; approval takes it out of drafts written before.
-REVIEW_PROMISE = "This is an automatic summary; the tutor will review it."
-
-
-def _without_review_promise(text: str) -> str:
-    kept = text.replace(f" {REVIEW_PROMISE}", "").replace(REVIEW_PROMISE, "").strip()
-    return kept or text
-
-
-async def approve_document(
-    db: AsyncSession,
-    row: SessionDocumentRecord,
-    *,
-    by: str | None,
-    now: datetime,
-    after: timedelta | None = None,
-) -> OutboxEvent:
-    """Approve a draft and write ``summary.approved`` (its parent summary goes to every
-    guardian of the session's students); the caller commits.
-
-    ``by`` is the reviewer's user id, or None for an automatic approval (the
-    document then stays labelled as automatic); ``after`` is, for an automatic
-    approval, the wait that ran out (``LIVECLASS_SUMMARY_AUTO_APPROVE_MINUTES``).
-    The payload says which (``automatic``, ``by``, ``after_minutes``), so the
-    guardian's email can say how the summary came to be sent.
-
-    Raises:
-        InvalidTransition: it was approved before.
-    """
-    if row.status is DocumentStatus.APPROVED:
-        when = row.approved_at.isoformat() if row.approved_at else "earlier"
-        raise InvalidTransition(f"cannot approve a document that is already approved (at {when})")
-    row.status = DocumentStatus.APPROVED
-    row.approved_at, row.approved_by = now, by
-    content = dict(row.content)
-    if by is not None:
-        content["automatic"] = False
-    summary = dict(content["parent_summary"])
-    summary["text"] = _without_review_promise(summary["text"])
-    content["parent_summary"] = summary
-    row.content = content
-    live = await db.get(LiveSession, row.session_id)
-    student_ids = live.student_ids if live is not None else []
-    automatic = by is None
-    return record(
-        db,
-        "summary.approved",
-        session_id=row.session_id,
-        at=now,
-        payload={
-            "document_id": row.id,
-            "student_ids": student_ids,
-            "parent_summary": summary["text"],
-            "by": by,
-            "automatic": automatic,
-            "after_minutes": (
-                int(after.total_seconds() // 60) if automatic and after is not None else None
-            ),
-        },
-    )
-
-
-async def approve_due(db: AsyncSession, now: datetime, *, after: timedelta) -> list[OutboxEvent]:
-    """Approve every draft drafted at least ``after`` ago (``LIVECLASS_SUMMARY_AUTO_APPROVE_
-    MINUTES``); the caller commits. Reads only stored state, so a restart catches up."""
+async def briefings_for(db: AsyncSession, session_id: str) -> list[BriefingRecord]:
+    """The briefings attached to a session, one per student (by student id)."""
     rows = await db.scalars(
-        select(SessionDocumentRecord)
-        .where(
-            SessionDocumentRecord.status == DocumentStatus.DRAFT,
-            SessionDocumentRecord.drafted_at <= now - after,
-        )
-        .order_by(SessionDocumentRecord.drafted_at)
-        .limit(APPROVE_BATCH)
-        .with_for_update(skip_locked=True)
+        select(BriefingRecord)
+        .where(BriefingRecord.session_id == session_id)
+        .order_by(BriefingRecord.student_id)
     )
-    return [await approve_document(db, row, by=None, now=now, after=after) for row in list(rows)]
+    return list(rows)

@@ -34,9 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.logging import get_logger
 from eventbus.models import OutboxEvent
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
-from sessions.documentation import approve_due
 from sessions.errors import InvalidTransition
 from sessions.lifecycle import Action
+from sessions.review import approve_due
 from sessions.service import apply
 from sessions.session_exceptions import detect_due
 

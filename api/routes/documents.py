@@ -13,18 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from starlette.responses import Response
 
 from ai_docs import (
     ComprehensionCheck,
     Item,
-    Segment,
     SessionDocument,
     Summary,
     to_webvtt,
 )
-from ai_docs.transcript import Transcript
 from api.permissions import load_visible, require_session_staff, visible_sessions
 from api.routing import Call, Router
 from api.schemas import Input
@@ -32,19 +29,12 @@ from core.errors import NotFound
 from scheduling.models import LiveSession, Role
 from sessions.documentation import (
     TranscriptState,
-    approve_document,
-    edit_document,
-    require_transcript,
-    transcript_facts,
-    transcript_of,
-    transcript_state,
+    briefings_for,
+    finished_transcript,
+    read_transcript,
 )
-from sessions.models import (
-    BriefingRecord,
-    DocumentStatus,
-    SessionDocumentRecord,
-    TranscriptSegment,
-)
+from sessions.models import DocumentStatus, SessionDocumentRecord
+from sessions.review import approve_draft, approved_summary, document_of, edit_draft
 
 router = Router()
 TAGS = ["documents"]
@@ -159,28 +149,6 @@ async def _staff_session(call: Call, session_id: str, action: str) -> LiveSessio
     return live
 
 
-async def _document(call: Call, session_id: str, *, lock: bool = False) -> SessionDocumentRecord:
-    query = select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == session_id)
-    if lock:
-        query = query.with_for_update()
-    row = await call.db.scalar(query)
-    if row is None:
-        raise NotFound(
-            f"session {session_id} has no document yet; it is drafted once the session has "
-            "ended and its recording is transcribed"
-        )
-    return row
-
-
-async def _segments(call: Call, session_id: str) -> list[TranscriptSegment]:
-    rows = await call.db.scalars(
-        select(TranscriptSegment)
-        .where(TranscriptSegment.session_id == session_id)
-        .order_by(TranscriptSegment.index)
-    )
-    return list(rows)
-
-
 @router.get("/api/v1/sessions/{session_id}/transcript", tags=TAGS)
 async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
     """The session's transcript: each participant's speech in time order, with speaker
@@ -189,12 +157,11 @@ async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
     no segments means that nobody was heard. A student's speech is in it only when
     every guardian consented to AI processing (else they are listed in `untranscribed`)."""
     live = await _staff_session(call, session_id, "read a session's transcript")
-    facts = await transcript_facts(call.db, live.id)
-    rows = await _segments(call, live.id)
+    transcript = await read_transcript(call.db, live.id)
     return TranscriptOut(
         session_id=live.id,
-        state=transcript_state(facts),
-        untranscribed=list(facts.untranscribed),
+        state=transcript.state,
+        untranscribed=list(transcript.untranscribed),
         segments=[
             SegmentOut(
                 index=r.index,
@@ -205,7 +172,7 @@ async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
                 participant_id=r.participant_id,
                 text=r.text,
             )
-            for r in rows
+            for r in transcript.segments
         ],
     )
 
@@ -220,23 +187,7 @@ async def get_captions(call: Call, session_id: str) -> Response:
     ask again later), 409 `transcript_failed` (transcription failed for good), 404
     `no_transcript` (nothing was recorded that may be transcribed)."""
     live = await _staff_session(call, session_id, "read a session's captions")
-    require_transcript(transcript_state(await transcript_facts(call.db, live.id)), live.id)
-    rows = await _segments(call, live.id)
-    tracks = {r.participant_id: n for n, r in enumerate(rows)}
-    transcript = Transcript(
-        segments=tuple(
-            Segment(
-                start=r.start,
-                end=r.end,
-                text=r.text,
-                speaker=r.speaker,
-                role=r.role,
-                track=tracks[r.participant_id],
-            )
-            for r in rows
-        ),
-        duration=max((r.end for r in rows), default=0.0),
-    )
+    transcript = await finished_transcript(call.db, live.id)
     return Response(to_webvtt(transcript), media_type="text/vtt; charset=utf-8")
 
 
@@ -246,7 +197,7 @@ async def get_document(call: Call, session_id: str) -> DocumentOut:
     item cites transcript segments (`GET .../transcript`). Coordinators and the
     session's tutor; 404 until it is drafted."""
     live = await _staff_session(call, session_id, "read a session's document")
-    return DocumentOut.of(await _document(call, live.id))
+    return DocumentOut.of(await document_of(call.db, live.id))
 
 
 @router.patch("/api/v1/sessions/{session_id}/document", tags=TAGS, errors=[409])
@@ -254,10 +205,10 @@ async def edit_session_document(call: Call, session_id: str, body: DocumentEdit)
     """Edit the draft before approving it (the session's tutor or a coordinator). Fields
     left out stay as they are; an approved document cannot change (409)."""
     live = await _staff_session(call, session_id, "edit a session's document")
-    row = await _document(call, live.id, lock=True)
     changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
-    transcript = await transcript_of(call.db, live.id)
-    edit_document(row, changes, transcript, by=call.principal.id, now=call.now)
+    row = await edit_draft(
+        call.db, session_id=live.id, changes=changes, by=call.principal.id, now=call.now
+    )
     return DocumentOut.of(row)
 
 
@@ -267,8 +218,7 @@ async def approve_session_document(call: Call, session_id: str) -> DocumentOut:
     session's students who wants summaries and consented (once). A second approval
     gets 409."""
     live = await _staff_session(call, session_id, "approve a session's document")
-    row = await _document(call, live.id, lock=True)
-    await approve_document(call.db, row, by=call.principal.id, now=call.now)
+    row = await approve_draft(call.db, session_id=live.id, by=call.principal.id, now=call.now)
     return DocumentOut.of(row)
 
 
@@ -278,23 +228,17 @@ async def get_summary(call: Call, session_id: str) -> SummaryOut:
     students themselves, its tutor and coordinators. 404 until approved."""
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
-    row = await call.db.scalar(
-        select(SessionDocumentRecord).where(
-            SessionDocumentRecord.session_id == live.id,
-            SessionDocumentRecord.status == DocumentStatus.APPROVED,
-        )
-    )
-    if row is None or row.approved_at is None:
+    summary = await approved_summary(call.db, live.id)
+    if summary is None:
         hint = "" if p.role in (Role.GUARDIAN, Role.STUDENT) else "; approve its document first"
         raise NotFound(f"session {live.id} has no approved summary yet{hint}")
-    document = SessionDocument.model_validate(row.content)
     return SummaryOut(
         session_id=live.id,
         subject=live.subject,
         scheduled_start=live.scheduled_start,
-        summary=document.parent_summary.text,
-        automatic=row.approved_by is None,
-        approved_at=row.approved_at,
+        summary=summary.text,
+        automatic=summary.automatic,
+        approved_at=summary.approved_at,
     )
 
 
@@ -304,11 +248,7 @@ async def get_briefing(call: Call, session_id: str) -> BriefingsOut:
     homework to check, suggested focus and what worked, drawn from their last few
     documented sessions together. Empty when there are none yet."""
     live = await _staff_session(call, session_id, "read a session's briefing")
-    rows = await call.db.scalars(
-        select(BriefingRecord)
-        .where(BriefingRecord.session_id == live.id)
-        .order_by(BriefingRecord.student_id)
-    )
+    rows = await briefings_for(call.db, live.id)
     return BriefingsOut(
         session_id=live.id,
         briefings=[

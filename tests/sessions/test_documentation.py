@@ -27,12 +27,10 @@ from eventbus.models import OutboxEvent
 from notifications import GuardianNotices
 from scheduling.models import Guardianship, LiveSession, PresenceType, SessionStatus
 from sessions.documentation import (
-    REVIEW_PROMISE,
     DraftingHandler,
     TranscriptFacts,
     TranscriptionHandler,
     TranscriptState,
-    approve_due,
     record_recording,
     transcript_state,
 )
@@ -45,6 +43,7 @@ from sessions.models import (
     SessionExceptionKind,
     TranscriptSegment,
 )
+from sessions.review import REVIEW_PROMISE, approve_due
 from sessions.session_exceptions import detect_due
 from tests.conftest import NOW, World
 from tests.notifications.test_notifications import (
