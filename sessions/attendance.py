@@ -5,7 +5,8 @@ them into join/leave intervals per participant. A rejoin is a new interval; an
 interval still open at the session's end closes there; a join or leave that
 repeats the state the participant is already in (a lost leave, a duplicate
 join) is ignored rather than guessed at. Students who never joined are listed
-as absent. ``AttendanceHandler`` stores the result when the session ends.
+as absent. ``AttendanceHandler`` stores the result when the session ends;
+``session_attendance`` is what a reader gets, stored or worked out so far.
 """
 
 from __future__ import annotations
@@ -129,6 +130,38 @@ async def attendance_of(
         scheduled_start=live.scheduled_start,
         end=end,
     )
+
+
+@dataclass(frozen=True)
+class SessionAttendance:
+    """A session's attendance as a reader gets it.
+
+    ``stored`` holds the rows written when the session ended (the tutor first, then
+    students by id, then anyone else); until then it is empty and ``computed`` is
+    worked out from the presence records so far.
+    """
+
+    stored: list[Attendance]
+    computed: list[ParticipantAttendance]
+
+    @property
+    def final(self) -> bool:
+        return bool(self.stored)
+
+
+ROLE_ORDER = {"tutor": 0, "student": 1}
+
+
+async def session_attendance(
+    db: AsyncSession, live: LiveSession, *, now: datetime
+) -> SessionAttendance:
+    """The attendance stored when ``live`` ended, or else the attendance so far with
+    open intervals closed at ``now``."""
+    rows = list(await db.scalars(select(Attendance).where(Attendance.session_id == live.id)))
+    if rows:
+        rows.sort(key=lambda r: (ROLE_ORDER.get(r.role, 2), r.student_id or "", r.participant_id))
+        return SessionAttendance(stored=rows, computed=[])
+    return SessionAttendance(stored=[], computed=await attendance_of(db, live, end=now))
 
 
 def to_rows(

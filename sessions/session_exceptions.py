@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.ids import new_id
+from core.pagination import PageWindow, fetch_page
 from eventbus.models import OutboxEvent
 from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus, Tutor
@@ -258,6 +259,58 @@ async def apply_move(
         payload={"exception_id": exc.id, "kind": exc.kind.value, "by": by},
     )
     return exc
+
+
+async def exceptions_page(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    page: PageWindow,
+    status: SessionExceptionStatus | None = None,
+    kind: SessionExceptionKind | None = None,
+    session_id: str | None = None,
+) -> tuple[list[SessionException], int]:
+    """One page of the organisation's exceptions, newest first, and how many match."""
+    where: list[ColumnElement[bool]] = [SessionException.org_id == org_id]
+    if status is not None:
+        where.append(SessionException.status == status)
+    if kind is not None:
+        where.append(SessionException.kind == kind)
+    if session_id is not None:
+        where.append(SessionException.session_id == session_id)
+    return await fetch_page(
+        db,
+        select(SessionException),
+        where=where,
+        order_by=[SessionException.raised_at.desc(), SessionException.id.desc()],
+        page=page,
+    )
+
+
+async def move_exception(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    exception_id: str,
+    action: str,
+    by: str,
+    now: datetime,
+    note: str | None,
+) -> SessionException | None:
+    """Acknowledge or resolve one of the organisation's exceptions (``apply_move``), its
+    row locked; None when the organisation has no such exception. The caller commits.
+
+    Raises:
+        InvalidTransition: the move is not allowed from its status.
+    """
+    row = await db.scalar(
+        select(SessionException)
+        .where(SessionException.id == exception_id, SessionException.org_id == org_id)
+        .with_for_update()
+    )
+    if row is None:
+        return None
+    return await apply_move(db, row, action, by=by, now=now, note=note)
 
 
 @dataclass(frozen=True)

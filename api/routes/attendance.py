@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.permissions import load_visible, require_session_staff, visible_sessions
 from api.routing import Call, Router
 from scheduling.models import LiveSession
-from sessions.attendance import ParticipantAttendance, attendance_of
+from sessions.attendance import ParticipantAttendance, session_attendance
 from sessions.models import Attendance
 
 router = Router()
@@ -94,17 +93,15 @@ async def get_attendance(call: Call, session_id: str) -> AttendanceOut:
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_session_staff(p, live, "read a session's attendance")
-    rows = list(await call.db.scalars(select(Attendance).where(Attendance.session_id == live.id)))
+    attendance = await session_attendance(call.db, live, now=call.now)
     next_of = {s.student_id: s.next_session_id for s in live.students}
-    if rows:
-        order = {"tutor": 0, "student": 1}
-        rows.sort(key=lambda r: (order.get(r.role, 2), r.student_id or "", r.participant_id))
-        people = [_stored(r) for r in rows]
+    if attendance.final:
+        people = [_stored(r) for r in attendance.stored]
     else:
-        people = [_live(a) for a in await attendance_of(call.db, live, end=call.now)]
+        people = [_live(a) for a in attendance.computed]
     for person in people:
         if person.student_id is not None:
             person.next_session_id = next_of.get(person.student_id)
     return AttendanceOut(
-        session_id=live.id, final=bool(rows), ended_at=live.ended_at, participants=people
+        session_id=live.id, final=attendance.final, ended_at=live.ended_at, participants=people
     )

@@ -6,14 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.permissions import not_visible, require_coordinator
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
-from core.pagination import fetch_page
 from sessions.models import SessionException, SessionExceptionKind, SessionExceptionStatus
-from sessions.session_exceptions import apply_move
+from sessions.session_exceptions import exceptions_page, move_exception
 
 router = Router()
 TAGS = ["exceptions"]
@@ -74,19 +72,13 @@ async def list_exceptions(call: Call, query: SessionExceptionQuery) -> SessionEx
     """The organisation's session exceptions, newest first (coordinators only)."""
     p = call.principal
     require_coordinator(p, "read session exceptions")
-    where = [SessionException.org_id == p.org_id]
-    if query.status is not None:
-        where.append(SessionException.status == query.status)
-    if query.kind is not None:
-        where.append(SessionException.kind == query.kind)
-    if query.session_id is not None:
-        where.append(SessionException.session_id == query.session_id)
-    rows, total = await fetch_page(
+    rows, total = await exceptions_page(
         call.db,
-        select(SessionException),
-        where=where,
-        order_by=[SessionException.raised_at.desc(), SessionException.id.desc()],
+        org_id=p.org_id,
         page=query,
+        status=query.status,
+        kind=query.kind,
+        session_id=query.session_id,
     )
     return SessionExceptionPage(
         items=[SessionExceptionOut.of(r) for r in rows],
@@ -101,14 +93,17 @@ async def _move(
 ) -> SessionExceptionOut:
     p = call.principal
     require_coordinator(p, f"{action} session exceptions")
-    row = await call.db.scalar(
-        select(SessionException)
-        .where(SessionException.id == exception_id, SessionException.org_id == p.org_id)
-        .with_for_update()
+    row = await move_exception(
+        call.db,
+        org_id=p.org_id,
+        exception_id=exception_id,
+        action=action,
+        by=p.id,
+        now=call.now,
+        note=note,
     )
     if row is None:
         raise not_visible(p, "exception", exception_id)
-    await apply_move(call.db, row, action, by=p.id, now=call.now, note=note)
     return SessionExceptionOut.of(row)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from api.permissions import require_coordinator
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery
-from core.pagination import fetch_page
 from notifications import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
+from notifications.delivery_log import deliveries_page
 
 router = Router()
 TAGS = ["notifications"]
@@ -86,19 +85,13 @@ async def list_notifications(call: Call, query: DeliveryQuery) -> DeliveryPage:
     """The guardian email log of your organisation, newest first (coordinators only)."""
     p = call.principal
     require_coordinator(p, "read the notification log")
-    where = [Delivery.org_id == p.org_id]
-    if query.status is not None:
-        where.append(Delivery.status == query.status)
-    if query.kind is not None:
-        where.append(Delivery.kind == query.kind)
-    if query.session_id is not None:
-        where.append(Delivery.session_id == query.session_id)
-    rows, total = await fetch_page(
+    rows, total = await deliveries_page(
         call.db,
-        select(Delivery),
-        where=where,
-        order_by=[Delivery.created_at.desc(), Delivery.id.desc()],
+        org_id=p.org_id,
         page=query,
+        status=query.status,
+        kind=query.kind,
+        session_id=query.session_id,
     )
     return DeliveryPage(
         items=[DeliveryOut.of(d) for d in rows], total=total, limit=query.limit, offset=query.offset
