@@ -10,16 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, select
 
 from api.permissions import require_coordinator
 from api.routing import Call, Router
 from api.schemas import Page, PageQuery
-from core.errors import NotFound
-from core.pagination import fetch_page
 from eventbus.bus import EventBus
-from eventbus.models import HandlerFailure, OutboxEvent
-from scheduling.models import LiveSession
+from sessions.dead_letters import DeadLetter, dead_letters_page, redeliver
 
 router = Router()
 TAGS = ["events"]
@@ -37,7 +33,8 @@ class DeadLetterOut(BaseModel):
     failed_at: datetime = Field(description="When the last attempt failed.")
 
     @classmethod
-    def of(cls, f: HandlerFailure, e: OutboxEvent) -> DeadLetterOut:
+    def of(cls, letter: DeadLetter) -> DeadLetterOut:
+        f, e = letter.failure, letter.event
         return cls(
             handler=f.handler,
             event_id=f.event_id,
@@ -66,35 +63,11 @@ async def list_dead_letters(call: Call, query: DeadLetterQuery) -> DeadLetterPag
     """
     p = call.principal
     require_coordinator(p, "read dead letters")
-    where: list[ColumnElement[bool]] = [
-        HandlerFailure.dead.is_(True),
-        HandlerFailure.event_id.in_(
-            select(OutboxEvent.id)
-            .join(LiveSession, LiveSession.id == OutboxEvent.session_id)
-            .where(LiveSession.org_id == p.org_id)
-        ),
-    ]
-    if query.handler is not None:
-        where.append(HandlerFailure.handler == query.handler)
-    rows, total = await fetch_page(
-        call.db,
-        select(HandlerFailure),
-        where=where,
-        order_by=[
-            HandlerFailure.next_attempt_at.desc(),
-            HandlerFailure.handler,
-            HandlerFailure.event_id,
-        ],
-        page=query,
+    rows, total = await dead_letters_page(
+        call.db, org_id=p.org_id, page=query, handler=query.handler
     )
-    events = {
-        e.id: e
-        for e in await call.db.scalars(
-            select(OutboxEvent).where(OutboxEvent.id.in_([f.event_id for f in rows]))
-        )
-    }
     return DeadLetterPage(
-        items=[DeadLetterOut.of(f, events[f.event_id]) for f in rows],
+        items=[DeadLetterOut.of(letter) for letter in rows],
         total=total,
         limit=query.limit,
         offset=query.offset,
@@ -111,24 +84,6 @@ async def replay_dead_letter(call: Call, handler: str, event_id: str) -> DeadLet
     """
     p = call.principal
     require_coordinator(p, "replay dead letters")
-    found = (
-        await call.db.execute(
-            select(HandlerFailure, OutboxEvent)
-            .join(OutboxEvent, OutboxEvent.id == HandlerFailure.event_id)
-            .join(LiveSession, LiveSession.id == OutboxEvent.session_id)
-            .where(
-                HandlerFailure.handler == handler,
-                HandlerFailure.event_id == event_id,
-                LiveSession.org_id == p.org_id,
-            )
-        )
-    ).first()
-    if found is None:
-        raise NotFound(f"no failure of handler {handler} on event {event_id} that you can see")
-    out = DeadLetterOut.of(*found)
     bus: EventBus = call.request.app.state.bus
-    # The bus clears the failure in its own transaction (committed before a Redis
-    # consumer can read the new entry); a concurrent replay that won leaves us nothing.
-    if not await bus.replay(handler, event_id):
-        raise NotFound(f"no failure of handler {handler} on event {event_id} that you can see")
-    return out
+    letter = await redeliver(call.db, bus=bus, org_id=p.org_id, handler=handler, event_id=event_id)
+    return DeadLetterOut.of(letter)
