@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData, event
+from sqlalchemy import DateTime, Enum, MetaData, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -122,3 +122,13 @@ def create_engine(settings: CoreSettings) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Check that the database answers: ``SELECT 1`` on a connection of its own (readiness).
+
+    Raises whatever the driver raises when the database cannot be reached or
+    refuses the query; the caller bounds the wait.
+    """
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

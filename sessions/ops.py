@@ -7,15 +7,20 @@ process or bus wrote it, once it has committed.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.logging import get_logger
 from eventbus.models import OutboxEvent
 from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
+
+log = get_logger("liveclass.sessions.ops")
 
 IN_PROGRESS = (SessionStatus.OPEN, SessionStatus.LIVE)
 SNAPSHOT_LIMIT = 500
@@ -124,3 +129,20 @@ class Follower:
         floor = self.cursor - self.lookback
         self._given = {i: s for i, s in self._given.items() if s > floor}
         return fresh
+
+    async def poll(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, timeout: float
+    ) -> list[OutboxEvent]:
+        """``next_events`` in a session of its own, given at most ``timeout`` seconds.
+
+        A feed outlives any one transaction, so each read opens its own. A read that
+        fails or runs out of time gives no events this time (logged, the cursor
+        unmoved): the feed stays open and the next poll tries again.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                async with sessionmaker() as db:
+                    return await self.next_events(db)
+        except (TimeoutError, SQLAlchemyError) as exc:
+            log.warning("ops feed read failed; trying again", error=type(exc).__name__)
+            return []

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import BaseModel
-from sqlalchemy import text
 from starlette.responses import Response
 
 from api.routing import Call, Router
 from api.services import Services
+from api.version import app_version
+from core.database import ping
 
 router = Router()
 TAGS = ["operations"]
-
-
-def app_version() -> str:
-    try:
-        return version("liveclass")
-    except PackageNotFoundError:
-        return "0.0.0+unknown"
 
 
 class HealthOut(BaseModel):
@@ -47,8 +40,7 @@ async def healthz(call: Call) -> HealthOut:
 
 
 async def _check_database(services: Services) -> None:
-    async with services.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await ping(services.engine)
 
 
 async def _check_redis(services: Services) -> None:

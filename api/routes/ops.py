@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response, StreamingResponse
 
 from api.permissions import require_coordinator
@@ -51,13 +50,7 @@ async def _follow(
     log.info("ops feed opened", principal=principal)
     try:
         while True:
-            try:
-                async with asyncio.timeout(read_timeout):
-                    async with services.sessionmaker() as db:
-                        events = await follower.next_events(db)
-            except (TimeoutError, SQLAlchemyError) as exc:
-                log.warning("ops feed read failed; trying again", error=type(exc).__name__)
-                events = []
+            events = await follower.poll(services.sessionmaker, timeout=read_timeout)
             for e in events:
                 yield sse(e.type, event_json(e), id_=e.seq)
             if events:
