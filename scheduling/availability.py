@@ -215,3 +215,33 @@ def expand(
         if iv.overlaps(window)
     ]
     return merge(clipped)
+
+
+def is_configured(rules: Sequence[WeeklyRule], exceptions: Iterable[DateException]) -> bool:
+    """Whether a tutor's availability limits bookings: any weekly rule or extra hours.
+
+    An unconfigured tutor is free at any time except their time off.
+    """
+    return bool(rules) or any(x.kind is ExceptionKind.EXTRA_HOURS for x in exceptions)
+
+
+def bookable(
+    rules: Sequence[WeeklyRule],
+    exceptions: Sequence[DateException],
+    *,
+    zone: ZoneInfo,
+    start: datetime,
+    end: datetime,
+) -> list[Interval]:
+    """The intervals within ``[start, end)`` a booking may fall in, merged and sorted.
+
+    ``expand`` of the rules and exceptions, except that an unconfigured tutor
+    (``is_configured`` false) is open over the whole range, less time off.
+
+    Raises:
+        ValueError: for a naive or empty range.
+    """
+    if not is_configured(rules, exceptions):
+        everything = DateException(ExceptionKind.EXTRA_HOURS, starts_at=start, ends_at=end)
+        exceptions = [everything, *exceptions]
+    return expand(rules, exceptions, zone=zone, start=start, end=end)

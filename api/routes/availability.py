@@ -12,7 +12,6 @@ import re
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Self
-from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
 
@@ -25,7 +24,7 @@ from api.permissions import (
 from api.routing import Call, Router
 from api.schemas import Input, Label
 from core.errors import ErrorDetail, ValidationFailed
-from scheduling.availability import DateException, ExceptionKind, WeeklyRule, expand
+from scheduling.availability import DateException, ExceptionKind, WeeklyRule
 from scheduling.models import (
     AvailabilityException,
     AvailabilityRule,
@@ -33,16 +32,12 @@ from scheduling.models import (
     TutorLimits,
     TutorQualification,
 )
-from scheduling.schedules import (
-    exceptions_of,
-    limits_of,
-    qualifications_of,
-    replace_availability,
-    replace_qualifications,
-    rules_of,
-    set_limits,
-    to_exception,
-    to_rule,
+from scheduling.schedules import limits_of, qualifications_of, replace_qualifications, set_limits
+from scheduling.tutor_availability import (
+    TutorAvailability,
+    availability_of,
+    availability_windows,
+    set_availability,
 )
 
 router = Router()
@@ -264,12 +259,12 @@ async def _tutor(call: Call, tutor_id: str, action: str, *, write: bool) -> Tuto
     return tutor
 
 
-async def _availability_out(call: Call, tutor: Tutor) -> AvailabilityOut:
+def _availability_out(tutor: Tutor, availability: TutorAvailability) -> AvailabilityOut:
     return AvailabilityOut(
         tutor_id=tutor.id,
         time_zone=tutor.time_zone,
-        rules=[RuleOut.of(r) for r in await rules_of(call.db, tutor.id)],
-        exceptions=[ExceptionOut.of(x) for x in await exceptions_of(call.db, tutor.id)],
+        rules=[RuleOut.of(r) for r in availability.rules],
+        exceptions=[ExceptionOut.of(x) for x in availability.exceptions],
     )
 
 
@@ -302,7 +297,7 @@ async def put_qualifications(
 async def get_availability(call: Call, tutor_id: str) -> AvailabilityOut:
     """Read a tutor's weekly availability and date exceptions (coordinators, the tutor)."""
     tutor = await _tutor(call, tutor_id, "read a tutor's availability", write=False)
-    return await _availability_out(call, tutor)
+    return _availability_out(tutor, await availability_of(call.db, tutor.id))
 
 
 @router.put("/api/v1/tutors/{tutor_id}/availability", tags=TAGS)
@@ -316,7 +311,7 @@ async def put_availability(call: Call, tutor_id: str, body: AvailabilityIn) -> A
     Existing bookings are not re-checked.
     """
     tutor = await _tutor(call, tutor_id, "change a tutor's availability", write=True)
-    await replace_availability(
+    availability = await set_availability(
         call.db,
         tutor.id,
         rules=[
@@ -325,7 +320,7 @@ async def put_availability(call: Call, tutor_id: str, body: AvailabilityIn) -> A
         exceptions=[(x.to_exception(), x.note) for x in body.exceptions],
         now=call.now,
     )
-    return await _availability_out(call, tutor)
+    return _availability_out(tutor, availability)
 
 
 @router.get("/api/v1/tutors/{tutor_id}/availability/windows", tags=TAGS, errors=[422])
@@ -347,26 +342,14 @@ async def get_availability_windows(call: Call, tutor_id: str, query: WindowsQuer
                 )
             ],
         )
-    rules = [to_rule(r) for r in await rules_of(call.db, tutor.id)]
-    exceptions = [to_exception(x) for x in await exceptions_of(call.db, tutor.id)]
-    configured = bool(rules) or any(x.kind is ExceptionKind.EXTRA_HOURS for x in exceptions)
-    if not configured:
-        everything = DateException(
-            ExceptionKind.EXTRA_HOURS, starts_at=query.starts_after, ends_at=query.starts_before
-        )
-        exceptions = [everything, *exceptions]
-    windows = expand(
-        rules,
-        exceptions,
-        zone=ZoneInfo(tutor.time_zone),
-        start=query.starts_after,
-        end=query.starts_before,
+    windows = await availability_windows(
+        call.db, tutor, start=query.starts_after, end=query.starts_before
     )
     return WindowsOut(
         tutor_id=tutor.id,
         time_zone=tutor.time_zone,
-        configured=configured,
-        items=[WindowOut(start=w.start, end=w.end) for w in windows],
+        configured=windows.configured,
+        items=[WindowOut(start=w.start, end=w.end) for w in windows.items],
     )
 
 
