@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from api.auth import generate_api_key
+from api.api_keys import find_api_keys, issue_api_key
+from api.api_keys import revoke_api_key as revoke_key
 from api.models import ApiKey
 from api.permissions import not_visible, require_coordinator
 from api.routing import Call, Router
 from api.schemas import Input, Label, Page, PageQuery
-from core.ids import new_id
-from core.pagination import fetch_page
 
 router = Router()
 TAGS = ["api-keys"]
@@ -56,13 +54,7 @@ async def list_api_keys(call: Call, query: PageQuery) -> ApiKeyPage:
     """List your organisation's API keys (never the keys themselves)."""
     p = call.principal
     require_coordinator(p, "see API keys")
-    rows, total = await fetch_page(
-        call.db,
-        select(ApiKey),
-        where=[ApiKey.org_id == p.org_id],
-        order_by=[ApiKey.created_at, ApiKey.id],
-        page=query,
-    )
+    rows, total = await find_api_keys(call.db, org_id=p.org_id, page=query)
     return ApiKeyPage(
         items=[ApiKeyOut.of(k) for k in rows], total=total, limit=query.limit, offset=query.offset
     )
@@ -73,19 +65,14 @@ async def create_api_key(call: Call, body: ApiKeyCreate) -> ApiKeyCreated:
     """Create an API key; it acts as a coordinator of your organisation."""
     p = call.principal
     require_coordinator(p, "create API keys")
-    key, prefix, digest = generate_api_key()
-    row = ApiKey(
-        id=new_id("key"),
+    issued = await issue_api_key(
+        call.db,
         org_id=p.org_id,
         name=body.name,
-        prefix=prefix,
-        key_hash=digest,
         created_by=p.id if p.kind == "user" else None,
-        created_at=call.now,
+        now=call.now,
     )
-    call.db.add(row)
-    await call.db.flush()
-    return ApiKeyCreated(key=key, **ApiKeyOut.of(row).model_dump())
+    return ApiKeyCreated(key=issued.key, **ApiKeyOut.of(issued.row).model_dump())
 
 
 @router.delete("/api/v1/api-keys/{key_id}", tags=TAGS)
@@ -93,8 +80,5 @@ async def revoke_api_key(call: Call, key_id: str) -> None:
     """Revoke an API key; requests with it are refused from now on."""
     p = call.principal
     require_coordinator(p, "revoke API keys")
-    row = await call.db.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.org_id == p.org_id))
-    if row is None:
+    if await revoke_key(call.db, org_id=p.org_id, key_id=key_id, now=call.now) is None:
         raise not_visible(p, "API key", key_id)
-    if row.revoked_at is None:
-        row.revoked_at = call.now

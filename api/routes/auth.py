@@ -6,13 +6,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from api.auth import Principal, issue_access_token, principal_for_user, verify_password
+from api.auth import Principal
+from api.login import log_in
 from api.routing import Call, Router
 from api.schemas import Input
-from core.errors import Conflict, NotAuthenticated
+from core.errors import Conflict
 from core.logging import get_logger
-from scheduling.models import Role, Student, Tutor, User
-from scheduling.people import find_user_by_email
+from scheduling.models import Role, User
+from scheduling.people import find_user, set_own_reminders
 
 router = Router()
 TAGS = ["auth"]
@@ -60,27 +61,26 @@ class TokenOut(BaseModel):
 @router.post("/api/v1/auth/login", tags=TAGS, auth=False, errors=[401])
 async def login(call: Call, body: LoginIn) -> TokenOut:
     """Exchange an email and password for a short-lived access token."""
-    user = await find_user_by_email(call.db, body.email)
-    ok = await verify_password(user.password_hash if user else None, body.password)
-    if user is None or not ok or not user.is_active:
-        log.info("login refused", user=user.id if user else None)
-        raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
-    token, expires_at = issue_access_token(
-        user,
+    granted = await log_in(
+        call.db,
+        email=body.email,
+        password=body.password,
         secret=call.services.secret,
         now=call.now,
         ttl_seconds=call.services.settings.access_token_ttl_seconds,
     )
-    log.info("login", user=user.id, role=user.role.value)
-    principal = await principal_for_user(call.db, user)
-    return TokenOut(access_token=token, expires_at=expires_at, user=MeOut.of(principal, user))
+    return TokenOut(
+        access_token=granted.access_token,
+        expires_at=granted.expires_at,
+        user=MeOut.of(granted.principal, granted.user),
+    )
 
 
 @router.get("/api/v1/me", tags=TAGS)
 async def me(call: Call) -> MeOut:
     """Who the credentials you sent belong to."""
     p = call.principal
-    user = await call.db.get(User, p.id) if p.kind == "user" else None
+    user = await find_user(call.db, p.id) if p.kind == "user" else None
     return MeOut.of(p, user)
 
 
@@ -103,11 +103,13 @@ async def update_my_preferences(call: Call, body: PreferencesIn) -> PreferencesO
     `PUT /api/v1/guardians/{id}/students/{student_id}`; coordinators get no reminders.
     """
     p = call.principal
-    profile: Tutor | Student | None = None
-    if p.role is Role.TUTOR and p.tutor_id is not None:
-        profile = await call.db.get(Tutor, p.tutor_id)
-    elif p.role is Role.STUDENT and p.student_id is not None:
-        profile = await call.db.get(Student, p.student_id)
+    profile = await set_own_reminders(
+        call.db,
+        role=p.role,
+        tutor_id=p.tutor_id,
+        student_id=p.student_id,
+        notify_reminders=body.notify_reminders,
+    )
     if profile is None:
         where = (
             "choose per child with notify_reminders on "
@@ -116,7 +118,5 @@ async def update_my_preferences(call: Call, body: PreferencesIn) -> PreferencesO
             else "only tutors and students get session reminders"
         )
         raise Conflict(f"you have no reminder preference here; {where}", code="no_preferences")
-    profile.notify_reminders = body.notify_reminders
-    await call.db.flush()
     log.info("preferences changed", user=p.id, notify_reminders=body.notify_reminders)
     return PreferencesOut(notify_reminders=profile.notify_reminders)
