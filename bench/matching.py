@@ -24,13 +24,8 @@ from zoneinfo import ZoneInfo
 
 from scheduling.availability import Interval, WeeklyRule, local_instant
 from scheduling.conflicts import Booked, Limits, TutorSchedule
-from scheduling.matching import (
-    MatchRequest,
-    Snapshot,
-    TutorSnapshot,
-    match_batch,
-    match_greedy,
-)
+from scheduling.match_batch import match_batch, match_greedy
+from scheduling.matching import MatchRequest, Snapshot, TutorSnapshot
 
 ZONES = ["Europe/London", "America/New_York", "America/Los_Angeles", "Asia/Singapore"]
 SUBJECTS = [

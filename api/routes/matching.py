@@ -19,13 +19,8 @@ from api.routing import Call, Router
 from api.schemas import Input, Label
 from core.errors import ErrorDetail, ValidationFailed
 from scheduling.availability import Interval
-from scheduling.matching import (
-    ExclusionCode,
-    MatchRequest,
-    UnplacedCode,
-    match_batch,
-    rank,
-)
+from scheduling.match_batch import UnplacedCode, match_batch
+from scheduling.matching import ExclusionCode, MatchRequest, rank
 from scheduling.matching_store import load_snapshot, load_tutors
 from scheduling.models import Student, Tutor
 

@@ -11,7 +11,7 @@ import pytest
 
 import api.routes.matching
 from core.clock import FixedClock
-from scheduling.matching import BatchResult, match_batch
+from scheduling.match_batch import BatchResult, match_batch
 from tests.api.test_matching import _configure
 from tests.conftest import World
 

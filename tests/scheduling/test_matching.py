@@ -5,16 +5,8 @@ from zoneinfo import ZoneInfo
 
 from scheduling.availability import DateException, ExceptionKind, Interval, WeeklyRule
 from scheduling.conflicts import Booked, Limits, TutorSchedule
-from scheduling.matching import (
-    ExclusionCode,
-    MatchRequest,
-    Snapshot,
-    TutorSnapshot,
-    UnplacedCode,
-    match_batch,
-    match_greedy,
-    rank,
-)
+from scheduling.match_batch import UnplacedCode, match_batch, match_greedy
+from scheduling.matching import ExclusionCode, MatchRequest, Snapshot, TutorSnapshot, rank
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
