@@ -13,6 +13,12 @@ conflict check first, and the session and the request's new state are written
 in the same transaction. ``book_offers`` books many proposals, each in a
 SAVEPOINT of its own, so one that now conflicts leaves its request open
 without undoing the others.
+
+The use cases a coordinator's calls run (``store_request``, ``find_requests``,
+``withdraw_request``, ``rank_for_request``, ``book_stored_request`` and
+``match_open_requests``) take the caller's organisation and touch only its
+requests; the ones that name a request return None when the organisation has
+none by that id, for the caller to answer as it answers any row it may not see.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    func,
     select,
     update,
 )
@@ -37,10 +44,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.database import Base, enum_column
 from core.errors import Conflict, ErrorDetail, ValidationFailed
 from core.ids import new_id
+from core.pagination import PageWindow, fetch_page
 from scheduling.availability import Interval
 from scheduling.bookings import book_session
+from scheduling.match_batch import BatchResult
 from scheduling.matching import MatchRequest
 from scheduling.models import LiveSession
+from scheduling.proposals import (
+    MAX_SPAN,
+    Proposals,
+    TutorRanking,
+    check_students,
+    propose,
+    rank_tutors,
+)
+
+# The most requests one match takes; more are matched in batches named by id.
+MAX_BATCH = 2000
 
 
 class RequestStatus(StrEnum):
@@ -312,3 +332,284 @@ async def book_offers(
             continue
         outcomes.append(BookingOutcome(offer, end, session_id=live.id))
     return outcomes
+
+
+async def store_request(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    student_id: str,
+    subject: str,
+    level: str,
+    windows: Sequence[Interval],
+    duration_minutes: int,
+    note: str | None,
+    now: datetime,
+) -> MatchRequestRecord:
+    """Store an open request for a student of the organisation, and return it.
+
+    The windows are checked for shape already (ordered, each long enough, all
+    within ``MAX_SPAN``); here at least one must still end after ``now``.
+
+    Raises:
+        ValidationFailed: the student is not in the organisation
+            (``invalid_reference``), or every window has passed.
+    """
+    await check_students(db, org_id=org_id, refs=[(["body", "student_id"], student_id)])
+    if all(w.end <= now for w in windows):
+        raise ValidationFailed(
+            "every window has already passed; give windows in the future",
+            details=[
+                ErrorDetail(
+                    loc=["body", "windows"], message="all windows have passed", type="value_error"
+                )
+            ],
+        )
+    record = new_request(
+        org_id=org_id,
+        student_id=student_id,
+        subject=subject,
+        level=level,
+        windows=windows,
+        duration_minutes=duration_minutes,
+        note=note,
+        now=now,
+    )
+    db.add(record)
+    await db.flush()
+    return record
+
+
+async def find_requests(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    page: PageWindow,
+    status: RequestStatus | None = None,
+    student_id: str | None = None,
+    subject: str | None = None,
+    level: str | None = None,
+) -> tuple[list[MatchRequestRecord], int]:
+    """One page of the organisation's requests, oldest first, and how many match in all.
+
+    Each filter left out (or empty) matches every request; ``subject`` and
+    ``level`` ignore case and surrounding spaces, as stored labels are compared.
+    """
+    where = [MatchRequestRecord.org_id == org_id]
+    if status:
+        where.append(MatchRequestRecord.status == status)
+    if student_id:
+        where.append(MatchRequestRecord.student_id == student_id)
+    if subject:
+        where.append(func.lower(MatchRequestRecord.subject) == subject.strip().lower())
+    if level:
+        where.append(func.lower(MatchRequestRecord.level) == level.strip().lower())
+    return await fetch_page(
+        db,
+        select(MatchRequestRecord),
+        where=where,
+        order_by=[MatchRequestRecord.created_at, MatchRequestRecord.id],
+        page=page,
+    )
+
+
+async def find_request(
+    db: AsyncSession, *, org_id: str, request_id: str, lock: bool = False
+) -> MatchRequestRecord | None:
+    """The organisation's request ``request_id``, row-locked with ``lock`` (before a move)."""
+    stmt = select(MatchRequestRecord).where(
+        MatchRequestRecord.id == request_id, MatchRequestRecord.org_id == org_id
+    )
+    return await db.scalar(stmt.with_for_update() if lock else stmt)
+
+
+async def withdraw_request(
+    db: AsyncSession, *, org_id: str, request_id: str, now: datetime
+) -> MatchRequestRecord | None:
+    """Withdraw the organisation's open request ``request_id``; None if it has none by that id.
+
+    Raises:
+        Conflict: the request is not open (``invalid_state``).
+    """
+    record = await find_request(db, org_id=org_id, request_id=request_id, lock=True)
+    if record is None:
+        return None
+    withdraw(record, now=now)
+    await db.flush()
+    return record
+
+
+async def rank_for_request(
+    db: AsyncSession, *, org_id: str, request_id: str, now: datetime
+) -> tuple[MatchRequestRecord, TutorRanking] | None:
+    """The tutors who could take the open request ``request_id`` from ``now`` on, ranked.
+
+    None if the organisation has no request by that id.
+
+    Raises:
+        Conflict: the request is not open (``invalid_state``), or every window
+            has passed (``windows_passed``).
+    """
+    record = await find_request(db, org_id=org_id, request_id=request_id)
+    if record is None:
+        return None
+    require_open(record, "matched")
+    request = to_match_request(record, now=now)
+    if request is None:
+        raise Conflict(
+            "every window of this request has passed; withdraw it, or store it again "
+            "with new windows",
+            code="windows_passed",
+        )
+    return record, await rank_tutors(db, org_id=org_id, request=request)
+
+
+async def book_stored_request(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    request_id: str,
+    tutor_id: str,
+    start: datetime,
+    now: datetime,
+) -> MatchRequestRecord | None:
+    """Book the organisation's request ``request_id`` as ``book_request`` does, and return it.
+
+    None if the organisation has no request by that id.
+
+    Raises:
+        the errors of ``book_request``; nothing is written when it refuses.
+    """
+    record = await find_request(db, org_id=org_id, request_id=request_id, lock=True)
+    if record is None:
+        return None
+    await book_request(db, record, tutor_id=tutor_id, start=start, now=now)
+    return record
+
+
+@dataclass(frozen=True)
+class RequestMatch:
+    """What matching the open requests came to.
+
+    ``proposals`` covers the requests that still had room; ``expired`` names
+    those left out because no window has room after now; ``outcomes`` says what
+    became of each proposal when they were booked (empty when only proposed).
+    """
+
+    proposals: Proposals
+    expired: list[str]
+    outcomes: list[BookingOutcome]
+
+
+async def _named_requests(
+    db: AsyncSession, org_id: str, request_ids: Sequence[str]
+) -> list[MatchRequestRecord]:
+    found = {
+        r.id: r
+        for r in await db.scalars(
+            select(MatchRequestRecord).where(
+                MatchRequestRecord.org_id == org_id, MatchRequestRecord.id.in_(request_ids)
+            )
+        )
+    }
+    missing = [(i, rid) for i, rid in enumerate(request_ids) if rid not in found]
+    if missing:
+        raise ValidationFailed(
+            "request_ids name requests that are not in your organisation",
+            code="invalid_reference",
+            details=[
+                ErrorDetail(
+                    loc=["body", "request_ids", i],
+                    message=f"no request with id {rid}",
+                    type="invalid_reference",
+                )
+                for i, rid in missing
+            ],
+        )
+    records = [found[rid] for rid in request_ids]
+    closed = [r for r in records if r.status is not RequestStatus.OPEN]
+    if closed:
+        raise Conflict(
+            "only open requests can be matched; "
+            + ", ".join(f"{r.id} is {r.status.value}" for r in closed),
+            code="invalid_state",
+        )
+    return records
+
+
+async def _open_requests(db: AsyncSession, org_id: str) -> list[MatchRequestRecord]:
+    records = list(
+        await db.scalars(
+            select(MatchRequestRecord)
+            .where(
+                MatchRequestRecord.org_id == org_id,
+                MatchRequestRecord.status == RequestStatus.OPEN,
+            )
+            .order_by(MatchRequestRecord.created_at, MatchRequestRecord.id)
+            .limit(MAX_BATCH + 1)
+        )
+    )
+    if len(records) > MAX_BATCH:
+        raise ValidationFailed(
+            f"more than {MAX_BATCH} requests are open; match them in batches with request_ids"
+        )
+    return records
+
+
+async def match_open_requests(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    request_ids: Sequence[str] | None,
+    book: bool,
+    now: datetime,
+) -> RequestMatch:
+    """Propose a tutor and a slot for the organisation's open requests, and with ``book`` book them.
+
+    Args:
+        request_ids: the requests to match, unique and at most ``MAX_BATCH``;
+            None for every open request of the organisation.
+        book: book each proposal with ``book_offers``; a refused one leaves its
+            request open and the others booked.
+
+    Raises:
+        ValidationFailed: a named request is not in the organisation
+            (``invalid_reference``), more than ``MAX_BATCH`` are open, or the
+            windows span more than ``MAX_SPAN``.
+        Conflict: a named request is not open (``invalid_state``).
+    """
+    if request_ids is not None:
+        records = await _named_requests(db, org_id, request_ids)
+    else:
+        records = await _open_requests(db, org_id)
+    requests: list[MatchRequest] = []
+    expired: list[str] = []
+    for r in records:
+        request = to_match_request(r, now=now)
+        if request is None:
+            expired.append(r.id)
+        else:
+            requests.append(request)
+    if not requests:
+        nothing = Proposals(BatchResult([], [], "cp-sat", "OPTIMAL", 0), total=0, names={})
+        return RequestMatch(nothing, expired, [])
+    first = min(w.start for r in requests for w in r.windows)
+    last = max(w.end for r in requests for w in r.windows)
+    if last - first > MAX_SPAN:
+        raise ValidationFailed(
+            f"the requests' windows span {first:%Y-%m-%d} to {last:%Y-%m-%d}, more than 31 "
+            "days; name the requests of a 31-day stretch in request_ids",
+            details=[
+                ErrorDetail(
+                    loc=["body", "request_ids"],
+                    message="the windows of one batch must fall within 31 days",
+                    type="value_error",
+                )
+            ],
+        )
+    proposals = await propose(db, org_id=org_id, requests=requests)
+    if not book:
+        return RequestMatch(proposals, expired, [])
+    by_id = {r.id: r for r in records}
+    offers = [Offer(p.request_id, p.tutor_id, p.start) for p in proposals.result.placements]
+    return RequestMatch(proposals, expired, await book_offers(db, by_id, offers, now=now))

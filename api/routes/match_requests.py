@@ -3,7 +3,8 @@
 Coordinators only, within their organisation. A request is stored ``open``;
 it is ``booked`` once a session is booked for it (through the same conflict
 checks as ``POST /api/v1/sessions``) and ``withdrawn`` when no longer wanted.
-Ranking and batch proposals are those of ``api.routes.matching``.
+Ranking and batch proposals are those of ``/api/v1/matching`` (``scheduling.proposals``);
+the use cases are ``scheduling.match_requests``.
 """
 
 from __future__ import annotations
@@ -12,39 +13,16 @@ from datetime import datetime
 from typing import Self
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
-from sqlalchemy import func, select
 
+from api.matching_schemas import BatchOut, RankOut, RequestIn
 from api.permissions import not_visible, require_coordinator
-from api.routes.matching import (
-    MAX_SPAN,
-    BatchOut,
-    RankOut,
-    RequestIn,
-    check_students,
-    propose,
-    rank_one,
-)
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
-from core.errors import Conflict, ErrorDetail, ValidationFailed
-from core.pagination import fetch_page
-from scheduling.availability import Interval
-from scheduling.match_requests import (
-    MatchRequestRecord,
-    Offer,
-    RequestStatus,
-    book_offers,
-    book_request,
-    new_request,
-    require_open,
-    to_match_request,
-    withdraw,
-)
-from scheduling.matching import MatchRequest
+from scheduling import match_requests
+from scheduling.match_requests import MAX_BATCH, MatchRequestRecord, RequestStatus
 
 router = Router()
 TAGS = ["requests"]
-MAX_BATCH = 2000
 
 
 class RequestCreate(RequestIn):
@@ -169,15 +147,36 @@ class RequestMatchOut(BatchOut):
     )
 
 
-async def _load(call: Call, request_id: str, *, lock: bool = False) -> MatchRequestRecord:
-    p = call.principal
-    stmt = select(MatchRequestRecord).where(
-        MatchRequestRecord.id == request_id, MatchRequestRecord.org_id == p.org_id
+def _match_out(match: match_requests.RequestMatch) -> RequestMatchOut:
+    out = RequestMatchOut(
+        **BatchOut.of(match.proposals).model_dump(),
+        expired=match.expired,
+        booked=[],
+        not_booked=[],
     )
-    record = await call.db.scalar(stmt.with_for_update() if lock else stmt)
-    if record is None:
-        raise not_visible(p, "request", request_id)
-    return record
+    for o in match.outcomes:
+        if o.session_id is not None:
+            out.booked.append(
+                BookedOut(
+                    request_id=o.offer.request_id,
+                    session_id=o.session_id,
+                    tutor_id=o.offer.tutor_id,
+                    start=o.offer.start,
+                    end=o.end,
+                )
+            )
+        else:
+            out.not_booked.append(
+                NotBookedOut(
+                    request_id=o.offer.request_id,
+                    tutor_id=o.offer.tutor_id,
+                    start=o.offer.start,
+                    end=o.end,
+                    code=o.code or "conflict",
+                    reasons=list(o.reasons),
+                )
+            )
+    return out
 
 
 @router.post("/api/v1/requests", tags=TAGS, status_code=201, errors=[422], idempotent=True)
@@ -192,28 +191,17 @@ async def create_request(call: Call, body: RequestCreate) -> RequestOut:
     """
     p = call.principal
     require_coordinator(p, "store requests")
-    await check_students(call, [(["body", "student_id"], body.student_id)])
-    if all(w.end <= call.now for w in body.windows):
-        raise ValidationFailed(
-            "every window has already passed; give windows in the future",
-            details=[
-                ErrorDetail(
-                    loc=["body", "windows"], message="all windows have passed", type="value_error"
-                )
-            ],
-        )
-    record = new_request(
+    record = await match_requests.store_request(
+        call.db,
         org_id=p.org_id,
         student_id=body.student_id,
         subject=body.subject,
         level=body.level,
-        windows=[Interval(w.start, w.end) for w in body.windows],
+        windows=body.intervals,
         duration_minutes=body.duration_minutes,
         note=body.note,
         now=call.now,
     )
-    call.db.add(record)
-    await call.db.flush()
     return RequestOut.of(record)
 
 
@@ -226,21 +214,14 @@ async def list_requests(call: Call, query: RequestQuery) -> RequestPage:
     """
     p = call.principal
     require_coordinator(p, "read requests")
-    where = [MatchRequestRecord.org_id == p.org_id]
-    if query.status:
-        where.append(MatchRequestRecord.status == query.status)
-    if query.student_id:
-        where.append(MatchRequestRecord.student_id == query.student_id)
-    if query.subject:
-        where.append(func.lower(MatchRequestRecord.subject) == query.subject.strip().lower())
-    if query.level:
-        where.append(func.lower(MatchRequestRecord.level) == query.level.strip().lower())
-    rows, total = await fetch_page(
+    rows, total = await match_requests.find_requests(
         call.db,
-        select(MatchRequestRecord),
-        where=where,
-        order_by=[MatchRequestRecord.created_at, MatchRequestRecord.id],
+        org_id=p.org_id,
         page=query,
+        status=query.status,
+        student_id=query.student_id,
+        subject=query.subject,
+        level=query.level,
     )
     return RequestPage(
         items=[RequestOut.of(r) for r in rows], total=total, limit=query.limit, offset=query.offset
@@ -267,116 +248,21 @@ async def match_open_requests(call: Call, body: MatchIn) -> RequestMatchOut:
     """
     p = call.principal
     require_coordinator(p, "match requests")
-    mine = select(MatchRequestRecord).where(MatchRequestRecord.org_id == p.org_id)
-    if body.request_ids is not None:
-        found = {
-            r.id: r
-            for r in await call.db.scalars(mine.where(MatchRequestRecord.id.in_(body.request_ids)))
-        }
-        missing = [(i, rid) for i, rid in enumerate(body.request_ids) if rid not in found]
-        if missing:
-            raise ValidationFailed(
-                "request_ids name requests that are not in your organisation",
-                code="invalid_reference",
-                details=[
-                    ErrorDetail(
-                        loc=["body", "request_ids", i],
-                        message=f"no request with id {rid}",
-                        type="invalid_reference",
-                    )
-                    for i, rid in missing
-                ],
-            )
-        records = [found[rid] for rid in body.request_ids]
-        closed = [r for r in records if r.status is not RequestStatus.OPEN]
-        if closed:
-            raise Conflict(
-                "only open requests can be matched; "
-                + ", ".join(f"{r.id} is {r.status.value}" for r in closed),
-                code="invalid_state",
-            )
-    else:
-        records = list(
-            await call.db.scalars(
-                mine.where(MatchRequestRecord.status == RequestStatus.OPEN)
-                .order_by(MatchRequestRecord.created_at, MatchRequestRecord.id)
-                .limit(MAX_BATCH + 1)
-            )
-        )
-        if len(records) > MAX_BATCH:
-            raise ValidationFailed(
-                f"more than {MAX_BATCH} requests are open; match them in batches with request_ids"
-            )
-    requests: list[MatchRequest] = []
-    expired: list[str] = []
-    for r in records:
-        request = to_match_request(r, now=call.now)
-        if request is None:
-            expired.append(r.id)
-        else:
-            requests.append(request)
-    if not requests:
-        return RequestMatchOut(
-            method="cp-sat",
-            status="OPTIMAL",
-            placed=0,
-            total=0,
-            assignments=[],
-            unplaced=[],
-            expired=expired,
-            booked=[],
-            not_booked=[],
-        )
-    first = min(w.start for r in requests for w in r.windows)
-    last = max(w.end for r in requests for w in r.windows)
-    if last - first > MAX_SPAN:
-        raise ValidationFailed(
-            f"the requests' windows span {first:%Y-%m-%d} to {last:%Y-%m-%d}, more than 31 "
-            "days; name the requests of a 31-day stretch in request_ids",
-            details=[
-                ErrorDetail(
-                    loc=["body", "request_ids"],
-                    message="the windows of one batch must fall within 31 days",
-                    type="value_error",
-                )
-            ],
-        )
-    proposals = await propose(call, requests)
-    out = RequestMatchOut(**proposals.model_dump(), expired=expired, booked=[], not_booked=[])
-    if not body.book:
-        return out
-    by_id = {r.id: r for r in records}
-    offers = [Offer(a.request_id, a.tutor_id, a.start) for a in proposals.assignments]
-    for o in await book_offers(call.db, by_id, offers, now=call.now):
-        if o.session_id is not None:
-            out.booked.append(
-                BookedOut(
-                    request_id=o.offer.request_id,
-                    session_id=o.session_id,
-                    tutor_id=o.offer.tutor_id,
-                    start=o.offer.start,
-                    end=o.end,
-                )
-            )
-        else:
-            out.not_booked.append(
-                NotBookedOut(
-                    request_id=o.offer.request_id,
-                    tutor_id=o.offer.tutor_id,
-                    start=o.offer.start,
-                    end=o.end,
-                    code=o.code or "conflict",
-                    reasons=list(o.reasons),
-                )
-            )
-    return out
+    match = await match_requests.match_open_requests(
+        call.db, org_id=p.org_id, request_ids=body.request_ids, book=body.book, now=call.now
+    )
+    return _match_out(match)
 
 
 @router.get("/api/v1/requests/{request_id}", tags=TAGS)
 async def get_request(call: Call, request_id: str) -> RequestOut:
     """Read one request of your organisation (coordinators only)."""
-    require_coordinator(call.principal, "read requests")
-    return RequestOut.of(await _load(call, request_id))
+    p = call.principal
+    require_coordinator(p, "read requests")
+    record = await match_requests.find_request(call.db, org_id=p.org_id, request_id=request_id)
+    if record is None:
+        raise not_visible(p, "request", request_id)
+    return RequestOut.of(record)
 
 
 @router.post("/api/v1/requests/{request_id}/withdraw", tags=TAGS, errors=[409])
@@ -386,10 +272,13 @@ async def withdraw_request(call: Call, request_id: str) -> RequestOut:
     A request that is already booked or withdrawn is a 409 `invalid_state`; to
     call off a booked one, cancel its session.
     """
-    require_coordinator(call.principal, "withdraw requests")
-    record = await _load(call, request_id, lock=True)
-    withdraw(record, now=call.now)
-    await call.db.flush()
+    p = call.principal
+    require_coordinator(p, "withdraw requests")
+    record = await match_requests.withdraw_request(
+        call.db, org_id=p.org_id, request_id=request_id, now=call.now
+    )
+    if record is None:
+        raise not_visible(p, "request", request_id)
     return RequestOut.of(record)
 
 
@@ -404,18 +293,15 @@ async def request_candidates(call: Call, request_id: str) -> CandidatesOut:
     `POST /api/v1/requests/{id}/book`. A request that is not open, or whose
     windows have all passed, is a 409.
     """
-    require_coordinator(call.principal, "match tutors to requests")
-    record = await _load(call, request_id)
-    require_open(record, "matched")
-    request = to_match_request(record, now=call.now)
-    if request is None:
-        raise Conflict(
-            "every window of this request has passed; withdraw it, or store it again "
-            "with new windows",
-            code="windows_passed",
-        )
-    ranked = await rank_one(call, request)
-    return CandidatesOut(request_id=record.id, **ranked.model_dump())
+    p = call.principal
+    require_coordinator(p, "match tutors to requests")
+    found = await match_requests.rank_for_request(
+        call.db, org_id=p.org_id, request_id=request_id, now=call.now
+    )
+    if found is None:
+        raise not_visible(p, "request", request_id)
+    record, ranked = found
+    return CandidatesOut(request_id=record.id, **RankOut.of(ranked).model_dump())
 
 
 @router.post("/api/v1/requests/{request_id}/book", tags=TAGS, errors=[409, 422], idempotent=True)
@@ -428,7 +314,16 @@ async def book_open_request(call: Call, request_id: str, body: BookIn) -> Reques
     409 `booking_conflict` lists every conflict, and nothing changes (the request
     stays open). A request that is not open is a 409 `invalid_state`.
     """
-    require_coordinator(call.principal, "book requests")
-    record = await _load(call, request_id, lock=True)
-    await book_request(call.db, record, tutor_id=body.tutor_id, start=body.start, now=call.now)
+    p = call.principal
+    require_coordinator(p, "book requests")
+    record = await match_requests.book_stored_request(
+        call.db,
+        org_id=p.org_id,
+        request_id=request_id,
+        tutor_id=body.tutor_id,
+        start=body.start,
+        now=call.now,
+    )
+    if record is None:
+        raise not_visible(p, "request", request_id)
     return RequestOut.of(record)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-import api.routes.matching
+import scheduling.proposals
 from core.clock import FixedClock
 from scheduling.match_batch import BatchResult, match_batch
 from tests.api.test_matching import _configure
@@ -350,7 +350,7 @@ async def test_a_slot_taken_meanwhile_leaves_its_request_open_with_the_reason(
         asyncio.run_coroutine_threadsafe(book_meanwhile(), loop).result(timeout=60)
         return result
 
-    monkeypatch.setattr(api.routes.matching, "match_batch", solve_then_race)
+    monkeypatch.setattr(scheduling.proposals, "match_batch", solve_then_race)
     before = await _session_count(client, world)
     r = await client.post(f"{URL}/match", json={"book": True}, headers=h)
     assert r.status_code == 200, r.text
