@@ -50,9 +50,9 @@ from api.workers import Runner, build_event_bus, mail_dispatcher, timer_policy
 from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
 from core.logging import get_logger
-from scheduling.models import PresenceType
 from sessions import admission, consent
 from sessions.documentation import record_recording
+from sessions.models import PresenceType
 from sessions.service import record_presence as write_presence
 from sessions.service import session_status
 from sfu import ice

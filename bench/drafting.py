@@ -31,11 +31,11 @@ from core.clock import SystemClock
 from eventbus.bus import EmbeddedBus
 from eventbus.models import OutboxEvent
 from scheduling.bookings import book_session
-from scheduling.models import Guardianship, PresenceType, Role, User
+from scheduling.models import Guardianship, Role, User
 from scheduling.people import create_organization, create_person
 from sessions.documentation import record_recording
 from sessions.lifecycle import Action
-from sessions.models import SessionDocumentRecord
+from sessions.models import PresenceType, SessionDocumentRecord
 from sessions.service import apply, record_presence
 
 

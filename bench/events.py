@@ -69,9 +69,10 @@ from core.database import create_engine, create_sessionmaker
 from eventbus.models import HandledEvent, HandlerFailure, OutboxEvent
 from notifications import Delivery, DeliveryStatus
 from scheduling.bookings import book_session
-from scheduling.models import Guardianship, PresenceType, Role
+from scheduling.models import Guardianship, Role
 from scheduling.people import create_organization, create_person
 from sessions.lifecycle import Action
+from sessions.models import PresenceType
 from sessions.service import apply, record_presence
 
 PG_ADMIN_URL = os.environ.get(

@@ -20,8 +20,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventbus.outbox import DomainEvent
-from scheduling.models import LiveSession, Presence, PresenceType, Student, Tutor
-from sessions.models import Attendance
+from scheduling.models import LiveSession, Student, Tutor
+from sessions.models import Attendance, Presence, PresenceType
 
 
 @dataclass(frozen=True)

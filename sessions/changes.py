@@ -24,18 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Conflict, NotFound
 from eventbus.models import OutboxEvent
 from scheduling.bookings import check_conflicts, check_participants, check_times
-from scheduling.models import (
-    ChangeParty,
-    LiveSession,
-    Presence,
-    SessionSeries,
-    SessionStatus,
-    SessionStudent,
-)
+from scheduling.models import ChangeParty, LiveSession, SessionSeries, SessionStatus, SessionStudent
 from scheduling.notice import Notice, notice_for
 from scheduling.series import Scope, change_occurrence, chosen_occurrences, occurrences_of
 from sessions.events import record
 from sessions.lifecycle import Action
+from sessions.models import Presence
 from sessions.service import apply
 
 

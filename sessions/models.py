@@ -1,4 +1,10 @@
-"""What the session's handlers store: attendance, exceptions, transcripts and documents.
+"""What a session's room and handlers store: presence, attendance, exceptions,
+transcripts and documents.
+
+The session row itself (``LiveSession``, its status and students) stays in
+``scheduling.models``: scheduling books, moves and conflict-checks it, and
+scheduling sits below this package. What happens once the room opens is this
+package's.
 
 The outbox and the handler ledger they are delivered through live in
 ``eventbus.models``.
@@ -24,6 +30,37 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import Base, enum_column
+
+
+class PresenceType(StrEnum):
+    """What a presence record says happened (the names of the events they become)."""
+
+    JOINED = "participant.joined"
+    LEFT = "participant.left"
+
+
+class Presence(Base):
+    """A participant joined or left a session's room.
+
+    Written as it happens, so a crash after a join still leaves the join; the
+    lifecycle turns these into events and attendance. ``at`` is when the room
+    changed; ``id`` grows with each write and breaks ties in ``at``, so read
+    them ordered by ``(at, id)``. A rejoin from a new connection reads as a
+    left (reason ``replaced``) and then a joined. ``participant_id`` is whoever
+    the join token named, kept as written even if that user is later removed.
+    """
+
+    __tablename__ = "presence_records"
+    __table_args__ = (Index("ix_presence_records_session_at", "session_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No cascade: a session someone has joined keeps its history (deleting it is refused).
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id"))
+    participant_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    type: Mapped[PresenceType] = mapped_column(enum_column(PresenceType, "presence_type"))
+    at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class Attendance(Base):

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
 from eventbus.models import OutboxEvent
-from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
+from scheduling.models import LiveSession, SessionStatus
+from sessions.models import Presence, PresenceType
 
 log = get_logger("liveclass.sessions.ops")
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.pagination import PageWindow, fetch_page
-from scheduling.models import Presence
+from sessions.models import Presence
 
 __all__ = ["presence_of"]
 

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from eventbus.models import OutboxEvent
-from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
+from scheduling.models import LiveSession, SessionStatus
 from sessions.events import record
 from sessions.lifecycle import EVENT_TYPES, Action, transition
+from sessions.models import Presence, PresenceType
 
 
 async def session_status(db: AsyncSession, session_id: str) -> SessionStatus | None:

@@ -38,12 +38,18 @@ from core.ids import new_id
 from core.pagination import PageWindow, fetch_page
 from eventbus.models import OutboxEvent
 from eventbus.outbox import DomainEvent
-from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus, Tutor
+from scheduling.models import LiveSession, SessionStatus, Tutor
 from scheduling.substitutes import substitutes_for
 from sessions.attendance import attendance_of
 from sessions.errors import InvalidTransition
 from sessions.events import record
-from sessions.models import SessionException, SessionExceptionKind, SessionExceptionStatus
+from sessions.models import (
+    Presence,
+    PresenceType,
+    SessionException,
+    SessionExceptionKind,
+    SessionExceptionStatus,
+)
 
 K = SessionExceptionKind
 X = SessionExceptionStatus

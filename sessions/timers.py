@@ -33,9 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
 from eventbus.models import OutboxEvent
-from scheduling.models import LiveSession, Presence, PresenceType, SessionStatus
+from scheduling.models import LiveSession, SessionStatus
 from sessions.errors import InvalidTransition
 from sessions.lifecycle import Action
+from sessions.models import Presence, PresenceType
 from sessions.review import approve_due
 from sessions.service import apply
 from sessions.session_exceptions import detect_due

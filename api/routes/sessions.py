@@ -19,16 +19,10 @@ from api.session_schemas import ChangeReason, RequestedBy, SessionOut
 from core.errors import PermissionDenied
 from core.logging import get_logger
 from scheduling.bookings import book_session, find_sessions
-from scheduling.models import (
-    ChangeParty,
-    LiveSession,
-    Presence,
-    PresenceType,
-    Role,
-    SessionStatus,
-)
+from scheduling.models import ChangeParty, LiveSession, Role, SessionStatus
 from sessions.changes import change_session, delete_booking
 from sessions.join_terms import join_terms
+from sessions.models import Presence, PresenceType
 from sessions.presence_log import presence_of
 from signaling.tokens import JoinGrant, issue_join_token
 

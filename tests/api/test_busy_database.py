@@ -29,8 +29,8 @@ from api.app import create_app
 from bench.speech import say
 from core.clock import FixedClock
 from eventbus.models import OutboxEvent
-from scheduling.models import Presence
 from sessions.documentation import record_recording
+from sessions.models import Presence
 from sfu.recording import RecordedTrack
 from signaling.bot import BotReport, run_bot
 from signaling.tokens import JoinGrant, issue_join_token

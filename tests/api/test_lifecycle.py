@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from starlette.applications import Starlette
 
 from eventbus.models import OutboxEvent
-from scheduling.models import LiveSession, PresenceType, SessionStatus
+from scheduling.models import LiveSession, SessionStatus
+from sessions.models import PresenceType
 from sessions.service import record_presence
 from tests.conftest import NOW, World
 

@@ -16,7 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from api.settings import Settings
-from scheduling.models import PresenceType
+from sessions.models import PresenceType
 from sessions.service import record_presence
 from sessions.session_exceptions import detect_due
 from tests.conftest import NOW, World

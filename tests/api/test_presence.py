@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from scheduling.models import Presence, PresenceType
+from sessions.models import Presence, PresenceType
 from tests.conftest import NOW, World
 
 

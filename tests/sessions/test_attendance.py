@@ -10,10 +10,10 @@ from starlette.applications import Starlette
 from core.clock import FixedClock
 from eventbus.bus import EmbeddedBus
 from scheduling.bookings import book_session
-from scheduling.models import PresenceType
 from sessions.attendance import Expected, compute
 from sessions.lifecycle import Action
 from sessions.lifecycle_handlers import lifecycle_handlers
+from sessions.models import PresenceType
 from sessions.service import apply, record_presence
 from tests.conftest import NOW, World
 

@@ -25,7 +25,7 @@ from eventbus.bus import EmbeddedBus
 from eventbus.ledger import Handler, RetryPolicy, clear_failure
 from eventbus.models import OutboxEvent
 from notifications import GuardianNotices
-from scheduling.models import Guardianship, LiveSession, PresenceType, SessionStatus
+from scheduling.models import Guardianship, LiveSession, SessionStatus
 from sessions.documentation import (
     DraftingHandler,
     TranscriptFacts,
@@ -38,6 +38,7 @@ from sessions.events import record
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
+    PresenceType,
     SessionDocumentRecord,
     SessionException,
     SessionExceptionKind,

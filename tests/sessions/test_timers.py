@@ -12,7 +12,8 @@ from api.app import create_app
 from api.settings import Settings
 from core.clock import FixedClock
 from eventbus.models import OutboxEvent
-from scheduling.models import LiveSession, PresenceType, SessionStatus
+from scheduling.models import LiveSession, SessionStatus
+from sessions.models import PresenceType
 from sessions.service import record_presence
 from sessions.timers import TimerPolicy, run_due
 from tests.conftest import NOW, World

@@ -24,7 +24,8 @@ from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
 from core.clock import FixedClock
-from scheduling.models import LiveSession, Presence, PresenceType, SessionStudent
+from scheduling.models import LiveSession, SessionStudent
+from sessions.models import Presence, PresenceType
 from sfu import ice
 from sfu.bot import BotPeer
 from signaling.bot import run_bot
