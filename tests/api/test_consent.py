@@ -4,10 +4,10 @@ the test reads what was recorded, what was transcribed and which drafter wrote t
 document.
 
 Real signaling, SFU and recorder on loopback (``sessions.consent.may_record``,
-wired by the composition root), real Whisper on espeak-ng speech, real SQLite and PostgreSQL, and a model
-server that is down: a document the offline drafter wrote because the model failed
-(``fallback_reason``) shows that the transcript was sent to the model, one written
-without a fallback reason that it never was.
+wired by the composition root), real Whisper on espeak-ng speech, real SQLite and
+PostgreSQL, and a model server that is down: a document the offline drafter wrote
+because the model failed (``fallback_reason``) shows that the transcript was sent to
+the model, one written without a fallback reason that it never was.
 """
 
 from __future__ import annotations
