@@ -3,6 +3,7 @@
 #   docker-compose: validates docker-compose.yml offline (no Docker engine needed).
 #   chromium:       the browser tests (driven by Playwright, never 'playwright install').
 #   iproute2, util-linux: 'ip' and 'unshare' for the loopback-only network namespace.
+#   nftables:       loss and cuts on the impaired links of bench/netlab.py ('tc' is iproute2's).
 #   espeak-ng, sox: speech with known text for the transcription tests and benchmark.
 set -euo pipefail
 SUDO=""
@@ -15,6 +16,7 @@ fi
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 if [ "${#missing[@]}" -gt 0 ]; then
