@@ -1,220 +1,272 @@
-"""Fan-out of one published track's encoded frames to its subscribers.
+"""Fan-out of one published track's RTP packets to its subscribers, packet by packet.
 
-A ``Publication`` reads ``EncodedFrame``s from the publisher's receiver and
-hands each to every ``SubscriberTrack``. Rules that keep every subscriber
-decodable:
+A ``Publication`` is fed by its publisher's receiver (``passthrough.receive_packets``):
+each packet, as soon as SRTP and RTX are undone, goes to every ``Subscription``
+and from there to the ``SendSlot`` of the subscriber's connection it is attached
+to, which renumbers it for that leg (``sfu.rtp_rewrite``) and sends it. Nothing
+waits for a frame to be complete and nothing is depacketized or packetized
+again; all of it runs in the publisher's receive loop, without a task hop.
+
+Rules that keep every subscriber decodable:
 
 - a new video subscriber gets nothing until a keyframe, and asks for one;
-- a subscriber's queue is bounded: a slow one never makes the SFU buffer
-  without limit. When video overflows, its queue is emptied and it waits for
-  the next keyframe (dropping frames silently would corrupt what follows); when
-  audio overflows, the oldest frame goes;
-- keyframe requests reach the publisher at most once per ``KEYFRAME_INTERVAL``.
+- so does every video subscriber after its publisher went quiet for
+  ``RESYNC_AFTER`` (a cut link): what follows a gap that long refers to
+  pictures the subscriber never got;
+- keyframe requests (the SFU's own and the subscribers' PLI and FIR) reach the
+  publisher at most once per ``KEYFRAME_INTERVAL``;
+- packets retransmitted by the publisher are forwarded when they come, out of
+  order, like the browser's own jitter buffer expects.
 
-A ``SlotTrack`` is what an aiortc sender reads for one send slot of a peer. It
-lives as long as the peer and switches between subscriptions (aiortc's sender
-stops for good when its track ends), rewriting timestamps so the receiver sees
-one continuous stream across switches. The per-subscriber objects are also the
-place for per-subscriber quality later (pausing video, dropping layers).
+A ``SendSlot`` lives as long as the subscriber's connection and switches
+between subscriptions (aiortc cannot remove a sender), keeping one continuous
+stream across switches. Per-subscriber quality (pausing video, dropping
+layers) belongs on the slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fractions
+import random
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 from core.logging import get_logger
-from sfu.passthrough import EncodedFrame
+from sfu.passthrough import EncodedFrame, PacketSender
+from sfu.rtp_rewrite import (
+    SEQ_MOD,
+    StreamRewriter,
+    Vp8Descriptor,
+    seq_newer,
+)
 
 log = get_logger("liveclass.sfu.forwarding")
 KEYFRAME_INTERVAL = 0.3
-# Gap inserted between two sources' timestamps on a switch, in clock ticks.
+# A video publisher silent this long (seconds) has lost pictures its subscribers need.
+RESYNC_AFTER = 1.0
+# Gap between two sources' timestamps on a switch, in clock ticks, at the least.
 SWITCH_GAP = {"audio": 960, "video": 3000}
+CLOCK_RATE = {"audio": 48_000, "video": 90_000}
+_OPUS_BASE = fractions.Fraction(1, 48_000)
 
 
 @dataclass
 class ForwardingStats:
-    frames_in: int = 0
+    packets_in: int = 0
+    bytes_in: int = 0
+    frames_in: int = 0  # audio packets; video packets that end a frame
     keyframes_in: int = 0
+    late_packets: int = 0  # arrived after a newer one (reordered or retransmitted)
     keyframe_requests: int = 0
 
 
 @dataclass
 class SubscriberStats:
+    packets_out: int = 0
+    bytes_out: int = 0
     frames_out: int = 0
-    frames_held: int = 0  # video before the first keyframe
-    frames_dropped: int = 0  # on purpose, on overflow
+    packets_held: int = 0  # before the leg was up; video before a keyframe
+    packets_dropped: int = 0  # too late for the leg, or its transport failed
+
+    @property
+    def frames_dropped(self) -> int:
+        return self.packets_dropped
 
 
-class SubscriberTrack(MediaStreamTrack):
-    """One subscriber's view of a publication: its frames, bounded."""
+class Subscription:
+    """One subscriber's place in a publication's fan-out."""
 
-    def __init__(self, publication: Publication, *, max_frames: int) -> None:
-        super().__init__()
+    def __init__(self, publication: Publication) -> None:
         self.kind = publication.kind
         self.publication = publication
         self.stats = SubscriberStats()
-        self._max = max_frames
-        self._frames: deque[EncodedFrame] = deque()
-        self._ready = asyncio.Event()
-        self._awaiting_keyframe = self.kind == "video"
+        self.slot: SendSlot | None = None
+        self.live = True
 
-    def push(self, frame: EncodedFrame) -> None:
-        if self.readyState != "live":
-            return
-        if self._awaiting_keyframe:
-            if not frame.keyframe:
-                self.stats.frames_held += 1
-                self.publication.request_keyframe()
-                return
-            self._awaiting_keyframe = False
-        if len(self._frames) >= self._max:
-            if self.kind == "video":
-                self.stats.frames_dropped += len(self._frames) + 1
-                self._frames.clear()
-                self._awaiting_keyframe = True
-                self.publication.request_keyframe()
-                return
-            self._frames.popleft()
-            self.stats.frames_dropped += 1
-        self._frames.append(frame)
-        self._ready.set()
+    async def deliver(
+        self,
+        packet: RtpPacket,
+        descriptor: Vp8Descriptor | None,
+        keyframe_start: bool,
+        now: float,
+        capture_ntp: int | None,
+    ) -> None:
+        slot = self.slot
+        if slot is not None:
+            await slot.forward(self, packet, descriptor, keyframe_start, now, capture_ntp)
 
-    @property
-    def queued(self) -> int:
-        return len(self._frames)
+    def resync(self) -> None:
+        """Hold video until the next keyframe (see the module docstring)."""
+        if self.slot is not None and self.slot.source is self:
+            self.slot.hold_for_keyframe()
 
     def request_keyframe(self) -> None:
         """The subscriber lost a picture (its PLI or FIR): ask the publisher."""
         self.publication.request_keyframe()
 
-    async def recv(self) -> EncodedFrame:  # type: ignore[override]
-        while not self._frames:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._ready.clear()
-            await self._ready.wait()
-        self.stats.frames_out += 1
-        return self._frames.popleft()
-
     def stop(self) -> None:
-        super().stop()
-        self._ready.set()
+        self.live = False
         self.publication.unsubscribe(self)
+        slot = self.slot
+        self.slot = None
+        if slot is not None and slot.source is self:
+            slot.source = None
 
 
-class SlotTrack(MediaStreamTrack):
-    """A send slot's track: plays whichever subscription is attached, or waits."""
+class SendSlot:
+    """One send slot of a subscriber's connection: its sender, renumbering, and current source."""
 
-    def __init__(self, kind: str) -> None:
-        super().__init__()
+    def __init__(self, kind: str, sender: PacketSender) -> None:
         self.kind = kind
-        self.source: SubscriberTrack | None = None
-        self._changed = asyncio.Event()
-        self._offset = 0
-        self._last_pts: int | None = None
-        self._rebase = False
+        self.sender = sender
+        self.source: Subscription | None = None
+        self._awaiting_keyframe = False
+        self._rewriter = StreamRewriter(
+            clock_rate=CLOCK_RATE[kind],
+            min_gap=SWITCH_GAP[kind],
+            first_seq=random.randrange(SEQ_MOD // 2),
+            first_ts=random.getrandbits(32),
+        )
 
-    def attach(self, source: SubscriberTrack) -> None:
+    def attach(self, source: Subscription) -> None:
+        """Carry ``source`` from now on (stopping the one before), from a keyframe for video."""
         self.detach()
         self.source = source
-        self._rebase = True
-        self._changed.set()
+        source.slot = self
+        self._rewriter.restart(new_source=True)
+        self._awaiting_keyframe = self.kind == "video"
 
     def detach(self) -> None:
-        if self.source is not None:
-            self.source.stop()
+        source = self.source
+        if source is not None:
             self.source = None
-            self._changed.set()
+            source.stop()
+
+    def hold_for_keyframe(self) -> None:
+        if self.kind == "video":
+            self._awaiting_keyframe = True
+            self._rewriter.restart(new_source=False)
 
     def request_keyframe(self) -> None:
         if self.source is not None:
             self.source.request_keyframe()
 
-    async def recv(self) -> EncodedFrame:  # type: ignore[override]
-        while self.readyState == "live":
-            source = self.source
-            if source is None:
-                self._changed.clear()
-                await self._changed.wait()
-                continue
-            try:
-                frame = await source.recv()
-            except MediaStreamError:
-                if self.source is source:
-                    self.source = None
-                continue
-            if self._rebase:
-                self._rebase = False
-                if self._last_pts is not None:
-                    self._offset = self._last_pts + SWITCH_GAP[self.kind] - frame.pts
-            if self._offset:
-                frame = EncodedFrame(
-                    frame.data, frame.pts + self._offset, frame.time_base, frame.keyframe
-                )
-            self._last_pts = frame.pts
-            return frame
-        raise MediaStreamError
+    async def forward(
+        self,
+        source: Subscription,
+        packet: RtpPacket,
+        descriptor: Vp8Descriptor | None,
+        keyframe_start: bool,
+        now: float,
+        capture_ntp: int | None,
+    ) -> None:
+        if source is not self.source:
+            return
+        stats = source.stats
+        if not self.sender.ready:  # the leg is still being negotiated or connected
+            stats.packets_held += 1
+            if self.kind == "video":
+                source.publication.request_keyframe()
+            return
+        if self._awaiting_keyframe:
+            if not keyframe_start:
+                stats.packets_held += 1
+                source.publication.request_keyframe()
+                return
+            self._awaiting_keyframe = False
+        picture_id = descriptor.picture_id if descriptor is not None else None
+        out = self._rewriter.rewrite(packet.sequence_number, packet.timestamp, now, picture_id)
+        if out is None:
+            stats.packets_dropped += 1
+            return
+        payload = packet.payload
+        if out.picture_id is not None and descriptor is not None:
+            payload = descriptor.with_picture_id(payload, out.picture_id)
+        sent = await self.sender.send(
+            packet, out.sequence_number, out.timestamp, payload, capture_ntp=capture_ntp
+        )
+        if not sent:
+            stats.packets_dropped += 1
+            return
+        stats.packets_out += 1
+        stats.bytes_out += len(payload)
+        if self.kind == "audio" or packet.marker:
+            stats.frames_out += 1
 
     def stop(self) -> None:
-        super().stop()
         self.detach()
-        self._changed.set()
+
+
+FrameTap = Callable[[EncodedFrame], None]
 
 
 class Publication:
-    """One participant's published track, fanned out without decoding."""
+    """One participant's published track, fanned out packet by packet without decoding."""
 
     def __init__(
         self,
         *,
         participant_id: str,
-        track: MediaStreamTrack,
+        kind: str,
         send_keyframe_request: Callable[[], Coroutine[Any, Any, bool]],
-        max_frames: int,
-        on_frame: Callable[[EncodedFrame], None] | None = None,
+        track: MediaStreamTrack | None = None,
+        on_frame: FrameTap | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``on_frame`` sees every frame before the subscribers do (the recorder's tap); it
-        must only queue, and its failures are logged, never let into forwarding."""
+        """``track``: aiortc's track of the receiver, watched only to learn that it ended.
+        ``on_frame`` sees every audio packet, in order, as an encoded frame, before the
+        subscribers do (the recorder's tap); it must only queue, and its failures are
+        logged, never let into forwarding."""
         self.participant_id = participant_id
-        self._on_frame = on_frame
-        self.kind = track.kind
-        self.track = track
+        self.kind = kind
         self.stats = ForwardingStats()
+        self._on_frame = on_frame
+        self._clock = clock
+        self._clock_rate = CLOCK_RATE[kind]
         self._send_keyframe_request = send_keyframe_request
-        self._max_frames = max_frames
-        self._subscribers: set[SubscriberTrack] = set()
-        self._last_request = 0.0
+        self._subscribers: set[Subscription] = set()
+        self._last_request = -KEYFRAME_INTERVAL
         self._request_task: asyncio.Task[bool] | None = None
+        self._max_seq: int | None = None
+        self._last_at = 0.0
+        self._report: tuple[int, int] | None = None  # publisher's (NTP, RTP) pair
         self.ended = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name=f"forward-{participant_id}-{self.kind}")
+        self._task: asyncio.Task[None] | None = None
+        if track is not None:
+            self._task = asyncio.create_task(
+                self._watch(track), name=f"publication-{participant_id}-{kind}"
+            )
 
     @property
-    def subscribers(self) -> frozenset[SubscriberTrack]:
+    def subscribers(self) -> frozenset[Subscription]:
         return frozenset(self._subscribers)
 
-    def subscribe(self) -> SubscriberTrack:
-        sub = SubscriberTrack(self, max_frames=self._max_frames)
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self)
+        if self.ended.is_set():
+            sub.live = False
+            return sub
         self._subscribers.add(sub)
         if self.kind == "video":
             self.request_keyframe()
         return sub
 
-    def unsubscribe(self, sub: SubscriberTrack) -> None:
+    def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
-        if self.kind != "video":
+        if self.kind != "video" or self.ended.is_set():
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_request < KEYFRAME_INTERVAL:
             return
         if self._request_task is not None and not self._request_task.done():
@@ -223,30 +275,82 @@ class Publication:
         self.stats.keyframe_requests += 1
         self._request_task = asyncio.create_task(self._send_keyframe_request())
 
-    async def _run(self) -> None:
+    def sender_report(self, ntp: int, rtp_timestamp: int) -> None:
+        """The publisher's RTCP sender report: NTP time ``ntp`` is RTP time ``rtp_timestamp``."""
+        self._report = (ntp, rtp_timestamp)
+
+    def capture_ntp(self, timestamp: int) -> int | None:
+        """The NTP time (64-bit) the publisher captured the media of RTP time ``timestamp`` at."""
+        report = self._report
+        if report is None:
+            return None
+        ntp, rtp_at = report
+        ticks = (timestamp - rtp_at + (1 << 31)) % (1 << 32) - (1 << 31)
+        return ntp + (ticks << 32) // self._clock_rate
+
+    async def receive(self, packet: RtpPacket, codec: RTCRtpCodecParameters | None = None) -> None:
+        """One packet from the publisher, after SRTP and RTX: hand it to every subscriber."""
+        now = self._clock()
+        stats = self.stats
+        payload = packet.payload
+        stats.packets_in += 1
+        stats.bytes_in += len(payload)
+        video = self.kind == "video"
+        descriptor = Vp8Descriptor.parse(payload) if video else None
+        keyframe_start = not video or (descriptor is not None and descriptor.keyframe_start)
+        if video:
+            stats.keyframes_in += keyframe_start
+            stats.frames_in += packet.marker
+        else:
+            stats.frames_in += 1
+        newest = self._max_seq is None or seq_newer(packet.sequence_number, self._max_seq)
+        if newest:
+            if video and self._max_seq is not None and now - self._last_at > RESYNC_AFTER:
+                self._resync()
+            self._max_seq = packet.sequence_number
+            self._last_at = now
+            if self._on_frame is not None:
+                self._tap(packet)
+        else:
+            stats.late_packets += 1
+        capture = self.capture_ntp(packet.timestamp) if self._report is not None else None
+        for sub in tuple(self._subscribers):
+            await sub.deliver(packet, descriptor, keyframe_start, now, capture)
+
+    def _resync(self) -> None:
+        for sub in self._subscribers:
+            sub.resync()
+        self.request_keyframe()
+
+    def _tap(self, packet: RtpPacket) -> None:
+        level = packet.extensions.audio_level
+        frame = EncodedFrame(
+            packet.payload, packet.timestamp, _OPUS_BASE, True, None if level is None else level[1]
+        )
+        try:
+            self._on_frame(frame)  # type: ignore[misc]
+        except Exception:
+            log.exception("frame tap failed", participant=self.participant_id)
+
+    async def _watch(self, track: MediaStreamTrack) -> None:
+        """aiortc ends the receiver's track when the publisher goes (BYE, or the connection)."""
         try:
             while True:
-                frame = cast(EncodedFrame, await self.track.recv())
-                self.stats.frames_in += 1
-                self.stats.keyframes_in += frame.keyframe
-                if self._on_frame is not None:
-                    try:
-                        self._on_frame(frame)
-                    except Exception:
-                        log.exception("frame tap failed", participant=self.participant_id)
-                for sub in tuple(self._subscribers):
-                    sub.push(frame)
+                await track.recv()  # nothing comes: packets bypass the track
         except MediaStreamError:
-            pass  # the publisher's track ended
+            pass
         except Exception:
-            log.exception("forwarding failed", participant=self.participant_id, kind=self.kind)
+            log.exception("publication watch failed", participant=self.participant_id)
         finally:
-            self.ended.set()
-            for sub in tuple(self._subscribers):
-                sub.stop()
+            self._end()
+
+    def _end(self) -> None:
+        self.ended.set()
+        for sub in tuple(self._subscribers):
+            sub.stop()
 
     async def aclose(self) -> None:
-        """Stop reading and end every subscriber's track."""
+        """Stop forwarding and end every subscription."""
         for task in (self._task, self._request_task):
             if task is not None and not task.done():
                 task.cancel()
@@ -254,5 +358,4 @@ class Publication:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        for sub in tuple(self._subscribers):
-            sub.stop()
+        self._end()

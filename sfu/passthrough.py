@@ -22,6 +22,14 @@ keeps them to itself, and sends them only for audio it encoded. Here
 ``on_audio_level`` observes them per receiver, and packed Opus frames that
 carry an ``audio_level`` go out with it (our bot's tone does).
 
+The SFU's own legs go further, and forward RTP packets rather than frames
+(``sfu.forwarding``): ``receive_packets`` takes over a receiver after SRTP
+unprotect, keeping aiortc's REMB estimate, reception statistics, RTX unwrap
+and NACKs (for audio too) but skipping its depacketizer and jitter buffer;
+``PacketSender`` takes over a sender's RTP loop and retransmissions, keeping
+aiortc's RTCP (sender reports, RTT) fed. ``install`` also offers Opus with
+NACK, in-band FEC and DTX.
+
 These touch private names: aiortc is pinned in pyproject.toml and
 ``tests/sfu/test_passthrough.py`` checks every seam directly.
 """
@@ -29,24 +37,27 @@ These touch private names: aiortc is pinned in pyproject.toml and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import struct
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiortc import (
     RTCRtpReceiver,
     RTCRtpSender,
+    clock,
+    codecs,
     rtcrtpreceiver,
     rtcrtpsender,
     rtp,
 )
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 
 from core.logging import get_logger
 from sfu.errors import UnsupportedCodec
@@ -250,14 +261,30 @@ async def _next_encoded_frame_with_level(
     return frame
 
 
+# Opus as we offer and answer it: in-band FEC (a packet carries a coarse copy of the one
+# before, so one lost packet costs little), DTX (silence costs almost nothing), and NACK
+# (the SFU asks for lost audio packets again; Chrome answers when it is negotiated).
+OPUS_PARAMETERS: dict[str, int | str] = {"minptime": 10, "useinbandfec": 1, "usedtx": 1}
+
+
+def _configure_opus() -> None:
+    for codec in codecs.CODECS["audio"]:
+        if codec.mimeType.lower() == "audio/opus":
+            codec.parameters.update(OPUS_PARAMETERS)
+            if RTCRtcpFeedback(type="nack") not in codec.rtcpFeedback:
+                codec.rtcpFeedback.append(RTCRtcpFeedback(type="nack"))
+
+
 def install() -> None:
     """Make every aiortc receiver and sender in this process pass media through.
 
     Process-wide on purpose: nothing in a Liveclass process decodes through
     aiortc (recording decodes audio itself). Also makes RTP header-extension
-    parsing tolerant (see ``_tolerant_extensions``), and lets packed Opus frames
-    carry their audio level (see ``_next_encoded_frame_with_level``). Idempotent.
+    parsing tolerant (see ``_tolerant_extensions``), lets packed Opus frames
+    carry their audio level (see ``_next_encoded_frame_with_level``), and
+    offers Opus with ``OPUS_PARAMETERS`` and NACK. Idempotent.
     """
+    _configure_opus()
     rtcrtpreceiver.get_decoder = _passthrough_decoder  # type: ignore[attr-defined,assignment]
     rtcrtpreceiver.queue = types.SimpleNamespace(Queue=InlineDecoding)  # type: ignore[attr-defined,assignment]
     rtcrtpreceiver.decoder_worker = _bind_inline_decoding  # type: ignore[assignment]
@@ -316,3 +343,265 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
     for source in sources:
         await receiver._send_rtcp_pli(source.source)
     return True
+
+
+# -- packets in, packets out (the SFU's legs) ------------------------------------------
+
+PacketHandler = Callable[[rtp.RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
+SenderReportHandler = Callable[[int, int], None]
+
+
+def receive_packets(
+    receiver: RTCRtpReceiver,
+    on_packet: PacketHandler,
+    *,
+    on_sender_report: SenderReportHandler | None = None,
+) -> None:
+    """Hand every RTP packet ``receiver`` gets to ``on_packet``, after SRTP and RTX, unbuffered.
+
+    Replaces aiortc's ``_handle_rtp_packet`` for this receiver. What aiortc does
+    first is kept, in its order: the REMB estimate (video), which SSRCs are
+    active, reception statistics for receiver reports, RTX unwrap, and NACKs
+    for missing packets, now for audio as well (aiortc only NACKs video). Its
+    last step, depacketizing into the jitter buffer, is not done: the packet
+    goes to ``on_packet`` as it is, with the codec its payload type names.
+    Retransmitted packets arrive late and out of order, like any other.
+
+    ``on_sender_report(ntp, rtp)`` hears each RTCP sender report of the
+    publisher: the NTP time (64-bit) its RTP timestamp ``rtp`` stands for.
+    """
+    codecs_by_pt: dict[int, RTCRtpCodecParameters] = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+    rtx_ssrc: dict[int, int] = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+    streams: dict[int, Any] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    active: dict[int, Any] = receiver._RTCRtpReceiver__active_ssrc  # type: ignore[attr-defined]
+    nacks = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+    if nacks is None:
+        nacks = receiver._RTCRtpReceiver__nack_generator = rtcrtpreceiver.NackGenerator()  # type: ignore[attr-defined]
+    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+
+    async def handle(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
+        if not receiver._enabled:
+            return
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+            if rtcp_ssrc is not None and remb is not None:
+                await receiver._send_rtcp(
+                    rtp.RtcpPsfbPacket(
+                        fmt=rtp.RTCP_PSFB_APP,
+                        ssrc=rtcp_ssrc,
+                        media_ssrc=0,
+                        fci=rtp.pack_remb_fci(*remb),
+                    )
+                )
+        active[packet.ssrc] = clock.current_datetime()
+        codec = codecs_by_pt.get(packet.payload_type)
+        if codec is None:
+            return
+        stream = streams.get(packet.ssrc)
+        if stream is None:
+            stream = streams[packet.ssrc] = rtcrtpreceiver.StreamStatistics(codec.clockRate)
+        stream.add(packet)
+        if codecs.is_rtx(codec):
+            original = rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if (
+                original is None
+                or len(packet.payload) < 2
+                or not isinstance(apt, int)
+                or apt not in codecs_by_pt
+            ):
+                return
+            packet = rtp.unwrap_rtx(packet, payload_type=apt, ssrc=original)
+            codec = codecs_by_pt[apt]
+        if nacks.add(packet):
+            await receiver._send_rtcp_nack(packet.ssrc, sorted(nacks.missing))
+        await on_packet(packet, codec)
+
+    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+    if on_sender_report is not None:
+        handle_rtcp = receiver._handle_rtcp_packet
+
+        async def handle_rtcp_with_report(packet: rtp.AnyRtcpPacket) -> None:
+            if isinstance(packet, rtp.RtcpSrPacket):
+                info = packet.sender_info
+                try:
+                    on_sender_report(info.ntp_timestamp, info.rtp_timestamp)
+                except Exception:
+                    log.exception("sender report handler failed")
+            await handle_rtcp(packet)
+
+        receiver._handle_rtcp_packet = handle_rtcp_with_report  # type: ignore[method-assign]
+
+
+def receiver_counts(receiver: RTCRtpReceiver) -> tuple[int, int]:
+    """(packets received, packets lost) over all the receiver's SSRCs, RTX included."""
+    streams: dict[int, Any] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    received = sum(s.packets_received for s in streams.values())
+    lost = sum(max(0, s.packets_lost) for s in streams.values())
+    return received, lost
+
+
+@dataclass
+class LegState:
+    """What one subscriber leg's far end says about it, from its RTCP."""
+
+    rtt: float | None = None  # seconds
+    fraction_lost: float = 0.0  # of the last report interval, 0..1
+    packets_lost: int = 0  # cumulative, as the receiver counts them
+    jitter: float = 0.0  # seconds
+    remb_bps: int | None = None  # the receiver's bandwidth estimate
+    nacks: int = 0  # sequence numbers asked for again
+    retransmitted: int = 0  # of those, sent again
+    keyframe_requests: int = 0  # PLI and FIR
+
+
+class PacketSender:
+    """Sends packets, already numbered for this leg, on one aiortc sender.
+
+    Takes over the sender's RTP loop (nothing is packetized) and its
+    retransmissions: the last ``history`` packets sent are kept, by sequence
+    number, and a NACK for one of them sends it again, wrapped in RTX where RTX
+    was negotiated. aiortc's RTCP loop keeps running on what ``send`` records:
+    its sender reports carry the NTP time each packet's media was captured at,
+    when the publisher told us (see ``send``), so a browser can line audio and
+    video up. Receiver reports and REMB from the far end land in ``state``.
+
+    Must be made before the sender starts (aiortc starts it when a description
+    that makes it send is applied).
+    """
+
+    def __init__(self, sender: RTCRtpSender, *, history: int = 512) -> None:
+        self.sender = sender
+        self.state = LegState()
+        self.payload_type: int | None = None  # known once the sender started
+        self.started = asyncio.Event()
+        self._size = history
+        self._history: list[rtp.RtpPacket | None] = [None] * history
+        self._extensions_map: rtp.HeaderExtensionsMap = (
+            sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
+        )
+        self._rtx_seq = rtcrtpsender.random_sequence_number()
+        self._clock_rate = 0
+        self._audio = sender.kind == "audio"
+        sender._run_rtp = self._run_rtp  # type: ignore[method-assign]
+        sender._retransmit = self._retransmit  # type: ignore[method-assign]
+        aiortc_handle_rtcp = sender._handle_rtcp_packet
+
+        async def handle_rtcp(packet: rtp.AnyRtcpPacket) -> None:
+            await aiortc_handle_rtcp(packet)  # first: it updates the RTT that _observe reads
+            self._observe(packet)
+
+        sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
+
+    @property
+    def ssrc(self) -> int:
+        return self.sender._ssrc
+
+    @property
+    def ready(self) -> bool:
+        """Whether the sender started: its leg is negotiated and connected."""
+        return self.payload_type is not None
+
+    async def _run_rtp(self, codec: RTCRtpCodecParameters) -> None:
+        """Stands in for aiortc's loop: nothing to encode or pack, only wait to be stopped."""
+        self.payload_type = codec.payloadType
+        self._clock_rate = codec.clockRate
+        self.sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
+        self.started.set()
+        try:
+            await asyncio.Future()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
+
+    async def send(
+        self,
+        source: rtp.RtpPacket,
+        sequence_number: int,
+        timestamp: int,
+        payload: bytes,
+        *,
+        capture_ntp: int | None = None,
+    ) -> bool:
+        """Send ``source``'s payload as this leg's packet; False when the leg cannot send yet.
+
+        ``capture_ntp``: the NTP time the media was captured at, from the
+        publisher's sender reports; without it, now.
+        """
+        pt = self.payload_type
+        if pt is None or not self.sender._enabled:
+            return False
+        packet = rtp.RtpPacket(
+            payload_type=pt,
+            marker=source.marker,
+            sequence_number=sequence_number,
+            timestamp=timestamp,
+            ssrc=self.sender._ssrc,
+            payload=payload,
+        )
+        ext = packet.extensions
+        ext.mid = self.sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+        if self._audio:
+            ext.audio_level = source.extensions.audio_level
+        else:
+            ext.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        self._history[sequence_number % self._size] = packet
+        data = packet.serialize(self._extensions_map)
+        try:
+            await self.sender.transport._send_rtp(data)
+        except ConnectionError:
+            return False
+        sender = self.sender
+        sender._RTCRtpSender__ntp_timestamp = (  # type: ignore[attr-defined]
+            capture_ntp if capture_ntp is not None else clock.current_ntp_time()
+        )
+        sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]
+        sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
+        return True
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        self.state.nacks += 1
+        packet = self._history[sequence_number % self._size]
+        if packet is None or packet.sequence_number != sequence_number:
+            return
+        rtx_pt = self.sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+        if rtx_pt is not None:
+            packet = rtp.wrap_rtx(
+                packet,
+                payload_type=rtx_pt,
+                sequence_number=self._rtx_seq,
+                ssrc=self.sender._rtx_ssrc,
+            )
+            self._rtx_seq = (self._rtx_seq + 1) % (1 << 16)
+        try:
+            await self.sender.transport._send_rtp(packet.serialize(self._extensions_map))
+        except ConnectionError:
+            return
+        self.state.retransmitted += 1
+
+    def _observe(self, packet: rtp.AnyRtcpPacket) -> None:
+        state = self.state
+        if isinstance(packet, (rtp.RtcpRrPacket, rtp.RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == self.sender._ssrc:
+                    state.fraction_lost = report.fraction_lost / 256
+                    state.packets_lost = report.packets_lost
+                    if self._clock_rate:
+                        state.jitter = report.jitter / self._clock_rate
+            state.rtt = self.sender._RTCRtpSender__rtt  # type: ignore[attr-defined]
+        elif isinstance(packet, rtp.RtcpPsfbPacket):
+            if packet.fmt in (rtp.RTCP_PSFB_PLI, rtp.RTCP_PSFB_FIR):
+                state.keyframe_requests += 1
+            elif packet.fmt == rtp.RTCP_PSFB_APP:
+                with contextlib.suppress(ValueError):
+                    bitrate, ssrcs = rtp.unpack_remb_fci(packet.fci)
+                    if self.sender._ssrc in ssrcs:
+                        state.remb_bps = bitrate

@@ -34,7 +34,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from core.logging import get_logger
 from sfu import passthrough
 from sfu.errors import IcePortsExhausted, NegotiationFailed, SfuError
-from sfu.forwarding import SlotTrack, SubscriberTrack
+from sfu.forwarding import SendSlot, Subscription
 from sfu.ice import rtc_configuration
 
 log = get_logger("liveclass.sfu.peer")
@@ -63,7 +63,7 @@ class TrackInfo:
 @dataclass
 class _Slot:
     transceiver: RTCRtpTransceiver
-    track: SlotTrack
+    send: SendSlot
     publisher_id: str | None = None
 
 
@@ -130,24 +130,25 @@ class Peer:
                 self._negotiate_loop(), name=f"negotiate-{self.participant_id}"
             )
 
-    def subscribe(self, publisher_id: str, track: SubscriberTrack) -> None:
-        """Send ``track`` (from ``publisher_id``) to this participant; renegotiates."""
+    def subscribe(self, publisher_id: str, subscription: Subscription) -> None:
+        """Send ``subscription`` (of ``publisher_id``) to this participant; renegotiates."""
         if self.state is PeerState.CLOSED:
-            track.stop()
+            subscription.stop()
             return
+        kind = subscription.kind
         slot = next(
-            (s for s in self._slots if s.publisher_id is None and s.track.kind == track.kind), None
+            (s for s in self._slots if s.publisher_id is None and s.send.kind == kind), None
         )
         if slot is None:
-            slot_track = SlotTrack(track.kind)
-            transceiver = self.pc.addTransceiver(slot_track, direction="sendonly")
-            transceiver.setCodecPreferences(forwarded_codecs(track.kind))
-            passthrough.on_keyframe_request(transceiver.sender, slot_track.request_keyframe)
-            slot = _Slot(transceiver, slot_track)
+            transceiver = self.pc.addTransceiver(kind, direction="sendonly")
+            transceiver.setCodecPreferences(forwarded_codecs(kind))
+            send = SendSlot(kind, passthrough.PacketSender(transceiver.sender))
+            passthrough.on_keyframe_request(transceiver.sender, send.request_keyframe)
+            slot = _Slot(transceiver, send)
             self._slots.append(slot)
         else:
             slot.transceiver.direction = "sendonly"
-        slot.track.attach(track)
+        slot.send.attach(subscription)
         slot.publisher_id = publisher_id
         # msid: browsers group a publisher's tracks into one stream by it.
         slot.transceiver.sender._stream_id = publisher_id
@@ -157,18 +158,23 @@ class Peer:
         """Stop sending ``publisher_id``'s tracks; their slots go inactive for reuse."""
         for slot in self._slots:
             if slot.publisher_id == publisher_id:
-                slot.track.detach()
+                slot.send.detach()
                 slot.transceiver.direction = "inactive"
                 slot.publisher_id = None
                 self._dirty.set()
 
     @property
-    def subscriptions(self) -> dict[str, list[SubscriberTrack]]:
-        out: dict[str, list[SubscriberTrack]] = {}
+    def subscriptions(self) -> dict[str, list[Subscription]]:
+        out: dict[str, list[Subscription]] = {}
         for slot in self._slots:
-            if slot.publisher_id is not None and slot.track.source is not None:
-                out.setdefault(slot.publisher_id, []).append(slot.track.source)
+            if slot.publisher_id is not None and slot.send.source is not None:
+                out.setdefault(slot.publisher_id, []).append(slot.send.source)
         return out
+
+    @property
+    def send_slots(self) -> list[tuple[str | None, SendSlot]]:
+        """Each send slot with the publisher it carries now (None: idle)."""
+        return [(slot.publisher_id, slot.send) for slot in self._slots]
 
     def track_infos(self) -> list[TrackInfo]:
         infos = [
@@ -178,7 +184,7 @@ class Peer:
             for t in self._publish
         ]
         infos += [
-            TrackInfo(mid=s.transceiver.mid or "", kind=s.track.kind, participant_id=s.publisher_id)
+            TrackInfo(mid=s.transceiver.mid or "", kind=s.send.kind, participant_id=s.publisher_id)
             for s in self._slots
         ]
         return infos
@@ -248,5 +254,5 @@ class Peer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._negotiator
         for slot in self._slots:
-            slot.track.stop()
+            slot.send.stop()
         await self.pc.close()

@@ -41,7 +41,6 @@ class Room:
         *,
         max_participants: int,
         ice_servers: list[str],
-        subscriber_queue: int = 64,
         on_publish: Callable[[str, str], None] | None = None,
         on_active_speaker: Callable[[str | None], None] | None = None,
         speaker_settings: SpeakerSettings | None = None,
@@ -59,7 +58,6 @@ class Room:
         self.room_id = room_id
         self.max_participants = max_participants
         self._ice_servers = ice_servers
-        self._subscriber_queue = subscriber_queue
         self.peers: dict[str, Peer] = {}
         self.publications: dict[str, list[Publication]] = {}
 
@@ -102,11 +100,12 @@ class Room:
             tap = self.recorder.tap(peer.participant_id, self._roles.get(peer.participant_id, ""))
         pub = Publication(
             participant_id=peer.participant_id,
+            kind=track.kind,
             track=track,
             send_keyframe_request=lambda: passthrough.request_keyframe(receiver),
-            max_frames=self._subscriber_queue,
             on_frame=tap,
         )
+        passthrough.receive_packets(receiver, pub.receive, on_sender_report=pub.sender_report)
         self.publications.setdefault(peer.participant_id, []).append(pub)
         if track.kind == "audio":
             self._listen(peer.participant_id, receiver)

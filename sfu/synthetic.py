@@ -126,8 +126,11 @@ class EncodedLoopTrack(MediaStreamTrack):
         self._index = 0
         self._sent = 0
         self._start: float | None = None
+        self._sent_at_start = 0
         self._time_base = fractions.Fraction(1, loop.clock_rate)
         self._ticks = round(loop.frame_duration * loop.clock_rate)
+        self._resumed = asyncio.Event()
+        self._resumed.set()
 
     @property
     def frames_sent(self) -> int:
@@ -138,10 +141,19 @@ class EncodedLoopTrack(MediaStreamTrack):
         ahead = [k for k in self._encoded.keyframes if k >= self._index]
         self._index = ahead[0] if ahead else self._encoded.keyframes[0]
 
+    def pause(self) -> None:
+        """Send nothing until ``resume``: lets a test count what arrived of a finished stretch."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._start, self._sent_at_start = None, self._sent
+        self._resumed.set()
+
     async def recv(self) -> EncodedFrame:  # type: ignore[override]
+        await self._resumed.wait()
         if self._start is None:
             self._start = time.monotonic()
-        due = self._start + self._sent * self._encoded.frame_duration
+        due = self._start + (self._sent - self._sent_at_start) * self._encoded.frame_duration
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)

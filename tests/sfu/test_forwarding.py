@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import fractions
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -13,12 +13,11 @@ import aiortc.codecs.opus
 import aiortc.codecs.vpx
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtp import is_rtcp
+from aiortc.rtp import RtpPacket, is_rtcp
 
-from sfu.forwarding import Publication, SlotTrack
-from sfu.passthrough import EncodedFrame, is_keyframe
+from sfu.forwarding import Publication, SendSlot
 from sfu.room import Room
+from sfu.rtp_rewrite import Vp8Descriptor
 from sfu.synthetic import audio_loop, video_loop
 from tests.sfu.conftest import WAIT, eventually, join
 
@@ -148,7 +147,7 @@ def _lose_video(sender: RTCRtpSender, *, every: int) -> dict[str, int]:
 
 def _video_sender(pc: RTCPeerConnection) -> RTCRtpSender:
     return next(
-        t.sender for t in pc.getTransceivers() if t.sender.track and t.sender.track.kind == "video"
+        t.sender for t in pc.getTransceivers() if t.kind == "video" and t.direction == "sendonly"
     )
 
 
@@ -162,101 +161,160 @@ async def test_lost_packets_are_retransmitted_on_each_leg(room: Room, leg: str) 
     counts = _lose_video(_video_sender(pc), every=4)
     [video] = [t for t in a.tracks if t.kind == "video"]
     sent_before, received_before = video.frames_sent, b.received["A"].video
-    await asyncio.sleep(3 * WAIT)
+    await asyncio.sleep(3)
+    video.pause()
     sent = video.frames_sent - sent_before
-    received = b.received["A"].video - received_before
+
+    def received() -> int:
+        return b.received["A"].video - received_before
+
+    # Everything sent arrives, but for the last frame: the bot's jitter buffer hands a
+    # frame on when the next one starts. Waiting on that, not on the clock, lets a busy
+    # machine take its time; a lost frame never arrives, and the wait fails.
+    with contextlib.suppress(AssertionError):
+        await eventually(lambda: received() >= sent - 1, within=5)
     assert counts["dropped"] >= 5
     assert counts["resent"] >= counts["dropped"] * 0.9
-    # A frame or two may still be in flight at either end of the window.
-    assert received >= sent - 2, f"{received} of {sent} frames arrived"
+    assert received() >= sent - 1, f"{received()} of {sent} frames arrived"
 
 
-class _ListTrack(MediaStreamTrack):
-    """A real track that yields prepared encoded frames, then ends."""
+class _Wire:
+    """Stands in for a leg's ``PacketSender``: keeps what would have gone out."""
 
-    def __init__(self, kind: str, frames: list[bytes]) -> None:
-        super().__init__()
-        self.kind = kind
-        self._frames = list(frames)
-        self.more = asyncio.Event()
-        self.sent = 0
+    ready = True
 
-    async def recv(self) -> EncodedFrame:  # type: ignore[override]
-        while not self._frames:
-            await self.more.wait()
-            self.more.clear()
-        data = self._frames.pop(0)
-        if data == b"END":
-            raise MediaStreamError
-        self.sent += 1
-        return EncodedFrame(
-            data, self.sent * 3000, fractions.Fraction(1, 90000), is_keyframe(self.kind, data)
-        )
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, int, bytes]] = []
+
+    async def send(
+        self, source: RtpPacket, seq: int, ts: int, payload: bytes, *, capture_ntp: int | None
+    ) -> bool:
+        self.sent.append((seq, ts, payload))
+        return True
 
 
-async def test_slow_video_subscriber_is_bounded_and_resyncs_on_a_keyframe() -> None:
-    """A subscriber that never reads holds at most N frames, then waits for a keyframe."""
-    key, delta = b"\x10" + b"k" * 20, b"\x11" + b"d" * 20  # VP8: bit 0 clear = key frame
-    track = _ListTrack("video", [key] + [delta] * 30)
+def _vp8(seq: int, ts: int, *, key: bool, start: bool = True, marker: bool = True) -> RtpPacket:
+    """A VP8 packet: descriptor with a 15-bit PictureID (the frame's number), then a payload."""
+    picture_id = (ts // 3000) % (1 << 15)
+    descriptor = bytes((0x90 if start else 0x80, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF))
+    header = b"\x10" if key else b"\x11"  # VP8 payload header: P bit clear for a key frame
+    return RtpPacket(
+        payload_type=97,
+        marker=int(marker),
+        sequence_number=seq % (1 << 16),
+        timestamp=ts,
+        ssrc=1,
+        payload=descriptor + header + b"x" * 20,
+    )
+
+
+async def _nothing() -> bool:
+    return True
+
+
+def _video_publication(pid: str = "A", **kwargs: object) -> Publication:
+    return Publication(participant_id=pid, kind="video", send_keyframe_request=_nothing, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_packet_goes_out_before_its_frame_is_complete() -> None:
+    """No jitter buffer: the first packet of a three-packet keyframe is sent at once, alone."""
+    pub = _video_publication()
+    wire = _Wire()
+    slot = SendSlot("video", wire)  # type: ignore[arg-type]
+    slot.attach(pub.subscribe())
+    await pub.receive(_vp8(100, 3000, key=True, marker=False))
+    assert len(wire.sent) == 1
+    await pub.receive(_vp8(101, 3000, key=True, start=False, marker=False))
+    await pub.receive(_vp8(102, 3000, key=True, start=False))
+    seqs = [seq for seq, _, _ in wire.sent]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+    await pub.aclose()
+
+
+async def test_a_new_video_subscriber_starts_at_a_keyframe_without_a_gap() -> None:
+    """Deltas before the first keyframe are held; the leg's numbering starts at that keyframe."""
     requests: list[float] = []
 
     async def ask() -> bool:
         requests.append(time.monotonic())
         return True
 
-    pub = Publication(participant_id="A", track=track, send_keyframe_request=ask, max_frames=8)
+    pub = Publication(participant_id="A", kind="video", send_keyframe_request=ask)
+    wire = _Wire()
     sub = pub.subscribe()
-    await eventually(lambda: pub.stats.frames_in == 31, within=2)
-    assert sub.queued <= 8
-    assert sub.stats.frames_dropped > 0
-    # After the overflow only a keyframe gets through again.
-    track._frames.extend([delta, delta, key, delta, b"END"])
-    track.more.set()
-    await pub.ended.wait()
-    delivered = [(await sub.recv()).data for _ in range(sub.queued)]
-    assert delivered[0] == key and delivered == [key, delta]
-    assert requests, "overflow must ask the publisher for a keyframe"
+    SendSlot("video", wire).attach(sub)  # type: ignore[arg-type]
+    for i, key in enumerate([False, False, True, False, False]):
+        await pub.receive(_vp8(500 + i, 3000 * (i + 1), key=key))
+    assert sub.stats.packets_held == 2
+    assert len(wire.sent) == 3
+    assert wire.sent[0][2][4] == 0x10  # the keyframe first
+    seqs = [seq for seq, _, _ in wire.sent]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+    await asyncio.sleep(0)  # the request is a task of its own
+    assert requests, "the held subscriber must ask the publisher for a keyframe"
     await pub.aclose()
 
 
-async def test_slow_audio_subscriber_keeps_the_newest_frames() -> None:
-    """Audio overflow drops the oldest frames, keeping the latest N."""
-    frames = [bytes([i]) * 4 for i in range(20)]
-    track = _ListTrack("audio", [*frames, b"END"])
+async def test_after_the_publisher_went_quiet_subscribers_wait_for_a_keyframe() -> None:
+    """A cut uplink: what follows refers to lost pictures, so only a keyframe goes on."""
+    now = [0.0]
+    requests: list[float] = []
 
     async def ask() -> bool:
+        requests.append(now[0])
         return True
 
-    pub = Publication(participant_id="A", track=track, send_keyframe_request=ask, max_frames=5)
-    sub = pub.subscribe()
-    await pub.ended.wait()
-    assert [(await sub.recv()).data for _ in range(sub.queued)] == frames[-5:]
-    assert sub.stats.frames_dropped == 15
+    pub = Publication(
+        participant_id="A", kind="video", send_keyframe_request=ask, clock=lambda: now[0]
+    )
+    wire = _Wire()
+    SendSlot("video", wire).attach(pub.subscribe())  # type: ignore[arg-type]
+    await pub.receive(_vp8(1, 3000, key=True))
+    await pub.receive(_vp8(2, 6000, key=False))
+    now[0] = 5.0  # five seconds without a packet, then the link is back
+    await pub.receive(_vp8(150, 6000 + 5 * 90000, key=False))
+    assert len(wire.sent) == 2
+    await asyncio.sleep(0)  # the request is a task of its own
+    assert requests and requests[-1] == 5.0
+    await pub.receive(_vp8(151, 9000 + 5 * 90000, key=True))
+    assert len(wire.sent) == 3
+    (_, ts_before, _), (seq_key, ts_key, _) = wire.sent[1], wire.sent[2]
+    assert seq_key == (wire.sent[1][0] + 1) % (1 << 16)  # no gap for the receiver to NACK
+    assert ts_key - ts_before == 3000 + 5 * 90000  # the source's own timeline
     await pub.aclose()
 
 
-async def test_slot_switch_keeps_timestamps_continuous() -> None:
-    """When a send slot moves to another publisher, its timestamps keep rising."""
-    key = b"\x10" + b"k" * 8
+async def test_slot_switch_keeps_numbering_and_picture_ids_continuous() -> None:
+    """When a send slot moves to another publisher, seq, timestamp and PictureID follow on."""
+    now = [0.0]
+    first = _video_publication("A", clock=lambda: now[0])
+    second = _video_publication("B", clock=lambda: now[0])
+    wire = _Wire()
+    slot = SendSlot("video", wire)  # type: ignore[arg-type]
+    slot.attach(first.subscribe())
+    for i in range(3):
+        now[0] += 1 / 30
+        await first.receive(_vp8(1000 + i, 3000 * (i + 1), key=True))
+    slot.attach(second.subscribe())
+    for i in range(3):
+        now[0] += 1 / 30
+        await second.receive(_vp8(60000 + i, 4_000_000_000 + 3000 * i, key=True))
+    seqs = [seq for seq, _, _ in wire.sent]
+    stamps = [ts for _, ts, _ in wire.sent]
+    pictures = [Vp8Descriptor.parse(p).picture_id for _, _, p in wire.sent]  # type: ignore[union-attr]
+    assert seqs == [(seqs[0] + i) % (1 << 16) for i in range(6)]
+    assert all((b - a) % (1 << 32) == 3000 for a, b in zip(stamps, stamps[1:], strict=False))
+    assert pictures == [(pictures[0] + i) % (1 << 15) for i in range(6)]
+    await first.aclose()
+    await second.aclose()
 
-    async def ask() -> bool:
-        return True
 
-    first = _ListTrack("video", [key] * 3)
-    second = _ListTrack("video", [])
-    second.sent = -1000  # this publisher's clock is far behind the first's
-    pub1 = Publication(participant_id="A", track=first, send_keyframe_request=ask, max_frames=8)
-    pub2 = Publication(participant_id="B", track=second, send_keyframe_request=ask, max_frames=8)
-    slot = SlotTrack("video")
-    slot.attach(pub1.subscribe())
-    a = [(await slot.recv()).pts for _ in range(3)]
-    slot.attach(pub2.subscribe())
-    second._frames.extend([key] * 3)
-    second.more.set()
-    b = [(await slot.recv()).pts for _ in range(3)]
-    stamps = a + b
-    assert stamps == sorted(stamps) and len(set(stamps)) == 6
-    assert b[0] - a[-1] == 3000
-    slot.stop()
-    await pub1.aclose()
-    await pub2.aclose()
+async def test_sfu_receivers_never_fill_a_jitter_buffer(room: Room) -> None:
+    """The SFU's receivers hand packets on: aiortc's jitter buffers stay empty, never started."""
+    a = await join(room, "A")
+    b = await join(room, "B")
+    await eventually(lambda: a.received["B"].video >= 15 and b.received["A"].audio >= 50)
+    receivers = [t.receiver for peer in room.peers.values() for t in peer.pc.getTransceivers()]
+    used = [r for r in receivers if r._RTCRtpReceiver__jitter_buffer._origin is not None]  # type: ignore[attr-defined]
+    assert used == []
+    assert all(p.stats.packets_in > 0 for pubs in room.publications.values() for p in pubs)

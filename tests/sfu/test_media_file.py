@@ -73,7 +73,7 @@ async def test_an_ogg_file_publishes_audio_only(room: Room, tmp_path: Path) -> N
     listener = await join(room, "par_listener", publish=False)
     await eventually(lambda: listener.received["par_voice"].audio > 25)
     assert listener.received["par_voice"].video == 0
-    assert [p.track.kind for p in room.publications["par_voice"]] == ["audio"]
+    assert [p.kind for p in room.publications["par_voice"]] == ["audio"]
 
 
 @pytest.mark.parametrize(
