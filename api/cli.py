@@ -277,6 +277,7 @@ def cmd_bot(args: argparse.Namespace) -> None:
             publish=args.publish != "none",
             silent=args.publish == "silent",
             media=media,
+            timeline=args.timeline,
         )
     )
     if args.json:
@@ -465,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the same with silent audio, or nothing",
     )
     bot.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    bot.add_argument(
+        "--timeline",
+        action="store_true",
+        help="with --json: add when each audio packet and decodable video frame arrived",
+    )
     bot.set_defaults(func=cmd_bot)
     transcribe = sub.add_parser(
         "transcribe",

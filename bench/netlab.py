@@ -94,11 +94,14 @@ class NetLab:
         self.links.append(link)
         return link
 
-    def loss(self, namespace: str, device: str, percent: int) -> None:
-        """Drop ``percent``% of the packets arriving on ``device`` (0 removes the rule)."""
+    def loss(self, namespace: str, device: str, percent: int, *, udp_only: bool = False) -> None:
+        """Drop ``percent``% of the packets arriving on ``device`` (0 removes the rule).
+
+        ``udp_only``: only UDP (media); TCP (signaling) passes.
+        """
         if not 0 <= percent <= 100:
             raise ValueError(f"loss must be 0 to 100 percent, got {percent}")
-        self._filter(namespace, device, None if percent == 0 else percent)
+        self._filter(namespace, device, None if percent == 0 else percent, udp_only=udp_only)
 
     def cut(self, namespace: str, device: str) -> None:
         """Drop every packet arriving on ``device``: the link is down that way."""
@@ -132,7 +135,9 @@ class NetLab:
             )
         self.links.clear()
 
-    def _filter(self, namespace: str, device: str, percent: int | None) -> None:
+    def _filter(
+        self, namespace: str, device: str, percent: int | None, *, udp_only: bool = False
+    ) -> None:
         table = f"lc_{device}"
         subprocess.run(
             ["ip", "netns", "exec", namespace, "nft", "delete", "table", "inet", table],
@@ -141,7 +146,9 @@ class NetLab:
         )
         if percent is None:
             return
-        match = "" if percent == 100 else f"numgen random mod 100 < {percent} "
+        match = "meta l4proto udp " if udp_only else ""
+        if percent != 100:
+            match += f"numgen random mod 100 < {percent} "
         rules = (
             f"table inet {table} {{\n  chain input {{\n"
             f"    type filter hook input priority 0;\n"

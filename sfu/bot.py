@@ -18,13 +18,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription, rtp
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from sfu import passthrough
 from sfu.ice import rtc_configuration
 from sfu.passthrough import EncodedFrame
+from sfu.reception import AudioTracker, VideoTracker
 from sfu.synthetic import EncodedLoop, EncodedLoopTrack, audio_loop, video_loop
+
+# A picture that could not be decoded for this long asks the sender for a keyframe (seconds).
+KEYFRAME_AFTER = 0.3
 
 
 class SlotRef(Protocol):
@@ -42,7 +46,12 @@ class SlotRef(Protocol):
 
 @dataclass
 class Reception:
-    """Frames received from one remote participant."""
+    """Frames received from one remote participant.
+
+    ``audio``/``video`` count frames out of aiortc's jitter buffer; ``packets``
+    and ``pictures`` count per packet what a browser could play
+    (``sfu.reception``), which is what the impaired-link tests measure.
+    """
 
     audio: int = 0
     video: int = 0
@@ -51,6 +60,8 @@ class Reception:
     first_audio_at: float | None = None
     # The payloads of the latest audio frames, as they arrived (for checks that they are unchanged).
     recent_audio: deque[bytes] = field(default_factory=lambda: deque(maxlen=100))
+    packets: AudioTracker = field(default_factory=AudioTracker)
+    pictures: VideoTracker = field(default_factory=VideoTracker)
 
 
 @dataclass
@@ -68,6 +79,7 @@ class BotPeer:
         self.pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
         self._mids: dict[str, str | None] = {}
         self._readers: set[asyncio.Task[None]] = set()
+        self._requests: set[asyncio.Future[None]] = set()
         self._attached = False
         self.pc.on("track", self._on_track)
         if self.publish and self.media is not None:
@@ -102,9 +114,34 @@ class BotPeer:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
-        task = asyncio.create_task(self._count(track, transceiver.mid or ""))
+        mid = transceiver.mid or ""
+        task = asyncio.create_task(self._count(track, mid))
         self._readers.add(task)
         task.add_done_callback(self._readers.discard)
+        receiver = transceiver.receiver
+        last_request = [0.0]
+
+        def observe(packet: rtp.RtpPacket) -> None:
+            publisher = self._mids.get(mid)
+            if publisher is None:
+                return
+            got = self.received[publisher]
+            now = time.monotonic()
+            if track.kind == "audio":
+                got.packets.add(packet.sequence_number, now)
+                return
+            pictures = got.pictures
+            marker = bool(packet.marker)
+            pictures.add(packet.sequence_number, packet.timestamp, marker, packet.payload, now)
+            stuck = pictures.stuck_since
+            # Like a browser: a picture stuck this long will not be repaired; ask for a new one.
+            if stuck is not None and now - stuck > KEYFRAME_AFTER and now - last_request[0] > 0.5:
+                last_request[0] = now
+                request = asyncio.ensure_future(receiver._send_rtcp_pli(packet.ssrc))
+                self._requests.add(request)
+                request.add_done_callback(self._requests.discard)
+
+        passthrough.on_rtp(receiver, observe)
 
     async def _count(self, track: MediaStreamTrack, mid: str) -> None:
         with contextlib.suppress(MediaStreamError):
@@ -125,6 +162,8 @@ class BotPeer:
                     got.first_audio_at = got.first_audio_at or now
 
     async def aclose(self) -> None:
+        for request in list(self._requests):
+            request.cancel()
         for task in list(self._readers):
             task.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)

@@ -41,6 +41,7 @@ import contextlib
 import fractions
 import struct
 import threading
+import time
 import types
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 
 from core.logging import get_logger
 from sfu.errors import UnsupportedCodec
+from sfu.nacks import NackTracker
 
 log = get_logger("liveclass.sfu.passthrough")
 
@@ -335,6 +337,40 @@ def on_audio_level(receiver: RTCRtpReceiver, callback: AudioLevelCallback) -> No
     receiver._handle_rtp_packet = handle_with_level  # type: ignore[method-assign]
 
 
+PacketObserver = Callable[[rtp.RtpPacket], None]
+
+
+def on_rtp(receiver: RTCRtpReceiver, callback: PacketObserver) -> None:
+    """Call ``callback(packet)`` for each RTP packet ``receiver`` gets, RTX already unwrapped.
+
+    For a client that measures what it received packet by packet (``sfu.reception``);
+    aiortc then handles the packet as it came. Like ``on_audio_level``, the
+    callback runs on the event loop before aiortc, and its errors are logged.
+    """
+    handle = receiver._handle_rtp_packet
+    codecs_by_pt: dict[int, RTCRtpCodecParameters] = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+    rtx_ssrc: dict[int, int] = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+
+    async def handle_observed(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
+        seen = packet
+        codec = codecs_by_pt.get(packet.payload_type)
+        if codec is not None and codecs.is_rtx(codec):
+            apt = codec.parameters.get("apt")
+            original = rtx_ssrc.get(packet.ssrc)
+            if original is None or len(packet.payload) < 2 or not isinstance(apt, int):
+                seen = None  # type: ignore[assignment]
+            else:
+                seen = rtp.unwrap_rtx(packet, payload_type=apt, ssrc=original)
+        if seen is not None:
+            try:
+                callback(seen)
+            except Exception:
+                log.exception("packet observer failed")
+        await handle(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle_observed  # type: ignore[method-assign]
+
+
 async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
     """Send a PLI to the publisher of ``receiver``; False when its SSRC is not known yet."""
     sources = receiver.getSynchronizationSources()
@@ -356,16 +392,21 @@ def receive_packets(
     on_packet: PacketHandler,
     *,
     on_sender_report: SenderReportHandler | None = None,
+    round_trip: Callable[[], float | None] | None = None,
 ) -> None:
     """Hand every RTP packet ``receiver`` gets to ``on_packet``, after SRTP and RTX, unbuffered.
 
     Replaces aiortc's ``_handle_rtp_packet`` for this receiver. What aiortc does
     first is kept, in its order: the REMB estimate (video), which SSRCs are
     active, reception statistics for receiver reports, RTX unwrap, and NACKs
-    for missing packets, now for audio as well (aiortc only NACKs video). Its
-    last step, depacketizing into the jitter buffer, is not done: the packet
-    goes to ``on_packet`` as it is, with the codec its payload type names.
-    Retransmitted packets arrive late and out of order, like any other.
+    for missing packets, for audio as well (aiortc only NACKs video) and asked
+    again while a packet could still be played (``sfu.nacks``; aiortc asks
+    once). Its last step, depacketizing into the jitter buffer, is not done:
+    the packet goes to ``on_packet`` as it is, with the codec its payload type
+    names. Retransmitted packets arrive late and out of order, like any other.
+
+    ``round_trip()``: the publisher's round-trip time in seconds, if known;
+    retries wait at least that long.
 
     ``on_sender_report(ntp, rtp)`` hears each RTCP sender report of the
     publisher: the NTP time (64-bit) its RTP timestamp ``rtp`` stands for.
@@ -374,9 +415,8 @@ def receive_packets(
     rtx_ssrc: dict[int, int] = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
     streams: dict[int, Any] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
     active: dict[int, Any] = receiver._RTCRtpReceiver__active_ssrc  # type: ignore[attr-defined]
-    nacks = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
-    if nacks is None:
-        nacks = receiver._RTCRtpReceiver__nack_generator = rtcrtpreceiver.NackGenerator()  # type: ignore[attr-defined]
+    nacks = NackTracker()
+    counter = 0
     estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
 
     async def handle(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
@@ -419,8 +459,13 @@ def receive_packets(
                 return
             packet = rtp.unwrap_rtx(packet, payload_type=apt, ssrc=original)
             codec = codecs_by_pt[apt]
-        if nacks.add(packet):
-            await receiver._send_rtcp_nack(packet.ssrc, sorted(nacks.missing))
+        nonlocal counter
+        counter += 1
+        if round_trip is not None and counter % 50 == 1:
+            nacks.rtt = round_trip() or 0.0
+        lost = nacks.add(packet.sequence_number, time.monotonic())
+        if lost:
+            await receiver._send_rtcp_nack(packet.ssrc, lost)
         await on_packet(packet, codec)
 
     receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
@@ -467,8 +512,10 @@ class PacketSender:
     Takes over the sender's RTP loop (nothing is packetized) and its
     retransmissions: the last ``history`` packets sent are kept, by sequence
     number, and a NACK for one of them sends it again, wrapped in RTX where RTX
-    was negotiated. aiortc's RTCP loop keeps running on what ``send`` records:
-    its sender reports carry the NTP time each packet's media was captured at,
+    was negotiated, unless it was sent more than ``max_age`` seconds ago: after
+    an outage the receiver needs a keyframe, not a burst of stale video.
+    aiortc's RTCP loop keeps running on what ``send`` records: its sender
+    reports carry the NTP time each packet's media was captured at,
     when the publisher told us (see ``send``), so a browser can line audio and
     video up. Receiver reports and REMB from the far end land in ``state``.
 
@@ -476,13 +523,14 @@ class PacketSender:
     that makes it send is applied).
     """
 
-    def __init__(self, sender: RTCRtpSender, *, history: int = 512) -> None:
+    def __init__(self, sender: RTCRtpSender, *, history: int = 512, max_age: float = 1.0) -> None:
         self.sender = sender
         self.state = LegState()
         self.payload_type: int | None = None  # known once the sender started
         self.started = asyncio.Event()
         self._size = history
-        self._history: list[rtp.RtpPacket | None] = [None] * history
+        self._history: list[tuple[rtp.RtpPacket, float] | None] = [None] * history
+        self.max_age = max_age
         self._extensions_map: rtp.HeaderExtensionsMap = (
             sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
         )
@@ -552,7 +600,7 @@ class PacketSender:
             ext.audio_level = source.extensions.audio_level
         else:
             ext.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
-        self._history[sequence_number % self._size] = packet
+        self._history[sequence_number % self._size] = (packet, time.monotonic())
         data = packet.serialize(self._extensions_map)
         try:
             await self.sender.transport._send_rtp(data)
@@ -569,8 +617,11 @@ class PacketSender:
 
     async def _retransmit(self, sequence_number: int) -> None:
         self.state.nacks += 1
-        packet = self._history[sequence_number % self._size]
-        if packet is None or packet.sequence_number != sequence_number:
+        kept = self._history[sequence_number % self._size]
+        if kept is None:
+            return
+        packet, sent_at = kept
+        if packet.sequence_number != sequence_number or time.monotonic() - sent_at > self.max_age:
             return
         rtx_pt = self.sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_pt is not None:

@@ -171,6 +171,11 @@ class Peer:
                 out.setdefault(slot.publisher_id, []).append(slot.send.source)
         return out
 
+    def round_trip(self) -> float | None:
+        """The round-trip time to this participant (seconds), from its receiver reports."""
+        times = [s.send.sender.state.rtt for s in self._slots if s.send.sender.state.rtt]
+        return max(times) if times else None
+
     @property
     def send_slots(self) -> list[tuple[str | None, SendSlot]]:
         """Each send slot with the publisher it carries now (None: idle)."""

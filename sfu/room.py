@@ -105,7 +105,9 @@ class Room:
             send_keyframe_request=lambda: passthrough.request_keyframe(receiver),
             on_frame=tap,
         )
-        passthrough.receive_packets(receiver, pub.receive, on_sender_report=pub.sender_report)
+        passthrough.receive_packets(
+            receiver, pub.receive, on_sender_report=pub.sender_report, round_trip=peer.round_trip
+        )
         self.publications.setdefault(peer.participant_id, []).append(pub)
         if track.kind == "audio":
             self._listen(peer.participant_id, receiver)

@@ -40,6 +40,7 @@ class BotReport:
     published: dict[str, set[str]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
     active_speakers: list[str | None] = field(default_factory=list)  # each change, in order
+    sent: dict[str, int] = field(default_factory=dict)  # frames we published, by kind
 
     @property
     def ok(self) -> bool:
@@ -61,6 +62,7 @@ class BotReport:
             "ok": self.ok,
             "errors": self.errors,
             "active_speakers": self.active_speakers,
+            "sent": self.sent,
         }
 
 
@@ -86,6 +88,7 @@ async def run_bot(
     silent: bool = False,
     media: tuple[EncodedLoop, ...] | None = None,
     media_seconds: float | None = None,
+    timeline: bool = False,
 ) -> BotReport:
     """Join, exchange media for ``seconds``, leave; return what was received.
 
@@ -94,6 +97,9 @@ async def run_bot(
     With ``media_seconds`` the bot leaves that long after media first came from
     everyone publishing, and ``seconds`` only bounds the wait: how long ICE and DTLS
     take depends on the machine, and a fixed stay measures that instead of the media.
+    ``timeline`` adds, per participant, when each audio packet and each decodable
+    video frame arrived (``time.monotonic()``, the same clock in every process of
+    the machine), for measurements over a stretch of the stay.
     """
     report = BotReport(session_id=session_of(token))
     async with connect(url, open_timeout=10, max_size=2**20) as ws:
@@ -144,15 +150,30 @@ async def run_bot(
             with contextlib.suppress(Exception):
                 await _send(ws, type="leave")
             await peer.aclose()
+        report.sent = {track.kind: track.frames_sent for track in peer.tracks}
         for pid, got in peer.received.items():
-            report.participants[pid] = {
+            packets, expected = got.packets.share()
+            entry: dict[str, Any] = {
                 "name": names.get(pid, ""),
                 "audio": got.audio,
                 "video": got.video,
                 "first_video_s": None
                 if got.first_video_at is None
                 else round(got.first_video_at - started, 3),
+                "audio_packets": packets,
+                "audio_expected": expected,
+                "video_decodable": len(got.pictures.decoded),
+                "longest_freeze_s": round(got.pictures.longest_freeze(), 3),
             }
+            if timeline:
+                entry["audio_arrivals"] = [
+                    [seq, round(at, 4)] for seq, at in got.packets.arrivals.items()
+                ]
+                entry["video_decoded"] = [
+                    [round(d.at, 4), round(d.media_time, 4), d.keyframe]
+                    for d in got.pictures.decoded
+                ]
+            report.participants[pid] = entry
     return report
 
 

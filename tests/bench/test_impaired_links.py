@@ -1,0 +1,51 @@
+"""A live session across veth pairs with real loss and outages (``bench.impaired_session``).
+
+Needs root, like every namespace test. The SFU, the tutor and the student are
+real processes (``liveclass serve``, ``liveclass bot``) in namespaces of their
+own; the student's bot measures, per packet, what a browser could have played
+of the tutor's media. Audio shares, frame rates and freezes are counted in
+media time, so a busy machine does not change them; the recovery times after
+a cut are wall-clock, so they get the wait factor.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from bench import impaired_session
+
+WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict[str, Any]:
+    result = impaired_session.run(wait_factor=WAIT)
+    return impaired_session.figures(result)
+
+
+def test_ten_percent_uplink_loss_keeps_audio_whole(figures: dict[str, Any]) -> None:
+    """10% of the tutor's packets lost on the way in: the student still gets ≥ 95% of audio."""
+    loss = figures["loss"]
+    assert loss["audio_expected"] > 250, loss  # about 7 s of 20 ms frames were measured
+    assert loss["audio_share"] >= 0.95, loss
+
+
+def test_ten_percent_uplink_loss_keeps_video_moving(figures: dict[str, Any]) -> None:
+    """Video keeps at least 12 of its 15 frames a second, and never freezes for over 1 s."""
+    loss = figures["loss"]
+    assert loss["video_fps"] >= 12, loss
+    assert loss["longest_freeze_s"] <= 1.0, loss
+
+
+@pytest.mark.parametrize("cut", ["publisher cut", "viewer cut"])
+def test_video_is_back_within_a_second_of_a_link_returning(
+    figures: dict[str, Any], cut: str
+) -> None:
+    """After 5 s with the tutor's (or the student's) link down, the picture moves again at once."""
+    back = figures[cut]["video_back_after_s"]
+    assert back is not None, f"no video after the {cut}"
+    assert back <= 1.0 * WAIT, figures[cut]
+    assert figures[cut]["audio_back_after_s"] <= 1.0 * WAIT, figures[cut]
