@@ -4,7 +4,8 @@
 loopback port, prints ``PORT <n>`` and serves one control connection (see
 ``bench.wire``): ``join`` adds a participant to a room (the server then sends
 ``offer`` messages and waits for ``answer``), ``stats`` reports this process's
-CPU time and frame counters, ``quit`` ends it.
+CPU time and frame counters, ``profile`` starts cProfile (``{"path": null}``)
+or stops it and writes its statistics to ``path``, ``quit`` ends it.
 
 ``sfu`` runs Liveclass's rooms (``sfu.room.Room``: encoded frames in, the same
 out); ``relay`` runs ``bench.transcoding_relay`` (decode, fan out, re-encode).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import os
 import sys
 import time
@@ -107,6 +109,7 @@ class MediaServer:
 
 async def serve(mode: str) -> None:
     done = asyncio.Event()
+    profiler = cProfile.Profile()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         server = MediaServer(mode, writer)
@@ -119,6 +122,12 @@ async def serve(mode: str) -> None:
                     server.answer(message["pid"], message["sdp"])
                 elif op == "stats":
                     await write_message(writer, server.stats())
+                elif op == "profile":
+                    if message.get("path") is None:
+                        profiler.enable()
+                    else:
+                        profiler.disable()
+                        profiler.dump_stats(message["path"])
                 elif op == "quit":
                     break
         finally:

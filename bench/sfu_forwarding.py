@@ -74,8 +74,14 @@ class Phase:
     """One server process, ``sessions`` pairs of bots, one measurement window."""
 
     def __init__(
-        self, server: str, sessions: int, kinds: tuple[str, ...], video: EncodedLoop
+        self,
+        server: str,
+        sessions: int,
+        kinds: tuple[str, ...],
+        video: EncodedLoop,
+        profile: Path | None = None,
     ) -> None:
+        self.profile = profile
         self.server = server
         self.sessions = sessions
         self.kinds = kinds
@@ -111,7 +117,11 @@ class Phase:
                 setup = time.monotonic() - started
                 await asyncio.sleep(warmup)
                 before = await self._snapshot(writer)
+                if self.profile is not None:
+                    await write_message(writer, {"op": "profile", "path": None})
                 await asyncio.sleep(seconds)
+                if self.profile is not None:
+                    await write_message(writer, {"op": "profile", "path": str(self.profile)})
                 after = await self._snapshot(writer)
                 await write_message(writer, {"op": "quit"})
             finally:
@@ -267,7 +277,11 @@ async def run(args: argparse.Namespace) -> list[PhaseResult]:
             file=sys.stderr,
             flush=True,
         )
-        result = await Phase(server, sessions, kinds, video).run(
+        profile = None
+        last_sfu = max(i for i, step in enumerate(plan, 1) if step[0] == "sfu")
+        if args.profile is not None and n == last_sfu:
+            profile = args.profile  # the last SFU phase: the most packets per second
+        result = await Phase(server, sessions, kinds, video, profile).run(
             seconds=args.seconds, warmup=args.warmup, connect_timeout=args.connect_timeout
         )
         print(
@@ -305,6 +319,12 @@ def main() -> None:
     parser.add_argument("--video-size", type=_size, default=(640, 480), metavar="WxH")
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="profile the SFU over the last phase's window (cProfile) into this file; "
+        "read it with python -m pstats FILE (the CPU figures then include the profiler)",
+    )
     args = parser.parse_args()
     if args.sessions < 1 or args.compare_sessions < 1:
         parser.error("--sessions and --compare-sessions must be at least 1")

@@ -5,7 +5,8 @@ each packet, as soon as SRTP and RTX are undone, goes to every ``Subscription``
 and from there to the ``SendSlot`` of the subscriber's connection it is attached
 to, which renumbers it for that leg (``sfu.rtp_rewrite``) and sends it. Nothing
 waits for a frame to be complete and nothing is depacketized or packetized
-again; all of it runs in the publisher's receive loop, without a task hop.
+again; all of it runs synchronously in the publisher's receive loop, without
+a task hop or a coroutine per subscriber.
 
 Rules that keep every subscriber decodable:
 
@@ -91,7 +92,7 @@ class Subscription:
         self.slot: SendSlot | None = None
         self.live = True
 
-    async def deliver(
+    def deliver(
         self,
         packet: RtpPacket,
         descriptor: Vp8Descriptor | None,
@@ -101,7 +102,7 @@ class Subscription:
     ) -> None:
         slot = self.slot
         if slot is not None:
-            await slot.forward(self, packet, descriptor, keyframe_start, now, capture_ntp)
+            slot.forward(self, packet, descriptor, keyframe_start, now, capture_ntp)
 
     def resync(self) -> None:
         """Hold video until the next keyframe (see the module docstring)."""
@@ -159,7 +160,7 @@ class SendSlot:
         if self.source is not None:
             self.source.request_keyframe()
 
-    async def forward(
+    def forward(
         self,
         source: Subscription,
         packet: RtpPacket,
@@ -190,7 +191,7 @@ class SendSlot:
         payload = packet.payload
         if out.picture_id is not None and descriptor is not None:
             payload = descriptor.with_picture_id(payload, out.picture_id)
-        sent = await self.sender.send(
+        sent = self.sender.send(
             packet, out.sequence_number, out.timestamp, payload, capture_ntp=capture_ntp
         )
         if not sent:
@@ -219,16 +220,19 @@ class Publication:
         send_keyframe_request: Callable[[], Coroutine[Any, Any, bool]],
         track: MediaStreamTrack | None = None,
         on_frame: FrameTap | None = None,
+        on_audio_level: Callable[[int, bool], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``track``: aiortc's track of the receiver, watched only to learn that it ended.
         ``on_frame`` sees every audio packet, in order, as an encoded frame, before the
         subscribers do (the recorder's tap); it must only queue, and its failures are
-        logged, never let into forwarding."""
+        logged, never let into forwarding. ``on_audio_level(level, voice)`` hears the
+        RFC 6464 level of each audio packet that carries one (the speaker detector)."""
         self.participant_id = participant_id
         self.kind = kind
         self.stats = ForwardingStats()
         self._on_frame = on_frame
+        self._on_audio_level = on_audio_level
         self._clock = clock
         self._clock_rate = CLOCK_RATE[kind]
         self._send_keyframe_request = send_keyframe_request
@@ -288,7 +292,7 @@ class Publication:
         ticks = (timestamp - rtp_at + (1 << 31)) % (1 << 32) - (1 << 31)
         return ntp + (ticks << 32) // self._clock_rate
 
-    async def receive(self, packet: RtpPacket, codec: RTCRtpCodecParameters | None = None) -> None:
+    def receive(self, packet: RtpPacket, codec: RTCRtpCodecParameters | None = None) -> None:
         """One packet from the publisher, after SRTP and RTX: hand it to every subscriber."""
         now = self._clock()
         stats = self.stats
@@ -303,6 +307,12 @@ class Publication:
             stats.frames_in += packet.marker
         else:
             stats.frames_in += 1
+            level = packet.extensions.audio_level
+            if level is not None and self._on_audio_level is not None:
+                try:
+                    self._on_audio_level(level[1], level[0])
+                except Exception:
+                    log.exception("audio level callback failed", participant=self.participant_id)
         newest = self._max_seq is None or seq_newer(packet.sequence_number, self._max_seq)
         if newest:
             if video and self._max_seq is not None and now - self._last_at > RESYNC_AFTER:
@@ -315,7 +325,7 @@ class Publication:
             stats.late_packets += 1
         capture = self.capture_ntp(packet.timestamp) if self._report is not None else None
         for sub in tuple(self._subscribers):
-            await sub.deliver(packet, descriptor, keyframe_start, now, capture)
+            sub.deliver(packet, descriptor, keyframe_start, now, capture)
 
     def _resync(self) -> None:
         for sub in self._subscribers:

@@ -43,10 +43,11 @@ import struct
 import threading
 import time
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pylibsrtp
 from aiortc import (
     RTCRtpReceiver,
     RTCRtpSender,
@@ -58,6 +59,8 @@ from aiortc import (
 )
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 
 from core.logging import get_logger
@@ -383,7 +386,7 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
 
 # -- packets in, packets out (the SFU's legs) ------------------------------------------
 
-PacketHandler = Callable[[rtp.RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
+PacketHandler = Callable[[rtp.RtpPacket, RTCRtpCodecParameters], None]
 SenderReportHandler = Callable[[int, int], None]
 
 
@@ -415,31 +418,47 @@ def receive_packets(
     rtx_ssrc: dict[int, int] = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
     streams: dict[int, Any] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
     active: dict[int, Any] = receiver._RTCRtpReceiver__active_ssrc  # type: ignore[attr-defined]
+    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
     nacks = NackTracker()
     counter = 0
-    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+    frame_bytes = 0  # of the video frame under way, for the bitrate estimator
 
-    async def handle(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
+    def rtcp(packet: rtp.AnyRtcpPacket | None) -> None:
+        """Feedback goes out as a task of its own: the forwarding path never awaits."""
+        if packet is not None:
+            task = asyncio.ensure_future(receiver._send_rtcp(packet))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+
+    def handle(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
+        nonlocal counter, frame_bytes
         if not receiver._enabled:
             return
+        counter += 1
+        rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
         if estimator is not None and packet.extensions.abs_send_time is not None:
-            remb = estimator.add(
-                abs_send_time=packet.extensions.abs_send_time,
-                arrival_time_ms=arrival_time_ms,
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
-            )
-            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
-            if rtcp_ssrc is not None and remb is not None:
-                await receiver._send_rtcp(
-                    rtp.RtcpPsfbPacket(
-                        fmt=rtp.RTCP_PSFB_APP,
-                        ssrc=rtcp_ssrc,
-                        media_ssrc=0,
-                        fci=rtp.pack_remb_fci(*remb),
-                    )
+            # Fed once per frame, with the frame's size: the estimator groups a frame's
+            # packets by send time anyway, and per packet it was a sixth of the SFU's CPU.
+            frame_bytes += len(packet.payload) + packet.padding_size
+            if packet.marker:
+                remb = estimator.add(
+                    abs_send_time=packet.extensions.abs_send_time,
+                    arrival_time_ms=arrival_time_ms,
+                    payload_size=frame_bytes,
+                    ssrc=packet.ssrc,
                 )
-        active[packet.ssrc] = clock.current_datetime()
+                frame_bytes = 0
+                if rtcp_ssrc is not None and remb is not None:
+                    rtcp(
+                        rtp.RtcpPsfbPacket(
+                            fmt=rtp.RTCP_PSFB_APP,
+                            ssrc=rtcp_ssrc,
+                            media_ssrc=0,
+                            fci=rtp.pack_remb_fci(*remb),
+                        )
+                    )
+        if counter % 64 == 1 or packet.ssrc not in active:  # seen within 10 s is all it means
+            active[packet.ssrc] = clock.current_datetime()
         codec = codecs_by_pt.get(packet.payload_type)
         if codec is None:
             return
@@ -459,16 +478,23 @@ def receive_packets(
                 return
             packet = rtp.unwrap_rtx(packet, payload_type=apt, ssrc=original)
             codec = codecs_by_pt[apt]
-        nonlocal counter
-        counter += 1
         if round_trip is not None and counter % 50 == 1:
             nacks.rtt = round_trip() or 0.0
         lost = nacks.add(packet.sequence_number, time.monotonic())
-        if lost:
-            await receiver._send_rtcp_nack(packet.ssrc, lost)
-        await on_packet(packet, codec)
+        if lost and rtcp_ssrc is not None:
+            nack = rtp.RtcpRtpfbPacket(
+                fmt=rtp.RTCP_RTPFB_NACK, ssrc=rtcp_ssrc, media_ssrc=packet.ssrc
+            )
+            nack.lost = lost
+            rtcp(nack)
+        on_packet(packet, codec)
 
-    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+    async def handle_queued(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
+        handle(packet, arrival_time_ms)
+
+    receiver._liveclass_handle = handle  # type: ignore[attr-defined]
+    _receive_directly(receiver.transport)
+    receiver._handle_rtp_packet = handle_queued  # type: ignore[method-assign]
     if on_sender_report is not None:
         handle_rtcp = receiver._handle_rtcp_packet
 
@@ -482,6 +508,63 @@ def receive_packets(
             await handle_rtcp(packet)
 
         receiver._handle_rtcp_packet = handle_rtcp_with_report  # type: ignore[method-assign]
+
+
+_pending: set[asyncio.Future[None]] = set()  # RTCP sends under way, kept from the GC
+
+
+def _receive_directly(dtls: RTCDtlsTransport) -> None:
+    """Take SRTP packets off the ICE connection as they arrive, not through aiortc's queue.
+
+    aioice queues every datagram, and aiortc's DTLS transport awaits that
+    queue in a task of its own, four awaits deep: a task switch and a handful
+    of coroutines per packet, which cost more than unprotecting it. Once the
+    transport can unprotect, an RTP packet for a receiver that forwards
+    packets (``receive_packets``) is unprotected, parsed and handled right
+    where the datagram arrives; everything else (DTLS, RTCP, other receivers)
+    still takes aiortc's way. Idempotent, per transport.
+    """
+    if getattr(dtls, "_liveclass_direct", False):
+        return
+    dtls._liveclass_direct = True  # type: ignore[attr-defined]
+    connection = dtls.transport._connection
+    queued = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        srtp = dtls._rx_srtp
+        if (
+            srtp is None
+            or not 127 < data[0] < 192
+            or rtp.is_rtcp(data)
+            or dtls._state != DtlsState.CONNECTED
+        ):
+            queued(data, component)
+            return
+        try:
+            clear = srtp.unprotect(data)
+            packet = rtp.RtpPacket.parse(clear, dtls._rtp_header_extensions_map)
+        except (pylibsrtp.Error, ValueError):
+            return
+        dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
+        receiver = dtls._rtp_router.route_rtp(packet)
+        if receiver is None:
+            return
+        handle = getattr(receiver, "_liveclass_handle", None)
+        try:
+            if handle is not None:
+                handle(packet, clock.current_ms())
+            else:
+                task = asyncio.ensure_future(
+                    receiver._handle_rtp_packet(packet, arrival_time_ms=clock.current_ms())
+                )
+                _pending.add(task)
+                task.add_done_callback(_pending.discard)
+        except Exception:
+            # aiortc would end the connection on an error here; one bad packet must not.
+            log.exception("forwarding a packet failed")
+
+    connection.data_received = data_received  # type: ignore[method-assign]
 
 
 def receiver_counts(receiver: RTCRtpReceiver) -> tuple[int, int]:
@@ -535,6 +618,7 @@ class PacketSender:
             sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
         )
         self._rtx_seq = rtcrtpsender.random_sequence_number()
+        self._mid: str | None = None
         self._clock_rate = 0
         self._audio = sender.kind == "audio"
         sender._run_rtp = self._run_rtp  # type: ignore[method-assign]
@@ -558,6 +642,7 @@ class PacketSender:
 
     async def _run_rtp(self, codec: RTCRtpCodecParameters) -> None:
         """Stands in for aiortc's loop: nothing to encode or pack, only wait to be stopped."""
+        self._mid = self.sender._RTCRtpSender__mid  # type: ignore[attr-defined]
         self.payload_type = codec.payloadType
         self._clock_rate = codec.clockRate
         self.sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
@@ -569,7 +654,7 @@ class PacketSender:
         finally:
             self.sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
 
-    async def send(
+    def send(
         self,
         source: rtp.RtpPacket,
         sequence_number: int,
@@ -578,41 +663,65 @@ class PacketSender:
         *,
         capture_ntp: int | None = None,
     ) -> bool:
-        """Send ``source``'s payload as this leg's packet; False when the leg cannot send yet.
+        """Send ``source``'s payload as this leg's packet; False when the leg cannot send.
 
         ``capture_ntp``: the NTP time the media was captured at, from the
-        publisher's sender reports; without it, now.
+        publisher's sender reports; without it, now. Synchronous: protects and
+        hands the datagram to the socket (see ``_transmit``).
         """
         pt = self.payload_type
-        if pt is None or not self.sender._enabled:
+        sender = self.sender
+        if pt is None or not sender._enabled:
             return False
         packet = rtp.RtpPacket(
             payload_type=pt,
             marker=source.marker,
             sequence_number=sequence_number,
             timestamp=timestamp,
-            ssrc=self.sender._ssrc,
+            ssrc=sender._ssrc,
             payload=payload,
         )
         ext = packet.extensions
-        ext.mid = self.sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+        ext.mid = self._mid
         if self._audio:
             ext.audio_level = source.extensions.audio_level
         else:
             ext.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
-        self._history[sequence_number % self._size] = (packet, time.monotonic())
-        data = packet.serialize(self._extensions_map)
-        try:
-            await self.sender.transport._send_rtp(data)
-        except ConnectionError:
+        now = time.monotonic()
+        self._history[sequence_number % self._size] = (packet, now)
+        if not self._transmit(packet.serialize(self._extensions_map)):
             return False
-        sender = self.sender
         sender._RTCRtpSender__ntp_timestamp = (  # type: ignore[attr-defined]
             capture_ntp if capture_ntp is not None else clock.current_ntp_time()
         )
         sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
         sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]
         sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
+        return True
+
+    def _transmit(self, data: bytes) -> bool:
+        """SRTP-protect ``data`` and hand it to the ICE pair's socket, without a coroutine.
+
+        aiortc's own path (``RTCDtlsTransport._send_rtp``, then ICE transport,
+        connection and protocol) is four awaits deep for what ends in one
+        ``sendto``, and costs more than the SRTP itself. aioice's protocols all
+        end in ``transport.sendto`` (a UDP socket, or a TURN allocation that
+        relays), so that is called directly; the DTLS transport's counters
+        are kept.
+        """
+        dtls = self.sender.transport
+        if dtls._state != DtlsState.CONNECTED:
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        protected = dtls._tx_srtp.protect(data)
+        try:
+            pair.protocol.transport.sendto(protected, pair.remote_addr)
+        except (OSError, AttributeError):
+            return False
+        dtls._RTCDtlsTransport__tx_bytes += len(protected)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
         return True
 
     async def _retransmit(self, sequence_number: int) -> None:
@@ -632,11 +741,8 @@ class PacketSender:
                 ssrc=self.sender._rtx_ssrc,
             )
             self._rtx_seq = (self._rtx_seq + 1) % (1 << 16)
-        try:
-            await self.sender.transport._send_rtp(packet.serialize(self._extensions_map))
-        except ConnectionError:
-            return
-        self.state.retransmitted += 1
+        if self._transmit(packet.serialize(self._extensions_map)):
+            self.state.retransmitted += 1
 
     def _observe(self, packet: rtp.AnyRtcpPacket) -> None:
         state = self.state

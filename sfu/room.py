@@ -95,47 +95,45 @@ class Room:
         return peer
 
     def _on_track(self, peer: Peer, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
+        pid = peer.participant_id
         tap = None
         if track.kind == "audio" and self.recorder is not None:
-            tap = self.recorder.tap(peer.participant_id, self._roles.get(peer.participant_id, ""))
+            tap = self.recorder.tap(pid, self._roles.get(pid, ""))
         pub = Publication(
-            participant_id=peer.participant_id,
+            participant_id=pid,
             kind=track.kind,
             track=track,
             send_keyframe_request=lambda: passthrough.request_keyframe(receiver),
             on_frame=tap,
+            on_audio_level=self._listener(pid) if track.kind == "audio" else None,
         )
         passthrough.receive_packets(
             receiver, pub.receive, on_sender_report=pub.sender_report, round_trip=peer.round_trip
         )
-        self.publications.setdefault(peer.participant_id, []).append(pub)
-        if track.kind == "audio":
-            self._listen(peer.participant_id, receiver)
-        log.info(
-            "track published", room=self.room_id, participant=peer.participant_id, kind=track.kind
-        )
+        self.publications.setdefault(pid, []).append(pub)
+        log.info("track published", room=self.room_id, participant=pid, kind=track.kind)
         if self._on_publish is not None:
-            self._on_publish(peer.participant_id, track.kind)
+            self._on_publish(pid, track.kind)
         for other_id, other in self.peers.items():
-            if other_id != peer.participant_id and not other.closed:
-                other.subscribe(peer.participant_id, pub.subscribe())
+            if other_id != pid and not other.closed:
+                other.subscribe(pid, pub.subscribe())
 
     @property
     def active_speaker(self) -> str | None:
         """Who the room names as speaking now, or None."""
         return self.speakers.active
 
-    def _listen(self, participant_id: str, receiver: RTCRtpReceiver) -> None:
-        """Feed the audio levels of ``participant_id``'s packets to the speaker detector."""
+    def _listener(self, participant_id: str) -> Callable[[int, bool], None]:
+        """What hears ``participant_id``'s audio levels: the room's speaker detector."""
 
         def heard(level: int, voice: bool) -> None:
             self.speakers.observe(participant_id, level, self._clock())
 
-        passthrough.on_audio_level(receiver, heard)
         if self._speaker_task is None:
             self._speaker_task = asyncio.create_task(
                 self._watch_speakers(), name=f"speakers-{self.room_id}"
             )
+        return heard
 
     async def _watch_speakers(self) -> None:
         while True:

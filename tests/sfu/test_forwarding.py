@@ -122,15 +122,17 @@ async def test_leaving_stops_the_media_and_frees_the_slot(room: Room) -> None:
 def _lose_video(sender: RTCRtpSender, *, every: int) -> dict[str, int]:
     """Drop every ``every``-th first-time video packet ``sender`` sends; count its resends.
 
-    The loss happens at the sender's own transport, on real loopback traffic:
-    only NACK and retransmission (RTX) can bring the missing packets back.
+    The loss happens at the socket of the sender's ICE pair, after SRTP (whose
+    header, SSRC included, is in the clear), on real loopback traffic: only
+    NACK and retransmission (RTX) can bring the missing packets back.
     """
-    transport = sender.transport
-    original = transport._send_rtp
+    pair = sender.transport.transport._connection._nominated[1]
+    socket = pair.protocol.transport
+    original = socket.sendto
     counts = {"sent": 0, "dropped": 0, "resent": 0}
 
-    async def lossy(data: bytes) -> None:
-        if not is_rtcp(data) and len(data) >= 12:
+    def lossy(data: bytes, addr: object = None) -> None:
+        if not is_rtcp(data) and len(data) >= 12 and 127 < data[0] < 192:
             ssrc = int.from_bytes(data[8:12], "big")
             if ssrc == sender._rtx_ssrc:
                 counts["resent"] += 1
@@ -139,9 +141,9 @@ def _lose_video(sender: RTCRtpSender, *, every: int) -> dict[str, int]:
                 if counts["sent"] % every == 0:
                     counts["dropped"] += 1
                     return
-        await original(data)
+        original(data, addr)
 
-    transport._send_rtp = lossy  # type: ignore[method-assign]
+    socket.sendto = lossy
     return counts
 
 
@@ -186,7 +188,7 @@ class _Wire:
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, bytes]] = []
 
-    async def send(
+    def send(
         self, source: RtpPacket, seq: int, ts: int, payload: bytes, *, capture_ntp: int | None
     ) -> bool:
         self.sent.append((seq, ts, payload))
@@ -222,10 +224,10 @@ async def test_a_packet_goes_out_before_its_frame_is_complete() -> None:
     wire = _Wire()
     slot = SendSlot("video", wire)  # type: ignore[arg-type]
     slot.attach(pub.subscribe())
-    await pub.receive(_vp8(100, 3000, key=True, marker=False))
+    pub.receive(_vp8(100, 3000, key=True, marker=False))
     assert len(wire.sent) == 1
-    await pub.receive(_vp8(101, 3000, key=True, start=False, marker=False))
-    await pub.receive(_vp8(102, 3000, key=True, start=False))
+    pub.receive(_vp8(101, 3000, key=True, start=False, marker=False))
+    pub.receive(_vp8(102, 3000, key=True, start=False))
     seqs = [seq for seq, _, _ in wire.sent]
     assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
     await pub.aclose()
@@ -244,7 +246,7 @@ async def test_a_new_video_subscriber_starts_at_a_keyframe_without_a_gap() -> No
     sub = pub.subscribe()
     SendSlot("video", wire).attach(sub)  # type: ignore[arg-type]
     for i, key in enumerate([False, False, True, False, False]):
-        await pub.receive(_vp8(500 + i, 3000 * (i + 1), key=key))
+        pub.receive(_vp8(500 + i, 3000 * (i + 1), key=key))
     assert sub.stats.packets_held == 2
     assert len(wire.sent) == 3
     assert wire.sent[0][2][4] == 0x10  # the keyframe first
@@ -269,14 +271,14 @@ async def test_after_the_publisher_went_quiet_subscribers_wait_for_a_keyframe() 
     )
     wire = _Wire()
     SendSlot("video", wire).attach(pub.subscribe())  # type: ignore[arg-type]
-    await pub.receive(_vp8(1, 3000, key=True))
-    await pub.receive(_vp8(2, 6000, key=False))
+    pub.receive(_vp8(1, 3000, key=True))
+    pub.receive(_vp8(2, 6000, key=False))
     now[0] = 5.0  # five seconds without a packet, then the link is back
-    await pub.receive(_vp8(150, 6000 + 5 * 90000, key=False))
+    pub.receive(_vp8(150, 6000 + 5 * 90000, key=False))
     assert len(wire.sent) == 2
     await asyncio.sleep(0)  # the request is a task of its own
     assert requests and requests[-1] == 5.0
-    await pub.receive(_vp8(151, 9000 + 5 * 90000, key=True))
+    pub.receive(_vp8(151, 9000 + 5 * 90000, key=True))
     assert len(wire.sent) == 3
     (_, ts_before, _), (seq_key, ts_key, _) = wire.sent[1], wire.sent[2]
     assert seq_key == (wire.sent[1][0] + 1) % (1 << 16)  # no gap for the receiver to NACK
@@ -294,11 +296,11 @@ async def test_slot_switch_keeps_numbering_and_picture_ids_continuous() -> None:
     slot.attach(first.subscribe())
     for i in range(3):
         now[0] += 1 / 30
-        await first.receive(_vp8(1000 + i, 3000 * (i + 1), key=True))
+        first.receive(_vp8(1000 + i, 3000 * (i + 1), key=True))
     slot.attach(second.subscribe())
     for i in range(3):
         now[0] += 1 / 30
-        await second.receive(_vp8(60000 + i, 4_000_000_000 + 3000 * i, key=True))
+        second.receive(_vp8(60000 + i, 4_000_000_000 + 3000 * i, key=True))
     seqs = [seq for seq, _, _ in wire.sent]
     stamps = [ts for _, ts, _ in wire.sent]
     pictures = [Vp8Descriptor.parse(p).picture_id for _, _, p in wire.sent]  # type: ignore[union-attr]
