@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+from typing import Any
 
 import av
 import pytest
-from aiortc import RTCPeerConnection, rtcrtpreceiver, rtcrtpsender
+from aiortc import RTCPeerConnection, rtcrtpreceiver, rtcrtpsender, rtp
 from aiortc.codecs.vpx import vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
@@ -15,6 +16,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from sfu import ice, passthrough
 from sfu.errors import NegotiationFailed, UnsupportedCodec
+from sfu.forwarding import Publication
 from sfu.peer import Peer, TrackInfo
 from sfu.synthetic import EncodedLoopTrack, audio_loop, video_loop
 from tests.sfu.conftest import eventually
@@ -95,6 +97,13 @@ async def test_the_sfu_offers_only_what_it_forwards() -> None:
     assert rtpmaps == {"opus", "VP8", "rtx"}
     audio = sdp.split("m=audio", 1)[1].split("m=video", 1)[0]
     assert "urn:ietf:params:rtp-hdrext:ssrc-audio-level" in audio  # for the active speaker
+    [opus_pt] = [
+        line.split(":")[1].split(" ")[0] for line in audio.splitlines() if "opus/48000" in line
+    ]
+    # Opus that survives loss: NACK, in-band FEC, and DTX for silence.
+    assert f"a=rtcp-fb:{opus_pt} nack" in audio
+    [fmtp] = [line for line in audio.splitlines() if line.startswith(f"a=fmtp:{opus_pt} ")]
+    assert "useinbandfec=1" in fmtp and "usedtx=1" in fmtp
     assert [(t.kind, t.publish, t.participant_id) for t in tracks] == [
         ("audio", True, "p"),
         ("video", True, "p"),
@@ -197,3 +206,57 @@ async def test_a_failing_level_callback_does_not_stop_the_audio() -> None:
 
     assert await _send_audio_over_loopback(broken, until=10) >= 10
     assert calls >= 10
+
+
+async def _sender_and_receiver() -> tuple[RTCPeerConnection, RTCPeerConnection, Any]:
+    """Two connected aiortc peers on loopback; the first sends one track through a PacketSender."""
+    ice.confine(["127.0.0.1"])
+    passthrough.install()
+    a, b = RTCPeerConnection(), RTCPeerConnection()
+    transceiver = a.addTransceiver("video", direction="sendonly")
+    leg = passthrough.PacketSender(transceiver.sender)
+    await a.setLocalDescription(await a.createOffer())
+    await b.setRemoteDescription(a.localDescription)
+    await b.setLocalDescription(await b.createAnswer())
+    await a.setRemoteDescription(b.localDescription)
+    await asyncio.wait_for(leg.started.wait(), 10)
+    return a, b, leg
+
+
+async def test_a_leg_answers_nacks_only_for_packets_still_worth_playing() -> None:
+    """Retransmissions come from the leg's history, and not for packets over max_age old."""
+    a, b, leg = await _sender_and_receiver()
+    try:
+        source = rtp.RtpPacket(
+            payload_type=96, marker=1, payload=b"\x90\x80\x80\x01\x10" + b"x" * 30
+        )
+        assert leg.send(source, 1000, 90000, source.payload)
+        await leg._retransmit(1000)
+        assert leg.state.nacks == 1 and leg.state.retransmitted == 1
+        await leg._retransmit(999)  # never sent: nothing to send again
+        assert leg.state.retransmitted == 1
+        leg.max_age = 0.0
+        await asyncio.sleep(0.01)
+        await leg._retransmit(1000)  # too old now: a keyframe will serve the receiver better
+        assert leg.state.nacks == 3 and leg.state.retransmitted == 1
+    finally:
+        await a.close()
+        await b.close()
+        ice.confine([])
+
+
+def test_capture_time_comes_from_the_publishers_sender_report() -> None:
+    """A forwarded packet's NTP time is the publisher's: a browser lines audio up with video."""
+    pub = Publication(participant_id="A", kind="audio", send_keyframe_request=_no_keyframe)
+    assert pub.capture_ntp(48_000) is None  # no report yet: the leg uses its own clock
+    ntp = 3_900_000_000 << 32
+    pub.sender_report(ntp, 48_000)
+    assert pub.capture_ntp(48_000) == ntp
+    assert pub.capture_ntp(96_000) == ntp + (1 << 32)  # one second of 48 kHz later
+    assert pub.capture_ntp(24_000) == ntp - (1 << 31)
+    pub.sender_report(ntp, (1 << 32) - 24_000)  # the RTP clock wraps between report and packet
+    assert pub.capture_ntp(24_000) == ntp + (1 << 32)
+
+
+async def _no_keyframe() -> bool:
+    return True
