@@ -56,6 +56,7 @@ from sessions.models import PresenceType
 from sessions.service import record_presence as write_presence
 from sessions.service import session_status
 from sfu import ice
+from sfu.media_metrics import MediaCollector, first_media_histogram
 from sfu.recording import RecordedTrack, Recorder
 from signaling.presence import PresenceRecord
 from signaling.server import RecordingSink, SignalingLimits, SignalingServer
@@ -118,6 +119,7 @@ def build_signaling(
     default ``recording.ready`` in the outbox, which starts transcription."""
     settings = services.settings
     ice.confine(settings.ice_addresses, settings.ice_port_range)
+    first_media = first_media_histogram(services.metrics.registry)
 
     async def session_exists(session_id: str) -> bool:
         async with services.sessionmaker() as db:
@@ -177,6 +179,7 @@ def build_signaling(
         on_presence=record_presence,
         recorder_for=recorder_for,
         on_recording=on_recording or recording_ready,
+        on_first_media=first_media.observe,
     )
 
 
@@ -205,6 +208,9 @@ def create_app(
     settings = settings or get_settings()
     services = Services.build(settings, clock or SystemClock())
     signaling = build_signaling(services, on_recording=on_recording)
+    services.metrics.registry.register(
+        MediaCollector(lambda: [state.room for state in list(signaling.rooms.values())])
+    )
     bus = build_event_bus(services, consume=False)
     router = build_router()
     spec: dict[str, Any] = build_openapi(router.endpoints, version=app_version())

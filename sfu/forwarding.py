@@ -125,9 +125,17 @@ class Subscription:
 class SendSlot:
     """One send slot of a subscriber's connection: its sender, renumbering, and current source."""
 
-    def __init__(self, kind: str, sender: PacketSender) -> None:
+    def __init__(
+        self,
+        kind: str,
+        sender: PacketSender,
+        *,
+        on_first_packet: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_first_packet`` is called once, when the slot forwards its first packet."""
         self.kind = kind
         self.sender = sender
+        self._on_first_packet = on_first_packet
         self.source: Subscription | None = None
         self._awaiting_keyframe = False
         self._rewriter = StreamRewriter(
@@ -197,6 +205,9 @@ class SendSlot:
         if not sent:
             stats.packets_dropped += 1
             return
+        if self._on_first_packet is not None:
+            first, self._on_first_packet = self._on_first_packet, None
+            first()
         stats.packets_out += 1
         stats.bytes_out += len(payload)
         if self.kind == "audio" or packet.marker:
@@ -221,18 +232,21 @@ class Publication:
         track: MediaStreamTrack | None = None,
         on_frame: FrameTap | None = None,
         on_audio_level: Callable[[int, bool], None] | None = None,
+        counts: Callable[[], tuple[int, int]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``track``: aiortc's track of the receiver, watched only to learn that it ended.
         ``on_frame`` sees every audio packet, in order, as an encoded frame, before the
         subscribers do (the recorder's tap); it must only queue, and its failures are
         logged, never let into forwarding. ``on_audio_level(level, voice)`` hears the
-        RFC 6464 level of each audio packet that carries one (the speaker detector)."""
+        RFC 6464 level of each audio packet that carries one (the speaker detector).
+        ``counts()``: (received, lost) as the publisher's receiver counts them."""
         self.participant_id = participant_id
         self.kind = kind
         self.stats = ForwardingStats()
         self._on_frame = on_frame
         self._on_audio_level = on_audio_level
+        self._counts = counts
         self._clock = clock
         self._clock_rate = CLOCK_RATE[kind]
         self._send_keyframe_request = send_keyframe_request
@@ -278,6 +292,12 @@ class Publication:
         self._last_request = now
         self.stats.keyframe_requests += 1
         self._request_task = asyncio.create_task(self._send_keyframe_request())
+
+    def counts(self) -> tuple[int, int]:
+        """(packets received, packets lost) from the publisher, RTX included."""
+        if self._counts is None:
+            return self.stats.packets_in, 0
+        return self._counts()
 
     def sender_report(self, ntp: int, rtp_timestamp: int) -> None:
         """The publisher's RTCP sender report: NTP time ``ntp`` is RTP time ``rtp_timestamp``."""

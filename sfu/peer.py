@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -99,8 +100,13 @@ class Peer:
         on_track: Callable[[Peer, MediaStreamTrack, RTCRtpReceiver], None],
         on_error: Callable[[SfuError], Awaitable[None]] | None = None,
         negotiation_timeout: float = 10.0,
+        on_first_media: Callable[[float], None] | None = None,
     ) -> None:
+        """``on_first_media(seconds)`` hears, once, how long after this peer was made the
+        first media packet was forwarded to it."""
         self.participant_id = participant_id
+        self.created_at = time.monotonic()
+        self._on_first_media = on_first_media
         self.state = PeerState.NEW
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self.connected = asyncio.Event()
@@ -142,7 +148,9 @@ class Peer:
         if slot is None:
             transceiver = self.pc.addTransceiver(kind, direction="sendonly")
             transceiver.setCodecPreferences(forwarded_codecs(kind))
-            send = SendSlot(kind, passthrough.PacketSender(transceiver.sender))
+            send = SendSlot(
+                kind, passthrough.PacketSender(transceiver.sender), on_first_packet=self._first
+            )
             passthrough.on_keyframe_request(transceiver.sender, send.request_keyframe)
             slot = _Slot(transceiver, send)
             self._slots.append(slot)
@@ -170,6 +178,14 @@ class Peer:
             if slot.publisher_id is not None and slot.send.source is not None:
                 out.setdefault(slot.publisher_id, []).append(slot.send.source)
         return out
+
+    def _first(self) -> None:
+        report, self._on_first_media = self._on_first_media, None
+        if report is not None:
+            try:
+                report(time.monotonic() - self.created_at)
+            except Exception:
+                log.exception("first media callback failed", participant=self.participant_id)
 
     def round_trip(self) -> float | None:
         """The round-trip time to this participant (seconds), from its receiver reports."""

@@ -46,8 +46,12 @@ class Room:
         speaker_settings: SpeakerSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
         recorder: Recorder | None = None,
+        on_first_media: Callable[[float], None] | None = None,
     ) -> None:
+        """``on_first_media(seconds)``: for each participant, once, the time from joining
+        to the first media packet forwarded to them (``/metrics``)."""
         passthrough.install()
+        self._on_first_media = on_first_media
         self.recorder = recorder
         self._roles: dict[str, str] = {}
         self._on_publish = on_publish
@@ -84,6 +88,7 @@ class Room:
             exchange=exchange,
             on_track=self._on_track,
             on_error=on_error,
+            on_first_media=self._on_first_media,
         )
         self.peers[participant_id] = peer
         self._roles[participant_id] = role
@@ -106,6 +111,7 @@ class Room:
             send_keyframe_request=lambda: passthrough.request_keyframe(receiver),
             on_frame=tap,
             on_audio_level=self._listener(pid) if track.kind == "audio" else None,
+            counts=lambda: passthrough.receiver_counts(receiver),
         )
         passthrough.receive_packets(
             receiver, pub.receive, on_sender_report=pub.sender_report, round_trip=peer.round_trip

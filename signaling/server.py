@@ -173,6 +173,7 @@ class SignalingServer:
         recorder_for: RecorderFactory | None = None,
         on_recording: RecordingSink | None = None,
         still_admitted: StillAdmitted | None = None,
+        on_first_media: Callable[[float], None] | None = None,
     ) -> None:
         """``recorder_for`` gives each new room its recorder; when the room closes (the
         last participant left, or the server shuts down) the recorder is closed and
@@ -192,6 +193,7 @@ class SignalingServer:
         )
         self._recorder_for = recorder_for
         self._on_recording = on_recording
+        self._on_first_media = on_first_media
         self.rooms: dict[str, RoomState] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -212,6 +214,7 @@ class SignalingServer:
                         session_id, ActiveSpeaker(participant_id=pid)
                     ),
                     recorder=self._recorder_for(session_id) if self._recorder_for else None,
+                    on_first_media=self._on_first_media,
                 )
             )
             self.rooms[session_id] = state

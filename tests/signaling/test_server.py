@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from sqlalchemy import delete, select, update
@@ -401,3 +402,54 @@ async def test_no_free_ice_port_is_told_and_the_client_may_rejoin_later(live: Li
         with pytest.raises(ConnectionClosed) as closed:
             await _next(ws, "never")
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+
+def _samples(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    """``name``'s samples in a Prometheus text exposition, by their labels."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, _, value = line[len(name) + 1 :].rpartition("} ")
+            pairs = (part.split("=", 1) for part in labels.split(","))
+            out[frozenset((k, v.strip('"')) for k, v in pairs)] = float(value)
+    return out
+
+
+def _labels(**labels: str) -> frozenset[tuple[str, str]]:
+    return frozenset(labels.items())
+
+
+async def test_a_live_rooms_media_is_on_metrics(live: Live) -> None:
+    """While two bots exchange media, /metrics shows each leg; the series go with the room."""
+    metrics_url = live.url.replace("ws://", "http://").replace("/rtc", "/metrics")
+    tutor = asyncio.create_task(
+        run_bot(live.url, live.token("t1", role="tutor"), seconds=60 * WAIT, media_seconds=4)
+    )
+    student = asyncio.create_task(
+        run_bot(live.url, live.token("s1"), seconds=60 * WAIT, media_seconds=4)
+    )
+    t1, s1 = live.world.users["t1"].id, live.world.users["s1"].id
+    session = live.world.ids["ses1"]
+    async with httpx.AsyncClient() as client:
+        deadline = asyncio.get_running_loop().time() + 30 * WAIT
+        while True:
+            text = (await client.get(metrics_url)).text
+            sent = _samples(text, "liveclass_media_packets_sent_total")
+            if len([v for v in sent.values() if v > 0]) == 4:  # two legs, audio and video each
+                break
+            assert asyncio.get_running_loop().time() < deadline, text
+            await asyncio.sleep(0.2)
+        leg = _labels(room=session, participant=s1, publisher=t1, kind="video")
+        assert sent[leg] > 0
+        received = _samples(text, "liveclass_media_packets_received_total")
+        assert received[_labels(room=session, participant=t1, kind="video")] > 0
+        assert leg in _samples(text, "liveclass_media_nacks_received_total")
+        await asyncio.gather(tutor, student)
+        deadline = asyncio.get_running_loop().time() + 10 * WAIT
+        while True:  # the room closes once both have left
+            text = (await client.get(metrics_url)).text
+            if not _samples(text, "liveclass_media_packets_sent_total"):
+                break
+            assert asyncio.get_running_loop().time() < deadline, "media series outlived the room"
+            await asyncio.sleep(0.2)
+    assert "liveclass_media_first_packet_seconds_count 2.0" in text
