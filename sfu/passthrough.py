@@ -68,6 +68,7 @@ from core.logging import get_logger
 from sfu.bitrate import MinFramePeriod, WindowRate
 from sfu.errors import UnsupportedCodec
 from sfu.nacks import NackTracker
+from sfu.rtp_header import LegPackets, rtx
 
 log = get_logger("liveclass.sfu.passthrough")
 
@@ -628,13 +629,11 @@ class PacketSender:
         self.payload_type: int | None = None  # known once the sender started
         self.started = asyncio.Event()
         self._size = history
-        self._history: list[tuple[rtp.RtpPacket, float] | None] = [None] * history
+        # What was sent, unprotected, by sequence number: (seq, bytes, sent at).
+        self._history: list[tuple[int, bytes, float] | None] = [None] * history
         self.max_age = max_age
-        self._extensions_map: rtp.HeaderExtensionsMap = (
-            sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
-        )
+        self._packets: LegPackets | None = None  # laid out once the sender started
         self._rtx_seq = rtcrtpsender.random_sequence_number()
-        self._mid: str | None = None
         self._clock_rate = 0
         self._audio = sender.kind == "audio"
         sender._run_rtp = self._run_rtp  # type: ignore[method-assign]
@@ -658,7 +657,17 @@ class PacketSender:
 
     async def _run_rtp(self, codec: RTCRtpCodecParameters) -> None:
         """Stands in for aiortc's loop: nothing to encode or pack, only wait to be stopped."""
-        self._mid = self.sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+        sender = self.sender
+        ids = sender._RTCRtpSender__rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+        assert codec.payloadType is not None  # aiortc numbers every codec it negotiated
+        self._packets = LegPackets(
+            codec.payloadType,
+            sender._ssrc,
+            mid=sender._RTCRtpSender__mid,  # type: ignore[attr-defined]
+            mid_id=ids.mid,
+            abs_send_time_id=None if self._audio else ids.abs_send_time,
+            audio_level_id=ids.audio_level if self._audio else None,
+        )
         self.payload_type = codec.payloadType
         self._clock_rate = codec.clockRate
         self.sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
@@ -685,27 +694,28 @@ class PacketSender:
         publisher's sender reports; without it, now. Synchronous: protects and
         hands the datagram to the socket (see ``_transmit``).
         """
-        pt = self.payload_type
+        packets = self._packets
         sender = self.sender
-        if pt is None or not sender._enabled:
+        if packets is None or not sender._enabled:
             return False
-        packet = rtp.RtpPacket(
-            payload_type=pt,
-            marker=source.marker,
-            sequence_number=sequence_number,
-            timestamp=timestamp,
-            ssrc=sender._ssrc,
-            payload=payload,
-        )
-        ext = packet.extensions
-        ext.mid = self._mid
         if self._audio:
-            ext.audio_level = source.extensions.audio_level
+            data = packets.packet(
+                source.marker,
+                sequence_number,
+                timestamp,
+                payload,
+                audio_level=source.extensions.audio_level,
+            )
         else:
-            ext.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
-        now = time.monotonic()
-        self._history[sequence_number % self._size] = (packet, now)
-        if not self._transmit(packet.serialize(self._extensions_map)):
+            data = packets.packet(
+                source.marker,
+                sequence_number,
+                timestamp,
+                payload,
+                abs_send_time=clock.current_ntp_time() >> 14,
+            )
+        self._history[sequence_number % self._size] = (sequence_number, data, time.monotonic())
+        if not self._transmit(data):
             return False
         sender._RTCRtpSender__ntp_timestamp = (  # type: ignore[attr-defined]
             capture_ntp if capture_ntp is not None else clock.current_ntp_time()
@@ -745,19 +755,14 @@ class PacketSender:
         kept = self._history[sequence_number % self._size]
         if kept is None:
             return
-        packet, sent_at = kept
-        if packet.sequence_number != sequence_number or time.monotonic() - sent_at > self.max_age:
+        seq, data, sent_at = kept
+        if seq != sequence_number or time.monotonic() - sent_at > self.max_age:
             return
         rtx_pt = self.sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_pt is not None:
-            packet = rtp.wrap_rtx(
-                packet,
-                payload_type=rtx_pt,
-                sequence_number=self._rtx_seq,
-                ssrc=self.sender._rtx_ssrc,
-            )
+            data = rtx(data, rtx_pt, self._rtx_seq, self.sender._rtx_ssrc)
             self._rtx_seq = (self._rtx_seq + 1) % (1 << 16)
-        if self._transmit(packet.serialize(self._extensions_map)):
+        if self._transmit(data):
             self.state.retransmitted += 1
 
     def _observe(self, packet: rtp.AnyRtcpPacket) -> None:

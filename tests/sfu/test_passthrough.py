@@ -226,6 +226,8 @@ async def _sender_and_receiver() -> tuple[RTCPeerConnection, RTCPeerConnection, 
 async def test_a_leg_answers_nacks_only_for_packets_still_worth_playing() -> None:
     """Retransmissions come from the leg's history, and not for packets over max_age old."""
     a, b, leg = await _sender_and_receiver()
+    arrived: list[rtp.RtpPacket] = []
+    passthrough.on_rtp(b.getReceivers()[0], arrived.append)
     try:
         source = rtp.RtpPacket(
             payload_type=96, marker=1, payload=b"\x90\x80\x80\x01\x10" + b"x" * 30
@@ -233,6 +235,16 @@ async def test_a_leg_answers_nacks_only_for_packets_still_worth_playing() -> Non
         assert leg.send(source, 1000, 90000, source.payload)
         await leg._retransmit(1000)
         assert leg.state.nacks == 1 and leg.state.retransmitted == 1
+        for _ in range(200):
+            if len(arrived) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        # The far end got the packet, then the same packet again out of RTX.
+        assert [(p.sequence_number, p.timestamp, p.marker, p.payload) for p in arrived] == [
+            (1000, 90000, 1, source.payload)
+        ] * 2
+        assert all(p.extensions.abs_send_time is not None for p in arrived)
+        assert arrived[0].extensions.mid == b.getTransceivers()[0].mid
         await leg._retransmit(999)  # never sent: nothing to send again
         assert leg.state.retransmitted == 1
         leg.max_age = 0.0

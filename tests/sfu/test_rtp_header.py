@@ -1,0 +1,113 @@
+"""sfu.rtp_header against aiortc's serialize and wrap_rtx: the same bytes on the wire."""
+
+from __future__ import annotations
+
+from aiortc import rtp
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sfu.rtp_header import LegPackets, header_length, rtx, sequence_number
+
+MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+ids = st.one_of(st.none(), st.integers(1, 14), st.integers(15, 255))
+
+
+def _aiortc_map(
+    mid_id: int | None, abs_id: int | None, level_id: int | None
+) -> rtp.HeaderExtensionsMap:
+    extensions = [
+        RTCRtpHeaderExtensionParameters(id=i, uri=uri)
+        for i, uri in ((mid_id, MID), (abs_id, ABS), (level_id, LEVEL))
+        if i is not None
+    ]
+    mapping = rtp.HeaderExtensionsMap()
+    mapping.configure(RTCRtpParameters(headerExtensions=extensions))
+    return mapping
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    audio=st.booleans(),
+    mid=st.one_of(st.none(), st.text("0123456789abc", min_size=1, max_size=20)),
+    mid_id=ids,
+    ext_id=ids,
+    marker=st.integers(0, 1),
+    seq=st.integers(0, 0xFFFF),
+    ts=st.integers(0, 0xFFFFFFFF),
+    ssrc=st.integers(0, 0xFFFFFFFF),
+    pt=st.integers(0, 127),
+    payload=st.binary(max_size=40),
+    abs_send_time=st.integers(0, 0xFFFFFF),
+    level=st.one_of(st.none(), st.tuples(st.booleans(), st.integers(0, 127))),
+)
+def test_packets_are_what_aiortc_serialises(
+    audio: bool,
+    mid: str | None,
+    mid_id: int | None,
+    ext_id: int | None,
+    marker: int,
+    seq: int,
+    ts: int,
+    ssrc: int,
+    pt: int,
+    payload: bytes,
+    abs_send_time: int,
+    level: tuple[bool, int] | None,
+) -> None:
+    if mid_id is not None and mid_id == ext_id:
+        ext_id = None
+    mapping = _aiortc_map(mid_id, None if audio else ext_id, ext_id if audio else None)
+    packets = LegPackets(
+        pt,
+        ssrc,
+        mid=mid,
+        mid_id=mid_id,
+        abs_send_time_id=None if audio else ext_id,
+        audio_level_id=ext_id if audio else None,
+    )
+    expected = rtp.RtpPacket(
+        payload_type=pt,
+        marker=marker,
+        sequence_number=seq,
+        timestamp=ts,
+        ssrc=ssrc,
+        payload=payload,
+    )
+    expected.extensions.mid = mid
+    if audio:
+        expected.extensions.audio_level = level
+        ours = packets.packet(marker, seq, ts, payload, audio_level=level)
+    else:
+        expected.extensions.abs_send_time = abs_send_time
+        ours = packets.packet(marker, seq, ts, payload, abs_send_time=abs_send_time)
+    assert ours == expected.serialize(mapping)
+    assert sequence_number(ours) == seq
+    parsed = rtp.RtpPacket.parse(ours, mapping)
+    assert parsed.payload == payload
+    assert len(ours) - header_length(ours) == len(payload)
+
+    wrapped = rtx(ours, 97, 4242, 777)
+    assert wrapped == rtp.wrap_rtx(
+        expected, payload_type=97, sequence_number=4242, ssrc=777
+    ).serialize(mapping)
+    back = rtp.unwrap_rtx(rtp.RtpPacket.parse(wrapped, mapping), payload_type=pt, ssrc=ssrc)
+    assert back.serialize(mapping) == ours
+
+
+def test_a_leg_with_no_extensions_sends_a_bare_header() -> None:
+    packets = LegPackets(111, 5, mid=None, mid_id=None)
+    data = packets.packet(1, 10, 20, b"opus", audio_level=(True, 30))
+    assert data[0] == 0x80 and data[1] == 0x80 | 111
+    assert header_length(data) == 12 and data[12:] == b"opus"
+
+
+def test_abs_send_time_wraps_to_24_bits() -> None:
+    packets = LegPackets(96, 5, mid="0", mid_id=1, abs_send_time_id=3)
+    data = packets.packet(0, 1, 2, b"x", abs_send_time=0x1ABCDEF)
+    parsed = rtp.RtpPacket.parse(data, _aiortc_map(1, 3, None))
+    assert parsed.extensions.abs_send_time == 0xABCDEF
+    assert parsed.extensions.mid == "0"
