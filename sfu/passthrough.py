@@ -47,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aioice.ice
 import pylibsrtp
 from aiortc import (
     RTCRtpReceiver,
@@ -582,6 +583,28 @@ def _receive_directly(dtls: RTCDtlsTransport) -> None:
             log.exception("forwarding a packet failed")
 
     connection.data_received = data_received  # type: ignore[method-assign]
+    for protocol in connection._protocols:
+        if type(protocol) is aioice.ice.StunProtocol:
+            _skip_stun_parse(protocol)
+
+
+def _skip_stun_parse(protocol: aioice.ice.StunProtocol) -> None:
+    """Hand RTP and RTCP datagrams to the connection without trying them as STUN first.
+
+    aioice parses every datagram as a STUN message and takes the ``ValueError``
+    as the sign it is media. The first byte tells them apart (RFC 7983: STUN
+    0-3, DTLS 20-63, RTP and RTCP 128-191), so media goes straight on.
+    """
+    stun_path = protocol.datagram_received
+    receiver = protocol.receiver
+
+    def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+        if isinstance(data, bytes) and data and 127 < data[0] < 192:
+            receiver.data_received(data, protocol.local_candidate.component)
+        else:
+            stun_path(data, addr)
+
+    protocol.datagram_received = datagram_received  # type: ignore[method-assign]
 
 
 def receiver_counts(receiver: RTCRtpReceiver) -> tuple[int, int]:

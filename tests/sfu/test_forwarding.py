@@ -320,3 +320,36 @@ async def test_sfu_receivers_never_fill_a_jitter_buffer(room: Room) -> None:
     used = [r for r in receivers if r._RTCRtpReceiver__jitter_buffer._origin is not None]  # type: ignore[attr-defined]
     assert used == []
     assert all(p.stats.packets_in > 0 for pubs in room.publications.values() for p in pubs)
+
+
+async def test_media_is_not_tried_as_stun(room: Room, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RTP goes from the SFU's socket to its receiver; only real STUN is parsed as STUN."""
+    import aioice.stun
+
+    parsed: list[int] = []
+    parse = aioice.stun.parse_message
+
+    def counting(data: bytes, *args: object, **kwargs: object) -> aioice.stun.Message:
+        parsed.append(data[0])
+        return parse(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    def packets() -> tuple[int, int]:
+        pubs = [p for ps in room.publications.values() for p in ps]
+        return (
+            sum(p.stats.packets_in for p in pubs),
+            sum(s.stats.packets_out for p in pubs for s in p.subscribers),
+        )
+
+    a = await join(room, "A")
+    b = await join(room, "B")
+    await eventually(lambda: a.received["B"].video >= 15 and b.received["A"].audio >= 50)
+    monkeypatch.setattr(aioice.stun, "parse_message", counting)
+    in_before, out_before = packets()
+    await eventually(lambda: a.received["B"].audio >= 150)
+    in_after, out_after = packets()
+    received, sent = in_after - in_before, out_after - out_before
+    assert received > 200 and sent > 200
+    # The bots (aiortc as it comes) still try each packet they get as STUN: about
+    # ``sent`` of them. Were the SFU doing so too, it would be ``received`` more.
+    media_tried = sum(1 for first in parsed if 127 < first < 192)
+    assert media_tried < sent + received // 2
