@@ -15,7 +15,12 @@ Rules that keep every subscriber decodable:
   ``RESYNC_AFTER`` (a cut link): what follows a gap that long refers to
   pictures the subscriber never got;
 - keyframe requests (the SFU's own and the subscribers' PLI and FIR) reach the
-  publisher at most once per ``KEYFRAME_INTERVAL``;
+  publisher at most once per ``KEYFRAME_INTERVAL``; one asked for sooner is
+  sent when the interval ends, unless a keyframe came first;
+- a video subscriber that asks again for packets too old to send again (it
+  was cut off for longer than its leg's history) has a gap only a keyframe
+  mends: its leg asks the publisher for one at once, without waiting for the
+  browser to give up on the packets and send its own PLI;
 - packets retransmitted by the publisher are forwarded when they come, out of
   order, like the browser's own jitter buffer expects.
 
@@ -135,6 +140,8 @@ class SendSlot:
         """``on_first_packet`` is called once, when the slot forwards its first packet."""
         self.kind = kind
         self.sender = sender
+        if kind == "video":
+            sender.on_unrepairable = self._unrepairable
         self._on_first_packet = on_first_packet
         self.source: Subscription | None = None
         self._awaiting_keyframe = False
@@ -167,6 +174,11 @@ class SendSlot:
     def request_keyframe(self) -> None:
         if self.source is not None:
             self.source.request_keyframe()
+
+    def _unrepairable(self) -> None:
+        if not self._awaiting_keyframe:
+            self.hold_for_keyframe()
+        self.request_keyframe()
 
     def forward(
         self,
@@ -253,6 +265,7 @@ class Publication:
         self._subscribers: set[Subscription] = set()
         self._last_request = -KEYFRAME_INTERVAL
         self._request_task: asyncio.Task[bool] | None = None
+        self._deferred: asyncio.TimerHandle | None = None  # a request held for the interval
         self._max_seq: int | None = None
         self._last_at = 0.0
         self._report: tuple[int, int] | None = None  # publisher's (NTP, RTP) pair
@@ -281,17 +294,34 @@ class Publication:
         self._subscribers.discard(sub)
 
     def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL."""
+        """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL.
+
+        Asked again within the interval, the request is sent when it ends (once,
+        however often it was asked), unless a keyframe arrives before then.
+        """
         if self.kind != "video" or self.ended.is_set():
             return
         now = self._clock()
-        if now - self._last_request < KEYFRAME_INTERVAL:
-            return
-        if self._request_task is not None and not self._request_task.done():
+        wait = self._last_request + KEYFRAME_INTERVAL - now
+        sending = self._request_task is not None and not self._request_task.done()
+        if wait > 0 or sending:
+            if self._deferred is None:
+                self._deferred = asyncio.get_running_loop().call_later(
+                    max(wait, KEYFRAME_INTERVAL / 4), self._deferred_request
+                )
             return
         self._last_request = now
         self.stats.keyframe_requests += 1
         self._request_task = asyncio.create_task(self._send_keyframe_request())
+
+    def _deferred_request(self) -> None:
+        self._deferred = None
+        self.request_keyframe()
+
+    def _cancel_deferred(self) -> None:
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
 
     def counts(self) -> tuple[int, int]:
         """(packets received, packets lost) from the publisher, RTX included."""
@@ -323,8 +353,10 @@ class Publication:
         descriptor = Vp8Descriptor.parse(payload) if video else None
         keyframe_start = not video or (descriptor is not None and descriptor.keyframe_start)
         if video:
-            stats.keyframes_in += keyframe_start
             stats.frames_in += packet.marker
+            if keyframe_start:
+                stats.keyframes_in += 1
+                self._cancel_deferred()  # what was asked for has come
         else:
             stats.frames_in += 1
             level = packet.extensions.audio_level
@@ -376,6 +408,7 @@ class Publication:
 
     def _end(self) -> None:
         self.ended.set()
+        self._cancel_deferred()
         for sub in tuple(self._subscribers):
             sub.stop()
 

@@ -70,6 +70,7 @@ from sfu.bitrate import MinFramePeriod, WindowRate
 from sfu.errors import UnsupportedCodec
 from sfu.nacks import NackTracker
 from sfu.rtp_header import LegPackets, rtx
+from sfu.rtp_rewrite import seq_newer
 
 log = get_logger("liveclass.sfu.passthrough")
 
@@ -626,6 +627,7 @@ class LegState:
     remb_bps: int | None = None  # the receiver's bandwidth estimate
     nacks: int = 0  # sequence numbers asked for again
     retransmitted: int = 0  # of those, sent again
+    unrepairable: int = 0  # asked for, but no longer kept or too old to be worth sending
     keyframe_requests: int = 0  # PLI and FIR
 
 
@@ -656,6 +658,9 @@ class PacketSender:
         self._history: list[tuple[int, bytes, float] | None] = [None] * history
         self.max_age = max_age
         self._packets: LegPackets | None = None  # laid out once the sender started
+        # Called when the far end asks for a packet this leg sent but can no
+        # longer send again: too old, or gone from the history.
+        self.on_unrepairable: Callable[[], None] | None = None
         self._rtx_seq = rtcrtpsender.random_sequence_number()
         self._clock_rate = 0
         self._audio = sender.kind == "audio"
@@ -776,17 +781,31 @@ class PacketSender:
     async def _retransmit(self, sequence_number: int) -> None:
         self.state.nacks += 1
         kept = self._history[sequence_number % self._size]
-        if kept is None:
+        if kept is None or kept[0] != sequence_number:
+            # Either not sent yet (still on its way from the publisher, which repairs
+            # it upstream) or sent so long ago that newer packets took its place.
+            if kept is not None and seq_newer(kept[0], sequence_number):
+                self._unrepairable()
             return
-        seq, data, sent_at = kept
-        if seq != sequence_number or time.monotonic() - sent_at > self.max_age:
+        if time.monotonic() - kept[2] > self.max_age:
+            self._unrepairable()
             return
+        data = kept[1]
         rtx_pt = self.sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_pt is not None:
             data = rtx(data, rtx_pt, self._rtx_seq, self.sender._rtx_ssrc)
             self._rtx_seq = (self._rtx_seq + 1) % (1 << 16)
         if self._transmit(data):
             self.state.retransmitted += 1
+
+    def _unrepairable(self) -> None:
+        """The far end lost a packet this leg can no longer send it (see ``on_unrepairable``)."""
+        self.state.unrepairable += 1
+        if self.on_unrepairable is not None:
+            try:
+                self.on_unrepairable()
+            except Exception:
+                log.exception("unrepairable-packet handler failed")
 
     def _observe(self, packet: rtp.AnyRtcpPacket) -> None:
         state = self.state

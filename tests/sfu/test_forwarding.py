@@ -15,7 +15,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtp import RtpPacket, is_rtcp
 
-from sfu.forwarding import Publication, SendSlot
+from sfu.forwarding import KEYFRAME_INTERVAL, Publication, SendSlot
 from sfu.room import Room
 from sfu.rtp_rewrite import Vp8Descriptor
 from sfu.synthetic import audio_loop, video_loop
@@ -283,6 +283,63 @@ async def test_after_the_publisher_went_quiet_subscribers_wait_for_a_keyframe() 
     (_, ts_before, _), (seq_key, ts_key, _) = wire.sent[1], wire.sent[2]
     assert seq_key == (wire.sent[1][0] + 1) % (1 << 16)  # no gap for the receiver to NACK
     assert ts_key - ts_before == 3000 + 5 * 90000  # the source's own timeline
+    await pub.aclose()
+
+
+async def test_a_keyframe_asked_for_too_soon_is_asked_for_when_the_interval_ends() -> None:
+    """Requests inside KEYFRAME_INTERVAL are not lost: one goes out when it ends."""
+    requests: list[float] = []
+
+    async def ask() -> bool:
+        requests.append(time.monotonic())
+        return True
+
+    pub = Publication(participant_id="A", kind="video", send_keyframe_request=ask)
+    pub.request_keyframe()
+    await asyncio.sleep(0)
+    assert len(requests) == 1
+    for _ in range(5):  # a browser's PLI, the SFU's own: all inside the interval
+        pub.request_keyframe()
+    await asyncio.sleep(0)
+    assert len(requests) == 1
+    await asyncio.sleep(KEYFRAME_INTERVAL * 1.5)
+    assert len(requests) == 2, "the held request was dropped instead of sent late"
+    assert requests[1] - requests[0] >= KEYFRAME_INTERVAL * 0.95
+    # Held again, but a keyframe comes first: it answers the request, none goes out.
+    pub.request_keyframe()
+    pub.receive(_vp8(7, 3000, key=True))
+    await asyncio.sleep(KEYFRAME_INTERVAL * 1.5)
+    assert len(requests) == 2
+    await pub.aclose()
+
+
+async def test_a_nack_too_old_to_answer_asks_the_publisher_for_a_keyframe() -> None:
+    """A viewer back from a cut asks for packets gone from its leg: only a keyframe mends that."""
+    requests: list[float] = []
+
+    async def ask() -> bool:
+        requests.append(time.monotonic())
+        return True
+
+    pub = Publication(participant_id="A", kind="video", send_keyframe_request=ask)
+    wire = _Wire()
+    wire.on_unrepairable = None  # type: ignore[attr-defined]
+    slot = SendSlot("video", wire)  # type: ignore[arg-type]
+    slot.attach(pub.subscribe())
+    await asyncio.sleep(KEYFRAME_INTERVAL * 1.5)  # past the subscribe's own request
+    pub.receive(_vp8(1, 3000, key=True))
+    asked = len(requests)
+    wire.on_unrepairable()  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    assert len(requests) == asked + 1
+    # Until that keyframe, deltas would only fill the viewer's buffer with frames it
+    # cannot decode (Chrome then took 0.7 s to show the keyframe): they are held.
+    pub.receive(_vp8(2, 6000, key=False))
+    assert len(wire.sent) == 1
+    pub.receive(_vp8(3, 9000, key=True))
+    assert len(wire.sent) == 2 and wire.sent[1][0] == (wire.sent[0][0] + 1) % (1 << 16)
+    audio = SendSlot("audio", _Wire())  # type: ignore[arg-type]
+    assert getattr(audio.sender, "on_unrepairable", None) is None  # no keyframes in audio
     await pub.aclose()
 
 

@@ -247,10 +247,22 @@ async def test_a_leg_answers_nacks_only_for_packets_still_worth_playing() -> Non
         assert arrived[0].extensions.mid == b.getTransceivers()[0].mid
         await leg._retransmit(999)  # never sent: nothing to send again
         assert leg.state.retransmitted == 1
+        assert leg.state.unrepairable == 0  # not sent yet: the publisher may still send it
+        unrepairable: list[int] = []
+        leg.on_unrepairable = lambda: unrepairable.append(1)
         leg.max_age = 0.0
         await asyncio.sleep(0.01)
         await leg._retransmit(1000)  # too old now: a keyframe will serve the receiver better
         assert leg.state.nacks == 3 and leg.state.retransmitted == 1
+        assert leg.state.unrepairable == 1 and unrepairable == [1]
+        # 512 packets later 1000's place in the history is taken: gone, not on its way.
+        leg.max_age = 1.0
+        assert leg.send(source, 1512, 90000 + 3000, source.payload)
+        await leg._retransmit(1000)
+        await leg._retransmit(2024)  # shares the place too, but was never sent
+        assert leg.state.unrepairable == 2 and unrepairable == [1, 1]
+        await leg._retransmit(1512)
+        assert leg.state.retransmitted == 2
     finally:
         await a.close()
         await b.close()
