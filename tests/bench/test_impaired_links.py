@@ -5,7 +5,8 @@ real processes (``liveclass serve``, ``liveclass bot``) in namespaces of their
 own; the student's bot measures, per packet, what a browser could have played
 of the tutor's media. Audio shares, frame rates and freezes are counted in
 media time, so a busy machine does not change them; the recovery times after
-a cut are wall-clock, so they get the wait factor.
+a cut are wall-clock, so they get the wait factor. The last tests run it again
+with Chromium as the student and take Chrome's own getStats figures.
 """
 
 from __future__ import annotations
@@ -49,3 +50,44 @@ def test_video_is_back_within_a_second_of_a_link_returning(
     assert back is not None, f"no video after the {cut}"
     assert back <= 1.0 * WAIT, figures[cut]
     assert figures[cut]["audio_back_after_s"] <= 1.0 * WAIT, figures[cut]
+
+
+# The same session with Debian's Chromium as the student: what Chrome itself reports.
+
+
+@pytest.fixture(scope="module")
+def chromium() -> dict[str, Any]:
+    result = impaired_session.run(viewer="chromium", wait_factor=WAIT)
+    return impaired_session.figures(result)
+
+
+def test_chromium_conceals_at_most_five_percent_of_audio_at_ten_percent_uplink_loss(
+    chromium: dict[str, Any],
+) -> None:
+    """What a listener hears patched over, from getStats: concealed ≤ 5% of samples."""
+    assert chromium["errors"] == []
+    loss = chromium["loss"]
+    assert loss["audio_concealed_share"] <= 0.05, loss
+
+
+def test_chromium_keeps_the_video_moving_at_ten_percent_uplink_loss(
+    chromium: dict[str, Any],
+) -> None:
+    loss = chromium["loss"]
+    assert loss["video_fps"] >= 12, loss
+    assert loss["longest_freeze_s"] <= 1.0 * WAIT, loss
+
+
+@pytest.mark.parametrize("cut", ["publisher cut", "viewer cut"])
+def test_chromium_shows_video_within_a_second_of_a_link_returning(
+    chromium: dict[str, Any], cut: str
+) -> None:
+    back = chromium[cut]["video_back_after_s"]
+    assert back is not None, f"Chromium decoded no video after the {cut}"
+    assert back <= 1.0 * WAIT, chromium[cut]
+
+
+def test_chromium_asks_for_in_band_fec_in_its_answer(chromium: dict[str, Any]) -> None:
+    """The SFU offers Opus with NACK and FEC; Chrome 156 answers with FEC (and drops the
+    rtcp-fb nack line, though it NACKs audio all the same: see docs/benchmarks.md)."""
+    assert chromium["answer"]["opus"] and chromium["answer"]["inband_fec"], chromium["answer"]
