@@ -62,13 +62,15 @@ class MediaServer:
 
         return exchange
 
-    def join(self, room_id: str, pid: str, other: str) -> None:
+    def join(self, room_id: str, pid: str, other: str, size: int = 2) -> None:
         if self.mode == "sfu":
             room = self.rooms.get(room_id)
             if room is None:
-                room = self.rooms[room_id] = Room(room_id, max_participants=2, ice_servers=[])
+                room = self.rooms[room_id] = Room(room_id, max_participants=size, ice_servers=[])
             room.add_peer(pid, self._exchange_for(pid))
         else:
+            if size != 2:
+                raise ValueError("the relay pairs participants: sessions of two only")
             relay = self.relays.get(room_id)
             if relay is None:
                 relay = self.relays[room_id] = RelayRoom(room_id)
@@ -117,7 +119,9 @@ async def serve(mode: str) -> None:
             while (message := await read_message(reader)) is not None:
                 op = message["op"]
                 if op == "join":
-                    server.join(message["room"], message["pid"], message["other"])
+                    server.join(
+                        message["room"], message["pid"], message["other"], message.get("size", 2)
+                    )
                 elif op == "answer":
                     server.answer(message["pid"], message["sdp"])
                 elif op == "stats":

@@ -10,8 +10,9 @@ After every bot receives its partner's media and a warm-up, it measures for
 
 Phases, in one run: both servers with the same small number of sessions, with
 audio and video and with video alone (CPU per forwarded video track, side by
-side), then the SFU alone with ``--sessions`` (capacity on one core).
-Everything stays on 127.0.0.1.
+side), then the SFU alone with ``--sessions`` (capacity on one core), then the
+SFU with one group session of ``--group`` (a tutor and four students by
+default: each of them gets the other four). Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ class PhaseResult:
     server: str
     sessions: int
     kinds: str
+    room_size: int  # participants per session; each receives every other one
     seconds: float
     forwarded_tracks: int
     server_cores: float  # CPU seconds per second of the server process
     server_ms_per_track: float  # CPU milliseconds per second, per forwarded track
     bots_cores: float
-    video_sent: int
+    video_sent: int  # frames sent, times the participants that should receive each
     video_received: int
     audio_sent: int
     audio_received: int
@@ -80,14 +82,17 @@ class Phase:
         kinds: tuple[str, ...],
         video: EncodedLoop,
         profile: Path | None = None,
+        room_size: int = 2,
     ) -> None:
         self.profile = profile
         self.server = server
         self.sessions = sessions
+        self.room_size = room_size
         self.kinds = kinds
         self.video = video
         self.bots: dict[str, BotPeer] = {}
-        self.partner: dict[str, str] = {}
+        self.partner: dict[str, str] = {}  # 1:1 sessions: the relay pairs them
+        self.others: dict[str, list[str]] = {}  # everyone a bot should receive
         self._stats: asyncio.Queue[Message] = asyncio.Queue()
 
     async def run(self, *, seconds: float, warmup: float, connect_timeout: float) -> PhaseResult:
@@ -138,16 +143,28 @@ class Phase:
 
     async def _join_all(self, writer: asyncio.StreamWriter) -> None:
         for n in range(self.sessions):
-            a, b = f"s{n}-tutor", f"s{n}-student"
-            self.partner |= {a: b, b: a}
-            for pid in (a, b):
+            if self.room_size == 2:
+                pids = [f"s{n}-tutor", f"s{n}-student"]
+            else:
+                pids = [f"s{n}-tutor"] + [f"s{n}-student{k}" for k in range(1, self.room_size)]
+            if len(pids) == 2:
+                self.partner |= {pids[0]: pids[1], pids[1]: pids[0]}
+            for pid in pids:
+                self.others[pid] = [p for p in pids if p != pid]
                 bot = BotPeer(ice_servers=[], publish=True)
                 loops = {"audio": audio_loop(), "video": self.video}
                 bot.tracks = [EncodedLoopTrack(loops[kind]) for kind in self.kinds]
                 self.bots[pid] = bot
-            for pid in (a, b):
+            for pid in pids:
                 await write_message(
-                    writer, {"op": "join", "room": f"s{n}", "pid": pid, "other": self.partner[pid]}
+                    writer,
+                    {
+                        "op": "join",
+                        "room": f"s{n}",
+                        "pid": pid,
+                        "other": self.partner.get(pid, ""),
+                        "size": self.room_size,
+                    },
                 )
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -166,13 +183,14 @@ class Phase:
         await write_message(writer, {"op": "answer", "pid": offer["pid"], "sdp": sdp})
 
     def _has_media(self, pid: str) -> bool:
-        got = self.bots[pid].received.get(self.partner[pid])
-        if got is None:
-            return False
-        return all(
-            (got.first_video_at if kind == "video" else got.first_audio_at) is not None
-            for kind in self.kinds
-        )
+        for other in self.others[pid]:
+            got = self.bots[pid].received.get(other)
+            if got is None or any(
+                (got.first_video_at if kind == "video" else got.first_audio_at) is None
+                for kind in self.kinds
+            ):
+                return False
+        return True
 
     async def _wait_for_media(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -193,22 +211,24 @@ class Phase:
         for pid, bot in self.bots.items():
             for track in bot.tracks:
                 assert isinstance(track, EncodedLoopTrack)
-                sent[track.kind] += track.frames_sent
-            got = bot.received.get(self.partner[pid])
-            if got is not None:
-                received["audio"] += got.audio
-                received["video"] += got.video
+                sent[track.kind] += track.frames_sent * (self.room_size - 1)
+            for other in self.others[pid]:
+                got = bot.received.get(other)
+                if got is not None:
+                    received["audio"] += got.audio
+                    received["video"] += got.video
         return _Snapshot(server, time.process_time(), time.monotonic(), sent, received)
 
     def _result(self, before: _Snapshot, after: _Snapshot, setup: float) -> PhaseResult:
         wall = after.wall - before.wall
         server_wall = after.server["wall"] - before.server["wall"]
         server_cores = (after.server["cpu"] - before.server["cpu"]) / server_wall
-        tracks = self.sessions * 2 * len(self.kinds)
+        tracks = self.sessions * self.room_size * (self.room_size - 1) * len(self.kinds)
         return PhaseResult(
             server=self.server,
             sessions=self.sessions,
             kinds="+".join(self.kinds),
+            room_size=self.room_size,
             seconds=round(wall, 2),
             forwarded_tracks=tracks,
             server_cores=round(server_cores, 4),
@@ -236,13 +256,13 @@ def _share(value: float | None) -> str:
 
 def report(results: list[PhaseResult]) -> str:
     rows = [
-        "| server | sessions | media | server CPU (cores) | CPU ms/s per track "
+        "| server | sessions × people | media | server CPU (cores) | CPU ms/s per track "
         "| video delivered | audio delivered | bots CPU (cores) |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rows.append(
-            f"| {r.server} | {r.sessions} | {r.kinds} | {r.server_cores:.3f} "
+            f"| {r.server} | {r.sessions} × {r.room_size} | {r.kinds} | {r.server_cores:.3f} "
             f"| {r.server_ms_per_track:.2f} | {_share(r.video_delivered)} "
             f"| {_share(r.audio_delivered)} | {r.bots_cores:.3f} |"
         )
@@ -261,27 +281,31 @@ def report(results: list[PhaseResult]) -> str:
 
 async def run(args: argparse.Namespace) -> list[PhaseResult]:
     video = video_loop(size=args.video_size, fps=args.fps)  # encoded once, before measuring
-    plan: list[tuple[str, int, tuple[str, ...]]] = [
-        ("sfu", args.compare_sessions, ("video",)),
-        ("relay", args.compare_sessions, ("video",)),
-        ("sfu", args.compare_sessions, ("audio", "video")),
-        ("relay", args.compare_sessions, ("audio", "video")),
+    plan: list[tuple[str, int, tuple[str, ...], int]] = [
+        ("sfu", args.compare_sessions, ("video",), 2),
+        ("relay", args.compare_sessions, ("video",), 2),
+        ("sfu", args.compare_sessions, ("audio", "video"), 2),
+        ("relay", args.compare_sessions, ("audio", "video"), 2),
     ]
     if args.sessions != args.compare_sessions:
-        plan.append(("sfu", args.sessions, ("audio", "video")))
+        plan.append(("sfu", args.sessions, ("audio", "video"), 2))
+    if args.group > 2:
+        plan.append(("sfu", 1, ("audio", "video"), args.group))
     results = []
-    for n, (server, sessions, kinds) in enumerate(plan, 1):
+    for n, (server, sessions, kinds, size) in enumerate(plan, 1):
+        people = f" of {size}" if size != 2 else ""
         print(
-            f"[{n}/{len(plan)}] {server}: {sessions} sessions, {'+'.join(kinds)}, "
+            f"[{n}/{len(plan)}] {server}: {sessions} sessions{people}, {'+'.join(kinds)}, "
             f"{args.warmup:.0f} s warm-up + {args.seconds:.0f} s measured ...",
             file=sys.stderr,
             flush=True,
         )
         profile = None
-        last_sfu = max(i for i, step in enumerate(plan, 1) if step[0] == "sfu")
-        if args.profile is not None and n == last_sfu:
-            profile = args.profile  # the last SFU phase: the most packets per second
-        result = await Phase(server, sessions, kinds, video, profile).run(
+        sfu_steps = [i for i, step in enumerate(plan) if step[0] == "sfu"]
+        most = max(sfu_steps, key=lambda i: plan[i][1] * plan[i][3] * (plan[i][3] - 1))
+        if args.profile is not None and n == most + 1:
+            profile = args.profile  # the SFU phase with the most tracks forwarded
+        result = await Phase(server, sessions, kinds, video, profile, size).run(
             seconds=args.seconds, warmup=args.warmup, connect_timeout=args.connect_timeout
         )
         print(
@@ -312,6 +336,13 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=25, help="1:1 sessions for the SFU alone")
     parser.add_argument(
         "--compare-sessions", type=int, default=4, help="1:1 sessions for the side-by-side phases"
+    )
+    parser.add_argument(
+        "--group",
+        type=int,
+        default=5,
+        help="people in the one group session of the last phase (a tutor and students); "
+        "2 or less leaves the phase out",
     )
     parser.add_argument("--seconds", type=float, default=15.0, help="measured window per phase")
     parser.add_argument("--warmup", type=float, default=3.0)

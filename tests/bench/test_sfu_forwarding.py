@@ -22,6 +22,7 @@ def test_benchmark_reports_both_servers_side_by_side(tmp_path: Path) -> None:
             "--seconds=2",
             "--warmup=0.5",
             "--video-size=160x120",
+            "--group=3",
             f"--json={out}",
         ],
         cwd=ROOT,
@@ -31,15 +32,19 @@ def test_benchmark_reports_both_servers_side_by_side(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "Per forwarded video track the relay used" in run.stdout
-    assert "[5/5] sfu: 2 sessions" in run.stderr  # progress goes to stderr
+    assert "[5/6] sfu: 2 sessions" in run.stderr  # progress goes to stderr
+    assert "[6/6] sfu: 1 sessions of 3" in run.stderr
     phases = json.loads(out.read_text())
-    assert [(p["server"], p["sessions"], p["kinds"]) for p in phases] == [
-        ("sfu", 1, "video"),
-        ("relay", 1, "video"),
-        ("sfu", 1, "audio+video"),
-        ("relay", 1, "audio+video"),
-        ("sfu", 2, "audio+video"),
+    assert [(p["server"], p["sessions"], p["kinds"], p["room_size"]) for p in phases] == [
+        ("sfu", 1, "video", 2),
+        ("relay", 1, "video", 2),
+        ("sfu", 1, "audio+video", 2),
+        ("relay", 1, "audio+video", 2),
+        ("sfu", 2, "audio+video", 2),
+        ("sfu", 1, "audio+video", 3),
     ]
+    group = phases[-1]
+    assert group["forwarded_tracks"] == 3 * 2 * 2  # everyone gets both tracks of the other two
     for phase in phases:
         assert phase["server_cores"] > 0
         assert phase["video_sent"] > 0
