@@ -518,6 +518,21 @@ def receive_packets(
 
 
 _pending: set[asyncio.Future[None]] = set()  # RTCP sends under way, kept from the GC
+_NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
+
+
+def now_ms() -> int:
+    """aiortc's ``clock.current_ms()`` (milliseconds since 1900), without a datetime.
+
+    Called for every packet received; aiortc's builds two datetimes and a timedelta.
+    """
+    return int((time.time() + _NTP_EPOCH_OFFSET) * 1000)
+
+
+def ntp_now() -> int:
+    """aiortc's ``clock.current_ntp_time()`` (64-bit NTP), without a datetime."""
+    seconds, fraction = divmod(time.time_ns(), 1_000_000_000)
+    return ((seconds + _NTP_EPOCH_OFFSET) << 32) | (fraction << 32) // 1_000_000_000
 
 
 def lighten_estimator(estimator: aiortc_rate.RemoteBitrateEstimator) -> None:
@@ -572,7 +587,7 @@ def _receive_directly(dtls: RTCDtlsTransport) -> None:
         handle = getattr(receiver, "_liveclass_handle", None)
         try:
             if handle is not None:
-                handle(packet, clock.current_ms())
+                handle(packet, now_ms())
             else:
                 task = asyncio.ensure_future(
                     receiver._handle_rtp_packet(packet, arrival_time_ms=clock.current_ms())
@@ -740,13 +755,13 @@ class PacketSender:
                 sequence_number,
                 timestamp,
                 payload,
-                abs_send_time=clock.current_ntp_time() >> 14,
+                abs_send_time=ntp_now() >> 14,
             )
         self._history[sequence_number % self._size] = (sequence_number, data, time.monotonic())
         if not self._transmit(data):
             return False
         sender._RTCRtpSender__ntp_timestamp = (  # type: ignore[attr-defined]
-            capture_ntp if capture_ntp is not None else clock.current_ntp_time()
+            capture_ntp if capture_ntp is not None else ntp_now()
         )
         sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
         sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]

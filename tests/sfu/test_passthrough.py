@@ -284,3 +284,12 @@ def test_capture_time_comes_from_the_publishers_sender_report() -> None:
 
 async def _no_keyframe() -> bool:
     return True
+
+
+def test_the_packet_path_clocks_read_what_aiortcs_read() -> None:
+    """now_ms and ntp_now stand in for aiortc's datetime-based clock: same epoch, same units."""
+    from aiortc import clock
+
+    assert abs(passthrough.now_ms() - clock.current_ms()) <= 50
+    ours, theirs = passthrough.ntp_now(), clock.current_ntp_time()
+    assert abs(ours - theirs) <= (1 << 32) // 20  # within 50 ms
