@@ -150,12 +150,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("sfu", "relay"), required=True)
     parser.add_argument("--cpu", type=int, default=None, help="pin this process to one CPU")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop; 'liveclass serve' runs on uvloop (uvicorn's choice when installed)",
+    )
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     ice.confine(["127.0.0.1"])
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.mode))
+        if args.loop == "uvloop":
+            import uvloop
+
+            uvloop.run(serve(args.mode))
+        else:
+            asyncio.run(serve(args.mode))
     sys.exit(0)
 
 

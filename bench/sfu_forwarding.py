@@ -83,11 +83,13 @@ class Phase:
         video: EncodedLoop,
         profile: Path | None = None,
         room_size: int = 2,
+        loop: str = "uvloop",
     ) -> None:
         self.profile = profile
         self.server = server
         self.sessions = sessions
         self.room_size = room_size
+        self.loop = loop
         self.kinds = kinds
         self.video = video
         self.bots: dict[str, BotPeer] = {}
@@ -103,6 +105,8 @@ class Phase:
             "--mode",
             self.server,
             *(["--cpu", str(SERVER_CPU)] if PIN else []),
+            "--loop",
+            self.loop,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
         )
@@ -305,7 +309,7 @@ async def run(args: argparse.Namespace) -> list[PhaseResult]:
         most = max(sfu_steps, key=lambda i: plan[i][1] * plan[i][3] * (plan[i][3] - 1))
         if args.profile is not None and n == most + 1:
             profile = args.profile  # the SFU phase with the most tracks forwarded
-        result = await Phase(server, sessions, kinds, video, profile, size).run(
+        result = await Phase(server, sessions, kinds, video, profile, size, args.loop).run(
             seconds=args.seconds, warmup=args.warmup, connect_timeout=args.connect_timeout
         )
         print(
@@ -343,6 +347,12 @@ def main() -> None:
         default=5,
         help="people in the one group session of the last phase (a tutor and students); "
         "2 or less leaves the phase out",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the servers' event loop (default: uvloop, as 'liveclass serve' runs)",
     )
     parser.add_argument("--seconds", type=float, default=15.0, help="measured window per phase")
     parser.add_argument("--warmup", type=float, default=3.0)
