@@ -71,6 +71,11 @@ class MediaCollector(Collector):
         )
         nacks = counter("nacks_received", "Sequence numbers a leg's receiver asked again.", leg)
         resent = counter("retransmissions", "NACKed packets sent again (RTX where agreed).", leg)
+        unrepairable = counter(
+            "nacks_unrepairable",
+            "NACKed packets a leg sent but could no longer resend (asks a keyframe).",
+            leg,
+        )
         plis = counter("keyframe_requests_received", "PLI and FIR from a leg's receiver.", leg)
         rtt = gauge(
             "round_trip_seconds", "A leg's round-trip time, from its receiver reports.", leg
@@ -103,6 +108,7 @@ class MediaCollector(Collector):
                     held.add_metric(labels, stats.packets_held)
                     nacks.add_metric(labels, state.nacks)
                     resent.add_metric(labels, state.retransmitted)
+                    unrepairable.add_metric(labels, state.unrepairable)
                     plis.add_metric(labels, state.keyframe_requests)
                     loss.add_metric(labels, state.fraction_lost)
                     jitter.add_metric(labels, state.jitter)
@@ -111,4 +117,4 @@ class MediaCollector(Collector):
                     if state.remb_bps is not None:
                         remb.add_metric(labels, state.remb_bps)
         yield from (packets_in, bytes_in, lost_in, late_in, asked, packets_out, bytes_out)
-        yield from (held, nacks, resent, plis, rtt, loss, jitter, remb)
+        yield from (held, nacks, resent, unrepairable, plis, rtt, loss, jitter, remb)

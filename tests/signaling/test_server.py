@@ -444,6 +444,7 @@ async def test_a_live_rooms_media_is_on_metrics(live: Live) -> None:
         received = _samples(text, "liveclass_media_packets_received_total")
         assert received[_labels(room=session, participant=t1, kind="video")] > 0
         assert leg in _samples(text, "liveclass_media_nacks_received_total")
+        assert _samples(text, "liveclass_media_nacks_unrepairable_total")[leg] == 0  # clean link
         await asyncio.gather(tutor, student)
         deadline = asyncio.get_running_loop().time() + 10 * WAIT
         while True:  # the room closes once both have left
