@@ -19,8 +19,9 @@ Rules that keep every subscriber decodable:
   sent when the interval ends, unless a keyframe came first;
 - a video subscriber that asks again for packets too old to send again (it
   was cut off for longer than its leg's history) has a gap only a keyframe
-  mends: its leg asks the publisher for one at once, without waiting for the
-  browser to give up on the packets and send its own PLI;
+  mends: its leg holds the deltas that would follow (undecodable, and they
+  kept Chrome from showing the keyframe for 0.7 s) and asks the publisher for
+  one at once, without waiting for the browser to give up and send its PLI;
 - packets retransmitted by the publisher are forwarded when they come, out of
   order, like the browser's own jitter buffer expects.
 

@@ -814,7 +814,7 @@ class PacketSender:
             self.state.retransmitted += 1
 
     def _unrepairable(self) -> None:
-        """The far end lost a packet this leg can no longer send it (see ``on_unrepairable``)."""
+        """The far end lost a packet this leg can no longer resend (see ``on_unrepairable``)."""
         self.state.unrepairable += 1
         if self.on_unrepairable is not None:
             try:
