@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.packet_bot import PacketBot
 from bench.wire import MAX_LINE, Message, read_message, write_message
 from sfu import ice
 from sfu.bot import BotPeer
@@ -84,15 +85,17 @@ class Phase:
         profile: Path | None = None,
         room_size: int = 2,
         loop: str = "uvloop",
+        bots: str = "packets",
     ) -> None:
         self.profile = profile
         self.server = server
         self.sessions = sessions
         self.room_size = room_size
         self.loop = loop
+        self.bot_kind = bots
         self.kinds = kinds
         self.video = video
-        self.bots: dict[str, BotPeer] = {}
+        self.bots: dict[str, BotPeer | PacketBot] = {}
         self.partner: dict[str, str] = {}  # 1:1 sessions: the relay pairs them
         self.others: dict[str, list[str]] = {}  # everyone a bot should receive
         self._stats: asyncio.Queue[Message] = asyncio.Queue()
@@ -155,10 +158,13 @@ class Phase:
                 self.partner |= {pids[0]: pids[1], pids[1]: pids[0]}
             for pid in pids:
                 self.others[pid] = [p for p in pids if p != pid]
-                bot = BotPeer(ice_servers=[], publish=True)
                 loops = {"audio": audio_loop(), "video": self.video}
-                bot.tracks = [EncodedLoopTrack(loops[kind]) for kind in self.kinds]
-                self.bots[pid] = bot
+                if self.bot_kind == "packets":
+                    self.bots[pid] = PacketBot(tuple(loops[kind] for kind in self.kinds))
+                else:
+                    bot = BotPeer(ice_servers=[], publish=True)
+                    bot.tracks = [EncodedLoopTrack(loops[kind]) for kind in self.kinds]
+                    self.bots[pid] = bot
             for pid in pids:
                 await write_message(
                     writer,
@@ -214,7 +220,6 @@ class Phase:
         received = dict.fromkeys(("audio", "video"), 0)
         for pid, bot in self.bots.items():
             for track in bot.tracks:
-                assert isinstance(track, EncodedLoopTrack)
                 sent[track.kind] += track.frames_sent * (self.room_size - 1)
             for other in self.others[pid]:
                 got = bot.received.get(other)
@@ -309,9 +314,9 @@ async def run(args: argparse.Namespace) -> list[PhaseResult]:
         most = max(sfu_steps, key=lambda i: plan[i][1] * plan[i][3] * (plan[i][3] - 1))
         if args.profile is not None and n == most + 1:
             profile = args.profile  # the SFU phase with the most tracks forwarded
-        result = await Phase(server, sessions, kinds, video, profile, size, args.loop).run(
-            seconds=args.seconds, warmup=args.warmup, connect_timeout=args.connect_timeout
-        )
+        result = await Phase(
+            server, sessions, kinds, video, profile, size, args.loop, args.bots
+        ).run(seconds=args.seconds, warmup=args.warmup, connect_timeout=args.connect_timeout)
         print(
             f"      server {result.server_cores:.3f} cores, "
             f"video {_share(result.video_delivered)}, audio {_share(result.audio_delivered)}",
@@ -347,6 +352,13 @@ def main() -> None:
         default=5,
         help="people in the one group session of the last phase (a tutor and students); "
         "2 or less leaves the phase out",
+    )
+    parser.add_argument(
+        "--bots",
+        choices=("packets", "aiortc"),
+        default="packets",
+        help="packets: replay pre-packetized RTP and count packets (bench.packet_bot, cheap); "
+        "aiortc: sfu.bot.BotPeer, aiortc's own send and receive paths",
     )
     parser.add_argument(
         "--loop",
