@@ -27,7 +27,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.packet_bot import PacketBot
+import uvloop
+
+from bench.packet_bot import Metronome, PacketBot
 from bench.wire import MAX_LINE, Message, read_message, write_message
 from sfu import ice
 from sfu.bot import BotPeer
@@ -99,6 +101,7 @@ class Phase:
         self.partner: dict[str, str] = {}  # 1:1 sessions: the relay pairs them
         self.others: dict[str, list[str]] = {}  # everyone a bot should receive
         self._stats: asyncio.Queue[Message] = asyncio.Queue()
+        self.metronome = Metronome()
 
     async def run(self, *, seconds: float, warmup: float, connect_timeout: float) -> PhaseResult:
         proc = await asyncio.create_subprocess_exec(
@@ -124,6 +127,7 @@ class Phase:
             pump = asyncio.create_task(self._pump(reader, writer))
             try:
                 started = time.monotonic()
+                self.metronome.start()
                 await self._join_all(writer)
                 await self._wait_for_media(connect_timeout)
                 setup = time.monotonic() - started
@@ -140,6 +144,7 @@ class Phase:
                 pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pump
+                await self.metronome.aclose()
                 for bot in self.bots.values():
                     await bot.aclose()
             return self._result(before, after, setup)
@@ -160,7 +165,9 @@ class Phase:
                 self.others[pid] = [p for p in pids if p != pid]
                 loops = {"audio": audio_loop(), "video": self.video}
                 if self.bot_kind == "packets":
-                    self.bots[pid] = PacketBot(tuple(loops[kind] for kind in self.kinds))
+                    self.bots[pid] = PacketBot(
+                        tuple(loops[kind] for kind in self.kinds), self.metronome
+                    )
                 else:
                     bot = BotPeer(ice_servers=[], publish=True)
                     bot.tracks = [EncodedLoopTrack(loops[kind]) for kind in self.kinds]
@@ -290,15 +297,17 @@ def report(results: list[PhaseResult]) -> str:
 
 async def run(args: argparse.Namespace) -> list[PhaseResult]:
     video = video_loop(size=args.video_size, fps=args.fps)  # encoded once, before measuring
-    plan: list[tuple[str, int, tuple[str, ...], int]] = [
-        ("sfu", args.compare_sessions, ("video",), 2),
-        ("relay", args.compare_sessions, ("video",), 2),
-        ("sfu", args.compare_sessions, ("audio", "video"), 2),
-        ("relay", args.compare_sessions, ("audio", "video"), 2),
-    ]
-    if args.sessions != args.compare_sessions:
+    plan: list[tuple[str, int, tuple[str, ...], int]] = []
+    if not args.capacity_only:
+        plan += [
+            ("sfu", args.compare_sessions, ("video",), 2),
+            ("relay", args.compare_sessions, ("video",), 2),
+            ("sfu", args.compare_sessions, ("audio", "video"), 2),
+            ("relay", args.compare_sessions, ("audio", "video"), 2),
+        ]
+    if args.capacity_only or args.sessions != args.compare_sessions:
         plan.append(("sfu", args.sessions, ("audio", "video"), 2))
-    if args.group > 2:
+    if args.group > 2 and not args.capacity_only:
         plan.append(("sfu", 1, ("audio", "video"), args.group))
     results = []
     for n, (server, sessions, kinds, size) in enumerate(plan, 1):
@@ -354,6 +363,11 @@ def main() -> None:
         "2 or less leaves the phase out",
     )
     parser.add_argument(
+        "--capacity-only",
+        action="store_true",
+        help="run only the SFU with --sessions 1:1 sessions (no relay, no group phase)",
+    )
+    parser.add_argument(
         "--bots",
         choices=("packets", "aiortc"),
         default="packets",
@@ -386,7 +400,8 @@ def main() -> None:
     else:
         print("only one CPU: server and bots share it; figures mix both", file=sys.stderr)
     ice.confine(["127.0.0.1"])
-    results = asyncio.run(run(args))
+    # The bots run on uvloop too: their own loop's overhead is not what is measured.
+    results = uvloop.run(run(args))
     print(report(results))
     if args.json:
         args.json.write_text(

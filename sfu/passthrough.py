@@ -601,10 +601,10 @@ def _receive_directly(dtls: RTCDtlsTransport) -> None:
     connection.data_received = data_received  # type: ignore[method-assign]
     for protocol in connection._protocols:
         if type(protocol) is aioice.ice.StunProtocol:
-            _skip_stun_parse(protocol)
+            skip_stun_parse(protocol)
 
 
-def _skip_stun_parse(protocol: aioice.ice.StunProtocol) -> None:
+def skip_stun_parse(protocol: aioice.ice.StunProtocol) -> None:
     """Hand RTP and RTCP datagrams to the connection without trying them as STUN first.
 
     aioice parses every datagram as a STUN message and takes the ``ValueError``

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bench.packet_bot import Pacer, packetize
+from bench.packet_bot import Metronome, Pacer, packetize
 from sfu.rtp_rewrite import SEQ_MOD, Vp8Descriptor
 from sfu.synthetic import audio_loop, video_loop
 
@@ -65,3 +65,35 @@ async def test_audio_replays_one_packet_a_frame_with_its_level() -> None:
     assert {p[2] for p in sender.sent} == {1}
     assert {p[4] for p in sender.sent} == {(False, loop.audio_level)}
     assert [p[3] for p in sender.sent[:5]] == list(loop.frames[:5])
+
+
+async def test_metronome_paces_every_track_from_one_task_once_its_sender_started() -> None:
+    """Each track gets its own frame rate; a track whose leg is not up yet sends nothing."""
+    audio, video = _Sender(), _Sender()
+    waiting = _Sender()
+    waiting.started.clear()
+    metronome = Metronome(tick=0.005)
+    pacers = [
+        Pacer(packetize(audio_loop()), audio),  # type: ignore[arg-type]
+        Pacer(packetize(video_loop(size=(160, 120), fps=15)), video),  # type: ignore[arg-type]
+        Pacer(packetize(audio_loop()), waiting),  # type: ignore[arg-type]
+    ]
+    for pacer in pacers:
+        metronome.add(pacer)
+    metronome.start()
+    try:
+        while pacers[0].frames_sent < 16:
+            await asyncio.sleep(0.01)
+        assert pacers[2].frames_sent == 0 and waiting.sent == []
+        # Both started on the same tick: after 20 ms audio frames, this many 1/15 s frames.
+        elapsed = (pacers[0].frames_sent - 1) * 0.020
+        assert abs(pacers[1].frames_sent - (int(elapsed * 15) + 1)) <= 1
+        assert len({s[0] for s in audio.sent}) == len(audio.sent)  # no packet sent twice
+        waiting.started.set()
+        while pacers[2].frames_sent < 2:
+            await asyncio.sleep(0.01)
+    finally:
+        await metronome.aclose()
+    sent = pacers[0].frames_sent
+    await asyncio.sleep(0.05)
+    assert pacers[0].frames_sent == sent  # closed: nothing more goes out

@@ -52,6 +52,34 @@ def test_benchmark_reports_both_servers_side_by_side(tmp_path: Path) -> None:
             assert phase["video_received"] >= 0.9 * phase["video_sent"]
 
 
+def test_capacity_only_runs_the_sfu_phase_alone(tmp_path: Path) -> None:
+    """--capacity-only: one SFU phase of --sessions, every frame counted by the bots."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.sfu_forwarding",
+            "--capacity-only",
+            "--sessions=3",
+            "--seconds=2",
+            "--warmup=0.5",
+            "--video-size=160x120",
+            f"--json={out}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "[1/1] sfu: 3 sessions" in run.stderr
+    (phase,) = json.loads(out.read_text())
+    assert (phase["server"], phase["sessions"], phase["kinds"]) == ("sfu", 3, "audio+video")
+    assert phase["audio_received"] >= 0.9 * phase["audio_sent"] > 0
+    assert phase["video_received"] >= 0.9 * phase["video_sent"] > 0
+
+
 def test_benchmark_refuses_a_bad_video_size() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "bench.sfu_forwarding", "--video-size=640by480"],
