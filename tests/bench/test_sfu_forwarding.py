@@ -32,8 +32,10 @@ def test_benchmark_reports_both_servers_side_by_side(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "Per forwarded video track the relay used" in run.stdout
-    assert "[5/6] sfu: 2 sessions" in run.stderr  # progress goes to stderr
-    assert "[6/6] sfu: 1 sessions of 3" in run.stderr
+    assert "in the same phase size" in run.stdout
+    assert "with the SFU at 2 sessions" in run.stdout
+    assert "[5/7] sfu: 2 sessions" in run.stderr  # progress goes to stderr
+    assert "[7/7] sfu: 1 sessions of 3" in run.stderr
     phases = json.loads(out.read_text())
     assert [(p["server"], p["sessions"], p["kinds"], p["room_size"]) for p in phases] == [
         ("sfu", 1, "video", 2),
@@ -41,6 +43,7 @@ def test_benchmark_reports_both_servers_side_by_side(tmp_path: Path) -> None:
         ("sfu", 1, "audio+video", 2),
         ("relay", 1, "audio+video", 2),
         ("sfu", 2, "audio+video", 2),
+        ("sfu", 2, "video", 2),
         ("sfu", 1, "audio+video", 3),
     ]
     group = phases[-1]
