@@ -95,6 +95,7 @@ class MediaServer:
         return {
             "op": "stats",
             "cpu": time.process_time(),
+            "kernel_cpu": os.times().system,
             "wall": time.monotonic(),
             "frames_in": frames_in,
             "frames_out": frames_out,

@@ -53,6 +53,7 @@ class PhaseResult:
     forwarded_tracks: int
     server_cores: float  # CPU seconds per second of the server process
     server_ms_per_track: float  # CPU milliseconds per second, per forwarded track
+    server_kernel_share: float  # of the server's CPU, the share spent in the kernel
     bots_cores: float
     video_sent: int  # frames sent, times the participants that should receive each
     video_received: int
@@ -241,7 +242,9 @@ class Phase:
     def _result(self, before: _Snapshot, after: _Snapshot, setup: float) -> PhaseResult:
         wall = after.wall - before.wall
         server_wall = after.server["wall"] - before.server["wall"]
-        server_cores = (after.server["cpu"] - before.server["cpu"]) / server_wall
+        server_cpu = after.server["cpu"] - before.server["cpu"]
+        server_cores = server_cpu / server_wall
+        kernel = after.server["kernel_cpu"] - before.server["kernel_cpu"]
         tracks = self.sessions * self.room_size * (self.room_size - 1) * len(self.kinds)
         return PhaseResult(
             server=self.server,
@@ -252,6 +255,7 @@ class Phase:
             forwarded_tracks=tracks,
             server_cores=round(server_cores, 4),
             server_ms_per_track=round(1000 * server_cores / tracks, 3),
+            server_kernel_share=round(kernel / server_cpu, 3) if server_cpu > 0 else 0.0,
             bots_cores=round((after.bots_cpu - before.bots_cpu) / wall, 4),
             video_sent=after.sent["video"] - before.sent["video"],
             video_received=after.received["video"] - before.received["video"],
@@ -275,13 +279,14 @@ def _share(value: float | None) -> str:
 
 def report(results: list[PhaseResult]) -> str:
     rows = [
-        "| server | sessions × people | media | server CPU (cores) | CPU ms/s per track "
-        "| video delivered | audio delivered | bots CPU (cores) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "| server | sessions × people | media | server CPU (cores) | of it in the kernel "
+        "| CPU ms/s per track | video delivered | audio delivered | bots CPU (cores) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rows.append(
             f"| {r.server} | {r.sessions} × {r.room_size} | {r.kinds} | {r.server_cores:.3f} "
+            f"| {_share(r.server_kernel_share)} "
             f"| {r.server_ms_per_track:.2f} | {_share(r.video_delivered)} "
             f"| {_share(r.audio_delivered)} | {r.bots_cores:.3f} |"
         )

@@ -50,6 +50,7 @@ def test_benchmark_reports_both_servers_side_by_side(tmp_path: Path) -> None:
     assert group["forwarded_tracks"] == 3 * 2 * 2  # everyone gets both tracks of the other two
     for phase in phases:
         assert phase["server_cores"] > 0
+        assert 0 <= phase["server_kernel_share"] < 1
         assert phase["video_sent"] > 0
         if phase["server"] == "sfu":
             assert phase["video_received"] >= 0.9 * phase["video_sent"]
