@@ -122,3 +122,90 @@ def test_vp8_picture_id_is_rewritten_in_its_own_width() -> None:
     out = descriptor.with_picture_id(narrow, 130)
     assert len(out) == len(narrow)
     assert Vp8Descriptor.parse(out).picture_id == 2  # type: ignore[union-attr]
+
+
+def test_dropped_packets_leave_no_gap_in_sequence_numbers_or_picture_ids() -> None:
+    """A dropped layer's frames vanish: what is sent stays contiguous, so nothing is NACKed."""
+    r = _rewriter()
+    sent = []
+    # Frames of two packets each, temporal layers 0, 2, 1, 2 ...; layer 2 is dropped.
+    for frame in range(8):
+        tid = (0, 2, 1, 2)[frame % 4]
+        for k in range(2):
+            seq, pic = 5000 + 2 * frame + k, 700 + frame
+            if tid == 2:
+                r.drop(seq, pic)
+                continue
+            out = r.rewrite(seq, 3000 * frame, frame / 15, picture_id=pic)
+            assert out is not None
+            sent.append((out.sequence_number, pic if out.picture_id is None else out.picture_id))
+    assert [s for s, _ in sent] == list(range(100, 100 + len(sent)))
+    assert [p for _, p in sent][::2] == list(range(700, 704))
+
+
+def test_a_late_packet_keeps_the_number_it_would_have_had() -> None:
+    """A retransmission from before a drop gets the number its place promised."""
+    r = _rewriter()
+    assert r.rewrite(10, 0, 0.0).sequence_number == 100  # type: ignore[union-attr]
+    # 11 lost on the way in; 12 and 13 dropped on purpose; 14 sent.
+    r.drop(12)
+    r.drop(13)
+    assert r.rewrite(14, 0, 0.0).sequence_number == 102  # type: ignore[union-attr]
+    assert r.rewrite(11, 0, 0.0).sequence_number == 101  # type: ignore[union-attr]
+    r.drop(12)  # a late copy of a dropped packet changes nothing
+    assert r.rewrite(15, 0, 0.0).sequence_number == 103  # type: ignore[union-attr]
+
+
+def test_drops_before_a_runs_first_packet_change_nothing() -> None:
+    r = _rewriter()
+    r.drop(9, 1)
+    out = r.rewrite(10, 0, 0.0, picture_id=2)
+    assert out is not None and out.sequence_number == 100 and out.picture_id is None
+
+
+def test_tl0picidx_follows_on_across_a_switch() -> None:
+    r = _rewriter()
+    first = r.rewrite(1, 0, 0.0, picture_id=5, tl0picidx=250)
+    assert first is not None and first.tl0picidx is None  # the first source's own numbers
+    r.restart(new_source=True)
+    out = r.rewrite(900, 0, 0.1, picture_id=100, tl0picidx=17)
+    assert out is not None and out.tl0picidx == 251 and out.picture_id == 6
+
+
+def test_vp8_descriptor_reads_temporal_layers_and_rewrites_both_ids() -> None:
+    # X, then I, L, T; PictureID 15 bits = 300; TL0PICIDX 9; TID 2 with Y set.
+    payload = bytes((0x90, 0xE0, 0x80 | 1, 44, 9, (2 << 6) | 0x20, 0x11)) + b"rest"
+    d = Vp8Descriptor.parse(payload)
+    assert d is not None and d.picture_id == 300 and d.tl0picidx == 9
+    assert d.tid == 2 and d.temporal_layer == 2 and d.layer_sync
+    out = Vp8Descriptor.parse(d.rewritten(payload, 4000, 200))
+    assert out is not None and (out.picture_id, out.tl0picidx, out.tid) == (4000, 200, 2)
+    assert d.rewritten(payload, None, None) == payload
+
+
+@given(
+    start=st.integers(0, SEQ_MOD - 1),
+    pic=st.integers(0, (1 << 15) - 1),
+    layers=st.lists(st.integers(0, 2), min_size=1, max_size=60),
+    sizes=st.lists(st.integers(1, 3), min_size=60, max_size=60),
+    keep=st.integers(0, 2),
+)
+def test_any_layer_choice_sends_a_contiguous_stream(
+    start: int, pic: int, layers: list[int], sizes: list[int], keep: int
+) -> None:
+    """Whatever frames a subscriber's layer drops, its stream has no holes."""
+    r = _rewriter()
+    seq, seqs, pics = start, [], []
+    for n, tid in enumerate(layers):
+        for _ in range(sizes[n]):
+            if tid > keep:
+                r.drop(seq, (pic + n) % (1 << 15))
+            else:
+                out = r.rewrite(seq, 3000 * n, n / 15, picture_id=(pic + n) % (1 << 15))
+                assert out is not None
+                seqs.append(out.sequence_number)
+                pics.append((pic + n) % (1 << 15) if out.picture_id is None else out.picture_id)
+            seq = (seq + 1) % SEQ_MOD
+    assert seqs == [(100 + i) % SEQ_MOD for i in range(len(seqs))]
+    frames = list(dict.fromkeys(pics))
+    assert all((b - a) % (1 << 15) == 1 for a, b in zip(frames, frames[1:], strict=False))
