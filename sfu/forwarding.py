@@ -27,8 +27,11 @@ Rules that keep every subscriber decodable:
 
 A ``SendSlot`` lives as long as the subscriber's connection and switches
 between subscriptions (aiortc cannot remove a sender), keeping one continuous
-stream across switches. Per-subscriber quality (pausing video, dropping
-layers) belongs on the slot.
+stream across switches. Per-subscriber quality lives on the slot too
+(``set_layer``, decided by ``sfu.allocation``): VP8 frames of temporal layers
+above the slot's are dropped on purpose, and the stream stays contiguous
+(``StreamRewriter.drop``); a paused slot sends no video at all, and resumes
+from a keyframe.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from core.logging import get_logger
+from sfu.allocation import TOP_LAYER
 from sfu.passthrough import EncodedFrame, PacketSender
 from sfu.rtp_rewrite import (
     SEQ_MOD,
@@ -82,6 +86,8 @@ class SubscriberStats:
     frames_out: int = 0
     packets_held: int = 0  # before the leg was up; video before a keyframe
     packets_dropped: int = 0  # too late for the leg, or its transport failed
+    packets_thinned: int = 0  # of temporal layers above what the leg's allocation allows
+    packets_paused: int = 0  # video not sent while the leg's allocation paused it
 
     @property
     def frames_dropped(self) -> int:
@@ -146,6 +152,11 @@ class SendSlot:
         self._on_first_packet = on_first_packet
         self.source: Subscription | None = None
         self._awaiting_keyframe = False
+        # Video: the highest temporal layer sent (None: paused), and one to move to at
+        # the next frame that allows it (down: any frame start; up: a keyframe or a
+        # layer-sync frame, see ``set_layer``).
+        self.layer: int | None = TOP_LAYER
+        self._next_layer: int | None = None
         self._rewriter = StreamRewriter(
             clock_rate=CLOCK_RATE[kind],
             min_gap=SWITCH_GAP[kind],
@@ -176,6 +187,32 @@ class SendSlot:
         if self.source is not None:
             self.source.request_keyframe()
 
+    def set_layer(self, layer: int | None) -> None:
+        """Send temporal layers up to ``layer`` from now on; None pauses the video.
+
+        Down takes effect at the next frame; up waits for a frame the subscriber
+        can decode from what it has: a keyframe, or a layer-sync frame (VP8's Y
+        bit) of the new layer or below; a keyframe is asked for, so a publisher
+        that marks no sync frames (our bot) still moves up. A paused slot that
+        resumes holds for a keyframe, as after a cut, and asks for one.
+        """
+        if self.kind != "video":
+            return
+        if layer is None:
+            self.layer, self._next_layer = None, None
+            return
+        if self.layer is None:  # resuming: what follows the pause needs a keyframe
+            self.layer, self._next_layer = layer, None
+            self.hold_for_keyframe()
+            self.request_keyframe()
+            return
+        if layer == self.layer:
+            self._next_layer = None
+            return
+        self._next_layer = layer
+        if layer > self.layer:
+            self.request_keyframe()
+
     def _unrepairable(self) -> None:
         if not self._awaiting_keyframe:
             self.hold_for_keyframe()
@@ -198,20 +235,40 @@ class SendSlot:
             if self.kind == "video":
                 source.publication.request_keyframe()
             return
+        layer = TOP_LAYER
+        if descriptor is not None:
+            if self.layer is None:
+                stats.packets_paused += 1
+                return
+            if self._next_layer is not None and descriptor.start:
+                self._change_layer(descriptor, keyframe_start)
+            layer = self.layer
         if self._awaiting_keyframe:
             if not keyframe_start:
                 stats.packets_held += 1
                 source.publication.request_keyframe()
                 return
             self._awaiting_keyframe = False
-        picture_id = descriptor.picture_id if descriptor is not None else None
-        out = self._rewriter.rewrite(packet.sequence_number, packet.timestamp, now, picture_id)
+        if descriptor is None:
+            out = self._rewriter.rewrite(packet.sequence_number, packet.timestamp, now)
+        elif descriptor.tid is not None and descriptor.tid > layer:
+            self._rewriter.drop(packet.sequence_number, descriptor.picture_id)
+            stats.packets_thinned += 1
+            return
+        else:
+            out = self._rewriter.rewrite(
+                packet.sequence_number,
+                packet.timestamp,
+                now,
+                descriptor.picture_id,
+                descriptor.tl0picidx,
+            )
         if out is None:
             stats.packets_dropped += 1
             return
         payload = packet.payload
-        if out.picture_id is not None and descriptor is not None:
-            payload = descriptor.with_picture_id(payload, out.picture_id)
+        if descriptor is not None and (out.picture_id is not None or out.tl0picidx is not None):
+            payload = descriptor.rewritten(payload, out.picture_id, out.tl0picidx)
         sent = self.sender.send(
             packet, out.sequence_number, out.timestamp, payload, capture_ntp=capture_ntp
         )
@@ -225,6 +282,17 @@ class SendSlot:
         stats.bytes_out += len(payload)
         if self.kind == "audio" or packet.marker:
             stats.frames_out += 1
+
+    def _change_layer(self, descriptor: Vp8Descriptor, keyframe_start: bool) -> None:
+        """At a frame's first packet: move to ``_next_layer`` if this frame allows it."""
+        wanted = self._next_layer
+        assert wanted is not None and self.layer is not None
+        if (
+            wanted < self.layer
+            or keyframe_start
+            or (descriptor.layer_sync and descriptor.temporal_layer <= wanted)
+        ):
+            self.layer, self._next_layer = wanted, None
 
     def stop(self) -> None:
         self.detach()
@@ -257,6 +325,9 @@ class Publication:
         self.participant_id = participant_id
         self.kind = kind
         self.stats = ForwardingStats()
+        # Video bytes received per temporal layer (0 when the sender marks none), for the
+        # allocation loop's rates; never reset, read as differences.
+        self.layer_bytes = [0, 0, 0]
         self._on_frame = on_frame
         self._on_audio_level = on_audio_level
         self._counts = counts
@@ -355,6 +426,8 @@ class Publication:
         keyframe_start = not video or (descriptor is not None and descriptor.keyframe_start)
         if video:
             stats.frames_in += packet.marker
+            if descriptor is not None:
+                self.layer_bytes[min(descriptor.tid or 0, TOP_LAYER)] += len(payload)
             if keyframe_start:
                 stats.keyframes_in += 1
                 self._cancel_deferred()  # what was asked for has come

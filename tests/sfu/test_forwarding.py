@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import aiortc.codecs.h264
 import aiortc.codecs.opus
@@ -410,3 +410,124 @@ async def test_media_is_not_tried_as_stun(room: Room, monkeypatch: pytest.Monkey
     # ``sent`` of them. Were the SFU doing so too, it would be ``received`` more.
     media_tried = sum(1 for first in parsed if 127 < first < 192)
     assert media_tried < sent + received // 2
+
+
+def _layered(n: int, seq: int, *, key: bool = False, sync: bool = False) -> list[RtpPacket]:
+    """Frame ``n`` of an L1T3 stream (layers 0, 2, 1, 2 ...) in two packets with PictureID,
+    TL0PICIDX and TID, as Chrome sends them."""
+    tid = (0, 2, 1, 2)[n % 4]
+    tl0 = (n // 4) % 256
+    packets = []
+    for k in range(2):
+        descriptor = bytes(
+            (
+                0x90 if k == 0 else 0x80,
+                0xE0,  # I, L, T
+                0x80 | (n >> 8) & 0x7F,
+                n & 0xFF,
+                tl0,
+                (tid << 6) | (0x20 if sync else 0),
+            )
+        )
+        header = b"\x10" if key else b"\x11"
+        packets.append(
+            RtpPacket(
+                payload_type=97,
+                marker=k,
+                sequence_number=(seq + k) % (1 << 16),
+                timestamp=3000 * n,
+                ssrc=1,
+                payload=descriptor + header + b"x" * 20,
+            )
+        )
+    return packets
+
+
+def _feed(
+    pub: Publication, frames: range, *, keys: Collection[int] = (), syncs: Collection[int] = ()
+) -> None:
+    for n in frames:
+        for packet in _layered(n, 1000 + 2 * n, key=n in keys, sync=n in syncs):
+            pub.receive(packet)
+
+
+async def test_a_thinned_slot_drops_upper_layers_and_its_stream_has_no_holes() -> None:
+    """At layer 0 a quarter of the frames go out, numbered as if nothing else existed."""
+    pub = _video_publication()
+    wire = _Wire()
+    slot = SendSlot("video", wire)  # type: ignore[arg-type]
+    sub = pub.subscribe()
+    slot.attach(sub)
+    _feed(pub, range(4), keys={0})
+    assert len(wire.sent) == 8  # all three layers while the slot has them all
+    slot.set_layer(0)
+    _feed(pub, range(4, 16))
+    frames = [Vp8Descriptor.parse(p) for _, _, p in wire.sent]
+    assert [d.tid for d in frames[8:]] == [0] * 6  # type: ignore[union-attr]
+    seqs = [seq for seq, _, _ in wire.sent]
+    assert seqs == [(seqs[0] + i) % (1 << 16) for i in range(len(seqs))]
+    pictures = list(dict.fromkeys(d.picture_id for d in frames))  # type: ignore[union-attr]
+    assert pictures == [(pictures[0] + i) % (1 << 15) for i in range(len(pictures))]
+    assert sub.stats.packets_thinned == 18  # frames 5, 6, 7, 9, ... 15: nine frames of two
+    assert pub.layer_bytes[0] > 0 and pub.layer_bytes[1] > 0 and pub.layer_bytes[2] > 0
+    await pub.aclose()
+
+
+async def test_stepping_up_waits_for_a_frame_the_subscriber_can_decode() -> None:
+    """Up from layer 0 at a layer-sync frame or a keyframe, never at a frame that needs more."""
+    requests: list[float] = []
+
+    async def ask() -> bool:
+        requests.append(time.monotonic())
+        return True
+
+    pub = Publication(participant_id="A", kind="video", send_keyframe_request=ask)
+    wire = _Wire()
+    slot = SendSlot("video", wire)  # type: ignore[arg-type]
+    slot.attach(pub.subscribe())
+    _feed(pub, range(1), keys={0})
+    slot.set_layer(0)
+    _feed(pub, range(1, 4))
+    sent = len(wire.sent)
+    slot.set_layer(2)
+    await asyncio.sleep(0)
+    assert requests, "moving up asks for a keyframe, in case no sync frame comes"
+    _feed(pub, range(4, 8))  # no sync frame, no keyframe: still layer 0 only
+    assert len(wire.sent) == sent + 2 and slot.layer == 0
+    _feed(pub, range(8, 12), syncs={9})  # frame 9 (layer 2) is a sync frame
+    assert slot.layer == 2
+    tids = [Vp8Descriptor.parse(p).tid for _, _, p in wire.sent[sent + 2 :]]  # type: ignore[union-attr]
+    assert tids == [0, 0, 2, 2, 1, 1, 2, 2]
+    await pub.aclose()
+
+
+async def test_a_paused_slot_sends_nothing_and_resumes_at_a_keyframe() -> None:
+    requests: list[float] = []
+
+    async def ask() -> bool:
+        requests.append(time.monotonic())
+        return True
+
+    pub = Publication(participant_id="A", kind="video", send_keyframe_request=ask)
+    wire = _Wire()
+    sub = pub.subscribe()
+    slot = SendSlot("video", wire)  # type: ignore[arg-type]
+    slot.attach(sub)
+    _feed(pub, range(2), keys={0})
+    await asyncio.sleep(0.35)  # past the keyframe request interval
+    requests.clear()
+    sent = len(wire.sent)
+    slot.set_layer(None)
+    _feed(pub, range(2, 10))
+    assert len(wire.sent) == sent and sub.stats.packets_paused == 16
+    await asyncio.sleep(0)
+    assert requests == []  # a paused slot does not ask for keyframes it will not send
+    slot.set_layer(0)
+    await asyncio.sleep(0)
+    assert len(requests) == 1
+    _feed(pub, range(10, 12))  # deltas: held for the keyframe
+    assert len(wire.sent) == sent
+    _feed(pub, range(12, 13), keys={12})
+    assert len(wire.sent) == sent + 2 and wire.sent[sent][2][6] == 0x10  # the keyframe
+    assert wire.sent[sent][0] == (wire.sent[sent - 1][0] + 1) % (1 << 16)
+    await pub.aclose()
