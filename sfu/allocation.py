@@ -1,19 +1,33 @@
 """What one subscriber leg gets of a video source: a pure decision, clock and figures passed in.
 
 A leg's far end tells the SFU how much its link carries (REMB) and how much
-it loses (receiver reports). Audio is reserved first, always: a lesson holds
-up on clear audio alone. Video gets what is left and steps down through its
-temporal layers (VP8 L1T3: layer 2 is every other frame at 15 fps, layer 1
-every other of the rest, layer 0 a quarter: 15 → 7.5 → 3.75 fps), then
-pauses. It steps back up one layer at a time, only after the estimate has
-allowed the next layer for ``step_up_after`` seconds, so a leg near a limit
-does not flap; a paused leg resumes at layer 0 (the send slot then waits for
-a keyframe and asks for one).
+it loses (receiver reports). Audio comes first, always: a lesson holds up on
+clear audio alone. Video gets what the estimate leaves and steps down through
+its temporal layers (VP8 L1T3: layer 2 is every other frame at 15 fps, layer
+1 every other of the rest, layer 0 a quarter: 15 → 7.5 → 3.75 fps), then
+pauses. Loss above ``loss_limit`` in the leg's receiver reports steps it down
+too, once per ``loss_hold``, but never to a pause: those reports count packets
+that NACK then repaired, and losses upstream of the SFU as well.
 
-``allocate`` is the whole rule: a ``Allocation`` (the state) and a
+Going back up is a probe. A receiver's estimate follows what it is sent (a
+REMB estimator settles at about 1.5 times the rate it receives and never
+learns of room nobody uses), so no estimate can say in advance that the next
+layer fits. The allocator steps up one layer once the estimate has stayed
+above the current layer's need, with ``headroom``, for the wait; a paused leg
+(whose estimate stops with its video) tries layer 0 again after the wait. A
+probe that fails (the estimate falls below the need within ``probe_window``)
+doubles the wait, up to ``max_wait``; one that holds resets it.
+
+What the estimate covers: a REMB estimate measures the packets that carry
+abs-send-time, which the SFU puts on video only, so by default audio is not
+taken off it: under a cap, video's share is what the estimate sees, the
+audio having gone through the same queue first. ``estimate_includes_audio``
+is for an estimate of the whole leg (transport-wide feedback).
+
+``allocate`` is the whole rule: an ``Allocation`` (the state) and a
 ``LegReport`` (the figures now) in, the next ``Allocation`` out. The room's
-allocation loop feeds it and applies what changed (``sfu.forwarding``); the
-tests feed it numbers.
+allocator (``sfu.allocator``) feeds it and applies what changed to the send
+slot (``sfu.forwarding``); the tests feed it numbers.
 """
 
 from __future__ import annotations
@@ -34,15 +48,20 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AllocationSettings:
-    step_up_after: float = 2.0  # seconds the estimate must allow the next layer
-    headroom: float = 1.2  # the estimate must exceed the next layer's need by this factor
+    step_up_after: float = 2.0  # seconds the estimate must hold before a step up or a resume
+    headroom: float = 1.2  # estimate over the current layer's need that counts as room
+    probe_window: float = 5.0  # seconds after a step up in which a step down means it failed
+    max_wait: float = 30.0  # the longest wait after failed probes
     loss_limit: float = 0.10  # fraction lost over which video steps down
     loss_hold: float = 1.0  # seconds between steps down for loss alone
-    audio_floor_bps: int = 40_000  # reserved for audio when its own rate is not known yet
+    estimate_includes_audio: bool = False  # see the module docstring
+    audio_floor_bps: int = 40_000  # audio's reservation while its own rate is not known
 
     def __post_init__(self) -> None:
-        if self.step_up_after < 0 or self.loss_hold < 0:
+        if min(self.step_up_after, self.loss_hold, self.probe_window) < 0:
             raise ValueError("allocation waits must not be negative")
+        if self.max_wait < self.step_up_after:
+            raise ValueError("allocation max_wait must be at least step_up_after")
         if self.headroom < 1:
             raise ValueError("allocation headroom must be at least 1 (no headroom)")
         if not 0 < self.loss_limit <= 1:
@@ -56,13 +75,15 @@ class LegReport:
     ``layer_bps[n]``: what the source's video costs with layers 0..n
     forwarded (cumulative), as measured on the publisher's packets; a source
     without temporal layers has all of it in layer 0. ``estimate_bps`` is the
-    leg's REMB, None before the far end sent one.
+    leg's REMB, None before the far end sent one; ``share``: this video's part
+    of what the leg has left after audio, when it carries several videos.
     """
 
     estimate_bps: int | None
     fraction_lost: float
     audio_bps: float
     layer_bps: tuple[float, float, float]
+    share: float = 1.0  # of what is left after audio: this source's part of the leg
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +93,10 @@ class Allocation:
     layer: int | None = TOP_LAYER
     reason: Reason = Reason.FULL
     changed_at: float = 0.0
-    # Since when the estimate has allowed one layer more; None: it does not.
+    # Since when the estimate has shown room over the current layer; None: it does not.
     room_since: float | None = None
+    wait: float | None = None  # before the next step up; None: settings.step_up_after
+    went_up: bool = False  # the last change was a step up (a probe under way)
 
     @property
     def paused(self) -> bool:
@@ -84,44 +107,51 @@ def allocate(
     current: Allocation, report: LegReport, now: float, settings: AllocationSettings
 ) -> Allocation:
     """The leg's next allocation; ``current`` itself when nothing changes."""
+    layer = current.layer
+    wait = settings.step_up_after if current.wait is None else current.wait
+    if layer is None:  # paused: no video, so no new estimate; probe again after the wait
+        if now - current.changed_at < wait:
+            return current
+        return Allocation(0, current.reason, now, None, wait, went_up=True)
     if report.estimate_bps is None:
         return current  # nothing measured yet: keep what the leg has
-    audio = max(report.audio_bps, 0.0) or settings.audio_floor_bps
-    available = report.estimate_bps - audio
-    layer = current.layer
+    available = float(report.estimate_bps)
+    if settings.estimate_includes_audio:
+        available -= max(report.audio_bps, 0.0) or settings.audio_floor_bps
+    available *= report.share
 
-    # Down at once, as far as the estimate says.
-    fits = _highest_fitting(report.layer_bps, available, 1.0)
-    if layer is not None and (fits is None or fits < layer):
-        return Allocation(fits, Reason.BANDWIDTH, now, None)
-    if (
-        layer is not None
-        and report.fraction_lost > settings.loss_limit
-        and now - current.changed_at >= settings.loss_hold
-    ):
-        return Allocation(layer - 1 if layer > 0 else None, Reason.LOSS, now, None)
+    # Down at once, as far as the estimate says; a probe that failed waits longer.
+    fits = _highest_fitting(report.layer_bps, available)
+    if fits is None or fits < layer:
+        failed = current.went_up and now - current.changed_at <= settings.probe_window
+        wait = min(2 * wait, settings.max_wait) if failed else settings.step_up_after
+        return Allocation(fits, Reason.BANDWIDTH, now, None, wait)
+    if layer and report.fraction_lost > settings.loss_limit:
+        # Loss alone thins video but never pauses it: NACK repairs what thinning cannot.
+        if now - current.changed_at < settings.loss_hold:
+            return current
+        return Allocation(layer - 1, Reason.LOSS, now, None, wait)
 
-    # Up one layer at a time, once the next one has fit with headroom for a while.
+    # Up one layer at a time, after the estimate showed room over the current one.
     if layer == TOP_LAYER:
         return current if current.room_since is None else replace(current, room_since=None)
-    wanted = 0 if layer is None else layer + 1
-    roomy = _highest_fitting(report.layer_bps, available, settings.headroom)
-    if roomy is None or roomy < wanted or report.fraction_lost > settings.loss_limit:
+    roomy = available >= report.layer_bps[layer] * settings.headroom
+    if not roomy or report.fraction_lost > settings.loss_limit:
         return current if current.room_since is None else replace(current, room_since=None)
+    if current.went_up and now - current.changed_at > settings.probe_window:
+        return replace(current, went_up=False, wait=settings.step_up_after)  # the probe held
     if current.room_since is None:
         return replace(current, room_since=now)
-    if now - current.room_since < settings.step_up_after:
+    if now - current.room_since < wait or now - current.changed_at < wait:
         return current
-    reason = Reason.FULL if wanted == TOP_LAYER else current.reason
-    return Allocation(wanted, reason, now, None)
+    reason = Reason.FULL if layer + 1 == TOP_LAYER else current.reason
+    return Allocation(layer + 1, reason, now, None, wait, went_up=True)
 
 
-def _highest_fitting(
-    layer_bps: tuple[float, float, float], available: float, headroom: float
-) -> int | None:
+def _highest_fitting(layer_bps: tuple[float, float, float], available: float) -> int | None:
     best = None
     for n, need in enumerate(layer_bps):
-        if need * headroom > available:
+        if need > available:
             break
         best = n
     return best

@@ -171,6 +171,7 @@ class SendSlot:
         source.slot = self
         self._rewriter.restart(new_source=True)
         self._awaiting_keyframe = self.kind == "video"
+        self.layer, self._next_layer = TOP_LAYER, None  # the allocator decides anew
 
     def detach(self) -> None:
         source = self.source

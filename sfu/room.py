@@ -3,6 +3,10 @@
 Tutoring rooms are small, so the router is a full mesh of subscriptions
 inside the SFU: every publication goes to every other participant.
 
+Each participant's video of the others is fitted to their link by the room's
+``Allocator`` (``sfu.allocator``): thinned by temporal layer, paused, and
+restored as their bandwidth estimate allows, audio first.
+
 The room also knows who is speaking: each published audio track's RFC 6464
 levels feed the room's ``ActiveSpeakerDetector``, which a task owned by the
 room consults every ``SpeakerSettings.interval``; ``on_active_speaker`` hears
@@ -25,6 +29,8 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from core.logging import get_logger
 from sfu import passthrough
+from sfu.allocation import AllocationSettings
+from sfu.allocator import AllocationChange, Allocator
 from sfu.errors import RoomFull, SfuError
 from sfu.forwarding import Publication
 from sfu.peer import OfferExchange, Peer
@@ -47,9 +53,14 @@ class Room:
         clock: Callable[[], float] = time.monotonic,
         recorder: Recorder | None = None,
         on_first_media: Callable[[float], None] | None = None,
+        on_video_allocation: AllocationChange | None = None,
+        allocation_settings: AllocationSettings | None = None,
     ) -> None:
         """``on_first_media(seconds)``: for each participant, once, the time from joining
-        to the first media packet forwarded to them (``/metrics``)."""
+        to the first media packet forwarded to them (``/metrics``).
+        ``on_video_allocation(subscriber, publisher, allocation, before)``: a
+        subscriber's video of a publisher was thinned, paused or restored
+        (``sfu.allocator``)."""
         passthrough.install()
         self._on_first_media = on_first_media
         self.recorder = recorder
@@ -64,6 +75,12 @@ class Room:
         self._ice_servers = ice_servers
         self.peers: dict[str, Peer] = {}
         self.publications: dict[str, list[Publication]] = {}
+        self.allocator = Allocator(
+            peers=lambda: [(pid, p.send_slots) for pid, p in self.peers.items() if not p.closed],
+            settings=allocation_settings,
+            on_change=on_video_allocation,
+            clock=clock,
+        )
 
     def add_peer(
         self,
@@ -92,6 +109,7 @@ class Room:
         )
         self.peers[participant_id] = peer
         self._roles[participant_id] = role
+        self.allocator.start()
         for publisher_id, pubs in self.publications.items():
             if publisher_id != participant_id:
                 for pub in pubs:
@@ -178,6 +196,7 @@ class Room:
         await asyncio.gather(*(peer.aclose() for peer in self.peers.values()))
         for pid in list(self.peers):
             await self.remove_peer(pid)
+        await self.allocator.aclose()
         if self._speaker_task is not None:
             self._speaker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

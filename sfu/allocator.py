@@ -1,0 +1,170 @@
+"""The room's allocation loop: measures each leg, asks ``sfu.allocation``, applies the answer.
+
+Every ``interval`` seconds, for each participant's video send slots: the
+leg's estimate is the largest REMB its far end sent (one REMB covers the
+whole connection), its loss the slot's last receiver report, its audio the
+rate of the audio it was sent since the last pass, and each source's layer
+rates the bytes its publisher sent per temporal layer since then. The
+estimate left after audio is shared evenly between the participant's video
+slots. A slot whose allocation changes is told (``SendSlot.set_layer``), and
+so is the room's owner (``on_change``), who tells the subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from core.logging import get_logger
+from sfu.allocation import Allocation, AllocationSettings, LegReport, allocate
+from sfu.forwarding import Publication, SendSlot
+
+log = get_logger("liveclass.sfu.allocator")
+
+# (subscriber id, publisher id, the new allocation, the one before)
+AllocationChange = Callable[[str, str, Allocation, Allocation], None]
+
+
+@dataclass
+class _SlotState:
+    publisher_id: str
+    allocation: Allocation
+    audio_bytes: int = 0
+
+
+@dataclass
+class _Rates:
+    """A counter's rate between passes, in bits per second."""
+
+    value: int = 0
+    at: float = 0.0
+    bps: float = 0.0
+
+    def update(self, value: int, now: float) -> float:
+        elapsed = now - self.at
+        if self.at and elapsed > 0 and value >= self.value:
+            self.bps = 8 * (value - self.value) / elapsed
+        self.value, self.at = value, now
+        return self.bps
+
+
+class Allocator:
+    """Runs ``allocate`` for every video send slot of a room; owns its task."""
+
+    def __init__(
+        self,
+        *,
+        peers: Callable[[], Iterable[tuple[str, list[tuple[str | None, SendSlot]]]]],
+        settings: AllocationSettings | None = None,
+        interval: float = 0.5,
+        on_change: AllocationChange | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``peers()``: each participant id with its send slots (``Peer.send_slots``)."""
+        self._peers = peers
+        self.settings = settings or AllocationSettings()
+        self.interval = interval
+        self._on_change = on_change
+        self._clock = clock
+        self._slots: dict[int, _SlotState] = {}  # by id(SendSlot)
+        self._audio: dict[str, _Rates] = {}  # by subscriber
+        self._layers: dict[int, tuple[_Rates, _Rates, _Rates]] = {}  # by id(Publication)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="allocator")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self.step()
+            except Exception:
+                log.exception("allocation pass failed")
+
+    def allocation(self, slot: SendSlot) -> Allocation | None:
+        state = self._slots.get(id(slot))
+        return None if state is None else state.allocation
+
+    def step(self) -> None:
+        """One pass over every video send slot (see the module docstring)."""
+        now = self._clock()
+        seen: set[int] = set()
+        sources: set[int] = set()
+        subscribers: set[str] = set()
+        for subscriber_id, slots in self._peers():
+            subscribers.add(subscriber_id)
+            estimate = self._estimate(slots)
+            audio_out = sum(
+                s.source.stats.bytes_out for _, s in slots if s.kind == "audio" and s.source
+            )
+            audio_bps = self._audio.setdefault(subscriber_id, _Rates()).update(audio_out, now)
+            video = [
+                (pid, s) for pid, s in slots if s.kind == "video" and s.source is not None and pid
+            ]
+            for publisher_id, slot in video:
+                assert slot.source is not None and publisher_id is not None
+                seen.add(id(slot))
+                sources.add(id(slot.source.publication))
+                state = self._slots.get(id(slot))
+                if state is None or state.publisher_id != publisher_id:
+                    state = self._slots[id(slot)] = _SlotState(publisher_id, Allocation())
+                report = LegReport(
+                    estimate_bps=estimate,
+                    fraction_lost=slot.sender.state.fraction_lost,
+                    audio_bps=audio_bps,
+                    layer_bps=self._layer_rates(slot.source.publication, now),
+                    share=1 / len(video),
+                )
+                before = state.allocation
+                after = allocate(before, report, now, self.settings)
+                if after is before:
+                    continue
+                state.allocation = after
+                if after.layer != before.layer:
+                    slot.set_layer(after.layer)
+                    log.debug(
+                        "= video allocation",
+                        subscriber=subscriber_id,
+                        publisher=publisher_id,
+                        layer=after.layer,
+                        reason=str(after.reason),
+                        estimate=estimate,
+                    )
+                    if self._on_change is not None:
+                        try:
+                            self._on_change(subscriber_id, publisher_id, after, before)
+                        except Exception:
+                            log.exception("allocation callback failed")
+        for slot_id in set(self._slots) - seen:
+            del self._slots[slot_id]
+        for source_id in set(self._layers) - sources:
+            del self._layers[source_id]
+        for subscriber_id in set(self._audio) - subscribers:
+            del self._audio[subscriber_id]
+
+    @staticmethod
+    def _estimate(slots: list[tuple[str | None, SendSlot]]) -> int | None:
+        estimates = [s.sender.state.remb_bps for _, s in slots if s.sender.state.remb_bps]
+        return max(estimates) if estimates else None
+
+    def _layer_rates(self, publication: Publication, now: float) -> tuple[float, float, float]:
+        rates = self._layers.get(id(publication))
+        if rates is None:
+            rates = self._layers[id(publication)] = (_Rates(), _Rates(), _Rates())
+        if rates[0].at != now:
+            for rate, count in zip(rates, publication.layer_bytes, strict=True):
+                rate.update(count, now)
+        base, middle, top = (r.bps for r in rates)
+        return base, base + middle, base + middle + top
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,78 @@
+"""The room's allocation loop on real publications and send slots, the legs' RTCP stood in for."""
+
+from __future__ import annotations
+
+from aiortc.rtp import RtpPacket
+
+from sfu.allocation import AllocationSettings, Reason
+from sfu.allocator import Allocator
+from sfu.forwarding import Publication, SendSlot
+from sfu.passthrough import LegState
+
+
+class _Leg:
+    """A subscriber leg's sender: what it would send, and what its far end reported."""
+
+    ready = True
+
+    def __init__(self) -> None:
+        self.state = LegState()
+        self.sent = 0
+
+    def send(self, source: RtpPacket, seq: int, ts: int, payload: bytes, **_: object) -> bool:
+        self.sent += 1
+        return True
+
+
+async def _nothing() -> bool:
+    return True
+
+
+def _video(n: int) -> RtpPacket:
+    tid = (0, 2, 1, 2)[n % 4]
+    descriptor = bytes((0x90, 0xE0, 0x80, n & 0x7F, 0, tid << 6))
+    return RtpPacket(
+        97, 1, 1000 + n, 3000 * n, 1, descriptor + (b"\x10" if n == 0 else b"\x11") + bytes(1000)
+    )
+
+
+async def test_a_leg_whose_estimate_falls_is_thinned_then_paused_and_told() -> None:
+    now = [100.0]
+    pub = Publication(participant_id="T", kind="video", send_keyframe_request=_nothing)
+    leg = _Leg()
+    slot = SendSlot("video", leg)  # type: ignore[arg-type]
+    slot.attach(pub.subscribe())
+    changes = []
+    peers: list[tuple[str, list[tuple[str | None, SendSlot]]]] = [("S", [("T", slot)])]
+    allocator = Allocator(
+        peers=lambda: peers,
+        settings=AllocationSettings(step_up_after=2.0),
+        on_change=lambda sub, publisher, after, before: changes.append(
+            (sub, publisher, after.layer, after.reason)
+        ),
+        clock=lambda: now[0],
+    )
+
+    def second(estimate: int | None) -> None:
+        for n in range(15):
+            pub.receive(_video(int(now[0] * 15) + n))
+        leg.state.remb_bps = estimate
+        now[0] += 1.0
+        allocator.step()
+
+    second(None)  # rates measured from here on
+    second(None)
+    assert changes == [] and slot.layer == 2
+    # The stream is 15 packets of about 1 kB a second: 120 kbit/s, layer 0 about a quarter.
+    second(100_000)
+    assert changes[-1][:3] == ("S", "T", 1) and slot.layer is not None
+    second(10_000)
+    assert changes[-1] == ("S", "T", None, Reason.BANDWIDTH)
+    sent = leg.sent
+    second(10_000)
+    assert leg.sent == sent  # paused: nothing goes out
+    assert allocator.allocation(slot) is not None
+    peers.clear()  # the subscriber left: its state goes with it
+    allocator.step()
+    assert allocator.allocation(slot) is None
+    await pub.aclose()
