@@ -126,8 +126,10 @@ def allocate(
         failed = current.went_up and now - current.changed_at <= settings.probe_window
         wait = min(2 * wait, settings.max_wait) if failed else settings.step_up_after
         return Allocation(fits, Reason.BANDWIDTH, now, None, wait)
-    if layer and report.fraction_lost > settings.loss_limit:
+    sheds = bool(layer) and report.layer_bps[layer - 1] < report.layer_bps[layer]
+    if sheds and report.fraction_lost > settings.loss_limit:
         # Loss alone thins video but never pauses it: NACK repairs what thinning cannot.
+        # Only when the layer below is lighter: a source without layers has nothing to shed.
         if now - current.changed_at < settings.loss_hold:
             return current
         return Allocation(layer - 1, Reason.LOSS, now, None, wait)

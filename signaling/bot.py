@@ -40,6 +40,8 @@ class BotReport:
     published: dict[str, set[str]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
     active_speakers: list[str | None] = field(default_factory=list)  # each change, in order
+    # video_paused / video_resumed / video_thinned, as received, in order
+    video_notices: list[dict[str, Any]] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)  # frames we published, by kind
 
     @property
@@ -62,6 +64,7 @@ class BotReport:
             "ok": self.ok,
             "errors": self.errors,
             "active_speakers": self.active_speakers,
+            "video_notices": self.video_notices,
             "sent": self.sent,
         }
 
@@ -131,6 +134,8 @@ async def run_bot(
                     names[msg["participant"]["participant_id"]] = msg["participant"]["name"]
                 elif kind == "active_speaker":
                     report.active_speakers.append(msg["participant_id"])
+                elif kind in ("video_paused", "video_resumed", "video_thinned"):
+                    report.video_notices.append(msg)
                 elif kind == "error":
                     report.errors.append({"code": msg["code"], "message": msg["message"]})
 

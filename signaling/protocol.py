@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from sfu.allocation import TOP_LAYER, Allocation
+
 PROTOCOL_VERSION = 1
 MAX_SDP = 60_000
 
@@ -170,6 +172,51 @@ class ActiveSpeaker(_Message):
     )
 
 
+VideoReason = Literal["bandwidth", "loss", "full"]
+
+
+class VideoPaused(_Message):
+    type: Literal["video_paused"] = "video_paused"
+    participant_id: str = Field(description="Whose video the SFU stopped sending you.")
+    reason: VideoReason = Field(
+        description="bandwidth: your link cannot carry it beside the audio; loss: too many "
+        "of your packets are lost."
+    )
+
+
+class VideoResumed(_Message):
+    type: Literal["video_resumed"] = "video_resumed"
+    participant_id: str = Field(description="Whose paused video flows again.")
+    frame_share: float = Field(description="Of the publisher's frames, the share you now get.")
+    reason: VideoReason
+
+
+class VideoThinned(_Message):
+    type: Literal["video_thinned"] = "video_thinned"
+    participant_id: str = Field(description="Whose video changed for you.")
+    frame_share: float = Field(
+        description="Of the publisher's frames, the share you now get: 1 (all), 0.5 or 0.25."
+    )
+    reason: VideoReason
+
+
+def video_notice(
+    publisher_id: str, after: Allocation, before: Allocation
+) -> VideoPaused | VideoResumed | VideoThinned | None:
+    """What to tell a subscriber whose video of ``publisher_id`` changed from ``before``."""
+    reason: VideoReason = after.reason.value
+    if after.layer is None:
+        if before.layer is None:
+            return None
+        return VideoPaused(participant_id=publisher_id, reason=reason)
+    share = 1 / (1 << (TOP_LAYER - after.layer))
+    if before.layer is None:
+        return VideoResumed(participant_id=publisher_id, frame_share=share, reason=reason)
+    if after.layer == before.layer:
+        return None
+    return VideoThinned(participant_id=publisher_id, frame_share=share, reason=reason)
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     code: str
@@ -190,6 +237,9 @@ ServerMessage = (
     | TrackUnpublished
     | MuteChanged
     | ActiveSpeaker
+    | VideoPaused
+    | VideoResumed
+    | VideoThinned
     | Error
     | Pong
 )

@@ -52,6 +52,7 @@ from signaling.protocol import (
     TrackUnpublished,
     encode,
     parse_client_message,
+    video_notice,
 )
 from signaling.tokens import JoinGrant, verify_join_token
 
@@ -213,6 +214,9 @@ class SignalingServer:
                     on_active_speaker=lambda pid: self._broadcast_soon(
                         session_id, ActiveSpeaker(participant_id=pid)
                     ),
+                    on_video_allocation=lambda sub, pub, after, before: self._tell_soon(
+                        session_id, sub, video_notice(pub, after, before)
+                    ),
                     recorder=self._recorder_for(session_id) if self._recorder_for else None,
                     on_first_media=self._on_first_media,
                 )
@@ -221,22 +225,37 @@ class SignalingServer:
         return state
 
     def _broadcast_soon(
-        self, session_id: str, message: BaseModel, *, exclude: str | None = None
+        self,
+        session_id: str,
+        message: BaseModel,
+        *,
+        exclude: str | None = None,
+        only: str | None = None,
     ) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._broadcast(session_id, message, exclude=exclude)
+            self._broadcast(session_id, message, exclude=exclude, only=only)
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _tell_soon(self, session_id: str, participant_id: str, message: BaseModel | None) -> None:
+        """Send ``message`` to one participant, if any and still connected."""
+        if message is not None:
+            self._broadcast_soon(session_id, message, only=participant_id)
+
     async def _broadcast(
-        self, session_id: str, message: BaseModel, *, exclude: str | None = None
+        self,
+        session_id: str,
+        message: BaseModel,
+        *,
+        exclude: str | None = None,
+        only: str | None = None,
     ) -> None:
         state = self.rooms.get(session_id)
         if state is None:
             return
         for pid, conn in list(state.connections.items()):
-            if pid != exclude:
+            if pid != exclude and (only is None or pid == only):
                 try:
                     await conn.send(message)
                 except GONE:

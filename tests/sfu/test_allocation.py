@@ -131,3 +131,9 @@ def test_down_always_fits_and_up_is_one_layer_a_step(estimates: list[int | None]
             assert after.layer is None or LAYERS[after.layer] <= estimate
         assert after_rank <= before_rank + 1
         allocation = after
+
+
+def test_loss_leaves_a_source_without_layers_alone() -> None:
+    """No temporal layers (all of it in layer 0): stepping down would shed nothing."""
+    flat = LegReport(5_000_000, 0.3, 40_000, (300_000.0, 300_000.0, 300_000.0))
+    assert allocate(Allocation(), flat, 5.0, SETTINGS) == Allocation()

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from sfu.allocation import Allocation, Reason
 from signaling.protocol import (
     ActiveSpeaker,
     ConnectionProtocol,
@@ -12,6 +13,7 @@ from signaling.protocol import (
     ProtocolError,
     encode,
     parse_client_message,
+    video_notice,
 )
 
 
@@ -88,3 +90,40 @@ def test_active_speaker_names_someone_or_explicitly_nobody() -> None:
         "participant_id": "usr_1",
     }
     assert json.loads(encode(ActiveSpeaker(participant_id=None)))["participant_id"] is None
+
+
+def test_a_subscriber_hears_of_its_video_being_paused_thinned_and_resumed() -> None:
+    """Each change of a subscriber's allocation is one message; no change, no message."""
+    full = Allocation()
+    half = Allocation(layer=1, reason=Reason.BANDWIDTH)
+    paused = Allocation(layer=None, reason=Reason.BANDWIDTH)
+    quarter = Allocation(layer=0, reason=Reason.BANDWIDTH)
+
+    def said(after: Allocation, before: Allocation) -> dict[str, object] | None:
+        notice = video_notice("usr_T", after, before)
+        return None if notice is None else json.loads(encode(notice))
+
+    assert said(half, full) == {
+        "v": 1,
+        "type": "video_thinned",
+        "participant_id": "usr_T",
+        "frame_share": 0.5,
+        "reason": "bandwidth",
+    }
+    assert said(paused, half) == {
+        "v": 1,
+        "type": "video_paused",
+        "participant_id": "usr_T",
+        "reason": "bandwidth",
+    }
+    resumed = said(quarter, paused)
+    assert resumed is not None and resumed["type"] == "video_resumed"
+    assert resumed["frame_share"] == 0.25
+    back = said(full, half)
+    assert back is not None and (back["type"], back["frame_share"], back["reason"]) == (
+        "video_thinned",
+        1.0,
+        "full",
+    )
+    assert said(paused, paused) is None
+    assert said(half, Allocation(layer=1, reason=Reason.LOSS)) is None
