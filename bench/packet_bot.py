@@ -76,7 +76,8 @@ def packetize(loop: EncodedLoop) -> Packetized:
     frames = []
     for n, data in enumerate(loop.frames):
         base = fractions.Fraction(1, loop.clock_rate)
-        frame = EncodedFrame(data, 0, base, n in loop.keyframes, loop.audio_level)
+        layer = None if loop.layers is None else loop.layers[n]
+        frame = EncodedFrame(data, 0, base, n in loop.keyframes, loop.audio_level, layer)
         if isinstance(packer, Vp8Packer):
             packer.picture_id = 0
         payloads, _ = packer.pack(frame)
@@ -122,6 +123,7 @@ class Pacer:
         self._video = packed.kind == "video"
         self._seq, self._ts = random.randrange(SEQ_MOD), random.getrandbits(32)
         self._picture_id = random.randrange(PICTURE_ID_MOD)
+        self._tl0picidx = random.randrange(256)
         self._start: float | None = None
 
     def request_keyframe(self) -> None:
@@ -152,7 +154,9 @@ class Pacer:
             if self._video:
                 descriptor = Vp8Descriptor.parse(payload)
                 if descriptor is not None:
-                    payload = descriptor.with_picture_id(payload, self._picture_id)
+                    if n == 0 and descriptor.tid == 0:
+                        self._tl0picidx = (self._tl0picidx + 1) % 256
+                    payload = descriptor.rewritten(payload, self._picture_id, self._tl0picidx)
             source.marker = int(n == last)
             send(source, seq, self._ts, payload)  # type: ignore[arg-type]
             seq = (seq + 1) % SEQ_MOD

@@ -310,7 +310,11 @@ def report(results: list[PhaseResult]) -> str:
 
 
 async def run(args: argparse.Namespace) -> list[PhaseResult]:
-    video = video_loop(size=args.video_size, fps=args.fps)  # encoded once, before measuring
+    # Encoded once, before measuring. Without temporal layers: the figures in
+    # docs/benchmarks.md were measured on that stream (a gradient, about 96 kbit/s at
+    # 640x480); the layered one the bots now publish is about 525 kbit/s, 3.6 times
+    # the packets, and the SFU's cost is per packet.
+    video = video_loop(size=args.video_size, fps=args.fps, temporal_layers=False)
     plan: list[tuple[str, int, tuple[str, ...], int]] = []
     if not args.capacity_only:
         plan += [

@@ -63,6 +63,9 @@ log = get_logger("liveclass.sfu.forwarding")
 KEYFRAME_INTERVAL = 0.3
 # A video publisher silent this long (seconds) has lost pictures its subscribers need.
 RESYNC_AFTER = 1.0
+# Moving a subscriber up a temporal layer waits this long (seconds) for a layer-sync
+# frame before it asks the publisher for a keyframe.
+SYNC_WAIT = 1.0
 # Gap between two sources' timestamps on a switch, in clock ticks, at the least.
 SWITCH_GAP = {"audio": 960, "video": 3000}
 CLOCK_RATE = {"audio": 48_000, "video": 90_000}
@@ -157,6 +160,7 @@ class SendSlot:
         # layer-sync frame, see ``set_layer``).
         self.layer: int | None = TOP_LAYER
         self._next_layer: int | None = None
+        self._sync_deadline: float | None = None  # moving up: ask for a keyframe after this
         self._rewriter = StreamRewriter(
             clock_rate=CLOCK_RATE[kind],
             min_gap=SWITCH_GAP[kind],
@@ -193,12 +197,14 @@ class SendSlot:
 
         Down takes effect at the next frame; up waits for a frame the subscriber
         can decode from what it has: a keyframe, or a layer-sync frame (VP8's Y
-        bit) of the new layer or below; a keyframe is asked for, so a publisher
-        that marks no sync frames (our bot) still moves up. A paused slot that
-        resumes holds for a keyframe, as after a cut, and asks for one.
+        bit) of the new layer or below. If none comes within ``SYNC_WAIT`` a
+        keyframe is asked for, so a publisher that marks no sync frames still
+        moves up. A paused slot that resumes holds for a keyframe, as after a
+        cut, and asks for one.
         """
         if self.kind != "video":
             return
+        self._sync_deadline = None
         if layer is None:
             self.layer, self._next_layer = None, None
             return
@@ -207,12 +213,7 @@ class SendSlot:
             self.hold_for_keyframe()
             self.request_keyframe()
             return
-        if layer == self.layer:
-            self._next_layer = None
-            return
-        self._next_layer = layer
-        if layer > self.layer:
-            self.request_keyframe()
+        self._next_layer = None if layer == self.layer else layer
 
     def _unrepairable(self) -> None:
         if not self._awaiting_keyframe:
@@ -242,7 +243,7 @@ class SendSlot:
                 stats.packets_paused += 1
                 return
             if self._next_layer is not None and descriptor.start:
-                self._change_layer(descriptor, keyframe_start)
+                self._change_layer(descriptor, keyframe_start, now)
             layer = self.layer
         if self._awaiting_keyframe:
             if not keyframe_start:
@@ -284,7 +285,7 @@ class SendSlot:
         if self.kind == "audio" or packet.marker:
             stats.frames_out += 1
 
-    def _change_layer(self, descriptor: Vp8Descriptor, keyframe_start: bool) -> None:
+    def _change_layer(self, descriptor: Vp8Descriptor, keyframe_start: bool, now: float) -> None:
         """At a frame's first packet: move to ``_next_layer`` if this frame allows it."""
         wanted = self._next_layer
         assert wanted is not None and self.layer is not None
@@ -293,7 +294,12 @@ class SendSlot:
             or keyframe_start
             or (descriptor.layer_sync and descriptor.temporal_layer <= wanted)
         ):
-            self.layer, self._next_layer = wanted, None
+            self.layer, self._next_layer, self._sync_deadline = wanted, None, None
+        elif self._sync_deadline is None:
+            self._sync_deadline = now + SYNC_WAIT
+        elif now > self._sync_deadline:
+            self._sync_deadline = now + SYNC_WAIT  # and again, if that keyframe is lost
+            self.request_keyframe()
 
     def stop(self) -> None:
         self.detach()

@@ -59,7 +59,8 @@ from aiortc import (
     rtp,
 )
 from aiortc import rate as aiortc_rate
-from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.codecs.vpx import PACKET_MAX as VPX_PACKET_MAX
+from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -94,6 +95,9 @@ class EncodedFrame:
     keyframe: bool
     # Audio: RFC 6464 level to send with the frame, 0 (loudest) .. 127 (silence), -dBov.
     audio_level: int | None = None
+    # VP8 with temporal layers: (the frame's layer, whether it is a layer-sync frame:
+    # one that refers to layer-0 frames only, so a subscriber can move up at it).
+    temporal_layer: tuple[int, bool] | None = None
 
     def __bytes__(self) -> bytes:
         return self.data
@@ -123,13 +127,44 @@ class _Packer:
 
 
 class Vp8Packer(_Packer):
+    """Packetizes VP8 frames (RFC 7741), with TL0PICIDX and TID when a frame has a layer."""
+
     def __init__(self) -> None:
         self.picture_id = 0
+        self.tl0picidx = 0
 
     def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
-        payloads = Vp8Encoder._packetize(frame.data, self.picture_id)
+        if frame.temporal_layer is None:
+            payloads = Vp8Encoder._packetize(frame.data, self.picture_id)
+        else:
+            tid, sync = frame.temporal_layer
+            if tid == 0:  # each base-layer frame numbers the run of frames above it
+                self.tl0picidx = (self.tl0picidx + 1) % 256
+            payloads = _packetize_layered(frame.data, self.picture_id, self.tl0picidx, tid, sync)
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads, _to_clock(frame, VIDEO_CLOCK)
+
+
+def _packetize_layered(
+    data: bytes, picture_id: int, tl0picidx: int, tid: int, sync: bool
+) -> list[bytes]:
+    """aiortc's VP8 packetizing, with the temporal-layer fields in every packet's descriptor."""
+    descriptor = VpxPayloadDescriptor(
+        partition_start=1,
+        partition_id=0,
+        picture_id=picture_id,
+        tl0picidx=tl0picidx,
+        tid=(tid, int(sync)),
+    )
+    payloads = []
+    pos = 0
+    while pos < len(data):
+        head = bytes(descriptor)
+        size = min(len(data) - pos, VPX_PACKET_MAX - len(head))
+        payloads.append(head + data[pos : pos + size])
+        descriptor.partition_start = 0
+        pos += size
+    return payloads
 
 
 class OpusPacker(_Packer):

@@ -38,14 +38,38 @@ class EncodedLoop:
     clock_rate: int
     # Audio: the sound's RFC 6464 level, sent with every frame (0 loudest .. 127 silent).
     audio_level: int | None = None
+    # Video in temporal layers: each frame's (layer, layer-sync), as the packer marks it.
+    layers: tuple[tuple[int, bool], ...] | None = None
+
+
+# libvpx's three temporal layers in a period of four frames (ffmpeg's ts_layering_mode 3):
+# layers 0, 2, 1, 2. Frames 1 and 2 of a period refer to layer-0 frames only (layer sync,
+# checked by decoding in tests/sfu/test_synthetic.py); frame 3 also to frame 2. Error
+# resilience keeps each frame from changing the probabilities the next ones decode with,
+# so a subscriber given fewer layers decodes exactly what a full one does.
+TEMPORAL_PATTERN: tuple[tuple[int, bool], ...] = ((0, False), (2, True), (1, True), (2, False))
+_TEMPORAL_OPTIONS = {
+    "error-resilient": "default",
+    # Cumulative targets per layer as WebRTC splits them for three layers: 40%, 60%, 100%.
+    "ts-parameters": "ts_number_layers=3:ts_target_bitrate={0},{1},{2}:"
+    "ts_rate_decimator=4,2,1:ts_periodicity=4:ts_layer_id=0,2,1,2:ts_layering_mode=3",
+}
 
 
 @lru_cache(maxsize=4)
 def video_loop(
-    seconds: int = 4, size: tuple[int, int] = VIDEO_SIZE, fps: int = VIDEO_FPS
+    seconds: int = 4,
+    size: tuple[int, int] = VIDEO_SIZE,
+    fps: int = VIDEO_FPS,
+    *,
+    temporal_layers: bool = True,
 ) -> EncodedLoop:
     """One keyframe, at the start of the loop: like Chrome, no periodic keyframes,
-    so a late subscriber depends on the SFU relaying its keyframe request."""
+    so a late subscriber depends on the SFU relaying its keyframe request.
+
+    With ``temporal_layers`` (as the browser client publishes, ``L1T3``) the
+    frames come in three temporal layers (``TEMPORAL_PATTERN``), so the SFU
+    can send a subscriber half or a quarter of them."""
     width, height = size
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height = width, height
@@ -56,6 +80,10 @@ def video_loop(
     codec.bit_rate = 300_000 * width * height // (320 * 240)
     codec.gop_size = seconds * fps
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    if temporal_layers:
+        kbps = codec.bit_rate // 1000
+        layering = _TEMPORAL_OPTIONS["ts-parameters"].format(kbps * 4 // 10, kbps * 6 // 10, kbps)
+        codec.options = {**codec.options, **_TEMPORAL_OPTIONS, "ts-parameters": layering}
     frames: list[bytes] = []
     keyframes: list[int] = []
     x = np.arange(width, dtype=np.uint16)
@@ -72,7 +100,11 @@ def video_loop(
             frames.append(bytes(packet))
     for packet in codec.encode(None):
         frames.append(bytes(packet))
-    return EncodedLoop("video", tuple(frames), tuple(keyframes), 1 / fps, 90_000)
+    layers = None
+    if temporal_layers:
+        # The pattern runs from the loop's keyframe; frames are one per input, in order.
+        layers = tuple(TEMPORAL_PATTERN[i % 4] for i in range(len(frames)))
+    return EncodedLoop("video", tuple(frames), tuple(keyframes), 1 / fps, 90_000, layers=layers)
 
 
 def audio_level_of(samples: np.ndarray) -> int:
@@ -164,6 +196,7 @@ class EncodedLoopTrack(MediaStreamTrack):
             self._time_base,
             self._index in self._encoded.keyframes,
             self._encoded.audio_level,
+            None if self._encoded.layers is None else self._encoded.layers[self._index],
         )
         self._index = (self._index + 1) % len(self._encoded.frames)
         self._sent += 1

@@ -474,30 +474,51 @@ async def test_a_thinned_slot_drops_upper_layers_and_its_stream_has_no_holes() -
 
 
 async def test_stepping_up_waits_for_a_frame_the_subscriber_can_decode() -> None:
-    """Up from layer 0 at a layer-sync frame or a keyframe, never at a frame that needs more."""
+    """Up from layer 0 at a layer-sync frame or a keyframe, never at a frame that needs more;
+    without a sync frame within SYNC_WAIT the publisher is asked for a keyframe."""
     requests: list[float] = []
+    now = [0.0]
 
     async def ask() -> bool:
-        requests.append(time.monotonic())
+        requests.append(now[0])
         return True
 
-    pub = Publication(participant_id="A", kind="video", send_keyframe_request=ask)
+    pub = Publication(
+        participant_id="A", kind="video", send_keyframe_request=ask, clock=lambda: now[0]
+    )
     wire = _Wire()
     slot = SendSlot("video", wire)  # type: ignore[arg-type]
     slot.attach(pub.subscribe())
-    _feed(pub, range(1), keys={0})
+
+    def frames(numbers: range, **kwargs: set[int]) -> None:
+        for n in numbers:
+            now[0] += 1 / 15
+            _feed(pub, range(n, n + 1), **kwargs)
+
+    frames(range(1), keys={0})
     slot.set_layer(0)
-    _feed(pub, range(1, 4))
+    frames(range(1, 4))
+    await asyncio.sleep(0)
+    requests.clear()
     sent = len(wire.sent)
     slot.set_layer(2)
-    await asyncio.sleep(0)
-    assert requests, "moving up asks for a keyframe, in case no sync frame comes"
-    _feed(pub, range(4, 8))  # no sync frame, no keyframe: still layer 0 only
+    frames(range(4, 8))  # no sync frame, no keyframe: still layer 0 only
     assert len(wire.sent) == sent + 2 and slot.layer == 0
-    _feed(pub, range(8, 12), syncs={9})  # frame 9 (layer 2) is a sync frame
+    await asyncio.sleep(0)
+    assert requests == []  # not yet: a sync frame may come
+    frames(range(8, 12), syncs={9})  # frame 9 (layer 2) is a sync frame
     assert slot.layer == 2
     tids = [Vp8Descriptor.parse(p).tid for _, _, p in wire.sent[sent + 2 :]]  # type: ignore[union-attr]
     assert tids == [0, 0, 2, 2, 1, 1, 2, 2]
+    # Down to 0 and up again, this time with no sync frame at all: a keyframe is asked for.
+    slot.set_layer(0)
+    frames(range(12, 13))
+    slot.set_layer(1)
+    frames(range(13, 40))
+    await asyncio.sleep(0)
+    assert requests and slot.layer == 0
+    frames(range(40, 41), keys={40})
+    assert slot.layer == 1
     await pub.aclose()
 
 

@@ -48,12 +48,15 @@ def test_decoder_hands_on_the_encoded_frame() -> None:
 
 def test_vp8_packer_round_trips_the_bytes() -> None:
     """Packing a VP8 frame gives RTP payloads that depayload to the same frame."""
-    data = video_loop().frames[0]
-    frame = passthrough.EncodedFrame(data, 3000, fractions.Fraction(1, 90000), True)
-    payloads, timestamp = passthrough.Vp8Packer().pack(frame)
-    assert len(payloads) > 1  # a keyframe spans several packets
-    assert b"".join(vp8_depayload(p) for p in payloads) == data
-    assert timestamp == 3000
+    data = video_loop(size=(640, 480)).frames[0]
+    for layer in (None, (0, False)):
+        frame = passthrough.EncodedFrame(
+            data, 3000, fractions.Fraction(1, 90000), True, temporal_layer=layer
+        )
+        payloads, timestamp = passthrough.Vp8Packer().pack(frame)
+        assert len(payloads) > 1  # a keyframe spans several packets
+        assert b"".join(vp8_depayload(p) for p in payloads) == data
+        assert timestamp == 3000
 
 
 def test_packers_refuse_to_encode() -> None:
