@@ -35,20 +35,26 @@ class _SlotState:
     audio_bytes: int = 0
 
 
+# Weight of the newest pass in a rate: about 1.5 s of memory at 0.5 s a pass, so one
+# keyframe (ten times a delta frame) does not read as a leg's need doubling.
+_SMOOTHING = 0.3
+
+
 @dataclass
 class _Rates:
-    """A counter's rate between passes, in bits per second."""
+    """A byte counter's rate between passes, smoothed, in bits per second."""
 
     value: int = 0
-    at: float = 0.0
-    bps: float = 0.0
+    at: float | None = None
+    bps: float | None = None
 
     def update(self, value: int, now: float) -> float:
-        elapsed = now - self.at
-        if self.at and elapsed > 0 and value >= self.value:
-            self.bps = 8 * (value - self.value) / elapsed
+        at = self.at
+        if at is not None and now > at and value >= self.value:
+            sample = 8 * (value - self.value) / (now - at)
+            self.bps = sample if self.bps is None else self.bps + _SMOOTHING * (sample - self.bps)
         self.value, self.at = value, now
-        return self.bps
+        return self.bps or 0.0
 
 
 class Allocator:
@@ -159,7 +165,7 @@ class Allocator:
         if rates[0].at != now:
             for rate, count in zip(rates, publication.layer_bytes, strict=True):
                 rate.update(count, now)
-        base, middle, top = (r.bps for r in rates)
+        base, middle, top = (r.bps or 0.0 for r in rates)
         return base, base + middle, base + middle + top
 
     async def aclose(self) -> None:

@@ -64,6 +64,11 @@ class MediaCollector(Collector):
         asked = counter(
             "keyframe_requests_sent", "Keyframe requests (PLI) sent to a publisher.", pub
         )
+        layer_bytes = counter(
+            "layer_payload_bytes_received",
+            "VP8 payload bytes from a publisher per temporal layer (0 when it marks none).",
+            [*pub, "layer"],
+        )
         packets_out = counter("packets_sent", "RTP packets forwarded on a leg.", leg)
         bytes_out = counter("payload_bytes_sent", "RTP payload bytes forwarded on a leg.", leg)
         held = counter(
@@ -77,6 +82,19 @@ class MediaCollector(Collector):
             leg,
         )
         plis = counter("keyframe_requests_received", "PLI and FIR from a leg's receiver.", leg)
+        thinned = counter(
+            "packets_thinned",
+            "Video packets of temporal layers above a leg's allocation, left out on purpose.",
+            leg,
+        )
+        paused = counter(
+            "packets_paused", "Video packets not sent while a leg's allocation paused it.", leg
+        )
+        layer = gauge(
+            "video_layer",
+            "The highest temporal layer a leg is sent of a video (2: all; -1: paused).",
+            leg,
+        )
         rtt = gauge(
             "round_trip_seconds", "A leg's round-trip time, from its receiver reports.", leg
         )
@@ -97,6 +115,9 @@ class MediaCollector(Collector):
                     lost_in.add_metric(labels, lost)
                     late_in.add_metric(labels, p.stats.late_packets)
                     asked.add_metric(labels, p.stats.keyframe_requests)
+                    if p.kind == "video":
+                        for n, count in enumerate(p.layer_bytes):
+                            layer_bytes.add_metric([*labels, str(n)], count)
             for pid, peer in list(room.peers.items()):
                 for publisher, slot in peer.send_slots:
                     if publisher is None or slot.source is None:
@@ -110,6 +131,10 @@ class MediaCollector(Collector):
                     resent.add_metric(labels, state.retransmitted)
                     unrepairable.add_metric(labels, state.unrepairable)
                     plis.add_metric(labels, state.keyframe_requests)
+                    if slot.kind == "video":
+                        thinned.add_metric(labels, stats.packets_thinned)
+                        paused.add_metric(labels, stats.packets_paused)
+                        layer.add_metric(labels, -1 if slot.layer is None else slot.layer)
                     loss.add_metric(labels, state.fraction_lost)
                     jitter.add_metric(labels, state.jitter)
                     if state.rtt is not None:
@@ -118,3 +143,4 @@ class MediaCollector(Collector):
                         remb.add_metric(labels, state.remb_bps)
         yield from (packets_in, bytes_in, lost_in, late_in, asked, packets_out, bytes_out)
         yield from (held, nacks, resent, unrepairable, plis, rtt, loss, jitter, remb)
+        yield from (layer_bytes, thinned, paused, layer)

@@ -445,6 +445,13 @@ async def test_a_live_rooms_media_is_on_metrics(live: Live) -> None:
         assert received[_labels(room=session, participant=t1, kind="video")] > 0
         assert leg in _samples(text, "liveclass_media_nacks_received_total")
         assert _samples(text, "liveclass_media_nacks_unrepairable_total")[leg] == 0  # clean link
+        # The bot publishes three temporal layers; a clean link is sent all of them.
+        layers = _samples(text, "liveclass_media_layer_payload_bytes_received_total")
+        for n in range(3):
+            labels = _labels(room=session, participant=t1, kind="video", layer=str(n))
+            assert layers[labels] > 0, (n, layers)
+        assert _samples(text, "liveclass_media_video_layer")[leg] == 2
+        assert _samples(text, "liveclass_media_packets_thinned_total")[leg] == 0
         await asyncio.gather(tutor, student)
         deadline = asyncio.get_running_loop().time() + 10 * WAIT
         while True:  # the room closes once both have left
