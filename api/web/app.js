@@ -105,9 +105,13 @@ function tileFor(participantId, info) {
     audio.autoplay = true;
     const name = document.createElement("span");
     name.className = "name";
-    li.append(video, audio, name);
+    const notice = document.createElement("span");
+    notice.className = "notice";
+    notice.setAttribute("role", "status");
+    notice.hidden = true;
+    li.append(video, audio, name, notice);
     $("tiles").append(li);
-    entry = { info: info || { participant_id: participantId, name: "", role: "" }, li, video, audio, name, stream: new MediaStream() };
+    entry = { info: info || { participant_id: participantId, name: "", role: "" }, li, video, audio, name, notice, stream: new MediaStream() };
     video.srcObject = entry.stream;
     audio.srcObject = entry.stream;
     state.participants.set(participantId, entry);
@@ -179,6 +183,7 @@ async function acceptOffer(pc, signaling, offer) {
     state.published = true;
   }
   await pc.setLocalDescription(await pc.createAnswer());
+  if (first) await publishTemporalLayers(pc);
   if (first) await waitForCandidates(pc, 2000);
   signaling.send({ type: "answer", sdp: pc.localDescription.sdp });
   for (const tr of pc.getTransceivers()) {
@@ -190,6 +195,35 @@ async function acceptOffer(pc, signaling, offer) {
       }
     }
   }
+}
+
+// Our video in three temporal layers (VP8 L1T3): the SFU can then send a viewer on a
+// poor link every other frame, or one in four, instead of pausing the video outright.
+async function publishTemporalLayers(pc) {
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === "video");
+  if (!sender) return;
+  const params = sender.getParameters();
+  if (!params.encodings || params.encodings.length === 0) return;
+  params.encodings[0].scalabilityMode = "L1T3";
+  try {
+    await sender.setParameters(params);
+  } catch (error) {
+    console.warn("this browser cannot send temporal layers; viewers on poor links get paused video", error);
+  }
+}
+
+// The SFU fits others' video to our link: tell the viewer what it did and why.
+const VIDEO_NOTICES = {
+  paused: "Video paused to keep audio clear",
+  thinned: "Video reduced to fit your connection",
+};
+
+function showVideoNotice(participantId, kind) {
+  const entry = state.participants.get(participantId);
+  if (!entry) return;
+  entry.li.dataset.video = kind;
+  entry.notice.textContent = VIDEO_NOTICES[kind] || "";
+  entry.notice.hidden = !VIDEO_NOTICES[kind];
 }
 
 async function connect() {
@@ -234,6 +268,9 @@ async function connect() {
     }
   });
   signaling.addEventListener("active_speaker", (e) => showActiveSpeaker(e.detail.participant_id));
+  signaling.addEventListener("video_paused", (e) => showVideoNotice(e.detail.participant_id, "paused"));
+  signaling.addEventListener("video_resumed", (e) => showVideoNotice(e.detail.participant_id, e.detail.frame_share < 1 ? "thinned" : ""));
+  signaling.addEventListener("video_thinned", (e) => showVideoNotice(e.detail.participant_id, e.detail.frame_share < 1 ? "thinned" : ""));
   signaling.addEventListener("error", (e) => say(e.detail.message));
   signaling.addEventListener("close", (e) => {
     if (state.signaling !== signaling || state.leaving) return;

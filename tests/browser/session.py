@@ -121,6 +121,40 @@ async def until(page: Page, check: str, within: float) -> dict[str, Any]:
         await asyncio.sleep(0.25)
 
 
+def layer_bytes(metrics: str, roles: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Video bytes the SFU received per temporal layer, by role, from /metrics."""
+    out: dict[str, dict[str, float]] = {}
+    for line in metrics.splitlines():
+        if not line.startswith("liveclass_media_layer_payload_bytes_received_total{"):
+            continue
+        labels, value = line.split("} ")
+        fields = dict(
+            part.split("=", 1) for part in labels.split("{", 1)[1].split(",") if "=" in part
+        )
+        who = fields["participant"].strip('"')
+        out.setdefault(roles.get(who, who), {})[fields["layer"].strip('"')] = float(value)
+    return out
+
+
+# What a viewer's tile shows when the SFU pauses a video, then thins it, then restores it:
+# the page is handed the three signaling messages the SFU sends (docs/signaling.md).
+VIDEO_NOTICE_SHOWN = """(() => {
+  const [id] = [...window.liveclass.participants.keys()];
+  const tile = window.liveclass.participants.get(id);
+  const seen = [];
+  for (const message of [
+    {type: "video_paused", participant_id: id, reason: "bandwidth"},
+    {type: "video_resumed", participant_id: id, frame_share: 0.25, reason: "bandwidth"},
+    {type: "video_thinned", participant_id: id, frame_share: 1, reason: "full"},
+  ]) {
+    window.liveclass.signaling.dispatchEvent(new CustomEvent(message.type, {detail: message}));
+    const text = tile.notice.hidden ? "" : tile.notice.textContent;
+    seen.push({text, state: tile.li.dataset.video});
+  }
+  return seen;
+})()"""
+
+
 async def run(out: Path) -> None:
     data = Path(tempfile.mkdtemp())
     port = 8765
@@ -188,6 +222,15 @@ async def run(out: Path) -> None:
                 pages[role] = page
             for role, page in pages.items():
                 result[role] = await until(page, MEDIA_FLOWING, 20)
+            await asyncio.sleep(2)  # a few L1T3 periods of each page's video
+            ids = {
+                await page.evaluate("window.liveclass.me.participant_id"): role
+                for role, page in pages.items()
+            }
+            result["layer_bytes"] = layer_bytes(
+                httpx.get(f"http://127.0.0.1:{port}/metrics").text, ids
+            )
+            result["student_notice"] = await pages["student"].evaluate(VIDEO_NOTICE_SHOWN)
             result["student_speaker"] = await until(pages["student"], ACTIVE_SPEAKER_SHOWN, 15)
             result["tutor_speaker"] = await pages["tutor"].evaluate(STATS)
             result["tutor_speaker"]["me"] = await pages["tutor"].evaluate(

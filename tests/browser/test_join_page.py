@@ -79,3 +79,19 @@ def test_leaving_is_seen_by_the_other(session: dict[str, Any]) -> None:
     assert session["student_after_leave"]["participants"] == []
     assert session["student_after_leave"]["tiles"] == []
     assert session["tutor_after_leave"]["message"] == "You left the session."
+
+
+@pytest.mark.parametrize("role", ["tutor", "student"])
+def test_each_page_publishes_three_temporal_layers(session: dict[str, Any], role: str) -> None:
+    """Chromium sends L1T3: the SFU reads TIDs 0, 1 and 2 in its VP8 payload descriptors."""
+    layers = session["layer_bytes"].get(role, {})
+    assert all(layers.get(n, 0) > 0 for n in ("0", "1", "2")), session["layer_bytes"]
+
+
+def test_a_viewers_tile_says_when_video_is_paused_or_thinned(session: dict[str, Any]) -> None:
+    """video_paused, then video_resumed at a quarter, then back to full: the tile follows."""
+    assert session["student_notice"] == [
+        {"text": "Video paused to keep audio clear", "state": "paused"},
+        {"text": "Video reduced to fit your connection", "state": "thinned"},
+        {"text": "", "state": ""},
+    ]
