@@ -261,6 +261,19 @@ def _media_file(path: str) -> tuple[EncodedLoop, ...]:
         raise CliError(f"--publish: {exc.message}") from exc
 
 
+def _video_size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 640x480") from None
+    if min(size) < 16 or max(size) > 1920 or size[0] % 2 or size[1] % 2:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: width and height must be even, from 16 to 1920"
+        )
+    return size
+
+
 def cmd_bot(args: argparse.Namespace) -> None:
     from sfu import ice
     from signaling.bot import run_bot
@@ -278,6 +291,7 @@ def cmd_bot(args: argparse.Namespace) -> None:
             silent=args.publish == "silent",
             media=media,
             timeline=args.timeline,
+            video_size=args.video_size,
         )
     )
     if args.json:
@@ -464,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
         "looped (WebM, Matroska, IVF, Ogg; convert others with ffmpeg -i IN -c:v libvpx "
         "-c:a libopus OUT.webm), a synthetic VP8+Opus loop with a tone (default), "
         "the same with silent audio, or nothing",
+    )
+    bot.add_argument(
+        "--video-size",
+        type=_video_size,
+        default=(320, 240),
+        metavar="WxH",
+        help="size of the synthetic video (default 320x240; 640x480 is about 525 kbit/s)",
     )
     bot.add_argument("--json", action="store_true", help="print the report as one JSON object")
     bot.add_argument(

@@ -119,6 +119,14 @@ class NetLab:
             + ["burst", burst, "latency", "200ms"],
         )
 
+    def uncap(self, namespace: str, device: str) -> None:
+        """Take ``device``'s cap off again (nothing happens when it has none)."""
+        subprocess.run(
+            ["ip", "netns", "exec", namespace, "tc", "qdisc", "del", "dev", device, "root"],
+            capture_output=True,
+            check=False,
+        )
+
     def exec(self, namespace: str, argv: Sequence[str]) -> str:
         """Run a command inside ``namespace`` and return what it printed."""
         return _run(["ip", "netns", "exec", namespace, *argv])

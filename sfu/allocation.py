@@ -5,7 +5,10 @@ it loses (receiver reports). Audio comes first, always: a lesson holds up on
 clear audio alone. Video gets what the estimate leaves and steps down through
 its temporal layers (VP8 L1T3: layer 2 is every other frame at 15 fps, layer
 1 every other of the rest, layer 0 a quarter: 15 → 7.5 → 3.75 fps), then
-pauses. Loss above ``loss_limit`` in the leg's receiver reports steps it down
+pauses: at once when the estimate is far short of the need (``severe``), else
+once it has stayed short for ``down_after`` (a keyframe's burst dips a delay-based
+estimate for a moment, and pausing on that only to resume is worse than
+holding). Loss above ``loss_limit`` in the leg's receiver reports steps it down
 too, once per ``loss_hold``, but never to a pause: those reports count packets
 that NACK then repaired, and losses upstream of the SFU as well.
 
@@ -49,6 +52,8 @@ class Reason(StrEnum):
 @dataclass(frozen=True, slots=True)
 class AllocationSettings:
     step_up_after: float = 2.0  # seconds the estimate must hold before a step up or a resume
+    down_after: float = 1.5  # seconds the estimate must stay short of the need to step down
+    severe: float = 0.75  # an estimate under this share of the need steps down at once
     headroom: float = 1.2  # estimate over the current layer's need that counts as room
     probe_window: float = 5.0  # seconds after a step up in which a step down means it failed
     max_wait: float = 30.0  # the longest wait after failed probes
@@ -58,8 +63,10 @@ class AllocationSettings:
     audio_floor_bps: int = 40_000  # audio's reservation while its own rate is not known
 
     def __post_init__(self) -> None:
-        if min(self.step_up_after, self.loss_hold, self.probe_window) < 0:
+        if min(self.step_up_after, self.loss_hold, self.probe_window, self.down_after) < 0:
             raise ValueError("allocation waits must not be negative")
+        if not 0 < self.severe <= 1:
+            raise ValueError("allocation severe must be a fraction in (0, 1]")
         if self.max_wait < self.step_up_after:
             raise ValueError("allocation max_wait must be at least step_up_after")
         if self.headroom < 1:
@@ -97,6 +104,8 @@ class Allocation:
     room_since: float | None = None
     wait: float | None = None  # before the next step up; None: settings.step_up_after
     went_up: bool = False  # the last change was a step up (a probe under way)
+    # Since when the estimate has been short of the current layer's need; None: it is not.
+    short_since: float | None = None
 
     @property
     def paused(self) -> bool:
@@ -120,12 +129,20 @@ def allocate(
         available -= max(report.audio_bps, 0.0) or settings.audio_floor_bps
     available *= report.share
 
-    # Down at once, as far as the estimate says; a probe that failed waits longer.
+    # Down as far as the estimate says: at once when it is far short of the need, else once
+    # it has stayed short for down_after (a keyframe's burst dips it for a moment). A
+    # probe that failed waits longer before the next.
     fits = _highest_fitting(report.layer_bps, available)
     if fits is None or fits < layer:
+        short_since = now if current.short_since is None else current.short_since
+        severe = available < report.layer_bps[layer] * settings.severe
+        if not severe and now - short_since < settings.down_after:
+            return current if current.short_since is not None else replace(current, short_since=now)
         failed = current.went_up and now - current.changed_at <= settings.probe_window
         wait = min(2 * wait, settings.max_wait) if failed else settings.step_up_after
         return Allocation(fits, Reason.BANDWIDTH, now, None, wait)
+    if current.short_since is not None:
+        current = replace(current, short_since=None)
     sheds = bool(layer) and report.layer_bps[layer - 1] < report.layer_bps[layer]
     if sheds and report.fraction_lost > settings.loss_limit:
         # Loss alone thins video but never pauses it: NACK repairs what thinning cannot.

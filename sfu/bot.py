@@ -25,7 +25,7 @@ from sfu import passthrough
 from sfu.ice import rtc_configuration
 from sfu.passthrough import EncodedFrame
 from sfu.reception import AudioTracker, VideoTracker
-from sfu.synthetic import EncodedLoop, EncodedLoopTrack, audio_loop, video_loop
+from sfu.synthetic import VIDEO_SIZE, EncodedLoop, EncodedLoopTrack, audio_loop, video_loop
 
 # A picture that could not be decoded for this long asks the sender for a keyframe (seconds).
 KEYFRAME_AFTER = 0.3
@@ -71,6 +71,7 @@ class BotPeer:
     silent: bool = False  # publish silence (level 127) instead of the tone
     # Publish these loops (``sfu.media_file.load_media_file``) instead of the synthetic ones.
     media: tuple[EncodedLoop, ...] | None = None
+    video_size: tuple[int, int] = VIDEO_SIZE  # of the synthetic video
     received: dict[str, Reception] = field(default_factory=lambda: defaultdict(Reception))
     tracks: list[EncodedLoopTrack] = field(default_factory=list)
 
@@ -86,7 +87,8 @@ class BotPeer:
             self.tracks = [EncodedLoopTrack(loop) for loop in self.media]
         elif self.publish:
             audio = audio_loop(amplitude=0.0) if self.silent else audio_loop()
-            self.tracks = [EncodedLoopTrack(audio), EncodedLoopTrack(video_loop())]
+            video = video_loop(size=self.video_size)
+            self.tracks = [EncodedLoopTrack(audio), EncodedLoopTrack(video)]
 
     async def answer_offer(self, sdp: str, tracks: Iterable[SlotRef]) -> str:
         """Answer an SFU offer.

@@ -21,7 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from sfu.bot import BotPeer
 from sfu.errors import SfuError
-from sfu.synthetic import EncodedLoop
+from sfu.synthetic import VIDEO_SIZE, EncodedLoop
 from signaling.protocol import PROTOCOL_VERSION, TrackRef
 
 
@@ -92,6 +92,7 @@ async def run_bot(
     media: tuple[EncodedLoop, ...] | None = None,
     media_seconds: float | None = None,
     timeline: bool = False,
+    video_size: tuple[int, int] = VIDEO_SIZE,
 ) -> BotReport:
     """Join, exchange media for ``seconds``, leave; return what was received.
 
@@ -102,7 +103,9 @@ async def run_bot(
     take depends on the machine, and a fixed stay measures that instead of the media.
     ``timeline`` adds, per participant, when each audio packet and each decodable
     video frame arrived (``time.monotonic()``, the same clock in every process of
-    the machine), for measurements over a stretch of the stay.
+    the machine), for measurements over a stretch of the stay. ``video_size``:
+    of the synthetic video published. Each video notice (``video_paused`` and
+    the like) is kept with the time it came, ``at``, on the same clock.
     """
     report = BotReport(session_id=session_of(token))
     async with connect(url, open_timeout=10, max_size=2**20) as ws:
@@ -117,6 +120,7 @@ async def run_bot(
             publish=publish,
             silent=silent,
             media=media,
+            video_size=video_size,
         )
         started = time.monotonic()
 
@@ -135,7 +139,7 @@ async def run_bot(
                 elif kind == "active_speaker":
                     report.active_speakers.append(msg["participant_id"])
                 elif kind in ("video_paused", "video_resumed", "video_thinned"):
-                    report.video_notices.append(msg)
+                    report.video_notices.append({**msg, "at": time.monotonic()})
                 elif kind == "error":
                     report.errors.append({"code": msg["code"], "message": msg["message"]})
 

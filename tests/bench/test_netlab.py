@@ -92,6 +92,16 @@ def test_a_cut_drops_everything_until_restored(lab: tuple[NetLab, Link]) -> None
     assert _received(net, link, 500) == 500
 
 
+def test_a_cap_holds_a_burst_to_its_rate_until_taken_off(lab: tuple[NetLab, Link]) -> None:
+    """400 kB sent at once through 300 kbit/s: the cap's queue takes a little, drops the rest."""
+    net, link = lab
+    net.cap(link.a, link.a_device, "300kbit")
+    assert _received(net, link, 2000) < 1000
+    net.uncap(link.a, link.a_device)
+    net.uncap(link.a, link.a_device)  # twice: nothing to take off is not an error
+    assert _received(net, link, 2000) == 2000
+
+
 def test_the_namespaces_are_gone_afterwards() -> None:
     """Leaving the lab deletes its namespaces, and the host never had the lab's addresses."""
     with NetLab() as net:

@@ -39,9 +39,21 @@ def test_a_link_that_carries_it_all_keeps_every_layer() -> None:
     assert allocate(Allocation(), _report(2_000_000), 5.0, SETTINGS).layer == TOP_LAYER
 
 
-def test_a_narrow_link_steps_video_down_at_once() -> None:
-    """300 kbit/s: layer 1 (200) fits, layer 2 (400) does not."""
-    out = allocate(Allocation(), _report(300_000), 1.0, SETTINGS)
+def test_a_narrow_link_steps_video_down_once_the_estimate_stayed_short() -> None:
+    """300 kbit/s: layer 1 (200) fits, layer 2 (400) does not; a moment's dip changes nothing."""
+    waiting = allocate(Allocation(), _report(300_000), 1.0, SETTINGS)
+    assert waiting.layer == TOP_LAYER and waiting.short_since == 1.0
+    recovered = allocate(waiting, _report(500_000), 1.5, SETTINGS)
+    assert recovered.layer == TOP_LAYER and recovered.short_since is None
+    out = allocate(
+        allocate(recovered, _report(300_000), 2.0, SETTINGS), _report(300_000), 3.5, SETTINGS
+    )
+    assert (out.layer, out.reason, out.changed_at) == (1, Reason.BANDWIDTH, 3.5)
+
+
+def test_an_estimate_far_short_of_the_need_steps_down_at_once() -> None:
+    """200 kbit/s against 400 needed: under severe (0.75) of it, no waiting."""
+    out = allocate(Allocation(), _report(200_000), 1.0, SETTINGS)
     assert (out.layer, out.reason, out.changed_at) == (1, Reason.BANDWIDTH, 1.0)
 
 
@@ -50,7 +62,7 @@ def test_audio_comes_off_an_estimate_that_covers_it() -> None:
     whole = AllocationSettings(estimate_includes_audio=True)
     assert allocate(Allocation(), _report(300_000, audio=120_000), 1.0, whole).layer == 0
     # Its rate not known yet: the floor is reserved.
-    assert allocate(Allocation(), _report(300_000, audio=0), 1.0, whole).layer == 1
+    assert allocate(Allocation(), _report(280_000, audio=0), 1.0, whole).layer == 1
     assert allocate(Allocation(), _report(230_000, audio=0), 1.0, whole).layer == 0
 
 
@@ -84,13 +96,13 @@ def test_a_probe_that_holds_resets_the_wait() -> None:
     assert allocation.layer == 0 and allocation.went_up
     allocation = allocate(allocation, _report(150_000), 22.0, SETTINGS)  # held past the window
     assert allocation.layer == 0 and not allocation.went_up
-    allocation = allocate(allocation, _report(90_000), 40.0, SETTINGS)  # a later dip
+    allocation = allocate(allocation, _report(50_000), 40.0, SETTINGS)  # a later collapse
     assert allocation.paused and allocation.wait == SETTINGS.step_up_after
 
 
 def test_a_flapping_estimate_never_steps_up() -> None:
     """Room must show for the whole wait; a dip starts the wait again."""
-    allocation = allocate(Allocation(), _report(300_000), 0.0, SETTINGS)  # layer 1
+    allocation = allocate(Allocation(), _report(200_000), 0.0, SETTINGS)  # layer 1
     now = 0.5
     for _ in range(20):
         allocation = allocate(allocation, _report(600_000), now, SETTINGS)

@@ -64,9 +64,12 @@ async def test_a_leg_whose_estimate_falls_is_thinned_then_paused_and_told() -> N
     second(None)
     assert changes == [] and slot.layer == 2
     # The stream is 15 packets of about 1 kB a second: 120 kbit/s, layer 0 about a quarter.
+    second(100_000)  # a little short: not yet
+    assert changes == []
     second(100_000)
+    second(100_000)  # short for longer than down_after
     assert changes[-1][:3] == ("S", "T", 1) and slot.layer is not None
-    second(10_000)
+    second(10_000)  # far short: at once
     assert changes[-1] == ("S", "T", None, Reason.BANDWIDTH)
     sent = leg.sent
     second(10_000)

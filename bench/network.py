@@ -1,0 +1,244 @@
+"""A lesson on a bad network, beside a clean baseline: what a viewer gets when its own link is poor.
+
+    python -m bench.network [--cap 300kbit] [--json FILE]       # needs root (namespaces)
+
+``liveclass serve`` runs in a network namespace of its own; the tutor and the
+student are ``liveclass bot`` processes, each in a namespace joined to the
+SFU's by a veth pair (``bench.netlab``), as in ``bench.impaired_session``. The
+tutor publishes 640×480 VP8 in three temporal layers (about 525 kbit/s) and a
+32 kbit/s Opus tone; the student watches. One run, in phases, each followed
+by a clean stretch:
+
+1. ``baseline``: nothing impaired;
+2. ``downlink loss``: 10% of the UDP packets to the student dropped;
+3. ``cap``: what the SFU sends the student capped at ``--cap`` (tc tbf, a
+   200 ms queue) for ``--cap-seconds``.
+
+Per phase, from the student's bot (``sfu.reception``, packet by packet, on the
+clock every process of the machine shares): the share of the tutor's audio
+frames that arrived, the decodable video frames per second and the longest
+freeze, the video notices the SFU sent the student (``video_thinned`` and the
+like), and after the cap how long until video ran at full rate again.
+``tests/bench/test_network.py`` asserts the goals on the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.impaired_session import AUDIO_FPS, LIVECLASS, PORT, VIDEO_FPS, _token, _wait_healthy
+from bench.netlab import Link, NetLab
+
+TUTOR_VIDEO = "640x480"
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    start: float  # time.monotonic()
+    end: float
+
+
+def _bot(
+    lab: NetLab, link: Link, token: str, seconds: float, env: dict[str, str], *extra: str
+) -> subprocess.Popen[str]:
+    return lab.popen(
+        link.b,
+        [LIVECLASS, "bot", "--url", f"ws://{link.a_address}:{PORT}/rtc", "--token", token]
+        + ["--seconds", str(seconds), "--json", "--timeline", *extra],
+        env={**env, "LIVECLASS_ICE_ADDRESSES": link.b_address},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run(
+    *,
+    warmup: float = 6.0,
+    phase: float = 10.0,
+    settle: float = 6.0,
+    loss: int = 10,
+    cap: str = "300kbit",
+    cap_seconds: float = 20.0,
+    after_cap: float = 10.0,
+    wait_factor: float = 1.0,
+) -> dict[str, Any]:
+    """Run the phases; returns the bots' reports and each window's times."""
+    data = Path(tempfile.mkdtemp(prefix="liveclass-network-"))
+    with NetLab() as lab:
+        sfu = lab.namespace("sfu")
+        tutor_link = lab.connect(sfu, lab.namespace("tutor"))
+        student_link = lab.connect(sfu, lab.namespace("student"))
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("LIVECLASS_DATABASE_URL", "LIVECLASS_REDIS_URL")
+        }
+        env |= {
+            "LIVECLASS_DATA_DIR": str(data / "var"),
+            "LIVECLASS_PUBLIC_URL": f"http://{tutor_link.a_address}:{PORT}",
+        }
+        log = (data / "serve.log").open("w")
+        server = lab.popen(
+            sfu,
+            [LIVECLASS, "serve", "--host", "0.0.0.0", "--port", str(PORT)],
+            cwd=data,
+            env=env
+            | {"LIVECLASS_ICE_ADDRESSES": f"{tutor_link.a_address},{student_link.a_address}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_healthy(lab, sfu, within=30 * wait_factor)
+            demo = json.loads(
+                subprocess.run(
+                    [LIVECLASS, "demo", "--json"],
+                    cwd=data,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            warm = warmup * wait_factor
+            stay = warm + 2 * (phase + settle) + cap_seconds + after_cap + 2
+            tutor = _bot(
+                lab,
+                tutor_link,
+                _token(demo["tutor"]["join_url"]),
+                stay,
+                env,
+                "--video-size",
+                TUTOR_VIDEO,
+            )
+            student = _bot(lab, student_link, _token(demo["student"]["join_url"]), stay, env)
+            windows = _impair(
+                lab, student_link, warm, phase, settle, loss, cap, cap_seconds, after_cap
+            )
+            reports = {}
+            for role, proc in (("tutor", tutor), ("student", student)):
+                out, err = proc.communicate(timeout=stay + 60 * wait_factor)
+                if proc.returncode not in (0, 1) or not out.strip():
+                    raise RuntimeError(f"the {role} failed ({proc.returncode}): {err[-2000:]}")
+                reports[role] = json.loads(out)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+    return {
+        "windows": [w.__dict__ for w in windows],
+        "reports": reports,
+        "cap": cap,
+        "serve_log": str(data / "serve.log"),
+    }
+
+
+def _impair(
+    lab: NetLab,
+    student: Link,
+    warm: float,
+    phase: float,
+    settle: float,
+    loss: int,
+    cap: str,
+    cap_seconds: float,
+    after_cap: float,
+) -> list[Window]:
+    time.sleep(warm)
+    windows = []
+    start = time.monotonic()
+    time.sleep(phase)
+    windows.append(Window("baseline", start, time.monotonic()))
+    time.sleep(settle)
+    # What arrives at the student: its end of the link drops a share of the UDP.
+    start = time.monotonic()
+    lab.loss(student.b, student.b_device, loss, udp_only=True)
+    time.sleep(phase)
+    lab.loss(student.b, student.b_device, 0)
+    windows.append(Window("downlink loss", start, time.monotonic()))
+    time.sleep(settle)
+    # What the SFU sends the student: its end of the link queues and drops past the rate.
+    start = time.monotonic()
+    lab.cap(student.a, student.a_device, cap)
+    time.sleep(cap_seconds)
+    lab.uncap(student.a, student.a_device)
+    windows.append(Window("cap", start, time.monotonic()))
+    time.sleep(after_cap)
+    return windows
+
+
+def figures(result: dict[str, Any]) -> dict[str, Any]:
+    """What the student got of the tutor's media in each window."""
+    student = result["reports"]["student"]
+    tutor_id = result["reports"]["tutor"]["participant_id"]
+    got = student["participants"][tutor_id]
+    arrivals = got["audio_arrivals"]
+    decoded = [d[0] for d in got["video_decoded"]]
+    notices = [n for n in student.get("video_notices", []) if n["participant_id"] == tutor_id]
+    out: dict[str, Any] = {}
+    windows = result["windows"]
+    for n, window in enumerate(windows):
+        start, end = window["start"], window["end"]
+        # Notices up to the next window: the stretch after one belongs to it.
+        until = windows[n + 1]["start"] if n + 1 < len(windows) else float("inf")
+        since = start + 1.0  # the rule and the stream settle in
+        seqs = [seq for seq, at in arrivals if since <= at < end]
+        span = max(seqs) - min(seqs) + 1 if seqs else 0
+        frames = [at for at in decoded if since <= at < end]
+        gaps = [b - a for a, b in zip(frames, frames[1:], strict=False)]
+        figures = {
+            "audio_share": len(seqs) / span if span else 0.0,
+            "audio_expected_by_clock": round((end - since) * AUDIO_FPS),
+            "video_fps": len(frames) / (end - since),
+            "longest_freeze_s": max(gaps, default=end - since),
+            "notices": [
+                {k: n[k] for k in ("type", "frame_share", "reason") if k in n}
+                | {"at_s": round(n["at"] - start, 2)}
+                for n in notices
+                if start <= n["at"] < until
+            ],
+        }
+        if window["name"] == "cap":
+            figures["full_rate_back_after_s"] = _full_rate_back(decoded, end)
+        out[window["name"]] = figures
+    return out
+
+
+def _full_rate_back(decoded: list[float], since: float) -> float | None:
+    """Seconds from ``since`` to the start of the first second with nearly every frame."""
+    later = [at for at in decoded if at >= since]
+    for n, at in enumerate(later):
+        if len([t for t in later[n:] if t < at + 1.0]) >= VIDEO_FPS - 2:
+            return at - since
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cap", default="300kbit", help="the student's downlink cap (tc units)")
+    parser.add_argument("--cap-seconds", type=float, default=20.0)
+    parser.add_argument("--loss", type=int, default=10, help="downlink loss, percent")
+    parser.add_argument("--json", type=Path, help="also write the raw result here")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        parser.error("network namespaces need root")
+    result = run(cap=args.cap, cap_seconds=args.cap_seconds, loss=args.loss)
+    if args.json:
+        args.json.write_text(json.dumps(result))
+    print(json.dumps(figures(result), indent=2))
+
+
+if __name__ == "__main__":
+    main()
