@@ -2,7 +2,9 @@
 
 Every ``interval`` seconds, for each participant's video send slots: the
 leg's estimate is the largest REMB its far end sent (one REMB covers the
-whole connection), its loss the slot's last receiver report, its audio the
+whole connection), its loss the share of the packets it sent that its far
+end asked for again (a receiver report would also count what the publisher's
+own uplink lost, which thinning this leg cannot help), its audio the
 rate of the audio it was sent since the last pass, and each source's layer
 rates the bytes its publisher sent per temporal layer since then. The
 estimate left after audio is shared evenly between the participant's video
@@ -32,7 +34,9 @@ AllocationChange = Callable[[str, str, Allocation, Allocation], None]
 class _SlotState:
     publisher_id: str
     allocation: Allocation
-    audio_bytes: int = 0
+    sent: int = 0  # packets the leg had sent at the last pass
+    lost: int = 0  # of its packets, NACKed by its far end, at the last pass
+    loss: float = 0.0  # smoothed share of the leg's packets its far end lost
 
 
 # Weight of the newest pass in a rate: about 1.5 s of memory at 0.5 s a pass, so one
@@ -121,7 +125,7 @@ class Allocator:
                     state = self._slots[id(slot)] = _SlotState(publisher_id, Allocation())
                 report = LegReport(
                     estimate_bps=estimate,
-                    fraction_lost=slot.sender.state.fraction_lost,
+                    fraction_lost=self._leg_loss(state, slot),
                     audio_bps=audio_bps,
                     layer_bps=self._layer_rates(slot.source.publication, now),
                     share=1 / len(video),
@@ -152,6 +156,17 @@ class Allocator:
             del self._layers[source_id]
         for subscriber_id in set(self._audio) - subscribers:
             del self._audio[subscriber_id]
+
+    @staticmethod
+    def _leg_loss(state: _SlotState, slot: SendSlot) -> float:
+        """The share of what the leg sent since the last pass that its far end lost."""
+        assert slot.source is not None
+        sent, lost = slot.source.stats.packets_out, slot.sender.state.lost_on_leg
+        if sent >= state.sent and lost >= state.lost and sent > state.sent:
+            sample = min(1.0, (lost - state.lost) / (sent - state.sent))
+            state.loss += _SMOOTHING * (sample - state.loss)
+        state.sent, state.lost = sent, lost
+        return state.loss
 
     @staticmethod
     def _estimate(slots: list[tuple[str | None, SendSlot]]) -> int | None:

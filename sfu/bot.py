@@ -144,6 +144,8 @@ class BotPeer:
                 request.add_done_callback(self._requests.discard)
 
         passthrough.on_rtp(receiver, observe)
+        if track.kind == "audio":
+            passthrough.nack_audio(receiver)  # as browsers do; aiortc asks for video alone
 
     async def _count(self, track: MediaStreamTrack, mid: str) -> None:
         with contextlib.suppress(MediaStreamError):

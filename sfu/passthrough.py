@@ -65,6 +65,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import NackGenerator
 
 from core.logging import get_logger
 from sfu.bitrate import MinFramePeriod, WindowRate
@@ -414,6 +415,17 @@ def on_rtp(receiver: RTCRtpReceiver, callback: PacketObserver) -> None:
     receiver._handle_rtp_packet = handle_observed  # type: ignore[method-assign]
 
 
+def nack_audio(receiver: RTCRtpReceiver) -> None:
+    """Make an aiortc audio receiver ask for lost packets again, as its video receivers do.
+
+    Browsers NACK Opus when it is negotiated (Chrome does even without the
+    ``rtcp-fb`` line); aiortc creates its NACK generator for video only. A
+    client that measures what a browser would hear needs the same repairs.
+    """
+    if receiver._RTCRtpReceiver__nack_generator is None:  # type: ignore[attr-defined]
+        receiver._RTCRtpReceiver__nack_generator = NackGenerator()  # type: ignore[attr-defined]
+
+
 async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
     """Send a PLI to the publisher of ``receiver``; False when its SSRC is not known yet."""
     sources = receiver.getSynchronizationSources()
@@ -676,6 +688,9 @@ class LegState:
     jitter: float = 0.0  # seconds
     remb_bps: int | None = None  # the receiver's bandwidth estimate
     nacks: int = 0  # sequence numbers asked for again
+    # Of those, packets this leg had sent (each counted once): loss on this leg alone.
+    # Receiver reports also count the gaps the publisher's own uplink left.
+    lost_on_leg: int = 0
     retransmitted: int = 0  # of those, sent again
     unrepairable: int = 0  # asked for, but no longer kept or too old to be worth sending
     keyframe_requests: int = 0  # PLI and FIR
@@ -712,6 +727,7 @@ class PacketSender:
         # longer send again: too old, or gone from the history.
         self.on_unrepairable: Callable[[], None] | None = None
         self._rtx_seq = rtcrtpsender.random_sequence_number()
+        self._asked: set[int] = set()  # sequence numbers NACKed, for ``lost_on_leg``
         self._clock_rate = 0
         self._audio = sender.kind == "audio"
         sender._run_rtp = self._run_rtp  # type: ignore[method-assign]
@@ -835,8 +851,10 @@ class PacketSender:
             # Either not sent yet (still on its way from the publisher, which repairs
             # it upstream) or sent so long ago that newer packets took its place.
             if kept is not None and seq_newer(kept[0], sequence_number):
+                self._lost_here(sequence_number)
                 self._unrepairable()
             return
+        self._lost_here(sequence_number)
         if time.monotonic() - kept[2] > self.max_age:
             self._unrepairable()
             return
@@ -847,6 +865,15 @@ class PacketSender:
             self._rtx_seq = (self._rtx_seq + 1) % (1 << 16)
         if self._transmit(data):
             self.state.retransmitted += 1
+
+    def _lost_here(self, sequence_number: int) -> None:
+        """Count a packet this leg sent and its far end lost, once however often it asks."""
+        if sequence_number in self._asked:
+            return
+        if len(self._asked) >= self._size:
+            self._asked.clear()
+        self._asked.add(sequence_number)
+        self.state.lost_on_leg += 1
 
     def _unrepairable(self) -> None:
         """The far end lost a packet this leg can no longer resend (see ``on_unrepairable``)."""

@@ -79,3 +79,34 @@ async def test_a_leg_whose_estimate_falls_is_thinned_then_paused_and_told() -> N
     allocator.step()
     assert allocator.allocation(slot) is None
     await pub.aclose()
+
+
+async def test_loss_on_the_leg_itself_thins_video_and_upstream_gaps_do_not() -> None:
+    """Loss is what the leg's far end NACKs of what this leg sent, not its receiver reports."""
+    now = [100.0]
+    pub = Publication(participant_id="T", kind="video", send_keyframe_request=_nothing)
+    leg = _Leg()
+    slot = SendSlot("video", leg)  # type: ignore[arg-type]
+    slot.attach(pub.subscribe())
+    allocator = Allocator(peers=lambda: [("S", [("T", slot)])], clock=lambda: now[0])
+    frame = [0]
+
+    def second(*, nacked: int = 0, reported: float = 0.0) -> None:
+        for _ in range(15):
+            pub.receive(_video(frame[0]))
+            frame[0] += 1
+        leg.state.remb_bps = 5_000_000
+        leg.state.lost_on_leg += nacked
+        leg.state.fraction_lost = reported
+        now[0] += 1.0
+        allocator.step()
+
+    for _ in range(4):
+        second(reported=0.3)  # the receiver reports loss the publisher's uplink caused
+    assert slot.layer == 2
+    for _ in range(4):
+        second(nacked=5, reported=0.3)  # a third of what this leg sent is lost on it
+    assert slot.layer is not None and slot.layer < 2
+    allocation = allocator.allocation(slot)
+    assert allocation is not None and allocation.reason is Reason.LOSS
+    await pub.aclose()

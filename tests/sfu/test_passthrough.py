@@ -296,3 +296,18 @@ def test_the_packet_path_clocks_read_what_aiortcs_read() -> None:
     assert abs(passthrough.now_ms() - clock.current_ms()) <= 50
     ours, theirs = passthrough.ntp_now(), clock.current_ntp_time()
     assert abs(ours - theirs) <= (1 << 32) // 20  # within 50 ms
+
+
+async def test_an_audio_receiver_can_be_made_to_nack_like_a_browser() -> None:
+    """aiortc NACKs video only; nack_audio gives its audio receivers the same generator."""
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("audio").receiver
+        assert receiver._RTCRtpReceiver__nack_generator is None  # type: ignore[attr-defined]
+        passthrough.nack_audio(receiver)
+        generator = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+        assert generator is not None
+        passthrough.nack_audio(receiver)  # idempotent: the same generator stays
+        assert receiver._RTCRtpReceiver__nack_generator is generator  # type: ignore[attr-defined]
+    finally:
+        await pc.close()
