@@ -1,0 +1,57 @@
+"""A lesson whose viewer's link goes bad (``bench.network``): audio first, video fitted to the link.
+
+Needs root, like every namespace test. ``liveclass serve`` and two ``liveclass
+bot`` processes in namespaces of their own, joined by veth pairs; the tutor
+publishes 640×480 VP8 in three temporal layers (about 525 kbit/s). The student's
+downlink loses 10% of its packets, then is capped at 300 kbit/s for 20 s. Audio
+shares and frame rates are counted per packet in media time, so a busy machine
+does not change them. Issue 15's remaining goals (full rate back within 3 s of
+the cap lifting, Chromium's concealment and jitter buffer under the cap) are
+in the issue's notes and docs/benchmarks.md, not asserted here yet.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from bench import network
+
+WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict[str, Any]:
+    return network.figures(network.run(wait_factor=WAIT))
+
+
+def test_the_clean_baseline_gets_everything(figures: dict[str, Any]) -> None:
+    baseline = figures["baseline"]
+    assert baseline["audio_share"] >= 0.99, baseline
+    assert baseline["video_fps"] >= 14, baseline
+    assert all(n["type"] != "video_paused" for n in baseline["notices"]), baseline
+
+
+def test_downlink_loss_keeps_audio_whole_and_video_gives_way(figures: dict[str, Any]) -> None:
+    """10% of the student's downlink lost: ≥ 95% of audio arrives; video is thinned, not paused."""
+    loss = figures["downlink loss"]
+    assert loss["audio_expected_by_clock"] > 350, loss
+    assert loss["audio_share"] >= 0.95, loss
+    told = [n for n in loss["notices"] if n["type"] == "video_thinned" and n["reason"] == "loss"]
+    assert told, loss
+    assert all(n["type"] != "video_paused" for n in loss["notices"]), loss
+    assert loss["video_fps"] > 2, loss  # still moving, at a layer or two less
+
+
+def test_a_capped_downlink_keeps_audio_and_the_viewer_is_told(figures: dict[str, Any]) -> None:
+    """300 kbit/s for 20 s against 525 + 32 sent: audio arrives whole; video is thinned to fit
+    (the student told so), and keeps moving: layer 0 fits beside the audio."""
+    cap = figures["cap"]
+    assert cap["audio_expected_by_clock"] > 800, cap
+    assert cap["audio_share"] >= 0.95, cap
+    thinned = [n for n in cap["notices"] if n["type"] == "video_thinned" and n["frame_share"] < 1]
+    assert thinned and thinned[0]["at_s"] < 5, cap
+    assert cap["video_fps"] >= 2.5, cap
+    assert cap["longest_freeze_s"] < 1.5, cap
