@@ -859,6 +859,8 @@ class PacketSender:
             self._unrepairable()
             return
         data = kept[1]
+        if not self._audio and self._packets is not None:
+            data = self._packets.restamped(data, ntp_now() >> 14)
         rtx_pt = self.sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_pt is not None:
             data = rtx(data, rtx_pt, self._rtx_seq, self.sender._rtx_ssrc)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 _FIXED = struct.Struct("!BBHLL")
 _FIXED_EXT = struct.Struct("!BBHLLHH")
 _SEQ = struct.Struct("!H")
+_WORDS = struct.Struct("!HH")
 _ONE_BYTE, _TWO_BYTE = 0xBEDE, 0x1000
 
 
@@ -84,6 +85,25 @@ class LegPackets:
         self._plain = _Layout.of(fixed, None)
         self._with_abs = _Layout.of(fixed, (abs_send_time_id, 3)) if abs_send_time_id else None
         self._with_level = _Layout.of(fixed, (audio_level_id, 1)) if audio_level_id else None
+
+    def restamped(self, packet: bytes, abs_send_time: int) -> bytes:
+        """``packet`` (made by this leg) with a new abs-send-time, to send it again.
+
+        A retransmission that kept its first send time reads, to the far end's
+        delay-based estimator, as a packet that spent the whole repair in a
+        queue: one NACK round and the estimate collapses. Senders stamp the time
+        they actually send (libwebrtc's pacer does); so does this. A packet
+        without the extension comes back unchanged.
+        """
+        layout = self._with_abs
+        if layout is None or not packet[0] & 0x10:
+            return packet
+        head = 12 + 4 * (packet[0] & 0x0F)
+        if _WORDS.unpack_from(packet, head) != (layout.profile, layout.words):
+            return packet  # not laid out with abs-send-time
+        at = head + 4 + len(layout.before)
+        value = (abs_send_time & 0xFFFFFF).to_bytes(3, "big")
+        return b"".join((packet[:at], value, packet[at + 3 :]))
 
     def packet(
         self,

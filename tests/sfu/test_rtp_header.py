@@ -111,3 +111,34 @@ def test_abs_send_time_wraps_to_24_bits() -> None:
     parsed = rtp.RtpPacket.parse(data, _aiortc_map(1, 3, None))
     assert parsed.extensions.abs_send_time == 0xABCDEF
     assert parsed.extensions.mid == "0"
+
+
+@given(
+    mid_id=st.integers(1, 14),
+    abs_id=st.one_of(st.integers(1, 14), st.integers(15, 255)),
+    seq=st.integers(0, 0xFFFF),
+    first=st.integers(0, 0xFFFFFF),
+    again=st.integers(0, 0xFFFFFF),
+    payload=st.binary(max_size=40),
+)
+def test_a_resent_packet_carries_the_time_it_is_sent_again(
+    mid_id: int, abs_id: int, seq: int, first: int, again: int, payload: bytes
+) -> None:
+    """restamped changes the abs-send-time alone; aiortc parses the new time and all the rest."""
+    if mid_id == abs_id:
+        return
+    packets = LegPackets(96, 1234, mid="1", mid_id=mid_id, abs_send_time_id=abs_id)
+    original = packets.packet(1, seq, 5000, payload, abs_send_time=first)
+    resent = packets.restamped(original, again)
+    mapping = _aiortc_map(mid_id, abs_id, None)
+    before, after = rtp.RtpPacket.parse(original, mapping), rtp.RtpPacket.parse(resent, mapping)
+    assert after.extensions.abs_send_time == again
+    assert after.extensions.mid == "1" and after.payload == payload
+    assert (after.sequence_number, after.timestamp, after.marker) == (
+        before.sequence_number,
+        before.timestamp,
+        before.marker,
+    )
+    audio = LegPackets(111, 1234, mid="0", mid_id=mid_id, audio_level_id=abs_id)
+    level = audio.packet(1, seq, 5000, payload, audio_level=(True, 30))
+    assert audio.restamped(level, again) == level  # nothing to restamp on audio
