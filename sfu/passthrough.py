@@ -77,6 +77,9 @@ from sfu.rtp_rewrite import seq_newer
 log = get_logger("liveclass.sfu.passthrough")
 
 VIDEO_CLOCK = 90_000
+# A NACK this soon after a packet was sent (seconds; or within the leg's round trip, if
+# longer) was sent before that packet could have arrived: it is not about this copy.
+MIN_NACK_GUARD = 0.005
 # Codecs we forward. H.264 would need its own packer (and the keyframe test
 # for its NAL units); browsers and our bot all speak VP8 and Opus.
 FORWARDED_MIME_TYPES = ("audio/opus", "video/vp8")
@@ -851,10 +854,15 @@ class PacketSender:
             # Either not sent yet (still on its way from the publisher, which repairs
             # it upstream) or sent so long ago that newer packets took its place.
             if kept is not None and seq_newer(kept[0], sequence_number):
-                self._lost_here(sequence_number)
+                self._first_ask(sequence_number, lost_here=True)
                 self._unrepairable()
+            else:
+                self._first_ask(sequence_number, lost_here=False)
             return
-        self._lost_here(sequence_number)
+        # Asked for within a round trip of sending it: the far end asked before this
+        # copy could arrive (a gap upstream, filled late), not because this leg lost it.
+        guard = max(self.state.rtt or 0.0, MIN_NACK_GUARD)
+        self._first_ask(sequence_number, lost_here=time.monotonic() - kept[2] >= guard)
         if time.monotonic() - kept[2] > self.max_age:
             self._unrepairable()
             return
@@ -868,14 +876,19 @@ class PacketSender:
         if self._transmit(data):
             self.state.retransmitted += 1
 
-    def _lost_here(self, sequence_number: int) -> None:
-        """Count a packet this leg sent and its far end lost, once however often it asks."""
+    def _first_ask(self, sequence_number: int, *, lost_here: bool) -> None:
+        """The first NACK for a packet decides whether this leg lost it (``lost_on_leg``).
+
+        Browsers ask again every round trip; a packet first asked for before this
+        leg sent it was a gap upstream however often it is asked for after.
+        """
         if sequence_number in self._asked:
             return
         if len(self._asked) >= self._size:
             self._asked.clear()
         self._asked.add(sequence_number)
-        self.state.lost_on_leg += 1
+        if lost_here:
+            self.state.lost_on_leg += 1
 
     def _unrepairable(self) -> None:
         """The far end lost a packet this leg can no longer resend (see ``on_unrepairable``)."""

@@ -272,6 +272,34 @@ async def test_a_leg_answers_nacks_only_for_packets_still_worth_playing() -> Non
         ice.confine([])
 
 
+async def test_only_packets_the_leg_itself_lost_count_as_its_loss() -> None:
+    """lost_on_leg: the first NACK for a packet sent a while ago counts; a NACK that came
+    before the packet was sent (a gap upstream, filled late) never does, however repeated."""
+    a, b, leg = await _sender_and_receiver()
+    try:
+        source = rtp.RtpPacket(
+            payload_type=96, marker=1, payload=b"\x90\x80\x80\x01\x10" + b"x" * 30
+        )
+        await leg._retransmit(2000)  # asked for before the SFU had it: upstream's gap
+        assert leg.send(source, 2000, 90000, source.payload)
+        await asyncio.sleep(2 * passthrough.MIN_NACK_GUARD)
+        await leg._retransmit(2000)  # asked again after it went out: still upstream's
+        assert leg.state.lost_on_leg == 0
+        assert leg.send(source, 2001, 93000, source.payload)
+        await leg._retransmit(2001)  # at once: the ask crossed the packet on the way
+        assert leg.state.lost_on_leg == 0
+        assert leg.send(source, 2002, 96000, source.payload)
+        await asyncio.sleep(2 * passthrough.MIN_NACK_GUARD)
+        await leg._retransmit(2002)  # sent a while ago and asked for: lost on this leg
+        await leg._retransmit(2002)  # asked again: the same loss
+        assert leg.state.lost_on_leg == 1
+        assert leg.state.retransmitted == 4  # every ask for a packet it has is answered
+    finally:
+        await a.close()
+        await b.close()
+        ice.confine([])
+
+
 def test_capture_time_comes_from_the_publishers_sender_report() -> None:
     """A forwarded packet's NTP time is the publisher's: a browser lines audio up with video."""
     pub = Publication(participant_id="A", kind="audio", send_keyframe_request=_no_keyframe)
