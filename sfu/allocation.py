@@ -8,9 +8,13 @@ its temporal layers (VP8 L1T3: layer 2 is every other frame at 15 fps, layer
 pauses: at once when the estimate is far short of the need (``severe``), else
 once it has stayed short for ``down_after`` (a keyframe's burst dips a delay-based
 estimate for a moment, and pausing on that only to resume is worse than
-holding). Loss above ``loss_limit`` in the leg's receiver reports steps it down
-too, once per ``loss_hold``, but never to a pause: those reports count packets
-that NACK then repaired, and losses upstream of the SFU as well.
+holding); never while the estimate is rising. A receiver's estimate starts low
+and climbs by about 8% a second while nothing is congested (Chromium's began at
+69 kbit/s on a clean link), so short of the need but rising means "still
+learning", not "congested"; congestion makes it fall. Loss above
+``loss_limit`` on the leg itself (``sfu.allocator`` counts what its far end
+asks for again of what it sent) steps video down too, once per ``loss_hold``,
+but never to a pause: NACK repairs most of it, and a pause would not.
 
 Going back up is a probe. A receiver's estimate follows what it is sent (a
 REMB estimator settles at about 1.5 times the rate it receives and never
@@ -106,6 +110,7 @@ class Allocation:
     went_up: bool = False  # the last change was a step up (a probe under way)
     # Since when the estimate has been short of the current layer's need; None: it is not.
     short_since: float | None = None
+    last_estimate: int | None = None  # the estimate at the pass before
 
     @property
     def paused(self) -> bool:
@@ -116,6 +121,16 @@ def allocate(
     current: Allocation, report: LegReport, now: float, settings: AllocationSettings
 ) -> Allocation:
     """The leg's next allocation; ``current`` itself when nothing changes."""
+    after = _decide(current, report, now, settings)
+    estimate = report.estimate_bps
+    if estimate is not None and after.last_estimate != estimate:
+        after = replace(after, last_estimate=estimate)
+    return after
+
+
+def _decide(
+    current: Allocation, report: LegReport, now: float, settings: AllocationSettings
+) -> Allocation:
     layer = current.layer
     wait = settings.step_up_after if current.wait is None else current.wait
     if layer is None:  # paused: no video, so no new estimate; probe again after the wait
@@ -133,7 +148,9 @@ def allocate(
     # it has stayed short for down_after (a keyframe's burst dips it for a moment). A
     # probe that failed waits longer before the next.
     fits = _highest_fitting(report.layer_bps, available)
-    if fits is None or fits < layer:
+    last = current.last_estimate
+    rising = last is None or report.estimate_bps > last * 1.01  # the first one: learning
+    if (fits is None or fits < layer) and not rising:
         short_since = now if current.short_since is None else current.short_since
         severe = available < report.layer_bps[layer] * settings.severe
         if not severe and now - short_since < settings.down_after:

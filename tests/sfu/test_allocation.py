@@ -10,6 +10,8 @@ from sfu.allocation import TOP_LAYER, Allocation, AllocationSettings, LegReport,
 
 SETTINGS = AllocationSettings(step_up_after=2.0, headroom=1.2, loss_limit=0.1, loss_hold=1.0)
 LAYERS = (100_000.0, 200_000.0, 400_000.0)  # cumulative: 3.75, 7.5 and 15 fps
+# A leg whose estimate was high a moment ago: what comes next is news, not a first guess.
+SETTLED = Allocation(last_estimate=5_000_000)
 
 
 def _report(estimate: int | None, *, lost: float = 0.0, audio: float = 40_000) -> LegReport:
@@ -31,6 +33,17 @@ def _drive(
     return changes
 
 
+def test_a_rising_estimate_is_still_learning_the_link() -> None:
+    """Short of the need but climbing (a receiver's start): nothing steps down; once it
+    stops climbing and stays short, video steps down."""
+    allocation = Allocation()
+    for n, estimate in enumerate((70_000, 90_000, 120_000, 160_000, 210_000, 280_000)):
+        allocation = allocate(allocation, _report(estimate), 0.5 * n, SETTINGS)
+        assert allocation.layer == TOP_LAYER
+    allocation = allocate(allocation, _report(280_000), 3.0, SETTINGS)  # it stopped climbing
+    assert allocation.layer == 1
+
+
 def test_no_estimate_yet_keeps_everything() -> None:
     assert allocate(Allocation(), _report(None), 5.0, SETTINGS) == Allocation()
 
@@ -41,7 +54,7 @@ def test_a_link_that_carries_it_all_keeps_every_layer() -> None:
 
 def test_a_narrow_link_steps_video_down_once_the_estimate_stayed_short() -> None:
     """300 kbit/s: layer 1 (200) fits, layer 2 (400) does not; a moment's dip changes nothing."""
-    waiting = allocate(Allocation(), _report(300_000), 1.0, SETTINGS)
+    waiting = allocate(SETTLED, _report(300_000), 1.0, SETTINGS)
     assert waiting.layer == TOP_LAYER and waiting.short_since == 1.0
     recovered = allocate(waiting, _report(500_000), 1.5, SETTINGS)
     assert recovered.layer == TOP_LAYER and recovered.short_since is None
@@ -53,26 +66,26 @@ def test_a_narrow_link_steps_video_down_once_the_estimate_stayed_short() -> None
 
 def test_an_estimate_far_short_of_the_need_steps_down_at_once() -> None:
     """200 kbit/s against 400 needed: under severe (0.75) of it, no waiting."""
-    out = allocate(Allocation(), _report(200_000), 1.0, SETTINGS)
+    out = allocate(SETTLED, _report(200_000), 1.0, SETTINGS)
     assert (out.layer, out.reason, out.changed_at) == (1, Reason.BANDWIDTH, 1.0)
 
 
 def test_audio_comes_off_an_estimate_that_covers_it() -> None:
     """An estimate of the whole leg (transport-wide): audio's rate is taken off first."""
     whole = AllocationSettings(estimate_includes_audio=True)
-    assert allocate(Allocation(), _report(300_000, audio=120_000), 1.0, whole).layer == 0
+    assert allocate(SETTLED, _report(300_000, audio=120_000), 1.0, whole).layer == 0
     # Its rate not known yet: the floor is reserved.
-    assert allocate(Allocation(), _report(280_000, audio=0), 1.0, whole).layer == 1
-    assert allocate(Allocation(), _report(230_000, audio=0), 1.0, whole).layer == 0
+    assert allocate(SETTLED, _report(280_000, audio=0), 1.0, whole).layer == 1
+    assert allocate(SETTLED, _report(230_000, audio=0), 1.0, whole).layer == 0
 
 
 def test_too_narrow_for_any_video_pauses_it() -> None:
-    out = allocate(Allocation(), _report(90_000), 1.0, SETTINGS)
+    out = allocate(SETTLED, _report(90_000), 1.0, SETTINGS)
     assert out.paused and out.reason is Reason.BANDWIDTH
 
 
 def test_back_up_one_layer_at_a_time_each_after_the_wait() -> None:
-    paused = allocate(Allocation(), _report(90_000), 0.0, SETTINGS)
+    paused = allocate(SETTLED, _report(90_000), 0.0, SETTINGS)
     changes = _drive(paused, 5_000_000, 0.5, 20.0)
     assert [layer for _, layer in changes] == [0, 1, 2]
     times = [0.0] + [t for t, _ in changes]
@@ -81,7 +94,7 @@ def test_back_up_one_layer_at_a_time_each_after_the_wait() -> None:
 
 def test_a_failed_probe_doubles_the_wait_up_to_the_limit() -> None:
     """A link that stays too narrow: each resume is tried later than the one before."""
-    paused = allocate(Allocation(), _report(90_000), 0.0, SETTINGS)
+    paused = allocate(SETTLED, _report(90_000), 0.0, SETTINGS)
     changes = _drive(paused, 90_000, 0.5, 120.0)
     resumes = [t for t, layer in changes if layer == 0]
     pauses = [0.0] + [t for t, layer in changes if layer is None]
@@ -102,7 +115,7 @@ def test_a_probe_that_holds_resets_the_wait() -> None:
 
 def test_a_flapping_estimate_never_steps_up() -> None:
     """Room must show for the whole wait; a dip starts the wait again."""
-    allocation = allocate(Allocation(), _report(200_000), 0.0, SETTINGS)  # layer 1
+    allocation = allocate(SETTLED, _report(200_000), 0.0, SETTINGS)  # layer 1
     now = 0.5
     for _ in range(20):
         allocation = allocate(allocation, _report(600_000), now, SETTINGS)
@@ -112,7 +125,7 @@ def test_a_flapping_estimate_never_steps_up() -> None:
 
 
 def test_loss_steps_down_once_per_hold_but_never_pauses() -> None:
-    allocation = Allocation()
+    allocation = SETTLED
     seen = []
     for i in range(6):
         allocation = allocate(allocation, _report(5_000_000, lost=0.2), 1.0 + 0.5 * i, SETTINGS)
@@ -133,7 +146,7 @@ def test_bad_settings_are_refused_with_the_reason() -> None:
 @given(estimates=st.lists(st.one_of(st.none(), st.integers(0, 3_000_000)), min_size=1, max_size=60))
 def test_down_always_fits_and_up_is_one_layer_a_step(estimates: list[int | None]) -> None:
     """Whatever the estimates: a step down lands on what fits; a step up is one layer."""
-    allocation = Allocation()
+    allocation = SETTLED
     for n, estimate in enumerate(estimates):
         after = allocate(allocation, _report(estimate), n * 0.5, SETTINGS)
         before_rank = -1 if allocation.layer is None else allocation.layer
@@ -148,4 +161,5 @@ def test_down_always_fits_and_up_is_one_layer_a_step(estimates: list[int | None]
 def test_loss_leaves_a_source_without_layers_alone() -> None:
     """No temporal layers (all of it in layer 0): stepping down would shed nothing."""
     flat = LegReport(5_000_000, 0.3, 40_000, (300_000.0, 300_000.0, 300_000.0))
-    assert allocate(Allocation(), flat, 5.0, SETTINGS) == Allocation()
+    after = allocate(Allocation(), flat, 5.0, SETTINGS)
+    assert (after.layer, after.reason) == (TOP_LAYER, Reason.FULL)

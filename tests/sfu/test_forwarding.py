@@ -15,6 +15,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.rtp import RtpPacket, is_rtcp
 
+from sfu.allocation import AllocationSettings
 from sfu.forwarding import KEYFRAME_INTERVAL, Publication, SendSlot
 from sfu.room import Room
 from sfu.rtp_rewrite import Vp8Descriptor
@@ -156,6 +157,9 @@ def _video_sender(pc: RTCPeerConnection) -> RTCRtpSender:
 @pytest.mark.parametrize("leg", ["publisher to SFU", "SFU to subscriber"])
 async def test_lost_packets_are_retransmitted_on_each_leg(room: Room, leg: str) -> None:
     """With one video packet in four lost, NACK and RTX still deliver every frame."""
+    # Loss that high would have the allocator thin B's video (sfu.allocation); here
+    # every frame must come through, by repair alone.
+    room.allocator.settings = AllocationSettings(loss_limit=1.0)
     a = await join(room, "A")
     b = await join(room, "B", publish=False)
     await eventually(lambda: b.received["A"].video > 5)
