@@ -64,7 +64,8 @@ async def test_a_leg_whose_estimate_falls_is_thinned_then_paused_and_told() -> N
     second(None)
     assert changes == [] and slot.layer == 2
     # The stream is 15 packets of about 1 kB a second: 120 kbit/s, layer 0 about a quarter.
-    second(100_000)  # a little short: not yet
+    second(100_000)  # a first estimate: the receiver is still learning the link
+    second(100_000)  # a little short, and no longer climbing: not yet
     assert changes == []
     second(100_000)
     second(100_000)  # short for longer than down_after
