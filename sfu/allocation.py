@@ -65,6 +65,8 @@ class AllocationSettings:
     loss_hold: float = 1.0  # seconds between steps down for loss alone
     estimate_includes_audio: bool = False  # see the module docstring
     audio_floor_bps: int = 40_000  # audio's reservation while its own rate is not known
+    # A publisher is never told to encode below this for its audience (sfu.allocator).
+    audience_floor_bps: int = 100_000
 
     def __post_init__(self) -> None:
         if min(self.step_up_after, self.loss_hold, self.probe_window, self.down_after) < 0:

@@ -10,6 +10,12 @@ rates the bytes its publisher sent per temporal layer since then. The
 estimate left after audio is shared evenly between the participant's video
 slots. A slot whose allocation changes is told (``SendSlot.set_layer``), and
 so is the room's owner (``on_change``), who tells the subscriber.
+
+Each video publication also learns its audience: the most any of its
+subscribers' legs can take for it (``Publication.audience_bps``, never under
+``audience_floor_bps``), which the REMB sent to its publisher does not exceed:
+in a 1:1 lesson a student's poor downlink makes the tutor's browser encode
+lower, rather than the SFU leaving out most of what it sends.
 """
 
 from __future__ import annotations
@@ -105,6 +111,7 @@ class Allocator:
         now = self._clock()
         seen: set[int] = set()
         sources: set[int] = set()
+        audiences: dict[int, tuple[Publication, int]] = {}  # by id(Publication)
         subscribers: set[str] = set()
         for subscriber_id, slots in self._peers():
             subscribers.add(subscriber_id)
@@ -130,6 +137,12 @@ class Allocator:
                     layer_bps=self._layer_rates(slot.source.publication, now),
                     share=1 / len(video),
                 )
+                if estimate is not None:
+                    publication = slot.source.publication
+                    share = int(estimate * report.share)
+                    best = audiences.get(id(publication))
+                    if best is None or share > best[1]:
+                        audiences[id(publication)] = (publication, share)
                 before = state.allocation
                 after = allocate(before, report, now, self.settings)
                 if after is before:
@@ -150,6 +163,8 @@ class Allocator:
                             self._on_change(subscriber_id, publisher_id, after, before)
                         except Exception:
                             log.exception("allocation callback failed")
+        for publication, share in audiences.values():
+            publication.audience_bps = max(share, self.settings.audience_floor_bps)
         for slot_id in set(self._slots) - seen:
             del self._slots[slot_id]
         for source_id in set(self._layers) - sources:

@@ -335,6 +335,9 @@ class Publication:
         # Video bytes received per temporal layer (0 when the sender marks none), for the
         # allocation loop's rates; never reset, read as differences.
         self.layer_bytes = [0, 0, 0]
+        # The most any subscriber can take now (bits/s), set by the allocation loop; the
+        # publisher is told no more than this (its REMB), so it encodes for its audience.
+        self.audience_bps: int | None = None
         self._on_frame = on_frame
         self._on_audio_level = on_audio_level
         self._counts = counts

@@ -451,8 +451,14 @@ def receive_packets(
     *,
     on_sender_report: SenderReportHandler | None = None,
     round_trip: Callable[[], float | None] | None = None,
+    audience: Callable[[], int | None] | None = None,
 ) -> None:
     """Hand every RTP packet ``receiver`` gets to ``on_packet``, after SRTP and RTX, unbuffered.
+
+    ``audience()``: the most the publisher's subscribers can take now (bits/s),
+    or None; the REMB sent to the publisher says no more than that, so its
+    encoder aims at what its audience can receive rather than at what its own
+    uplink carries (the uplink's estimate still caps it from below).
 
     Replaces aiortc's ``_handle_rtp_packet`` for this receiver. What aiortc does
     first is kept, in its order: the REMB estimate (video), which SSRCs are
@@ -506,12 +512,16 @@ def receive_packets(
                 )
                 frame_bytes = 0
                 if rtcp_ssrc is not None and remb is not None:
+                    bitrate, ssrcs = remb
+                    wanted = audience() if audience is not None else None
+                    if wanted is not None:
+                        bitrate = min(bitrate, wanted)
                     rtcp(
                         rtp.RtcpPsfbPacket(
                             fmt=rtp.RTCP_PSFB_APP,
                             ssrc=rtcp_ssrc,
                             media_ssrc=0,
-                            fci=rtp.pack_remb_fci(*remb),
+                            fci=rtp.pack_remb_fci(bitrate, ssrcs),
                         )
                     )
         if counter % 64 == 1 or packet.ssrc not in active:  # seen within 10 s is all it means

@@ -132,7 +132,11 @@ class Room:
             counts=lambda: passthrough.receiver_counts(receiver),
         )
         passthrough.receive_packets(
-            receiver, pub.receive, on_sender_report=pub.sender_report, round_trip=peer.round_trip
+            receiver,
+            pub.receive,
+            on_sender_report=pub.sender_report,
+            round_trip=peer.round_trip,
+            audience=(lambda: pub.audience_bps) if track.kind == "video" else None,
         )
         self.publications.setdefault(pid, []).append(pub)
         log.info("track published", room=self.room_id, participant=pid, kind=track.kind)

@@ -111,3 +111,26 @@ async def test_loss_on_the_leg_itself_thins_video_and_upstream_gaps_do_not() -> 
     allocation = allocator.allocation(slot)
     assert allocation is not None and allocation.reason is Reason.LOSS
     await pub.aclose()
+
+
+async def test_a_publication_learns_the_most_its_audience_can_take() -> None:
+    """The best subscriber's share of its estimate, never under the floor (the publisher's REMB)."""
+    pub = Publication(participant_id="T", kind="video", send_keyframe_request=_nothing)
+    other = Publication(participant_id="U", kind="video", send_keyframe_request=_nothing)
+    legs = [_Leg() for _ in range(3)]
+    slots = [SendSlot("video", leg) for leg in legs]  # type: ignore[arg-type]
+    slots[0].attach(pub.subscribe())  # S1 watches T alone
+    slots[1].attach(pub.subscribe())  # S2 watches T and U: half its estimate each
+    slots[2].attach(other.subscribe())
+    legs[0].state.remb_bps = 300_000
+    legs[1].state.remb_bps = legs[2].state.remb_bps = 2_000_000
+    peers = [("S1", [("T", slots[0])]), ("S2", [("T", slots[1]), ("U", slots[2])])]
+    allocator = Allocator(peers=lambda: peers)
+    allocator.step()
+    assert pub.audience_bps == 1_000_000 and other.audience_bps == 1_000_000
+    legs[1].state.remb_bps = legs[2].state.remb_bps = 60_000
+    allocator.step()
+    assert pub.audience_bps == 300_000  # S1 can take more than S2 now
+    assert other.audience_bps == allocator.settings.audience_floor_bps
+    await pub.aclose()
+    await other.aclose()

@@ -13,7 +13,14 @@ import aiortc.codecs.opus
 import aiortc.codecs.vpx
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
-from aiortc.rtp import RtpPacket, is_rtcp
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtpPacket,
+    is_rtcp,
+    unpack_remb_fci,
+)
 
 from sfu.allocation import AllocationSettings
 from sfu.forwarding import KEYFRAME_INTERVAL, Publication, SendSlot
@@ -556,3 +563,25 @@ async def test_a_paused_slot_sends_nothing_and_resumes_at_a_keyframe() -> None:
     assert len(wire.sent) == sent + 2 and wire.sent[sent][2][6] == 0x10  # the keyframe
     assert wire.sent[sent][0] == (wire.sent[sent - 1][0] + 1) % (1 << 16)
     await pub.aclose()
+
+
+async def test_the_publisher_is_told_to_encode_for_its_audience(room: Room) -> None:
+    """The REMB the SFU sends a publisher says no more than its audience can take."""
+    a = await join(room, "A")
+    b = await join(room, "B", publish=False)
+    await eventually(lambda: b.received["A"].video > 5)
+    await room.allocator.aclose()  # hold the audience still: B's link "can take" 120 kbit/s
+    video = next(p for p in room.publications["A"] if p.kind == "video")
+    video.audience_bps = 120_000
+    sender = next(t.sender for t in a.pc.getTransceivers() if t.kind == "video")
+    rembs: list[int] = []
+    handle = sender._handle_rtcp_packet
+
+    async def observe(packet: RtcpPacket) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            rembs.append(unpack_remb_fci(packet.fci)[0])
+        await handle(packet)
+
+    sender._handle_rtcp_packet = observe  # type: ignore[method-assign]
+    await eventually(lambda: len(rembs) >= 3, within=15)
+    assert all(r <= 120_000 for r in rembs[1:]), rembs  # the first may have been on its way
