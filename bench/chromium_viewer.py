@@ -5,7 +5,9 @@ student's network namespace by ``bench.impaired_session --viewer chromium``)
 opens the join link in Debian's Chromium with a fake camera and microphone,
 joins, and every ``--every`` seconds reads what the page receives from
 ``getStats()``: for audio, samples received and concealed (what a listener
-hears patched over), FEC and NACKs; for video, frames decoded, freezes. It
+hears patched over), FEC, NACKs and jitter-buffer delay; for video, frames
+decoded, freezes; and what a tile's notice says ("Video paused to keep audio
+clear"), if one shows. It
 prints one JSON object: the timeline, the page's SDP answer (to check what
 Chrome kept of the SFU's offer: NACK and in-band FEC for Opus), and any page
 errors. Times are ``time.monotonic()``, the clock the bench's phases use.
@@ -41,6 +43,8 @@ CHROMIUM_ARGS = [
 SAMPLE = """async () => {
   const s = window.liveclass;
   const out = {audio: null, video: null, connection: s.pc ? s.pc.connectionState : null};
+  const notice = [...document.querySelectorAll("#tiles li .notice")].find((n) => !n.hidden);
+  out.notice = notice ? notice.textContent : "";
   if (!s.pc) return out;
   (await s.pc.getStats()).forEach((x) => {
     if (x.type !== "inbound-rtp" || !x.packetsReceived) return;

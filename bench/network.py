@@ -1,6 +1,6 @@
 """A lesson on a bad network, beside a clean baseline: what a viewer gets when its own link is poor.
 
-    python -m bench.network [--cap 300kbit] [--json FILE]       # needs root (namespaces)
+    python -m bench.network [--viewer bot|chromium] [--cap 300kbit] [--json FILE]   # root
 
 ``liveclass serve`` runs in a network namespace of its own; the tutor and the
 student are ``liveclass bot`` processes, each in a namespace joined to the
@@ -18,7 +18,10 @@ Per phase, from the student's bot (``sfu.reception``, packet by packet, on the
 clock every process of the machine shares): the share of the tutor's audio
 frames that arrived, the decodable video frames per second and the longest
 freeze, the video notices the SFU sent the student (``video_thinned`` and the
-like), and after the cap how long until video ran at full rate again.
+like), and after the cap how long until video ran at full rate again. With
+``--viewer chromium`` the student is Debian's Chromium (``bench.chromium_viewer``)
+and the figures are Chrome's own: audio samples concealed, jitter-buffer delay,
+frames decoded, and what a tile's notice said.
 ``tests/bench/test_network.py`` asserts the goals on the same run.
 """
 
@@ -28,13 +31,24 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.impaired_session import AUDIO_FPS, LIVECLASS, PORT, VIDEO_FPS, _token, _wait_healthy
+from bench.impaired_session import (
+    AUDIO_FPS,
+    LIVECLASS,
+    PORT,
+    ROOT,
+    VIDEO_FPS,
+    VIEWERS,
+    _token,
+    _wait_healthy,
+)
 from bench.netlab import Link, NetLab
 
 TUTOR_VIDEO = "640x480"
@@ -61,8 +75,27 @@ def _bot(
     )
 
 
+def _chromium(
+    lab: NetLab, link: Link, join_url: str, seconds: float, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    """Chromium in ``link.b``, opening the join link at the SFU's address on that link."""
+    url = urllib.parse.urlparse(join_url)
+    url = url._replace(netloc=f"{link.a_address}:{url.port or PORT}")
+    return lab.popen(
+        link.b,
+        [sys.executable, "-m", "bench.chromium_viewer", "--url", url.geturl()]
+        + ["--seconds", str(seconds)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run(
     *,
+    viewer: str = "bot",
     warmup: float = 6.0,
     phase: float = 10.0,
     settle: float = 6.0,
@@ -72,7 +105,12 @@ def run(
     after_cap: float = 10.0,
     wait_factor: float = 1.0,
 ) -> dict[str, Any]:
-    """Run the phases; returns the bots' reports and each window's times."""
+    """Run the phases; returns the reports and each window's times.
+
+    ``viewer``: who the student is, ``bot`` or ``chromium`` (its getStats).
+    """
+    if viewer not in VIEWERS:
+        raise ValueError(f"viewer must be one of {', '.join(VIEWERS)}, not {viewer!r}")
     data = Path(tempfile.mkdtemp(prefix="liveclass-network-"))
     with NetLab() as lab:
         sfu = lab.namespace("sfu")
@@ -110,6 +148,8 @@ def run(
                 ).stdout
             )
             warm = warmup * wait_factor
+            if viewer == "chromium":
+                warm += 4 * wait_factor  # the browser starts, joins and connects within it
             stay = warm + 2 * (phase + settle) + cap_seconds + after_cap + 2
             tutor = _bot(
                 lab,
@@ -120,7 +160,10 @@ def run(
                 "--video-size",
                 TUTOR_VIDEO,
             )
-            student = _bot(lab, student_link, _token(demo["student"]["join_url"]), stay, env)
+            if viewer == "chromium":
+                student = _chromium(lab, student_link, demo["student"]["join_url"], stay, env)
+            else:
+                student = _bot(lab, student_link, _token(demo["student"]["join_url"]), stay, env)
             windows = _impair(
                 lab, student_link, warm, phase, settle, loss, cap, cap_seconds, after_cap
             )
@@ -138,6 +181,7 @@ def run(
                 server.kill()
             log.close()
     return {
+        "viewer": viewer,
         "windows": [w.__dict__ for w in windows],
         "reports": reports,
         "cap": cap,
@@ -181,6 +225,8 @@ def _impair(
 
 def figures(result: dict[str, Any]) -> dict[str, Any]:
     """What the student got of the tutor's media in each window."""
+    if result.get("viewer") == "chromium":
+        return chromium_figures(result)
     student = result["reports"]["student"]
     tutor_id = result["reports"]["tutor"]["participant_id"]
     got = student["participants"][tutor_id]
@@ -216,6 +262,58 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def chromium_figures(result: dict[str, Any]) -> dict[str, Any]:
+    """What Chromium, as the student, reported of the tutor's media in each window."""
+    timeline = result["reports"]["student"]["timeline"]
+    out: dict[str, Any] = {"errors": result["reports"]["student"]["errors"]}
+    windows = result["windows"]
+    for n, window in enumerate(windows):
+        start, end = window["start"], window["end"]
+        until = windows[n + 1]["start"] if n + 1 < len(windows) else float("inf")
+        samples = [s for s in timeline if start + 1.0 <= s["at"] < end and s.get("audio")]
+        received = _delta(samples, "audio", "totalSamplesReceived")
+        emitted = _delta(samples, "audio", "jitterBufferEmittedCount")
+        video = [(s["at"], s["video"]["framesDecoded"]) for s in samples if s.get("video")]
+        seconds = video[-1][0] - video[0][0] if len(video) > 1 else 0.0
+        changes = [at for (at, a), (_, b) in zip(video, video[1:], strict=False) if a != b]
+        edges = [video[0][0], *changes, video[-1][0]] if video else []
+        figures = {
+            "audio_concealed_share": (
+                _delta(samples, "audio", "concealedSamples") / received if received else 1.0
+            ),
+            "jitter_buffer_delay_s": (
+                _delta(samples, "audio", "jitterBufferDelay") / emitted if emitted else None
+            ),
+            "video_fps": (video[-1][1] - video[0][1]) / seconds if seconds else 0.0,
+            "longest_freeze_s": max(
+                (b - a for a, b in zip(edges, edges[1:], strict=False)), default=0.0
+            ),
+            "notices": sorted(
+                {s.get("notice", "") for s in timeline if start <= s["at"] < until} - {""}
+            ),
+        }
+        if window["name"] == "cap":
+            later = [(s["at"], s["video"]["framesDecoded"]) for s in timeline if s.get("video")]
+            figures["full_rate_back_after_s"] = _chromium_full_rate_back(later, end)
+        out[window["name"]] = figures
+    return out
+
+
+def _delta(samples: list[dict[str, Any]], kind: str, key: str) -> float:
+    values = [s[kind].get(key, 0) for s in samples if s.get(kind)]
+    return values[-1] - values[0] if len(values) > 1 else 0.0
+
+
+def _chromium_full_rate_back(frames: list[tuple[float, int]], since: float) -> float | None:
+    """Seconds from ``since`` to the first second in which Chrome decoded nearly every frame."""
+    later = [(at, n) for at, n in frames if at >= since]
+    for i, (at, count) in enumerate(later):
+        ahead = [(t, m) for t, m in later[i:] if t <= at + 1.0]
+        if ahead[-1][0] - at >= 0.9 and ahead[-1][1] - count >= VIDEO_FPS - 2:
+            return at - since
+    return None
+
+
 def _full_rate_back(decoded: list[float], since: float) -> float | None:
     """Seconds from ``since`` to the start of the first second with nearly every frame."""
     later = [at for at in decoded if at >= since]
@@ -230,11 +328,12 @@ def main() -> None:
     parser.add_argument("--cap", default="300kbit", help="the student's downlink cap (tc units)")
     parser.add_argument("--cap-seconds", type=float, default=20.0)
     parser.add_argument("--loss", type=int, default=10, help="downlink loss, percent")
+    parser.add_argument("--viewer", choices=VIEWERS, default="bot", help="who the student is")
     parser.add_argument("--json", type=Path, help="also write the raw result here")
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("network namespaces need root")
-    result = run(cap=args.cap, cap_seconds=args.cap_seconds, loss=args.loss)
+    result = run(viewer=args.viewer, cap=args.cap, cap_seconds=args.cap_seconds, loss=args.loss)
     if args.json:
         args.json.write_text(json.dumps(result))
     print(json.dumps(figures(result), indent=2))

@@ -5,9 +5,10 @@ bot`` processes in namespaces of their own, joined by veth pairs; the tutor
 publishes 640×480 VP8 in three temporal layers (about 525 kbit/s). The student's
 downlink loses 10% of its packets, then is capped at 300 kbit/s for 20 s. Audio
 shares and frame rates are counted per packet in media time, so a busy machine
-does not change them. Issue 15's remaining goals (full rate back within 3 s of
-the cap lifting, Chromium's concealment and jitter buffer under the cap) are
-in the issue's notes and docs/benchmarks.md, not asserted here yet.
+does not change them. The last tests run it again with Chromium as the
+student and take Chrome's own getStats figures. Issue 15's goals not met yet
+(full rate back within 3 s of the cap lifting, Chrome's jitter buffer at most
+150 ms under the cap) are in docs/benchmarks.md, not asserted here.
 """
 
 from __future__ import annotations
@@ -54,3 +55,29 @@ def test_a_capped_downlink_keeps_audio_and_the_viewer_is_told(figures: dict[str,
     assert thinned and thinned[0]["at_s"] < 5, cap
     assert cap["video_fps"] >= 2.5, cap
     assert cap["longest_freeze_s"] < 1.5, cap
+
+
+@pytest.fixture(scope="module")
+def chromium() -> dict[str, Any]:
+    return network.figures(network.run(viewer="chromium", wait_factor=WAIT))
+
+
+def test_chromium_hears_the_lesson_through_downlink_loss(chromium: dict[str, Any]) -> None:
+    """10% of Chromium's downlink lost: it conceals ≤ 5% of the audio samples it plays."""
+    assert chromium["errors"] == []
+    loss = chromium["downlink loss"]
+    assert loss["audio_concealed_share"] <= 0.05, loss
+    assert loss["video_fps"] > 2, loss
+
+
+def test_chromium_under_a_cap_keeps_its_audio_and_its_tile_says_why(
+    chromium: dict[str, Any],
+) -> None:
+    """300 kbit/s for 20 s: Chrome conceals ≤ 5% of the audio, and the tutor's tile shows
+    that the video was reduced or paused to fit."""
+    cap = chromium["cap"]
+    assert cap["audio_concealed_share"] <= 0.05, cap
+    assert set(cap["notices"]) & {
+        "Video reduced to fit your connection",
+        "Video paused to keep audio clear",
+    }, cap
