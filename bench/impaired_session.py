@@ -31,23 +31,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from bench.lesson_lab import lesson, reports
 from bench.netlab import Link, NetLab
 
-LIVECLASS = str(Path(sys.executable).with_name("liveclass"))
-ROOT = Path(__file__).resolve().parent.parent
 VIEWERS = ("bot", "chromium")
-PORT = 8790
 AUDIO_FPS = 50  # the bot's Opus frames are 20 ms
 VIDEO_FPS = 15
 
@@ -57,59 +49,6 @@ class Phase:
     name: str
     start: float  # time.monotonic()
     end: float
-
-
-def _wait_healthy(lab: NetLab, namespace: str, *, within: float) -> None:
-    check = (
-        "import urllib.request, sys; "
-        f"sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{PORT}/healthz', timeout=2)"
-        ".status == 200 else 1)"
-    )
-    deadline = time.monotonic() + within
-    while True:
-        proc = subprocess.run(
-            ["ip", "netns", "exec", namespace, sys.executable, "-c", check],
-            capture_output=True,
-            check=False,
-        )
-        if proc.returncode == 0:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"liveclass serve did not answer /healthz within {within:.0f} s")
-        time.sleep(0.3)
-
-
-def _token(join_url: str) -> str:
-    return urllib.parse.parse_qs(urllib.parse.urlparse(join_url).query)["token"][0]
-
-
-def _bot(lab: NetLab, link: Link, token: str, seconds: float, env: dict[str, str]) -> Any:
-    """A bot in ``link.b``, talking to the SFU at ``link.a_address``."""
-    return lab.popen(
-        link.b,
-        [LIVECLASS, "bot", "--url", f"ws://{link.a_address}:{PORT}/rtc", "--token", token]
-        + ["--seconds", str(seconds), "--json", "--timeline"],
-        env={**env, "LIVECLASS_ICE_ADDRESSES": link.b_address},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _chromium(lab: NetLab, link: Link, join_url: str, seconds: float, env: dict[str, str]) -> Any:
-    """Chromium in ``link.b``, opening the join link at the SFU's address on that link."""
-    url = urllib.parse.urlparse(join_url)
-    url = url._replace(netloc=f"{link.a_address}:{url.port or PORT}")
-    return lab.popen(
-        link.b,
-        [sys.executable, "-m", "bench.chromium_viewer", "--url", url.geturl()]
-        + ["--seconds", str(seconds)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def run(
@@ -128,72 +67,23 @@ def run(
     """
     if viewer not in VIEWERS:
         raise ValueError(f"viewer must be one of {', '.join(VIEWERS)}, not {viewer!r}")
-    data = Path(tempfile.mkdtemp(prefix="liveclass-impaired-"))
-    with NetLab() as lab:
-        sfu = lab.namespace("sfu")
-        tutor_link = lab.connect(sfu, lab.namespace("tutor"))
-        student_link = lab.connect(sfu, lab.namespace("student"))
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("LIVECLASS_DATABASE_URL", "LIVECLASS_REDIS_URL")
-        }
-        env |= {
-            "LIVECLASS_DATA_DIR": str(data / "var"),
-            "LIVECLASS_PUBLIC_URL": f"http://{tutor_link.a_address}:{PORT}",
-        }
-        server_env = env | {
-            "LIVECLASS_ICE_ADDRESSES": f"{tutor_link.a_address},{student_link.a_address}"
-        }
-        log = (data / "serve.log").open("w")
-        server = lab.popen(
-            sfu,
-            [LIVECLASS, "serve", "--host", "0.0.0.0", "--port", str(PORT)],
-            cwd=data,
-            env=server_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_healthy(lab, sfu, within=30 * wait_factor)
-            demo = json.loads(
-                subprocess.run(
-                    [LIVECLASS, "demo", "--json"],
-                    cwd=data,
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
-            warm = warmup * wait_factor
-            if viewer == "chromium":
-                warm += 4 * wait_factor  # the browser starts, joins and connects within it
-            stay = warm + 3 * (phase + settle) + 2
-            tutor = _bot(lab, tutor_link, _token(demo["tutor"]["join_url"]), stay, env)
-            if viewer == "chromium":
-                student = _chromium(lab, student_link, demo["student"]["join_url"], stay, env)
-            else:
-                student = _bot(lab, student_link, _token(demo["student"]["join_url"]), stay, env)
-            phases = _impair(lab, tutor_link, student_link, warm, phase, cut, settle, loss)
-            reports = {}
-            for role, proc in (("tutor", tutor), ("student", student)):
-                out, err = proc.communicate(timeout=stay + 60 * wait_factor)
-                if proc.returncode not in (0, 1) or not out.strip():
-                    raise RuntimeError(f"the {role} failed ({proc.returncode}): {err[-2000:]}")
-                reports[role] = json.loads(out)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
+    with lesson(name="impaired", wait_factor=wait_factor) as room:
+        warm = warmup * wait_factor
+        if viewer == "chromium":
+            warm += 4 * wait_factor  # the browser starts, joins and connects within it
+        stay = warm + 3 * (phase + settle) + 2
+        tutor = room.bot(room.tutor, "tutor", stay)
+        if viewer == "chromium":
+            student = room.chromium(room.student, "student", stay)
+        else:
+            student = room.bot(room.student, "student", stay)
+        phases = _impair(room.lab, room.tutor, room.student, warm, phase, cut, settle, loss)
+        got = reports({"tutor": tutor, "student": student}, stay + 60 * wait_factor)
     return {
         "viewer": viewer,
         "phases": [p.__dict__ for p in phases],
-        "reports": reports,
-        "serve_log": str(data / "serve.log"),
+        "reports": got,
+        "serve_log": str(room.serve_log),
     }
 
 

@@ -30,25 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.impaired_session import (
-    AUDIO_FPS,
-    LIVECLASS,
-    PORT,
-    ROOT,
-    VIDEO_FPS,
-    VIEWERS,
-    _token,
-    _wait_healthy,
-)
+from bench.impaired_session import AUDIO_FPS, VIDEO_FPS, VIEWERS
+from bench.lesson_lab import lesson, reports
 from bench.netlab import Link, NetLab
 
 TUTOR_VIDEO = "640x480"
@@ -59,38 +47,6 @@ class Window:
     name: str
     start: float  # time.monotonic()
     end: float
-
-
-def _bot(
-    lab: NetLab, link: Link, token: str, seconds: float, env: dict[str, str], *extra: str
-) -> subprocess.Popen[str]:
-    return lab.popen(
-        link.b,
-        [LIVECLASS, "bot", "--url", f"ws://{link.a_address}:{PORT}/rtc", "--token", token]
-        + ["--seconds", str(seconds), "--json", "--timeline", *extra],
-        env={**env, "LIVECLASS_ICE_ADDRESSES": link.b_address},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _chromium(
-    lab: NetLab, link: Link, join_url: str, seconds: float, env: dict[str, str]
-) -> subprocess.Popen[str]:
-    """Chromium in ``link.b``, opening the join link at the SFU's address on that link."""
-    url = urllib.parse.urlparse(join_url)
-    url = url._replace(netloc=f"{link.a_address}:{url.port or PORT}")
-    return lab.popen(
-        link.b,
-        [sys.executable, "-m", "bench.chromium_viewer", "--url", url.geturl()]
-        + ["--seconds", str(seconds)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def run(
@@ -111,81 +67,26 @@ def run(
     """
     if viewer not in VIEWERS:
         raise ValueError(f"viewer must be one of {', '.join(VIEWERS)}, not {viewer!r}")
-    data = Path(tempfile.mkdtemp(prefix="liveclass-network-"))
-    with NetLab() as lab:
-        sfu = lab.namespace("sfu")
-        tutor_link = lab.connect(sfu, lab.namespace("tutor"))
-        student_link = lab.connect(sfu, lab.namespace("student"))
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("LIVECLASS_DATABASE_URL", "LIVECLASS_REDIS_URL")
-        }
-        env |= {
-            "LIVECLASS_DATA_DIR": str(data / "var"),
-            "LIVECLASS_PUBLIC_URL": f"http://{tutor_link.a_address}:{PORT}",
-        }
-        log = (data / "serve.log").open("w")
-        server = lab.popen(
-            sfu,
-            [LIVECLASS, "serve", "--host", "0.0.0.0", "--port", str(PORT)],
-            cwd=data,
-            env=env
-            | {"LIVECLASS_ICE_ADDRESSES": f"{tutor_link.a_address},{student_link.a_address}"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    with lesson(name="network", wait_factor=wait_factor) as room:
+        warm = warmup * wait_factor
+        if viewer == "chromium":
+            warm += 4 * wait_factor  # the browser starts, joins and connects within it
+        stay = warm + 2 * (phase + settle) + cap_seconds + after_cap + 2
+        tutor = room.bot(room.tutor, "tutor", stay, "--video-size", TUTOR_VIDEO)
+        if viewer == "chromium":
+            student = room.chromium(room.student, "student", stay)
+        else:
+            student = room.bot(room.student, "student", stay)
+        windows = _impair(
+            room.lab, room.student, warm, phase, settle, loss, cap, cap_seconds, after_cap
         )
-        try:
-            _wait_healthy(lab, sfu, within=30 * wait_factor)
-            demo = json.loads(
-                subprocess.run(
-                    [LIVECLASS, "demo", "--json"],
-                    cwd=data,
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
-            warm = warmup * wait_factor
-            if viewer == "chromium":
-                warm += 4 * wait_factor  # the browser starts, joins and connects within it
-            stay = warm + 2 * (phase + settle) + cap_seconds + after_cap + 2
-            tutor = _bot(
-                lab,
-                tutor_link,
-                _token(demo["tutor"]["join_url"]),
-                stay,
-                env,
-                "--video-size",
-                TUTOR_VIDEO,
-            )
-            if viewer == "chromium":
-                student = _chromium(lab, student_link, demo["student"]["join_url"], stay, env)
-            else:
-                student = _bot(lab, student_link, _token(demo["student"]["join_url"]), stay, env)
-            windows = _impair(
-                lab, student_link, warm, phase, settle, loss, cap, cap_seconds, after_cap
-            )
-            reports = {}
-            for role, proc in (("tutor", tutor), ("student", student)):
-                out, err = proc.communicate(timeout=stay + 60 * wait_factor)
-                if proc.returncode not in (0, 1) or not out.strip():
-                    raise RuntimeError(f"the {role} failed ({proc.returncode}): {err[-2000:]}")
-                reports[role] = json.loads(out)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
+        got = reports({"tutor": tutor, "student": student}, stay + 60 * wait_factor)
     return {
         "viewer": viewer,
         "windows": [w.__dict__ for w in windows],
-        "reports": reports,
+        "reports": got,
         "cap": cap,
-        "serve_log": str(data / "serve.log"),
+        "serve_log": str(room.serve_log),
     }
 
 

@@ -34,6 +34,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import HeaderExtensions, RtpPacket
 
+from core.tasks import cancel_and_wait
 from sfu import passthrough
 from sfu.bot import SlotRef
 from sfu.ice import rtc_configuration
@@ -215,11 +216,8 @@ class Metronome:
             await asyncio.sleep(max(wait, self.tick))
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
 
 @dataclass

@@ -21,12 +21,12 @@ lower, rather than the SFU leaving out most of what it sends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core.logging import get_logger
+from core.tasks import cancel_and_wait
 from sfu.allocation import Allocation, AllocationSettings, LegReport, allocate
 from sfu.forwarding import Publication, SendSlot
 
@@ -199,8 +199,5 @@ class Allocator:
         return base, base + middle, base + middle + top
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
