@@ -125,7 +125,8 @@ def allocate(
     """The leg's next allocation; ``current`` itself when nothing changes."""
     after = _decide(current, report, now, settings)
     estimate = report.estimate_bps
-    if estimate is not None and after.last_estimate != estimate:
+    if after.last_estimate != estimate:
+        # None forgets the last one: after a gap the next estimate is learning anew.
         after = replace(after, last_estimate=estimate)
     return after
 

@@ -45,6 +45,10 @@ class _SlotState:
     loss: float = 0.0  # smoothed share of the leg's packets its far end lost
 
 
+# A REMB older than this (seconds) says nothing of the link now: receivers send one
+# about every second, so its absence means the link was cut. The first one after
+# that starts a new estimate (sfu.allocation: a first estimate is still learning).
+STALE_ESTIMATE = 2.5
 # Weight of the newest pass in a rate: about 1.5 s of memory at 0.5 s a pass, so one
 # keyframe (ten times a delta frame) does not read as a leg's need doubling.
 _SMOOTHING = 0.3
@@ -115,7 +119,7 @@ class Allocator:
         subscribers: set[str] = set()
         for subscriber_id, slots in self._peers():
             subscribers.add(subscriber_id)
-            estimate = self._estimate(slots)
+            estimate = self._estimate(slots, now)
             audio_out = sum(
                 s.source.stats.bytes_out for _, s in slots if s.kind == "audio" and s.source
             )
@@ -184,8 +188,15 @@ class Allocator:
         return state.loss
 
     @staticmethod
-    def _estimate(slots: list[tuple[str | None, SendSlot]]) -> int | None:
-        estimates = [s.sender.state.remb_bps for _, s in slots if s.sender.state.remb_bps]
+    def _estimate(slots: list[tuple[str | None, SendSlot]], now: float) -> int | None:
+        """The leg's newest REMB; None when none came within ``STALE_ESTIMATE`` (a cut link)."""
+        estimates = [
+            state.remb_bps
+            for _, s in slots
+            if (state := s.sender.state).remb_bps
+            and state.remb_at is not None
+            and now - state.remb_at <= STALE_ESTIMATE
+        ]
         return max(estimates) if estimates else None
 
     def _layer_rates(self, publication: Publication, now: float) -> tuple[float, float, float]:

@@ -700,6 +700,7 @@ class LegState:
     packets_lost: int = 0  # cumulative, as the receiver counts them
     jitter: float = 0.0  # seconds
     remb_bps: int | None = None  # the receiver's bandwidth estimate
+    remb_at: float | None = None  # when it came (time.monotonic()): a cut link sends none
     nacks: int = 0  # sequence numbers asked for again
     # Of those, packets this leg had sent (each counted once): loss on this leg alone.
     # Receiver reports also count the gaps the publisher's own uplink left.
@@ -927,3 +928,4 @@ class PacketSender:
                     bitrate, ssrcs = rtp.unpack_remb_fci(packet.fci)
                     if self.sender._ssrc in ssrcs:
                         state.remb_bps = bitrate
+                        state.remb_at = time.monotonic()

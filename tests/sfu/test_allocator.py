@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from aiortc.rtp import RtpPacket
 
 from sfu.allocation import AllocationSettings, Reason
@@ -56,7 +58,7 @@ async def test_a_leg_whose_estimate_falls_is_thinned_then_paused_and_told() -> N
     def second(estimate: int | None) -> None:
         for n in range(15):
             pub.receive(_video(int(now[0] * 15) + n))
-        leg.state.remb_bps = estimate
+        leg.state.remb_bps, leg.state.remb_at = estimate, now[0]
         now[0] += 1.0
         allocator.step()
 
@@ -96,7 +98,7 @@ async def test_loss_on_the_leg_itself_thins_video_and_upstream_gaps_do_not() -> 
         for _ in range(15):
             pub.receive(_video(frame[0]))
             frame[0] += 1
-        leg.state.remb_bps = 5_000_000
+        leg.state.remb_bps, leg.state.remb_at = 5_000_000, now[0]
         leg.state.lost_on_leg += nacked
         leg.state.fraction_lost = reported
         now[0] += 1.0
@@ -122,15 +124,47 @@ async def test_a_publication_learns_the_most_its_audience_can_take() -> None:
     slots[0].attach(pub.subscribe())  # S1 watches T alone
     slots[1].attach(pub.subscribe())  # S2 watches T and U: half its estimate each
     slots[2].attach(other.subscribe())
-    legs[0].state.remb_bps = 300_000
-    legs[1].state.remb_bps = legs[2].state.remb_bps = 2_000_000
+    for leg, estimate in zip(legs, (300_000, 2_000_000, 2_000_000), strict=True):
+        leg.state.remb_bps, leg.state.remb_at = estimate, time.monotonic()
     peers = [("S1", [("T", slots[0])]), ("S2", [("T", slots[1]), ("U", slots[2])])]
     allocator = Allocator(peers=lambda: peers)
     allocator.step()
     assert pub.audience_bps == 1_000_000 and other.audience_bps == 1_000_000
-    legs[1].state.remb_bps = legs[2].state.remb_bps = 60_000
+    for leg in legs[1:]:
+        leg.state.remb_bps, leg.state.remb_at = 60_000, time.monotonic()
     allocator.step()
     assert pub.audience_bps == 300_000  # S1 can take more than S2 now
     assert other.audience_bps == allocator.settings.audience_floor_bps
     await pub.aclose()
     await other.aclose()
+
+
+async def test_a_leg_whose_estimates_stopped_is_not_judged_on_the_last_one() -> None:
+    """A cut link sends no REMB: its last one is stale, and the first after the cut is
+    learning anew, however low (Chromium's dropped after a 5 s cut and paused its video)."""
+    now = [100.0]
+    pub = Publication(participant_id="T", kind="video", send_keyframe_request=_nothing)
+    leg = _Leg()
+    slot = SendSlot("video", leg)  # type: ignore[arg-type]
+    slot.attach(pub.subscribe())
+    allocator = Allocator(peers=lambda: [("S", [("T", slot)])], clock=lambda: now[0])
+    frame = [0]
+
+    def second(estimate: int | None) -> None:
+        for _ in range(15):
+            pub.receive(_video(frame[0]))
+            frame[0] += 1
+        if estimate is not None:
+            leg.state.remb_bps, leg.state.remb_at = estimate, now[0]
+        now[0] += 1.0
+        allocator.step()
+
+    for _ in range(4):
+        second(5_000_000)
+    for _ in range(5):
+        second(None)  # the cut: no REMB
+    second(10_000)  # the first after it, far short: learning, not congestion
+    assert slot.layer == 2
+    second(10_000)  # and it stays there: now it counts
+    assert slot.layer is None
+    await pub.aclose()
