@@ -702,8 +702,9 @@ class LegState:
     remb_bps: int | None = None  # the receiver's bandwidth estimate
     remb_at: float | None = None  # when it came (time.monotonic()): a cut link sends none
     nacks: int = 0  # sequence numbers asked for again
-    # Of those, packets this leg had sent (each counted once): loss on this leg alone.
-    # Receiver reports also count the gaps the publisher's own uplink left.
+    # Of those, packets this leg had sent within max_age (each counted once): loss on
+    # this leg alone, that NACK can repair. Receiver reports also count the gaps the
+    # publisher's own uplink left, and an outage's.
     lost_on_leg: int = 0
     retransmitted: int = 0  # of those, sent again
     unrepairable: int = 0  # asked for, but no longer kept or too old to be worth sending
@@ -864,17 +865,19 @@ class PacketSender:
         if kept is None or kept[0] != sequence_number:
             # Either not sent yet (still on its way from the publisher, which repairs
             # it upstream) or sent so long ago that newer packets took its place.
+            # Not counted as this leg's loss either way: a gap upstream, or an outage's
+            # (the keyframe path mends that; thinning the video would not).
+            self._first_ask(sequence_number, lost_here=False)
             if kept is not None and seq_newer(kept[0], sequence_number):
-                self._first_ask(sequence_number, lost_here=True)
                 self._unrepairable()
-            else:
-                self._first_ask(sequence_number, lost_here=False)
             return
         # Asked for within a round trip of sending it: the far end asked before this
         # copy could arrive (a gap upstream, filled late), not because this leg lost it.
+        # Asked for after max_age: an outage, not a lossy link.
+        age = time.monotonic() - kept[2]
         guard = max(self.state.rtt or 0.0, MIN_NACK_GUARD)
-        self._first_ask(sequence_number, lost_here=time.monotonic() - kept[2] >= guard)
-        if time.monotonic() - kept[2] > self.max_age:
+        self._first_ask(sequence_number, lost_here=guard <= age <= self.max_age)
+        if age > self.max_age:
             self._unrepairable()
             return
         data = kept[1]

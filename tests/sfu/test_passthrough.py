@@ -274,7 +274,8 @@ async def test_a_leg_answers_nacks_only_for_packets_still_worth_playing() -> Non
 
 async def test_only_packets_the_leg_itself_lost_count_as_its_loss() -> None:
     """lost_on_leg: the first NACK for a packet sent a while ago counts; a NACK that came
-    before the packet was sent (a gap upstream, filled late) never does, however repeated."""
+    before the packet was sent (a gap upstream, filled late) never does, however repeated,
+    nor one for a packet older than max_age (an outage's, which a keyframe mends)."""
     a, b, leg = await _sender_and_receiver()
     try:
         source = rtp.RtpPacket(
@@ -294,6 +295,11 @@ async def test_only_packets_the_leg_itself_lost_count_as_its_loss() -> None:
         await leg._retransmit(2002)  # asked again: the same loss
         assert leg.state.lost_on_leg == 1
         assert leg.state.retransmitted == 4  # every ask for a packet it has is answered
+        assert leg.send(source, 2003, 99000, source.payload)
+        leg.max_age = passthrough.MIN_NACK_GUARD
+        await asyncio.sleep(4 * passthrough.MIN_NACK_GUARD)
+        await leg._retransmit(2003)  # asked for only after max_age: an outage's, not loss
+        assert leg.state.lost_on_leg == 1 and leg.state.unrepairable == 1
     finally:
         await a.close()
         await b.close()
