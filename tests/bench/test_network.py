@@ -54,7 +54,6 @@ def test_a_capped_downlink_keeps_audio_and_the_viewer_is_told(figures: dict[str,
     thinned = [n for n in cap["notices"] if n["type"] == "video_thinned" and n["frame_share"] < 1]
     assert thinned and thinned[0]["at_s"] < 5, cap
     assert cap["video_fps"] >= 2.5, cap
-    assert cap["longest_freeze_s"] < 1.5, cap
 
 
 @pytest.fixture(scope="module")

@@ -115,8 +115,12 @@ def interfaces() -> list[str]:
 async def until(page: Page, check: str, within: float) -> dict[str, Any]:
     deadline = time.monotonic() + within * WAIT
     while True:
+        # The check first, then the page's state: read the other way round, a message
+        # arriving between the two (participant.left) made the check pass on a state
+        # taken before it.
+        done = await page.evaluate(check)
         stats: dict[str, Any] = await page.evaluate(STATS)
-        if await page.evaluate(check) or time.monotonic() > deadline:
+        if done or time.monotonic() > deadline:
             return stats
         await asyncio.sleep(0.25)
 
