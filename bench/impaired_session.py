@@ -119,10 +119,26 @@ def _impair(
     return phases
 
 
+def allocations(serve_log: str | None) -> list[str]:
+    """The SFU's video allocation changes, as its log has them: why a viewer's video thinned."""
+    if not serve_log:
+        return []
+    try:
+        with open(serve_log, encoding="utf-8", errors="replace") as log:
+            return [line.strip() for line in log if "video allocation" in line][:20]
+    except OSError:
+        return []
+
+
 def figures(result: dict[str, Any]) -> dict[str, Any]:
-    """What the student could play of the tutor's media in each phase."""
-    if result.get("viewer") == "chromium":
-        return chromium_figures(result)
+    """What the student could play of the tutor's media in each phase; and the SFU's
+    allocation changes, which a failed assertion prints with the figures."""
+    out = _chromium_figures(result) if result.get("viewer") == "chromium" else _figures(result)
+    out["allocations"] = allocations(result.get("serve_log"))
+    return out
+
+
+def _figures(result: dict[str, Any]) -> dict[str, Any]:
     student = result["reports"]["student"]
     tutor_id = result["reports"]["tutor"]["participant_id"]
     got = student["participants"][tutor_id]
@@ -186,7 +202,7 @@ def _opus_answer(sdp: str | None) -> dict[str, bool]:
     }
 
 
-def chromium_figures(result: dict[str, Any]) -> dict[str, Any]:
+def _chromium_figures(result: dict[str, Any]) -> dict[str, Any]:
     """What Chromium, as the student, reported of the tutor's media in each phase."""
     viewer = result["reports"]["student"]
     timeline = viewer["timeline"]

@@ -6,9 +6,15 @@ clear audio alone. Video gets what the estimate leaves and steps down through
 its temporal layers (VP8 L1T3: layer 2 is every other frame at 15 fps, layer
 1 every other of the rest, layer 0 a quarter: 15 → 7.5 → 3.75 fps), then
 pauses: at once when the estimate is far short of the need (``severe``), else
-once it has stayed short for ``down_after`` (a keyframe's burst dips a delay-based
-estimate for a moment, and pausing on that only to resume is worse than
-holding); never while the estimate is rising. A receiver's estimate starts low
+once it has stayed short for ``down_after`` and the link shows congestion: the
+estimate fell further since it first came up short, or the leg loses more than
+``congestion_loss``. A keyframe's burst dips a delay-based estimate for a
+moment, and a busy receiver's scheduling jitter reads as queueing to it: one
+decrease to 0.85 of what it receives, on a link that carries everything
+without loss, is no reason to halve the frame rate (CI, 2026-12-04: 7.9 fps at
+a viewer whose own link was clean). A link truly short of the need keeps
+queueing, so its estimate falls again, or its queue overflows. Never while
+the estimate is rising. A receiver's estimate starts low
 and climbs by about 8% a second while nothing is congested (Chromium's began at
 69 kbit/s on a clean link), so short of the need but rising means "still
 learning", not "congested"; congestion makes it fall. Loss above
@@ -63,6 +69,10 @@ class AllocationSettings:
     max_wait: float = 30.0  # the longest wait after failed probes
     loss_limit: float = 0.10  # fraction lost over which video steps down
     loss_hold: float = 1.0  # seconds between steps down for loss alone
+    # Loss on the leg over this confirms that a mildly short estimate is congestion.
+    congestion_loss: float = 0.02
+    # A fall by this share below the estimate that first came up short confirms it too.
+    congestion_fall: float = 0.03
     estimate_includes_audio: bool = False  # see the module docstring
     audio_floor_bps: int = 40_000  # audio's reservation while its own rate is not known
     # A publisher is never told to encode below this for its audience (sfu.allocator).
@@ -112,6 +122,7 @@ class Allocation:
     went_up: bool = False  # the last change was a step up (a probe under way)
     # Since when the estimate has been short of the current layer's need; None: it is not.
     short_since: float | None = None
+    short_from: int | None = None  # the estimate when it first came up short
     last_estimate: int | None = None  # the estimate at the pass before
 
     @property
@@ -154,15 +165,23 @@ def _decide(
     last = current.last_estimate
     rising = last is None or report.estimate_bps > last * 1.01  # the first one: learning
     if (fits is None or fits < layer) and not rising:
-        short_since = now if current.short_since is None else current.short_since
         severe = available < report.layer_bps[layer] * settings.severe
-        if not severe and now - short_since < settings.down_after:
-            return current if current.short_since is not None else replace(current, short_since=now)
+        if current.short_since is None and not severe:
+            return replace(current, short_since=now, short_from=report.estimate_bps)
+        short_from = current.short_from or report.estimate_bps
+        congested = (
+            report.fraction_lost > settings.congestion_loss
+            or report.estimate_bps < short_from * (1 - settings.congestion_fall)
+        )
+        since = current.short_since
+        waited = since is not None and now - since >= settings.down_after
+        if not severe and not (waited and congested):
+            return current
         failed = current.went_up and now - current.changed_at <= settings.probe_window
         wait = min(2 * wait, settings.max_wait) if failed else settings.step_up_after
         return Allocation(fits, Reason.BANDWIDTH, now, None, wait)
     if current.short_since is not None:
-        current = replace(current, short_since=None)
+        current = replace(current, short_since=None, short_from=None)
     sheds = bool(layer) and report.layer_bps[layer - 1] < report.layer_bps[layer]
     if sheds and report.fraction_lost > settings.loss_limit:
         # Loss alone thins video but never pauses it: NACK repairs what thinning cannot.

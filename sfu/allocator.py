@@ -154,8 +154,9 @@ class Allocator:
                 state.allocation = after
                 if after.layer != before.layer:
                     slot.set_layer(after.layer)
-                    log.debug(
-                        "= video allocation",
+                    # Rare, and the first thing to read when a viewer's video thinned.
+                    log.info(
+                        "video allocation",
                         subscriber=subscriber_id,
                         publisher=publisher_id,
                         layer=after.layer,

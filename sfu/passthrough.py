@@ -80,6 +80,10 @@ VIDEO_CLOCK = 90_000
 # A NACK this soon after a packet was sent (seconds; or within the leg's round trip, if
 # longer) was sent before that packet could have arrived: it is not about this copy.
 MIN_NACK_GUARD = 0.005
+# No RTCP from a leg's far end for this long (seconds) was an outage, not a lossy
+# link: receivers report at least every 1.5 s. What the leg sent before it was heard
+# again went into the outage; its NACKs say nothing of the link's loss.
+OUTAGE_AFTER = 2.0
 # Codecs we forward. H.264 would need its own packer (and the keyframe test
 # for its NAL units); browsers and our bot all speak VP8 and Opus.
 FORWARDED_MIME_TYPES = ("audio/opus", "video/vp8")
@@ -743,6 +747,8 @@ class PacketSender:
         self.on_unrepairable: Callable[[], None] | None = None
         self._rtx_seq = rtcrtpsender.random_sequence_number()
         self._asked: set[int] = set()  # sequence numbers NACKed, for ``lost_on_leg``
+        self._heard_at: float | None = None  # the far end's last RTCP
+        self._back_at = 0.0  # when it was heard again after an outage
         self._clock_rate = 0
         self._audio = sender.kind == "audio"
         sender._run_rtp = self._run_rtp  # type: ignore[method-assign]
@@ -750,6 +756,7 @@ class PacketSender:
         aiortc_handle_rtcp = sender._handle_rtcp_packet
 
         async def handle_rtcp(packet: rtp.AnyRtcpPacket) -> None:
+            self._heard()  # before the NACKs in it are counted
             await aiortc_handle_rtcp(packet)  # first: it updates the RTT that _observe reads
             self._observe(packet)
 
@@ -874,9 +881,11 @@ class PacketSender:
         # Asked for within a round trip of sending it: the far end asked before this
         # copy could arrive (a gap upstream, filled late), not because this leg lost it.
         # Asked for after max_age: an outage, not a lossy link.
+        # Sent before the far end came back from an outage: the outage lost it.
         age = time.monotonic() - kept[2]
         guard = max(self.state.rtt or 0.0, MIN_NACK_GUARD)
-        self._first_ask(sequence_number, lost_here=guard <= age <= self.max_age)
+        lost_here = guard <= age <= self.max_age and kept[2] >= self._back_at
+        self._first_ask(sequence_number, lost_here=lost_here)
         if age > self.max_age:
             self._unrepairable()
             return
@@ -889,6 +898,12 @@ class PacketSender:
             self._rtx_seq = (self._rtx_seq + 1) % (1 << 16)
         if self._transmit(data):
             self.state.retransmitted += 1
+
+    def _heard(self) -> None:
+        now = time.monotonic()
+        if self._heard_at is not None and now - self._heard_at > OUTAGE_AFTER:
+            self._back_at = now
+        self._heard_at = now
 
     def _first_ask(self, sequence_number: int, *, lost_here: bool) -> None:
         """The first NACK for a packet decides whether this leg lost it (``lost_on_leg``).

@@ -69,8 +69,9 @@ async def test_a_leg_whose_estimate_falls_is_thinned_then_paused_and_told() -> N
     second(100_000)  # a first estimate: the receiver is still learning the link
     second(100_000)  # a little short, and no longer climbing: not yet
     assert changes == []
-    second(100_000)
-    second(100_000)  # short for longer than down_after
+    second(100_000)  # as short, but no sign of congestion: a cautious receiver
+    assert changes == []
+    second(95_000)  # short for longer than down_after, and falling: congestion
     assert changes[-1][:3] == ("S", "T", 1) and slot.layer is not None
     second(10_000)  # far short: at once
     assert changes[-1] == ("S", "T", None, Reason.BANDWIDTH)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import time
 from typing import Any
 
 import av
@@ -275,7 +276,8 @@ async def test_a_leg_answers_nacks_only_for_packets_still_worth_playing() -> Non
 async def test_only_packets_the_leg_itself_lost_count_as_its_loss() -> None:
     """lost_on_leg: the first NACK for a packet sent a while ago counts; a NACK that came
     before the packet was sent (a gap upstream, filled late) never does, however repeated,
-    nor one for a packet older than max_age (an outage's, which a keyframe mends)."""
+    nor one for a packet older than max_age (an outage's, which a keyframe mends), nor one
+    for a packet sent while the far end was not heard from (a cut link)."""
     a, b, leg = await _sender_and_receiver()
     try:
         source = rtp.RtpPacket(
@@ -300,6 +302,20 @@ async def test_only_packets_the_leg_itself_lost_count_as_its_loss() -> None:
         await asyncio.sleep(4 * passthrough.MIN_NACK_GUARD)
         await leg._retransmit(2003)  # asked for only after max_age: an outage's, not loss
         assert leg.state.lost_on_leg == 1 and leg.state.unrepairable == 1
+        # A cut: nothing heard from the far end for longer than OUTAGE_AFTER. What went
+        # out before it was heard again went into the cut, however fresh.
+        leg.max_age = 1.0
+        leg._heard()
+        assert leg.send(source, 2004, 102000, source.payload)
+        leg._heard_at = time.monotonic() - passthrough.OUTAGE_AFTER - 1
+        await asyncio.sleep(2 * passthrough.MIN_NACK_GUARD)
+        leg._heard()  # back: the RTCP that carries its first NACKs
+        await leg._retransmit(2004)
+        assert leg.state.lost_on_leg == 1
+        assert leg.send(source, 2005, 105000, source.payload)
+        await asyncio.sleep(2 * passthrough.MIN_NACK_GUARD)
+        await leg._retransmit(2005)  # sent after it came back, and lost: this leg's loss
+        assert leg.state.lost_on_leg == 2
     finally:
         await a.close()
         await b.close()
