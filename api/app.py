@@ -172,6 +172,7 @@ def build_signaling(
             max_message_bytes=settings.max_message_bytes,
             join_timeout=settings.join_timeout_seconds,
             idle_timeout=settings.idle_timeout_seconds,
+            reconnect_grace=settings.reconnect_grace_seconds,
         ),
         ice_servers=settings.ice_servers,
         session_exists=session_exists,

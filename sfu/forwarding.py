@@ -128,6 +128,11 @@ class Subscription:
         """The subscriber lost a picture (its PLI or FIR): ask the publisher."""
         self.publication.request_keyframe()
 
+    def restart(self) -> None:
+        """The publisher's stream starts anew (``Publication.rebind``): so does the slot's run."""
+        if self.slot is not None and self.slot.source is self:
+            self.slot.new_run()
+
     def stop(self) -> None:
         self.live = False
         self.publication.unsubscribe(self)
@@ -182,6 +187,13 @@ class SendSlot:
         if source is not None:
             self.source = None
             source.stop()
+
+    def new_run(self) -> None:
+        """The same source from a new stream (its publisher came back on a new connection):
+        numbers continue from the last packet sent, timestamps by the time away, and
+        video waits for a keyframe."""
+        self._rewriter.restart(new_source=True)
+        self._awaiting_keyframe = self.kind == "video"
 
     def hold_for_keyframe(self) -> None:
         if self.kind == "video":
@@ -308,6 +320,11 @@ class SendSlot:
 FrameTap = Callable[[EncodedFrame], None]
 
 
+async def _no_keyframe_request() -> bool:
+    """A held publication's publisher is away: nobody to ask."""
+    return False
+
+
 class Publication:
     """One participant's published track, fanned out packet by packet without decoding."""
 
@@ -352,6 +369,7 @@ class Publication:
         self._last_at = 0.0
         self._report: tuple[int, int] | None = None  # publisher's (NTP, RTP) pair
         self.ended = asyncio.Event()
+        self.held = False  # its publisher dropped; the seat is held (``detach_source``)
         self._task: asyncio.Task[None] | None = None
         if track is not None:
             self._task = asyncio.create_task(
@@ -374,6 +392,48 @@ class Publication:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
+
+    def detach_source(self) -> None:
+        """The publisher's connection is gone but its seat is held (``Room.hold_peer``).
+
+        The old track is no longer watched, so its end does not end the
+        publication: subscribers keep their place (no renegotiation for them)
+        and get nothing until ``rebind``.
+        """
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+        self._cancel_deferred()
+        self._send_keyframe_request = _no_keyframe_request
+        self._counts = None
+        self.held = True
+
+    def rebind(
+        self,
+        *,
+        track: MediaStreamTrack,
+        send_keyframe_request: Callable[[], Coroutine[Any, Any, bool]],
+        counts: Callable[[], tuple[int, int]] | None = None,
+    ) -> None:
+        """The publisher is back on a new connection: feed the same fan-out from it.
+
+        Its stream starts anew (new SSRC, sequence numbers and timestamps), so
+        every subscriber's slot starts a new run of its one continuous stream,
+        from a keyframe for video, which is asked for at once. The recorder's
+        tap sees the same track go on; the time away becomes silence there.
+        """
+        self._send_keyframe_request = send_keyframe_request
+        self._counts = counts
+        self._max_seq, self._report = None, None
+        self._last_request = -KEYFRAME_INTERVAL
+        self.held = False
+        for sub in tuple(self._subscribers):
+            sub.restart()
+        self._task = asyncio.create_task(
+            self._watch(track), name=f"publication-{self.participant_id}-{self.kind}"
+        )
+        if self.kind == "video":
+            self.request_keyframe()
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per KEYFRAME_INTERVAL.
@@ -479,7 +539,12 @@ class Publication:
             log.exception("frame tap failed", participant=self.participant_id)
 
     async def _watch(self, track: MediaStreamTrack) -> None:
-        """aiortc ends the receiver's track when the publisher goes (BYE, or the connection)."""
+        """aiortc ends the receiver's track when the publisher goes (BYE, or the connection).
+
+        That ends the source, not the publication: a publisher whose client closed its
+        connection to come back on a new one (``rebind``) keeps its subscribers. The
+        publication ends with the participant's seat (``aclose``).
+        """
         try:
             while True:
                 await track.recv()  # nothing comes: packets bypass the track
@@ -487,8 +552,8 @@ class Publication:
             pass
         except Exception:
             log.exception("publication watch failed", participant=self.participant_id)
-        finally:
-            self._end()
+        self._task = None  # ended on its own: detach_source must not cancel itself
+        self.detach_source()
 
     def _end(self) -> None:
         self.ended.set()

@@ -187,6 +187,18 @@ class Peer:
             except Exception:
                 log.exception("first media callback failed", participant=self.participant_id)
 
+    def packets_heard(self) -> int:
+        """Datagrams received from this participant so far (media, RTCP, DTLS), over the
+        DTLS transport: a count that stops moving when their link or their process goes."""
+        heard = 0
+        seen: set[int] = set()
+        for transceiver in self.pc.getTransceivers():
+            dtls = transceiver.receiver.transport
+            if dtls is not None and id(dtls) not in seen:
+                seen.add(id(dtls))
+                heard += dtls._RTCDtlsTransport__rx_packets  # type: ignore[attr-defined]
+        return heard
+
     def round_trip(self) -> float | None:
         """The round-trip time to this participant (seconds), from its receiver reports."""
         times = [s.send.sender.state.rtt for s in self._slots if s.send.sender.state.rtt]

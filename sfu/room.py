@@ -119,6 +119,20 @@ class Room:
 
     def _on_track(self, peer: Peer, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         pid = peer.participant_id
+        held = next(
+            (p for p in self.publications.get(pid, []) if p.held and p.kind == track.kind), None
+        )
+        if held is not None:
+            # Back in a held seat: the same publication, fed from the new connection; the
+            # others' subscriptions go on without a new offer and nobody is told of a track.
+            held.rebind(
+                track=track,
+                send_keyframe_request=lambda: passthrough.request_keyframe(receiver),
+                counts=lambda: passthrough.receiver_counts(receiver),
+            )
+            self._receive(peer, receiver, held)
+            log.info("track resumed", room=self.room_id, participant=pid, kind=track.kind)
+            return
         tap = None
         if track.kind == "audio" and self.recorder is not None:
             tap = self.recorder.tap(pid, self._roles.get(pid, ""))
@@ -131,13 +145,7 @@ class Room:
             on_audio_level=self._listener(pid) if track.kind == "audio" else None,
             counts=lambda: passthrough.receiver_counts(receiver),
         )
-        passthrough.receive_packets(
-            receiver,
-            pub.receive,
-            on_sender_report=pub.sender_report,
-            round_trip=peer.round_trip,
-            audience=(lambda: pub.audience_bps) if track.kind == "video" else None,
-        )
+        self._receive(peer, receiver, pub)
         self.publications.setdefault(pid, []).append(pub)
         log.info("track published", room=self.room_id, participant=pid, kind=track.kind)
         if self._on_publish is not None:
@@ -145,6 +153,16 @@ class Room:
         for other_id, other in self.peers.items():
             if other_id != pid and not other.closed:
                 other.subscribe(pid, pub.subscribe())
+
+    @staticmethod
+    def _receive(peer: Peer, receiver: RTCRtpReceiver, pub: Publication) -> None:
+        passthrough.receive_packets(
+            receiver,
+            pub.receive,
+            on_sender_report=pub.sender_report,
+            round_trip=peer.round_trip,
+            audience=(lambda: pub.audience_bps) if pub.kind == "video" else None,
+        )
 
     @property
     def active_speaker(self) -> str | None:
@@ -182,6 +200,21 @@ class Room:
                 self._on_active_speaker(change.participant_id)
             except Exception:
                 log.exception("active speaker callback failed", room=self.room_id)
+
+    async def hold_peer(self, participant_id: str) -> None:
+        """Close a participant's connection but keep their seat: their publications stay
+        (detached), so the others' subscriptions need no new offer when they come back
+        (``add_peer`` again, whose tracks rebind to them); ``remove_peer`` ends the seat."""
+        peer = self.peers.pop(participant_id, None)
+        for pub in self.publications.get(participant_id, []):
+            pub.detach_source()
+        if peer is not None:
+            await peer.aclose()
+        self._report(self.speakers.remove(participant_id))
+
+    def held(self, participant_id: str) -> bool:
+        """Whether ``participant_id`` has a seat here but no connection (see ``hold_peer``)."""
+        return participant_id not in self.peers and participant_id in self.publications
 
     async def remove_peer(self, participant_id: str) -> None:
         """Take a participant out: others stop receiving them, their peer closes."""

@@ -33,6 +33,8 @@ class JoinFacts:
         present: who is connected to the room now, participant id to role.
         max_participants: the room's cap.
         now: when the room changes, for the presence records.
+        resuming: the join carried the resume token of the participant's seat (held since
+            a drop, or still connected from a link that is failing).
     """
 
     session_open: bool
@@ -40,6 +42,7 @@ class JoinFacts:
     present: Mapping[str, str]
     max_participants: int
     now: datetime
+    resuming: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,16 +64,21 @@ class Admitted:
         announce: the others are told that someone arrived.
         records: the presence records to write, in order (a replacement reads as a left
             with reason ``replaced`` and then a joined).
+        resumed: the participant takes back their own seat after a drop: no record (their
+            attendance stays one interval) and the others see them reconnected.
     """
 
     replaces: bool
     announce: bool
     records: tuple[PresenceRecord, ...]
+    resumed: bool = False
 
 
 def admit(grant: JoinGrant, facts: JoinFacts) -> Admitted | Refused:
     """Decide a join with a valid token. Checks run in this order: the session, the
-    booking, the room's cap (which a participant already inside never hits)."""
+    booking, the room's cap (which a participant already inside never hits). A
+    participant with a seat who shows its resume token takes the seat back; one
+    without it (a reload, another device) replaces the old connection."""
     if not facts.session_open:
         return Refused(
             "session_not_found",
@@ -92,6 +100,8 @@ def admit(grant: JoinGrant, facts: JoinFacts) -> Admitted | Refused:
             f"this session already has {facts.max_participants} participants",
             CloseCode.ROOM_FULL,
         )
+    if old_role is not None and facts.resuming:
+        return Admitted(replaces=True, announce=False, records=(), resumed=True)
     joined = PresenceRecord("participant.joined", grant.session_id, pid, grant.role, facts.now)
     if old_role is None:
         return Admitted(replaces=False, announce=True, records=(joined,))

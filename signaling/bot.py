@@ -18,11 +18,19 @@ from typing import Any
 
 import jwt
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
-from sfu.bot import BotPeer
+from sfu.bot import BotPeer, Reception
 from sfu.errors import SfuError
 from sfu.synthetic import VIDEO_SIZE, EncodedLoop
-from signaling.protocol import PROTOCOL_VERSION, TrackRef
+from signaling.protocol import PROTOCOL_VERSION, CloseCode, TrackRef
+
+PRESENCE_TYPES = (
+    "participant.joined",
+    "participant.left",
+    "participant.reconnecting",
+    "participant.reconnected",
+)
 
 
 class BotError(SfuError):
@@ -43,6 +51,12 @@ class BotReport:
     # video_paused / video_resumed / video_thinned, as received, in order
     video_notices: list[dict[str, Any]] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)  # frames we published, by kind
+    resume_token: str = ""  # of the last joined: for coming back into the seat
+    resumed: bool = False  # a join of this stay took back a held seat
+    reconnects: list[float] = field(default_factory=list)  # when each drop was noticed
+    # participant.joined / left / reconnecting / reconnected: type, participant_id, at
+    presence: list[dict[str, Any]] = field(default_factory=list)
+    offers: list[float] = field(default_factory=list)  # when each SFU offer came
 
     @property
     def ok(self) -> bool:
@@ -66,6 +80,10 @@ class BotReport:
             "active_speakers": self.active_speakers,
             "video_notices": self.video_notices,
             "sent": self.sent,
+            "resumed": self.resumed,
+            "reconnects": self.reconnects,
+            "presence": self.presence,
+            "offers": self.offers,
         }
 
 
@@ -82,6 +100,19 @@ async def _send(ws: ClientConnection, **message: Any) -> None:
     await ws.send(json.dumps({"v": PROTOCOL_VERSION, **message}))
 
 
+class _Dropped(ConnectionError):
+    """The server closed our WebSocket, or it broke: not a leave of ours."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(f"the signaling connection closed ({code})")
+        self.code = code
+
+
+# Close codes after which coming back would be refused, or would fight another connection.
+_FINAL_CLOSES = {CloseCode.REPLACED, CloseCode.JOIN_REFUSED, CloseCode.SESSION_NOT_FOUND}
+RECONNECT_DELAY = 0.5  # seconds between attempts while the server cannot be reached
+
+
 async def run_bot(
     url: str,
     token: str,
@@ -93,6 +124,9 @@ async def run_bot(
     media_seconds: float | None = None,
     timeline: bool = False,
     video_size: tuple[int, int] = VIDEO_SIZE,
+    resume_token: str | None = None,
+    reconnect: bool = True,
+    drop: bool = False,
 ) -> BotReport:
     """Join, exchange media for ``seconds``, leave; return what was received.
 
@@ -105,43 +139,116 @@ async def run_bot(
     video frame arrived (``time.monotonic()``, the same clock in every process of
     the machine), for measurements over a stretch of the stay. ``video_size``:
     of the synthetic video published. Each video notice (``video_paused`` and
-    the like) is kept with the time it came, ``at``, on the same clock.
+    the like) is kept with the time it came, ``at``, on the same clock, and so
+    is each presence message (joined, left, reconnecting, reconnected).
+
+    Like the browser client, a bot whose WebSocket drops comes back at once with
+    the resume token of its last ``joined`` (``reconnect``), on a new peer
+    connection, trying every ``RECONNECT_DELAY`` until the stay ends;
+    ``resume_token`` starts with one (another process's seat). ``drop`` ends the
+    stay by closing the socket without a leave, as a crash would.
     """
     report = BotReport(session_id=session_of(token))
+    names: dict[str, str] = {}
+    started = time.monotonic()
+    deadline = started + seconds
+    peers: list[BotPeer] = []
+    while True:
+        try:
+            await _connection(
+                url,
+                token,
+                report,
+                names,
+                peers,
+                resume_token=report.resume_token or resume_token,
+                deadline=deadline,
+                media_seconds=media_seconds,
+                drop=drop,
+                peer_options={
+                    "publish": publish,
+                    "silent": silent,
+                    "media": media,
+                    "video_size": video_size,
+                },
+            )
+            break
+        except (_Dropped, ConnectionClosed, OSError, TimeoutError) as exc:
+            code = exc.code if isinstance(exc, _Dropped) else None
+            if not reconnect or code in _FINAL_CLOSES or time.monotonic() >= deadline:
+                if isinstance(exc, _Dropped | ConnectionClosed) and not peers:
+                    raise BotError(f"could not join: {exc}") from exc
+                if not reconnect or code in _FINAL_CLOSES:
+                    report.errors.append({"code": "connection_closed", "message": str(exc)})
+                break
+            report.reconnects.append(time.monotonic())
+            await asyncio.sleep(RECONNECT_DELAY)
+    report.seconds = time.monotonic() - started
+    for peer in peers:
+        for track in peer.tracks:
+            report.sent[track.kind] = report.sent.get(track.kind, 0) + track.frames_sent
+    for pid in {pid for peer in peers for pid in peer.received}:
+        report.participants[pid] = _entry(
+            [peer.received[pid] for peer in peers if pid in peer.received],
+            names.get(pid, ""),
+            started,
+            timeline=timeline,
+        )
+    return report
+
+
+async def _connection(
+    url: str,
+    token: str,
+    report: BotReport,
+    names: dict[str, str],
+    peers: list[BotPeer],
+    *,
+    resume_token: str | None,
+    deadline: float,
+    media_seconds: float | None,
+    drop: bool,
+    peer_options: dict[str, Any],
+) -> None:
+    """One WebSocket's life: join (resuming if we can), stay, leave; ``_Dropped`` if it broke."""
     async with connect(url, open_timeout=10, max_size=2**20) as ws:
-        await _send(ws, type="join", session_id=report.session_id, token=token)
+        resume = {"resume_token": resume_token} if resume_token else {}
+        await _send(ws, type="join", session_id=report.session_id, token=token, **resume)
         first = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
         if first.get("type") != "joined":
             raise BotError(f"join refused: {first.get('code')}: {first.get('message')}")
         report.participant_id = first["participant_id"]
-        names = {p["participant_id"]: p["name"] for p in first["participants"]}
-        peer = BotPeer(
-            ice_servers=[s["urls"] for s in first["ice_servers"]],
-            publish=publish,
-            silent=silent,
-            media=media,
-            video_size=video_size,
-        )
-        started = time.monotonic()
+        report.resume_token = first.get("resume_token", "")
+        report.resumed = report.resumed or bool(first.get("resumed"))
+        names.update({p["participant_id"]: p["name"] for p in first["participants"]})
+        peer = BotPeer(ice_servers=[s["urls"] for s in first["ice_servers"]], **peer_options)
+        peers.append(peer)
 
         async def reader() -> None:
             async for raw in ws:
                 msg = json.loads(raw)
                 kind = msg.get("type")
                 if kind == "offer":
+                    report.offers.append(time.monotonic())
                     refs = [TrackRef.model_validate(t) for t in msg["tracks"]]
                     for ref in refs:
                         if ref.participant_id and not ref.publish:
                             report.published.setdefault(ref.participant_id, set()).add(ref.kind)
                     await _send(ws, type="answer", sdp=await peer.answer_offer(msg["sdp"], refs))
-                elif kind == "participant.joined":
-                    names[msg["participant"]["participant_id"]] = msg["participant"]["name"]
+                elif kind in PRESENCE_TYPES:
+                    if kind == "participant.joined":
+                        names[msg["participant"]["participant_id"]] = msg["participant"]["name"]
+                    who = msg.get("participant_id") or msg["participant"]["participant_id"]
+                    report.presence.append(
+                        {"type": kind, "participant_id": who, "at": time.monotonic()}
+                    )
                 elif kind == "active_speaker":
                     report.active_speakers.append(msg["participant_id"])
                 elif kind in ("video_paused", "video_resumed", "video_thinned"):
                     report.video_notices.append({**msg, "at": time.monotonic()})
                 elif kind == "error":
                     report.errors.append({"code": msg["code"], "message": msg["message"]})
+            raise _Dropped(ws.close_code)
 
         async def keepalive() -> None:
             while True:
@@ -149,41 +256,48 @@ async def run_bot(
                 await _send(ws, type="ping")
 
         tasks = [asyncio.create_task(reader()), asyncio.create_task(keepalive())]
+        left = False
         try:
-            await _stay(tasks, report, peer, seconds=seconds, media_seconds=media_seconds)
+            await _stay(tasks, report, peer, deadline=deadline, media_seconds=media_seconds)
+            left = True
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            report.seconds = time.monotonic() - started
-            with contextlib.suppress(Exception):
-                await _send(ws, type="leave")
+            if left and not drop:
+                with contextlib.suppress(Exception):
+                    await _send(ws, type="leave")
             await peer.aclose()
-        report.sent = {track.kind: track.frames_sent for track in peer.tracks}
-        for pid, got in peer.received.items():
-            packets, expected = got.packets.share()
-            entry: dict[str, Any] = {
-                "name": names.get(pid, ""),
-                "audio": got.audio,
-                "video": got.video,
-                "first_video_s": None
-                if got.first_video_at is None
-                else round(got.first_video_at - started, 3),
-                "audio_packets": packets,
-                "audio_expected": expected,
-                "video_decodable": len(got.pictures.decoded),
-                "longest_freeze_s": round(got.pictures.longest_freeze(), 3),
-            }
-            if timeline:
-                entry["audio_arrivals"] = [
-                    [seq, round(at, 4)] for seq, at in got.packets.arrivals.items()
-                ]
-                entry["video_decoded"] = [
-                    [round(d.at, 4), round(d.media_time, 4), d.keyframe]
-                    for d in got.pictures.decoded
-                ]
-            report.participants[pid] = entry
-    return report
+
+
+def _entry(
+    receptions: list[Reception], name: str, started: float, *, timeline: bool
+) -> dict[str, Any]:
+    """What came from one participant, over every connection of the stay."""
+    shares = [got.packets.share() for got in receptions]
+    firsts = [got.first_video_at for got in receptions if got.first_video_at is not None]
+    entry: dict[str, Any] = {
+        "name": name,
+        "audio": sum(got.audio for got in receptions),
+        "video": sum(got.video for got in receptions),
+        "first_video_s": round(min(firsts) - started, 3) if firsts else None,
+        "audio_packets": sum(packets for packets, _ in shares),
+        "audio_expected": sum(expected for _, expected in shares),
+        "video_decodable": sum(len(got.pictures.decoded) for got in receptions),
+        "longest_freeze_s": round(
+            max((got.pictures.longest_freeze() for got in receptions), default=0.0), 3
+        ),
+    }
+    if timeline:
+        entry["audio_arrivals"] = [
+            [seq, round(at, 4)] for got in receptions for seq, at in got.packets.arrivals.items()
+        ]
+        entry["video_decoded"] = [
+            [round(d.at, 4), round(d.media_time, 4), d.keyframe]
+            for got in receptions
+            for d in got.pictures.decoded
+        ]
+    return entry
 
 
 def _all_media(report: BotReport, peer: BotPeer) -> bool:
@@ -202,11 +316,11 @@ async def _stay(
     report: BotReport,
     peer: BotPeer,
     *,
-    seconds: float,
+    deadline: float,
     media_seconds: float | None,
 ) -> None:
-    """Wait ``seconds``, or ``media_seconds`` after all media arrived; a task's error raises."""
-    deadline = time.monotonic() + seconds
+    """Wait until ``deadline``, or ``media_seconds`` after all media arrived; a task's
+    error raises."""
     media_since: float | None = None
     while (now := time.monotonic()) < deadline:
         if media_seconds is not None:

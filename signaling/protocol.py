@@ -55,6 +55,12 @@ class Join(_Message):
     type: Literal["join"]
     session_id: str = Field(max_length=64)
     token: str = Field(max_length=4096)
+    resume_token: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The resume_token of your last joined, when coming back after a drop: "
+        "your seat, publications and the others' view of you carry on.",
+    )
 
 
 class Answer(_Message):
@@ -122,6 +128,20 @@ class Joined(_Message):
     name: str
     participants: list[ParticipantInfo] = Field(description="Everyone else in the room now.")
     ice_servers: list[IceServer]
+    resume_token: str = Field(
+        description="Send it back in join if this connection drops: within "
+        "reconnect_grace_seconds you get the same seat."
+    )
+    reconnect_grace_seconds: float = Field(
+        description="How long the server keeps your seat after a drop."
+    )
+    resumed: bool = Field(
+        default=False, description="This join took back a seat held since a drop."
+    )
+    reconnecting: list[str] = Field(
+        default_factory=list,
+        description="Of the participants, those whose connection dropped and whose seat is held.",
+    )
 
 
 class ServerOffer(_Message):
@@ -144,6 +164,18 @@ class ParticipantLeft(_Message):
     type: Literal["participant.left"] = "participant.left"
     participant_id: str
     reason: Literal["left", "disconnected", "timeout"]
+
+
+class ParticipantReconnecting(_Message):
+    type: Literal["participant.reconnecting"] = "participant.reconnecting"
+    participant_id: str = Field(
+        description="Whose connection dropped: the seat is held for the grace window."
+    )
+
+
+class ParticipantReconnected(_Message):
+    type: Literal["participant.reconnected"] = "participant.reconnected"
+    participant_id: str = Field(description="Who is back in the seat held for them.")
 
 
 class TrackPublished(_Message):
@@ -233,6 +265,8 @@ ServerMessage = (
     | ServerAnswer
     | ParticipantJoined
     | ParticipantLeft
+    | ParticipantReconnecting
+    | ParticipantReconnected
     | TrackPublished
     | TrackUnpublished
     | MuteChanged

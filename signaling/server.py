@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiortc.sdp import candidate_from_sdp
 from pydantic import BaseModel
@@ -20,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from core.clock import Clock
 from core.logging import get_logger
+from core.tasks import cancel_and_wait
 from sfu.errors import IcePortsExhausted, SfuError
 from sfu.peer import TrackInfo
 from sfu.recording import RecordedTrack, Recorder
@@ -43,6 +47,8 @@ from signaling.protocol import (
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantReconnected,
+    ParticipantReconnecting,
     Ping,
     Pong,
     ProtocolError,
@@ -70,6 +76,11 @@ class SignalingLimits:
     # so a write waiting for another writer is not cut off; past it, it is tried again.
     record_timeout: float = 40.0
     drain_timeout: float = 10.0  # at shutdown, how long queued presence records may take
+    # How long a dropped participant's seat is kept for them (LIVECLASS_RECONNECT_GRACE_SECONDS).
+    reconnect_grace: float = 15.0
+    # Nothing received on a participant's media connection this long (seconds) while their
+    # WebSocket looks alive: their link is down. Receivers send RTCP at least every 1.5 s.
+    media_silence: float = 3.0
 
 
 SessionExists = Callable[[str], Awaitable[bool]]
@@ -101,6 +112,11 @@ class Connection:
         self._send_timeout = send_timeout
         self._lock = asyncio.Lock()
         self._answer: asyncio.Future[str] | None = None
+        # Media silence while the socket looked alive (see SignalingServer._watch_media):
+        # since when (the others were told reconnecting), and whether its grace ran out.
+        self.silent_since: datetime | None = None
+        self.silent_at = 0.0  # the same instant, time.monotonic()
+        self.expired = False
 
     async def send(self, message: BaseModel) -> None:
         """Send one message; raises ``ConnectionGone`` if the client has vanished."""
@@ -154,9 +170,25 @@ class Connection:
 
 
 @dataclass
+class HeldSeat:
+    """A participant whose connection dropped: their seat waits for them until ``timer`` ends."""
+
+    grant: JoinGrant
+    info: ParticipantInfo
+    since: datetime  # when it dropped: their attendance ends here if they never come back
+    timer: asyncio.Task[None]
+
+
+@dataclass
 class RoomState:
     room: Room
     connections: dict[str, Connection] = field(default_factory=dict)
+    held: dict[str, HeldSeat] = field(default_factory=dict)
+    resume_tokens: dict[str, str] = field(default_factory=dict)  # the latest per participant
+
+    @property
+    def empty(self) -> bool:
+        return not self.connections and not self.held
 
 
 class SignalingServer:
@@ -197,6 +229,7 @@ class SignalingServer:
         self._on_first_media = on_first_media
         self.rooms: dict[str, RoomState] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._closing = False  # shutting down: a closed connection leaves, nothing is held
 
     def _room(self, session_id: str) -> RoomState:
         state = self.rooms.get(session_id)
@@ -328,10 +361,18 @@ class SignalingServer:
         if session_open and self._still_admitted is not None:
             still_admitted = await self._still_admitted(grant)
         current = self.rooms.get(grant.session_id)
+        pid = grant.participant_id
         present = {
-            pid: c.info.role if c.info else grant.role
-            for pid, c in (current.connections.items() if current else ())
+            p: c.info.role if c.info else grant.role
+            for p, c in (current.connections.items() if current else ())
         }
+        present.update({p: seat.info.role for p, seat in (current.held.items() if current else ())})
+        known = current.resume_tokens.get(pid) if current else None
+        resuming = (
+            message.resume_token is not None
+            and known is not None
+            and secrets.compare_digest(message.resume_token, known)
+        )
         decision = admit(
             grant,
             JoinFacts(
@@ -340,48 +381,73 @@ class SignalingServer:
                 present=present,
                 max_participants=self.limits.max_participants,
                 now=self._clock.now(),
+                resuming=resuming,
             ),
         )
         if isinstance(decision, Refused):
             await self._refuse(conn, decision.code, decision.message, decision.close_code)
             return None
         state = self._room(grant.session_id)
+        seat = state.held.pop(pid, None)
+        if seat is not None:
+            seat.timer.cancel()
+        told_reconnecting = seat is not None
         if decision.replaces:
-            # The same participant again (a reload, a new device): the newer connection wins.
-            old = state.connections.pop(grant.participant_id, None)
+            # The same participant again: the newer connection wins. Back from a drop, or
+            # from a link that is failing, they keep their seat: their publications stay,
+            # so nobody else needs a new offer. Otherwise (a reload, a new device) the old
+            # peer goes, as the others see no change either way.
+            old = state.connections.pop(pid, None)
             if old is not None:
+                told_reconnecting = told_reconnecting or old.silent_since is not None
                 await old.close(CloseCode.REPLACED, "replaced by a newer connection")
-            await state.room.remove_peer(grant.participant_id)
-        conn.info = ParticipantInfo(
-            participant_id=grant.participant_id, role=grant.role, name=grant.name
-        )
-        state.connections[grant.participant_id] = conn
+            if decision.resumed or seat is not None:
+                await state.room.hold_peer(pid)
+            else:
+                await state.room.remove_peer(pid)
+        conn.info = ParticipantInfo(participant_id=pid, role=grant.role, name=grant.name)
+        if seat is not None:
+            conn.info.audio_muted, conn.info.video_muted = (
+                seat.info.audio_muted,
+                seat.info.video_muted,
+            )
+        state.connections[pid] = conn
+        token = state.resume_tokens[pid] = secrets.token_urlsafe(24)
         proto.joined()
-        others = [
-            c.info for pid, c in state.connections.items() if pid != grant.participant_id and c.info
-        ]
+        others = [c.info for p, c in state.connections.items() if p != pid and c.info]
+        others += [held.info for p, held in state.held.items() if p != pid]
+        reconnecting = [
+            p for p, c in state.connections.items() if p != pid and c.silent_since is not None
+        ] + [p for p in state.held if p != pid]
         await conn.send(
             Joined(
                 session_id=grant.session_id,
-                participant_id=grant.participant_id,
+                participant_id=pid,
                 role=grant.role,
                 name=grant.name,
                 participants=others,
                 ice_servers=[IceServer(urls=u) for u in self._ice_servers],
+                resume_token=token,
+                reconnect_grace_seconds=self.limits.reconnect_grace,
+                resumed=decision.resumed,
+                reconnecting=reconnecting,
             )
         )
         if state.room.active_speaker is not None:
             # Others learnt of this speaker when it changed; the newcomer learns it now.
             await conn.send(ActiveSpeaker(participant_id=state.room.active_speaker))
         # Only now: the peer's first offer must reach the client after `joined`.
-        state.room.add_peer(
-            grant.participant_id, conn.exchange, on_error=conn.report, role=grant.role
-        )
-        if decision.announce:
+        state.room.add_peer(pid, conn.exchange, on_error=conn.report, role=grant.role)
+        if told_reconnecting:
+            log.info("participant.reconnected", session=grant.session_id, participant=pid)
+            await self._broadcast(
+                grant.session_id, ParticipantReconnected(participant_id=pid), exclude=pid
+            )
+        elif decision.announce:
             await self._broadcast(
                 grant.session_id,
                 ParticipantJoined(participant=conn.info),
-                exclude=grant.participant_id,
+                exclude=pid,
             )
         # A replaced connection did end, though others saw no change: the records say so.
         for record in decision.records:
@@ -398,15 +464,22 @@ class SignalingServer:
             return
         grant, state = joined
         reason = "disconnected"
+        watch = asyncio.create_task(self._watch_media(conn, grant, state), name="media-watch")
         try:
             reason = await self._serve(conn, proto, grant, state)
         except DISCONNECTED:
             reason = "disconnected"
         finally:
             proto.closed()
-            # A client killed mid-call must still leave the room, whatever its socket
-            # does now: nothing in _leave lets a socket error escape.
-            await self._leave(conn, grant, state, reason)
+            await cancel_and_wait(watch)
+            # A client killed mid-call must still leave the room (or, dropped, have its
+            # seat held), whatever its socket does now: nothing in _leave lets a socket
+            # error escape.
+            dropped = reason == "disconnected" and not conn.expired and not self._closing
+            if not dropped or self.limits.reconnect_grace <= 0:
+                await self._leave(conn, grant, state, reason, at=conn.silent_since)
+            else:
+                await self._hold(conn, grant, state)
 
     async def _serve(
         self, conn: Connection, proto: ConnectionProtocol, grant: JoinGrant, state: RoomState
@@ -485,19 +558,116 @@ class SignalingServer:
         if peer is not None:
             await peer.pc.addIceCandidate(candidate)
 
+    async def _watch_media(self, conn: Connection, grant: JoinGrant, state: RoomState) -> None:
+        """A link cut while the WebSocket stays open (TCP waits minutes to give up): when
+        nothing comes over the participant's media connection for ``media_silence``, the
+        others see them reconnecting, and reconnected when packets come again. Silent for
+        the whole grace window, the connection is closed and the participant leaves."""
+        pid = grant.participant_id
+        interval = min(0.5, self.limits.media_silence / 4)
+        heard, heard_at = 0, time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            peer = state.room.peers.get(pid)
+            if peer is None or state.connections.get(pid) is not conn:
+                continue
+            now = time.monotonic()
+            count = peer.packets_heard()
+            if count != heard or count == 0:  # nothing yet: still connecting
+                heard, heard_at = count, now
+                if conn.silent_since is not None:
+                    conn.silent_since = None
+                    log.info("participant.reconnected", session=grant.session_id, participant=pid)
+                    await self._broadcast(
+                        grant.session_id, ParticipantReconnected(participant_id=pid), exclude=pid
+                    )
+                continue
+            silent = now - heard_at
+            if conn.silent_since is None and silent >= self.limits.media_silence:
+                conn.silent_since, conn.silent_at = self._clock.now(), now
+                log.info("participant.reconnecting", session=grant.session_id, participant=pid)
+                await self._broadcast(
+                    grant.session_id, ParticipantReconnecting(participant_id=pid), exclude=pid
+                )
+            elif silent >= self.limits.media_silence + self.limits.reconnect_grace:
+                conn.expired = True
+                await conn.close(CloseCode.TIMEOUT, "nothing received on the media connection")
+                return
+
+    async def _hold(self, conn: Connection, grant: JoinGrant, state: RoomState) -> None:
+        """The connection dropped without a leave: keep the seat for the grace window.
+
+        The others see ``participant.reconnecting`` (unless the media watch told them
+        already); the participant's publications stay, detached, for a join with the
+        resume token to pick up; when the window ends they leave as usual.
+        """
+        pid = grant.participant_id
+        await conn.close(CloseCode.NORMAL, "disconnected")
+        if state.connections.get(pid) is not conn:
+            return  # replaced: the newer connection owns the participant now
+        del state.connections[pid]
+        assert conn.info is not None
+        since = conn.silent_since or self._clock.now()
+        # The window runs from the drop: a link that went quiet before its socket closed
+        # has used part of it already.
+        grace = self.limits.reconnect_grace
+        if conn.silent_since is not None:
+            grace = max(0.0, grace - (time.monotonic() - conn.silent_at))
+        timer = asyncio.create_task(
+            self._expire(grant, state, grace), name=f"reconnect-grace-{grant.session_id}-{pid}"
+        )
+        state.held[pid] = HeldSeat(grant, conn.info, since, timer)
+        try:
+            await state.room.hold_peer(pid)
+            if conn.silent_since is None:
+                log.info("participant.reconnecting", session=grant.session_id, participant=pid)
+                await self._broadcast(
+                    grant.session_id, ParticipantReconnecting(participant_id=pid), exclude=pid
+                )
+        except Exception:
+            log.exception("holding a seat failed", session=grant.session_id, participant=pid)
+
+    async def _expire(self, grant: JoinGrant, state: RoomState, grace: float) -> None:
+        """The grace window ran out: the held seat's participant leaves, as of their drop."""
+        await asyncio.sleep(grace)
+        seat = state.held.pop(grant.participant_id, None)
+        if seat is None:
+            return
+        await self._remove(grant, state, "disconnected", at=seat.since)
+
     async def _leave(
-        self, conn: Connection, grant: JoinGrant, state: RoomState, reason: str
+        self,
+        conn: Connection,
+        grant: JoinGrant,
+        state: RoomState,
+        reason: str,
+        *,
+        at: datetime | None = None,
     ) -> None:
         """Take the participant out of the room and tell the others; each step runs even
-        if one before it failed, so no participant outlives its connection."""
+        if one before it failed, so no participant outlives its connection. ``at``: when
+        they were last there, if earlier than now (a link silent since)."""
         pid = grant.participant_id
         await conn.close(CloseCode.TIMEOUT if reason == "timeout" else CloseCode.NORMAL, reason)
         if state.connections.get(pid) is not conn:
             return  # replaced: the newer connection owns the participant now
         del state.connections[pid]
-        # Stamped now, when the room changed, though written after others are told.
+        await self._remove(grant, state, reason, at=at)
+
+    async def _remove(
+        self, grant: JoinGrant, state: RoomState, reason: str, *, at: datetime | None = None
+    ) -> None:
+        pid = grant.participant_id
+        state.resume_tokens.pop(pid, None)
+        # Stamped when the room changed (or they were last heard), though written after
+        # the others are told.
         left = PresenceRecord(
-            "participant.left", grant.session_id, pid, grant.role, self._clock.now(), reason=reason
+            "participant.left",
+            grant.session_id,
+            pid,
+            grant.role,
+            at or self._clock.now(),
+            reason=reason,
         )
         self._record(left)
         kinds = [p.kind for p in state.room.publications.get(pid, [])]
@@ -518,7 +688,7 @@ class SignalingServer:
         except Exception:
             log.exception("telling the room of a leave failed", session=grant.session_id)
         finally:
-            if not state.connections and self.rooms.get(grant.session_id) is state:
+            if state.empty and self.rooms.get(grant.session_id) is state:
                 del self.rooms[grant.session_id]
                 await self._close_room(grant.session_id, state)
 
@@ -543,9 +713,12 @@ class SignalingServer:
             log.exception("recording sink failed", session=session_id, files=len(tracks))
 
     async def aclose(self) -> None:
+        self._closing = True
         for task in list(self._background):
             task.cancel()
         for session_id, state in list(self.rooms.items()):
+            for seat in state.held.values():
+                seat.timer.cancel()
             for conn in list(state.connections.values()):
                 await conn.close(1001, "server shutting down")
             await self._close_room(session_id, state)

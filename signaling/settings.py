@@ -36,3 +36,12 @@ class SignalingSettings(LiveclassSettings):
         description="A signaling connection that sends nothing (not even ping) this long "
         "is closed.",
     )
+
+    reconnect_grace_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        le=300,
+        description="How long a participant whose connection dropped keeps their seat: "
+        "the others see them reconnecting, and they come back into it with the resume "
+        "token. 0: a drop is a leave.",
+    )

@@ -55,6 +55,28 @@ def test_a_rejoin_replaces_the_old_connection_quietly() -> None:
     )
 
 
+def test_a_resume_takes_the_seat_back_without_a_record() -> None:
+    """Back with the seat's resume token: no left or joined record (attendance stays one
+    interval), nobody told of a newcomer; a full room does not keep them out."""
+    facts = _facts(
+        present={"usr_tutor": "tutor", "usr_student": "student"}, max_participants=2, resuming=True
+    )
+    assert admit(GRANT, facts) == Admitted(replaces=True, announce=False, records=(), resumed=True)
+
+
+def test_a_resume_token_without_a_seat_is_a_first_join() -> None:
+    """The seat's grace ran out: the token takes nothing back, the join is a new one."""
+    decision = admit(GRANT, _facts(resuming=True))
+    assert isinstance(decision, Admitted) and decision.announce and not decision.resumed
+
+
+def test_a_resume_does_not_get_past_a_removal() -> None:
+    """Taken off the session while away: the seat is not given back."""
+    facts = _facts(still_admitted=False, present={"usr_student": "student"}, resuming=True)
+    decision = admit(GRANT, facts)
+    assert isinstance(decision, Refused) and decision.code == "not_a_participant"
+
+
 @pytest.mark.parametrize(
     ("facts", "code", "close_code"),
     [

@@ -31,8 +31,11 @@ WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The shared test settings, with ICE confined to loopback for the bots."""
-    return settings.model_copy(update={"ice_addresses": ["127.0.0.1"]})
+    """The shared test settings, with ICE confined to loopback for the bots, and a short
+    grace window: a dropped connection's seat is let go after 1 s."""
+    return settings.model_copy(
+        update={"ice_addresses": ["127.0.0.1"], "reconnect_grace_seconds": 1.0}
+    )
 
 
 @asynccontextmanager
@@ -165,8 +168,9 @@ async def test_a_rejoin_reads_as_left_replaced_then_joined(
 async def test_a_failing_write_is_logged_and_signaling_goes_on(
     empty_database: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With presence_records gone (a broken database), joins work and each loss is logged."""
-    settings = await loopback_settings(empty_database, tmp_path / "var")
+    """With presence_records gone (a broken database), joins work and each loss is logged.
+    No grace window: the tutor's dropped connection is a leave at once."""
+    settings = await loopback_settings(empty_database, tmp_path / "var", reconnect_grace_seconds=0)
     app = create_app(settings, clock=FixedClock(NOW))
     world = await seed_world(app, NOW)
     async with app.state.services.engine.begin() as conn:

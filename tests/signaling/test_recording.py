@@ -125,3 +125,32 @@ async def test_with_recording_off_nothing_is_recorded(
             for table in reversed(Base.metadata.sorted_tables):
                 await conn.execute(table.delete())
         await app.state.services.aclose()
+
+
+async def test_a_participant_back_in_their_seat_records_on_in_the_same_file(
+    recording_app: Starlette, clock: FixedClock
+) -> None:
+    """The tutor's connection drops for 2 s and comes back with its resume token: one file,
+    whose timeline holds both stretches and the time away between them as silence."""
+    app = recording_app
+    world = await seed_world(app, clock.now())
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        serving(app) as url,
+    ):
+        tutor = await _token(client, world, "t1")
+        started = asyncio.get_running_loop().time()
+        first = await run_bot(url, tutor, seconds=4 * WAIT, drop=True)
+        await asyncio.sleep(2)
+        second = await run_bot(url, tutor, seconds=4 * WAIT, resume_token=first.resume_token)
+        stayed = asyncio.get_running_loop().time() - started
+        assert second.resumed
+        sink: Sink = app.state.sink
+        async with asyncio.timeout(10 * WAIT):
+            await sink.arrived.wait()
+    [(_, tracks)] = sink.calls
+    [track] = tracks
+    assert track.role == "tutor"
+    # Either stretch alone is under 4 s of audio; together with the gap, over 6.
+    assert 6.0 <= track.duration <= stayed + 0.5, (track.duration, stayed)

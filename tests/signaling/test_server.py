@@ -65,6 +65,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
         tmp_path / "var",
         join_timeout_seconds=1.0,
         max_participants=3,
+        reconnect_grace_seconds=1.0,  # a drop leaves soon (tests/signaling/test_reconnect.py)
     )
     app = create_app(settings, clock=FixedClock(NOW))
     world = await seed_world(app, NOW)
