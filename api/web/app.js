@@ -15,7 +15,9 @@ const state = {
   mids: new Map(), // mid -> participant_id
   activeSpeaker: null, // participant_id the SFU names as speaking (may be ours), or null
   leaving: false,
-  rejoinDelay: 1000,
+  rejoinDelay: 0, // the first try after a drop is at once; then 1 s, 2 s, … up to 10 s
+  // From our last `joined`: a rejoin within the server's grace window gets our seat back.
+  resumeToken: sessionStorage.getItem(`liveclass:resume:${sessionId}`),
   timers: [],
 };
 window.liveclass = state;
@@ -109,9 +111,13 @@ function tileFor(participantId, info) {
     notice.className = "notice";
     notice.setAttribute("role", "status");
     notice.hidden = true;
-    li.append(video, audio, name, notice);
+    const presence = document.createElement("span");
+    presence.className = "presence";
+    presence.setAttribute("role", "status");
+    presence.hidden = true;
+    li.append(video, audio, name, notice, presence);
     $("tiles").append(li);
-    entry = { info: info || { participant_id: participantId, name: "", role: "" }, li, video, audio, name, notice, stream: new MediaStream() };
+    entry = { info: info || { participant_id: participantId, name: "", role: "" }, li, video, audio, name, notice, presence, stream: new MediaStream() };
     video.srcObject = entry.stream;
     audio.srcObject = entry.stream;
     state.participants.set(participantId, entry);
@@ -226,17 +232,31 @@ function showVideoNotice(participantId, kind) {
   entry.notice.hidden = !VIDEO_NOTICES[kind];
 }
 
+// Someone's connection dropped and the SFU holds their seat: their tile says so until
+// they are back (participant.reconnected) or gone (participant.left).
+function showReconnecting(participantId, reconnecting) {
+  const entry = state.participants.get(participantId);
+  if (!entry) return;
+  if (reconnecting) entry.li.dataset.presence = "reconnecting";
+  else delete entry.li.dataset.presence;
+  entry.presence.textContent = reconnecting ? "Reconnecting…" : "";
+  entry.presence.hidden = !reconnecting;
+}
+
 async function connect() {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/rtc`;
   const signaling = new Signaling(url);
   state.signaling = signaling;
-  const joined = await signaling.connect(sessionId, state.token);
+  const joined = await signaling.connect(sessionId, state.token, state.resumeToken);
   state.me = joined;
-  state.rejoinDelay = 1000;
+  state.rejoinDelay = 0;
+  state.resumeToken = joined.resume_token;
+  sessionStorage.setItem(`liveclass:resume:${sessionId}`, joined.resume_token);
   const pc = new RTCPeerConnection({ iceServers: joined.ice_servers, bundlePolicy: "max-bundle" });
   state.pc = pc;
   state.published = false;
   for (const p of joined.participants) tileFor(p.participant_id, p);
+  for (const id of joined.reconnecting || []) showReconnecting(id, true);
 
   pc.ontrack = (event) => {
     const entry = mediaTile(state.mids.get(event.transceiver.mid) || (event.streams[0] && event.streams[0].id));
@@ -252,6 +272,18 @@ async function connect() {
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === "failed" && state.pc === pc) scheduleRejoin("the media connection failed");
   };
+  // ICE says "disconnected" after a few seconds without packets and "failed" only after
+  // about 30 s: a link that stays quiet 2 s more is rejoined, into the same seat.
+  pc.oniceconnectionstatechange = () => {
+    clearTimeout(state.iceTimer);
+    if (pc.iceConnectionState === "disconnected") {
+      state.iceTimer = setTimeout(() => {
+        if (state.pc === pc && pc.iceConnectionState !== "connected" && pc.iceConnectionState !== "completed") {
+          scheduleRejoin("the media connection was lost");
+        }
+      }, 2000);
+    }
+  };
 
   signaling.addEventListener("answer", (e) => pc.setRemoteDescription({ type: "answer", sdp: e.detail.sdp }));
   signaling.addEventListener("offer", (e) => acceptOffer(pc, signaling, e.detail).catch((error) => {
@@ -260,6 +292,8 @@ async function connect() {
   }));
   signaling.addEventListener("participant.joined", (e) => tileFor(e.detail.participant.participant_id, e.detail.participant));
   signaling.addEventListener("participant.left", (e) => removeTile(e.detail.participant_id));
+  signaling.addEventListener("participant.reconnecting", (e) => showReconnecting(e.detail.participant_id, true));
+  signaling.addEventListener("participant.reconnected", (e) => showReconnecting(e.detail.participant_id, false));
   signaling.addEventListener("mute", (e) => {
     const entry = state.participants.get(e.detail.participant_id);
     if (entry) {
@@ -277,6 +311,7 @@ async function connect() {
     if (FINAL_CLOSE_CODES.has(e.detail.code)) {
       say(e.detail.code === 4409 ? "You joined from another tab or device." : `Disconnected: ${e.detail.reason || e.detail.code}`);
       teardown();
+      offerRejoin();
     } else {
       scheduleRejoin("the connection dropped");
     }
@@ -301,6 +336,7 @@ function toggle(button, onLabel, offLabel) {
 }
 
 function teardown() {
+  clearTimeout(state.iceTimer);
   if (state.pc) state.pc.close();
   state.pc = null;
   for (const id of [...state.participants.keys()]) removeTile(id);
@@ -311,8 +347,8 @@ function teardown() {
 function scheduleRejoin(why) {
   if (state.leaving || state.rejoinTimer) return;
   const delay = state.rejoinDelay;
-  state.rejoinDelay = Math.min(state.rejoinDelay * 2, 10000);
-  say(`Reconnecting (${why})…`);
+  state.rejoinDelay = Math.min(Math.max(state.rejoinDelay * 2, 1000), 10000);
+  say(`Reconnecting… (${why})`);
   if (state.signaling) state.signaling.close(4000);
   teardown();
   state.rejoinTimer = setTimeout(async () => {
@@ -323,11 +359,33 @@ function scheduleRejoin(why) {
     } catch (error) {
       if (FINAL_CLOSE_CODES.has(error.code) || String(error.code).startsWith("join_token")) {
         say(`Cannot rejoin: ${error.message}`);
+        offerRejoin();
       } else {
         scheduleRejoin(error.message);
       }
     }
   }, delay);
+}
+
+// After a leave, or a drop the client cannot mend on its own: one button to come back.
+function offerRejoin() {
+  $("rejoin").hidden = false;
+  $("rejoin").focus();
+}
+
+async function rejoin() {
+  $("rejoin").hidden = true;
+  state.leaving = false;
+  say("");
+  try {
+    if (!state.stream || state.stream.getTracks().every((t) => t.readyState === "ended")) await openMedia();
+  } catch (error) {
+    say(`Camera or microphone unavailable: ${error.message}. Allow access and reload.`);
+    offerRejoin();
+    return;
+  }
+  await join();
+  if ($("call").hidden) offerRejoin();
 }
 
 async function join() {
@@ -355,7 +413,11 @@ function leave() {
   $("call").hidden = true;
   $("quality").dataset.level = "none";
   $("quality").textContent = "Not connected";
+  // A leave gives the seat up: the next join is a new one.
+  state.resumeToken = null;
+  sessionStorage.removeItem(`liveclass:resume:${sessionId}`);
   say("You left the session.");
+  offerRejoin();
 }
 
 // --- connection quality and speaking indicators, from getStats() ------------------
@@ -394,6 +456,7 @@ $("microphone").addEventListener("change", () => openMedia().catch((e) => say(e.
 $("mute").addEventListener("click", (e) => toggle(e.currentTarget, "Unmute microphone", "Mute microphone"));
 $("camera-toggle").addEventListener("click", (e) => toggle(e.currentTarget, "Turn camera on", "Turn camera off"));
 $("leave").addEventListener("click", leave);
+$("rejoin").addEventListener("click", rejoin);
 
 if (state.token) {
   showLobby();

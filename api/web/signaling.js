@@ -12,13 +12,14 @@ export class Signaling extends EventTarget {
     this.ws = null;
   }
 
-  // Open the socket and send join; resolves with the `joined` message.
-  connect(sessionId, token) {
+  // Open the socket and send join; resolves with the `joined` message. With the
+  // resume token of an earlier `joined`, the server gives back the seat it held.
+  connect(sessionId, token, resumeToken = null) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       this.ws = ws;
       let joined = false;
-      ws.onopen = () => this.send({ type: "join", session_id: sessionId, token });
+      ws.onopen = () => this.send({ type: "join", session_id: sessionId, token, ...(resumeToken ? { resume_token: resumeToken } : {}) });
       ws.onmessage = (event) => {
         const message = JSON.parse(event.data);
         if (!joined) {

@@ -5,7 +5,8 @@ Started by tests/browser/test_join_page.py as
 Serves Liveclass on embedded defaults, opens the demo's join links for the
 tutor and the student, waits until each decodes the other's video and receives
 audio (from getStats) and the student's page highlights the tutor as active
-speaker, then the tutor leaves; writes what it saw to OUT as JSON.
+speaker; drops the student's WebSocket (no leave) and waits for the page to come
+back into its seat; then the tutor leaves; writes what it saw to OUT as JSON.
 
 The tutor's fake microphone plays a speech-like WAV (voiced syllables with
 pauses), so Chrome's own audio-level header extension makes the tutor the
@@ -69,6 +70,8 @@ STATS = """async () => {
     connection: s.pc && s.pc.connectionState,
     quality: document.getElementById("quality").textContent,
     message: document.getElementById("message").textContent,
+    rejoin_offered: !document.getElementById("rejoin").hidden,
+    resumed: Boolean(s.me && s.me.resumed),
   };
 }"""
 MEDIA_FLOWING = """(async () => {
@@ -85,6 +88,15 @@ MEDIA_FLOWING = """(async () => {
 })()"""
 
 
+# What the tutor's page hears of the others' presence from now on, in order.
+WATCH_PRESENCE = """() => {
+  window.presenceSeen = [];
+  for (const type of ["participant.joined", "participant.left",
+                      "participant.reconnecting", "participant.reconnected"]) {
+    window.liveclass.signaling.addEventListener(type, () => window.presenceSeen.push(type));
+  }
+}"""
+# The student's page's decoded frames and received audio on its current connection.
 ACTIVE_SPEAKER_SHOWN = "document.querySelectorAll('#tiles li.active-speaker').length > 0"
 
 
@@ -106,6 +118,17 @@ def speech_like_wav(path: Path, seconds: float = 4.0, rate: int = 48_000) -> Pat
         out.setframerate(rate)
         out.writeframes(samples.tobytes())
     return path
+
+
+def frames_past(count: int) -> str:
+    """A check: the page has decoded more than ``count`` video frames in all."""
+    return f"""(async () => {{
+  let decoded = 0;
+  (await window.liveclass.pc.getStats()).forEach((x) => {{
+    if (x.type === "inbound-rtp" && x.kind === "video") decoded += x.framesDecoded || 0;
+  }});
+  return decoded > {count};
+}})()"""
 
 
 def interfaces() -> list[str]:
@@ -240,6 +263,18 @@ async def run(out: Path) -> None:
             result["tutor_speaker"]["me"] = await pages["tutor"].evaluate(
                 "window.liveclass.me.participant_id"
             )
+            # A drop: the student's socket closes without a leave. The page comes back
+            # at once with its resume token, into the same seat, on a new peer connection.
+            await pages["tutor"].evaluate(WATCH_PRESENCE)
+            await until(pages["tutor"], "true", 0)
+            before = (await pages["tutor"].evaluate(STATS))["inbound"]["video"]["framesDecoded"]
+            await pages["student"].evaluate("window.liveclass.signaling.ws.close()")
+            await until(pages["student"], "Boolean(window.liveclass.me.resumed)", 15)
+            result["student_after_drop"] = await until(pages["student"], MEDIA_FLOWING, 20)
+            await until(pages["tutor"], "window.presenceSeen.length >= 2", 10)
+            result["tutor_saw_of_the_drop"] = await pages["tutor"].evaluate("window.presenceSeen")
+            result["tutor_after_drop"] = await until(pages["tutor"], frames_past(before + 15), 10)
+            result["tutor_after_drop"]["decoded_before"] = before
             await pages["tutor"].get_by_role("button", name="Leave").click()
             result["student_after_leave"] = await until(
                 pages["student"], "window.liveclass.participants.size === 0", 10

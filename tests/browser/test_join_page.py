@@ -79,6 +79,25 @@ def test_leaving_is_seen_by_the_other(session: dict[str, Any]) -> None:
     assert session["student_after_leave"]["participants"] == []
     assert session["student_after_leave"]["tiles"] == []
     assert session["tutor_after_leave"]["message"] == "You left the session."
+    assert session["tutor_after_leave"]["rejoin_offered"], "no Rejoin button after leaving"
+
+
+def test_a_dropped_page_comes_back_into_its_seat(session: dict[str, Any]) -> None:
+    """The student's socket drops: the page rejoins at once with its resume token and gets
+    its seat back; the tutor's page sees reconnecting then reconnected, never a leave, and
+    both decode each other's video again."""
+    back = session["student_after_drop"]
+    assert back["resumed"], {**back, "log": session["server_log_tail"]}
+    assert back["inbound"]["video"]["framesDecoded"] > 0, back
+    assert back["participants"] and back["message"] == "", back
+    assert session["tutor_saw_of_the_drop"] == [
+        "participant.reconnecting",
+        "participant.reconnected",
+    ]
+    after = session["tutor_after_drop"]
+    assert after["participants"], after
+    # The tutor's page decodes the student on the same track, from its new connection.
+    assert after["inbound"]["video"]["framesDecoded"] > after["decoded_before"] + 15, after
 
 
 @pytest.mark.parametrize("role", ["tutor", "student"])
