@@ -21,7 +21,8 @@ freeze, the video notices the SFU sent the student (``video_thinned`` and the
 like), and after the cap how long until video ran at full rate again. With
 ``--viewer chromium`` the student is Debian's Chromium (``bench.chromium_viewer``)
 and the figures are Chrome's own: audio samples concealed, jitter-buffer delay,
-frames decoded, and what a tile's notice said.
+frames decoded, and what a tile's notice said. ``--outages`` runs the other
+half of a bad network instead, links cut and a student killed (``bench.outages``).
 ``tests/bench/test_network.py`` asserts the goals on the same run.
 """
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import outages
 from bench.impaired_session import AUDIO_FPS, VIDEO_FPS, VIEWERS
 from bench.lesson_lab import lesson, reports
 from bench.netlab import Link, NetLab
@@ -231,13 +233,24 @@ def main() -> None:
     parser.add_argument("--loss", type=int, default=10, help="downlink loss, percent")
     parser.add_argument("--viewer", choices=VIEWERS, default="bot", help="who the student is")
     parser.add_argument("--json", type=Path, help="also write the raw result here")
+    parser.add_argument(
+        "--outages",
+        action="store_true",
+        help="instead: cut the student's link for 5 s and 30 s, then kill a student "
+        "(bench.outages)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("network namespaces need root")
-    result = run(viewer=args.viewer, cap=args.cap, cap_seconds=args.cap_seconds, loss=args.loss)
+    if args.outages:
+        result = outages.run()
+        shown = outages.figures(result)
+    else:
+        result = run(viewer=args.viewer, cap=args.cap, cap_seconds=args.cap_seconds, loss=args.loss)
+        shown = figures(result)
     if args.json:
         args.json.write_text(json.dumps(result))
-    print(json.dumps(figures(result), indent=2))
+    print(json.dumps(shown, indent=2))
 
 
 if __name__ == "__main__":
