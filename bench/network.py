@@ -136,6 +136,9 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     arrivals = got["audio_arrivals"]
     decoded = [d[0] for d in got["video_decoded"]]
     notices = [n for n in student.get("video_notices", []) if n["participant_id"] == tutor_id]
+    student_id = student["participant_id"]
+    # The SFU's rating of the student's own connection, as the student was told it.
+    rated = [(q["at"], q["ratings"].get(student_id)) for q in student.get("quality", [])]
     out: dict[str, Any] = {}
     windows = result["windows"]
     for n, window in enumerate(windows):
@@ -159,6 +162,10 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
                 if start <= n["at"] < until
             ],
         }
+        before = [r for at, r in rated if at < start]
+        figures["student_rated"] = sorted(
+            ({r for at, r in rated if start <= at < end} | set(before[-1:])) - {None}
+        )
         if window["name"] == "cap":
             figures["full_rate_back_after_s"] = _full_rate_back(decoded, end)
         out[window["name"]] = figures

@@ -767,6 +767,11 @@ class PacketSender:
         return self.sender._ssrc
 
     @property
+    def packets_sent(self) -> int:
+        """Packets this leg has sent (retransmissions not counted)."""
+        return int(self.sender._RTCRtpSender__packet_count)  # type: ignore[attr-defined]
+
+    @property
     def ready(self) -> bool:
         """Whether the sender started: its leg is negotiated and connected."""
         return self.payload_type is not None

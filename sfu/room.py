@@ -28,12 +28,14 @@ from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamTrack
 
 from core.logging import get_logger
+from core.tasks import cancel_and_wait
 from sfu import passthrough
-from sfu.allocation import AllocationSettings
+from sfu.allocation import TOP_LAYER, AllocationSettings
 from sfu.allocator import AllocationChange, Allocator
 from sfu.errors import RoomFull, SfuError
 from sfu.forwarding import Publication
 from sfu.peer import OfferExchange, Peer
+from sfu.quality import QUALITY_INTERVAL, Counters, Quality, QualityMeter, rate
 from sfu.recording import Recorder
 from sfu.speaker import ActiveSpeakerDetector, SpeakerChange, SpeakerSettings
 
@@ -55,12 +57,14 @@ class Room:
         on_first_media: Callable[[float], None] | None = None,
         on_video_allocation: AllocationChange | None = None,
         allocation_settings: AllocationSettings | None = None,
+        on_quality: Callable[[dict[str, Quality]], None] | None = None,
     ) -> None:
         """``on_first_media(seconds)``: for each participant, once, the time from joining
         to the first media packet forwarded to them (``/metrics``).
         ``on_video_allocation(subscriber, publisher, allocation, before)``: a
         subscriber's video of a publisher was thinned, paused or restored
-        (``sfu.allocator``)."""
+        (``sfu.allocator``). ``on_quality(ratings)``: every participant's connection
+        quality (``sfu.quality``), whenever one of them changes."""
         passthrough.install()
         self._on_first_media = on_first_media
         self.recorder = recorder
@@ -75,6 +79,10 @@ class Room:
         self._ice_servers = ice_servers
         self.peers: dict[str, Peer] = {}
         self.publications: dict[str, list[Publication]] = {}
+        self._on_quality = on_quality
+        self.quality: dict[str, Quality] = {}  # by participant, as last rated
+        self._meter = QualityMeter()
+        self._quality_task: asyncio.Task[None] | None = None
         self.allocator = Allocator(
             peers=lambda: [(pid, p.send_slots) for pid, p in self.peers.items() if not p.closed],
             settings=allocation_settings,
@@ -109,7 +117,12 @@ class Room:
         )
         self.peers[participant_id] = peer
         self._roles[participant_id] = role
+        self._meter.forget(participant_id)  # a new connection's counters start at zero
         self.allocator.start()
+        if self._quality_task is None:
+            self._quality_task = asyncio.create_task(
+                self._watch_quality(), name=f"quality-{self.room_id}"
+            )
         for publisher_id, pubs in self.publications.items():
             if publisher_id != participant_id:
                 for pub in pubs:
@@ -201,6 +214,46 @@ class Room:
             except Exception:
                 log.exception("active speaker callback failed", room=self.room_id)
 
+    async def _watch_quality(self) -> None:
+        while True:
+            await asyncio.sleep(QUALITY_INTERVAL)
+            try:
+                self._rate_links()
+            except Exception:
+                log.exception("connection quality failed", room=self.room_id)
+
+    def _rate_links(self) -> None:
+        """Rate every connected participant's links over the last window (``sfu.quality``)."""
+        ratings: dict[str, Quality] = {}
+        for pid, peer in self.peers.items():
+            if peer.closed:
+                continue
+            received = lost = 0
+            for pub in self.publications.get(pid, []):
+                if not pub.held:
+                    got, missing = pub.counts()
+                    received, lost = received + got, lost + missing
+            sent = lost_on_leg = 0
+            fitted = False
+            for _, slot in peer.send_slots:
+                sent += slot.sender.packets_sent
+                lost_on_leg += slot.sender.state.lost_on_leg
+                allocation = self.allocator.allocation(slot)
+                fitted = fitted or (allocation is not None and allocation.layer != TOP_LAYER)
+            counters = Counters(peer.packets_heard(), received, lost, sent, lost_on_leg)
+            figures = self._meter.figures(pid, counters, rtt=peer.round_trip(), video_fitted=fitted)
+            if figures is not None:
+                ratings[pid] = rate(figures)
+            elif pid in self.quality:
+                ratings[pid] = self.quality[pid]
+        if ratings != self.quality:
+            self.quality = ratings
+            if self._on_quality is not None:
+                try:
+                    self._on_quality(dict(ratings))
+                except Exception:
+                    log.exception("connection quality callback failed", room=self.room_id)
+
     async def hold_peer(self, participant_id: str) -> None:
         """Close a participant's connection but keep their seat: their publications stay
         (detached), so the others' subscriptions need no new offer when they come back
@@ -234,6 +287,8 @@ class Room:
         for pid in list(self.peers):
             await self.remove_peer(pid)
         await self.allocator.aclose()
+        await cancel_and_wait(self._quality_task)
+        self._quality_task = None
         if self._speaker_task is not None:
             self._speaker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -57,6 +57,8 @@ class BotReport:
     # participant.joined / left / reconnecting / reconnected: type, participant_id, at
     presence: list[dict[str, Any]] = field(default_factory=list)
     offers: list[float] = field(default_factory=list)  # when each SFU offer came
+    # connection_quality as it came: at, and each participant's rating
+    quality: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +86,7 @@ class BotReport:
             "reconnects": self.reconnects,
             "presence": self.presence,
             "offers": self.offers,
+            "quality": self.quality,
         }
 
 
@@ -244,6 +247,9 @@ async def _connection(
                     )
                 elif kind == "active_speaker":
                     report.active_speakers.append(msg["participant_id"])
+                elif kind == "connection_quality":
+                    ratings = {p["participant_id"]: p["quality"] for p in msg["participants"]}
+                    report.quality.append({"at": time.monotonic(), "ratings": ratings})
                 elif kind in ("video_paused", "video_resumed", "video_thinned"):
                     report.video_notices.append({**msg, "at": time.monotonic()})
                 elif kind == "error":

@@ -249,6 +249,21 @@ def video_notice(
     return VideoThinned(participant_id=publisher_id, frame_share=share, reason=reason)
 
 
+class QualityInfo(BaseModel):
+    participant_id: str
+    quality: Literal["excellent", "good", "poor", "lost"] = Field(
+        description="From the SFU's measurements of their links, the worse way: loss, round "
+        "trip, video fitted to the link (good at best), nothing heard (lost)."
+    )
+
+
+class ConnectionQuality(_Message):
+    type: Literal["connection_quality"] = "connection_quality"
+    participants: list[QualityInfo] = Field(
+        description="Everyone connected, you included; sent to all when any rating changes."
+    )
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     code: str
@@ -274,6 +289,7 @@ ServerMessage = (
     | VideoPaused
     | VideoResumed
     | VideoThinned
+    | ConnectionQuality
     | Error
     | Pong
 )

@@ -26,6 +26,7 @@ from core.logging import get_logger
 from core.tasks import cancel_and_wait
 from sfu.errors import IcePortsExhausted, SfuError
 from sfu.peer import TrackInfo
+from sfu.quality import Quality
 from sfu.recording import RecordedTrack, Recorder
 from sfu.room import Room
 from signaling.admission import JoinFacts, Refused, admit
@@ -36,6 +37,7 @@ from signaling.protocol import (
     Answer,
     CloseCode,
     ConnectionProtocol,
+    ConnectionQuality,
     Error,
     Ice,
     IceServer,
@@ -52,6 +54,7 @@ from signaling.protocol import (
     Ping,
     Pong,
     ProtocolError,
+    QualityInfo,
     ServerOffer,
     TrackPublished,
     TrackRef,
@@ -191,6 +194,15 @@ class RoomState:
         return not self.connections and not self.held
 
 
+def _quality_message(ratings: dict[str, Quality]) -> ConnectionQuality:
+    return ConnectionQuality(
+        participants=[
+            QualityInfo(participant_id=pid, quality=quality.value)
+            for pid, quality in sorted(ratings.items())
+        ]
+    )
+
+
 class SignalingServer:
     """All rooms of this node, and the WebSocket handler that serves them."""
 
@@ -249,6 +261,9 @@ class SignalingServer:
                     ),
                     on_video_allocation=lambda sub, pub, after, before: self._tell_soon(
                         session_id, sub, video_notice(pub, after, before)
+                    ),
+                    on_quality=lambda ratings: self._broadcast_soon(
+                        session_id, _quality_message(ratings)
                     ),
                     recorder=self._recorder_for(session_id) if self._recorder_for else None,
                     on_first_media=self._on_first_media,
@@ -436,6 +451,8 @@ class SignalingServer:
         if state.room.active_speaker is not None:
             # Others learnt of this speaker when it changed; the newcomer learns it now.
             await conn.send(ActiveSpeaker(participant_id=state.room.active_speaker))
+        if state.room.quality:
+            await conn.send(_quality_message(state.room.quality))
         # Only now: the peer's first offer must reach the client after `joined`.
         state.room.add_peer(pid, conn.exchange, on_error=conn.report, role=grant.role)
         if told_reconnecting:

@@ -14,6 +14,7 @@ const state = {
   participants: new Map(), // participant_id -> {info, tile, stream}
   mids: new Map(), // mid -> participant_id
   activeSpeaker: null, // participant_id the SFU names as speaking (may be ours), or null
+  quality: new Map(), // participant_id -> the SFU's rating of their connection (ours too)
   leaving: false,
   rejoinDelay: 0, // the first try after a drop is at once; then 1 s, 2 s, … up to 10 s
   // From our last `joined`: a rejoin within the server's grace window gets our seat back.
@@ -115,9 +116,12 @@ function tileFor(participantId, info) {
     presence.className = "presence";
     presence.setAttribute("role", "status");
     presence.hidden = true;
-    li.append(video, audio, name, notice, presence);
+    const quality = document.createElement("span");
+    quality.className = "quality";
+    quality.hidden = true;
+    li.append(video, audio, name, notice, presence, quality);
     $("tiles").append(li);
-    entry = { info: info || { participant_id: participantId, name: "", role: "" }, li, video, audio, name, notice, presence, stream: new MediaStream() };
+    entry = { info: info || { participant_id: participantId, name: "", role: "" }, li, video, audio, name, notice, presence, quality, stream: new MediaStream() };
     video.srcObject = entry.stream;
     audio.srcObject = entry.stream;
     state.participants.set(participantId, entry);
@@ -232,6 +236,21 @@ function showVideoNotice(participantId, kind) {
   entry.notice.hidden = !VIDEO_NOTICES[kind];
 }
 
+// The SFU rates everyone's connection from what it measures of their links. A tile says
+// when the other person's link is the trouble, so nobody blames their own.
+const QUALITY_WORDS = { poor: "Poor connection", lost: "Connection lost" };
+
+function showQuality(participants) {
+  state.quality = new Map(participants.map((p) => [p.participant_id, p.quality]));
+  for (const [id, entry] of state.participants) {
+    const quality = state.quality.get(id);
+    if (quality) entry.li.dataset.quality = quality;
+    else delete entry.li.dataset.quality;
+    entry.quality.textContent = QUALITY_WORDS[quality] || "";
+    entry.quality.hidden = !QUALITY_WORDS[quality];
+  }
+}
+
 // Someone's connection dropped and the SFU holds their seat: their tile says so until
 // they are back (participant.reconnected) or gone (participant.left).
 function showReconnecting(participantId, reconnecting) {
@@ -302,6 +321,7 @@ async function connect() {
     }
   });
   signaling.addEventListener("active_speaker", (e) => showActiveSpeaker(e.detail.participant_id));
+  signaling.addEventListener("connection_quality", (e) => showQuality(e.detail.participants));
   signaling.addEventListener("video_paused", (e) => showVideoNotice(e.detail.participant_id, "paused"));
   signaling.addEventListener("video_resumed", (e) => showVideoNotice(e.detail.participant_id, e.detail.frame_share < 1 ? "thinned" : ""));
   signaling.addEventListener("video_thinned", (e) => showVideoNotice(e.detail.participant_id, e.detail.frame_share < 1 ? "thinned" : ""));
@@ -342,6 +362,7 @@ function teardown() {
   for (const id of [...state.participants.keys()]) removeTile(id);
   state.mids.clear();
   state.activeSpeaker = null;
+  state.quality = new Map();
 }
 
 function scheduleRejoin(why) {
@@ -437,7 +458,10 @@ async function poll() {
     if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
   });
   const lossRate = received ? lost / (lost + received) : 0;
-  const level = pc.connectionState !== "connected" ? "poor" : lossRate > 0.05 || (rtt ?? 0) > 0.4 ? "poor" : lossRate > 0.01 || (rtt ?? 0) > 0.15 ? "fair" : "good";
+  // The SFU's rating of our links (both ways) when it has one; until then, what this
+  // page measures of what it receives.
+  const rated = state.me && state.quality.get(state.me.participant_id);
+  const level = pc.connectionState !== "connected" ? "poor" : rated || (lossRate > 0.05 || (rtt ?? 0) > 0.4 ? "poor" : lossRate > 0.01 || (rtt ?? 0) > 0.15 ? "fair" : "good");
   $("quality").dataset.level = level;
   $("quality").textContent = `Connection: ${level}`;
   for (const entry of state.participants.values()) {

@@ -33,6 +33,7 @@ def test_the_clean_baseline_gets_everything(figures: dict[str, Any]) -> None:
     assert baseline["audio_share"] >= 0.99, baseline
     assert baseline["video_fps"] >= 14, baseline
     assert all(n["type"] != "video_paused" for n in baseline["notices"]), baseline
+    assert baseline["student_rated"] == ["excellent"], baseline
 
 
 def test_downlink_loss_keeps_audio_whole_and_video_coming(figures: dict[str, Any]) -> None:
@@ -54,6 +55,8 @@ def test_a_capped_downlink_keeps_audio_and_the_viewer_is_told(figures: dict[str,
     assert less and less[0]["at_s"] < 10, cap  # told it gets less video, early in the cap
     # Some video all along: layer 0 fits; a failed probe may pause it for a while.
     assert cap["video_fps"] > 1, cap
+    # The SFU's rating of the student's connection says it too.
+    assert set(cap["student_rated"]) & {"good", "poor"}, cap
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,7 @@ STATS = """async () => {
     quality: document.getElementById("quality").textContent,
     message: document.getElementById("message").textContent,
     rejoin_offered: !document.getElementById("rejoin").hidden,
+    ratings: Object.fromEntries(s.quality || []),
     resumed: Boolean(s.me && s.me.resumed),
   };
 }"""
@@ -88,6 +89,28 @@ MEDIA_FLOWING = """(async () => {
 })()"""
 
 
+# The SFU's ratings reached the page, for itself and the other, and its indicator shows its own.
+RATED = """(() => {
+  const s = window.liveclass;
+  const mine = s.quality.get(s.me.participant_id);
+  const shown = document.getElementById("quality").textContent;
+  return s.quality.size >= 2 && shown === `Connection: ${mine}`;
+})()"""
+# What a tile shows when the SFU rates that participant's connection poor, then lost, then
+# excellent again (the page is handed the message the SFU sends).
+QUALITY_SHOWN = """(() => {
+  const [id] = [...window.liveclass.participants.keys()];
+  const me = window.liveclass.me.participant_id;
+  const tile = window.liveclass.participants.get(id);
+  const seen = [];
+  for (const quality of ["poor", "lost", "excellent"]) {
+    const detail = {type: "connection_quality", participants: [
+      {participant_id: me, quality: "excellent"}, {participant_id: id, quality}]};
+    window.liveclass.signaling.dispatchEvent(new CustomEvent(detail.type, {detail}));
+    seen.push(tile.quality.hidden ? "" : tile.quality.textContent);
+  }
+  return seen;
+})()"""
 # What the tutor's page hears of the others' presence from now on, in order.
 WATCH_PRESENCE = """() => {
   window.presenceSeen = [];
@@ -258,6 +281,9 @@ async def run(out: Path) -> None:
                 httpx.get(f"http://127.0.0.1:{port}/metrics").text, ids
             )
             result["student_notice"] = await pages["student"].evaluate(VIDEO_NOTICE_SHOWN)
+            for role, page in pages.items():
+                result[f"{role}_rated"] = await until(page, RATED, 15)
+            result["student_tile_quality"] = await pages["student"].evaluate(QUALITY_SHOWN)
             result["student_speaker"] = await until(pages["student"], ACTIVE_SPEAKER_SHOWN, 15)
             result["tutor_speaker"] = await pages["tutor"].evaluate(STATS)
             result["tutor_speaker"]["me"] = await pages["tutor"].evaluate(

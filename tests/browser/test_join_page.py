@@ -82,6 +82,19 @@ def test_leaving_is_seen_by_the_other(session: dict[str, Any]) -> None:
     assert session["tutor_after_leave"]["rejoin_offered"], "no Rejoin button after leaving"
 
 
+@pytest.mark.parametrize("role", ["tutor", "student"])
+def test_each_page_shows_the_sfus_rating_of_each_connection(
+    session: dict[str, Any], role: str
+) -> None:
+    """The SFU rates both connections (loopback: excellent); the page's own indicator says
+    its rating, and a tile names a poor or lost connection of the other person."""
+    rated = session[f"{role}_rated"]
+    assert len(rated["ratings"]) == 2, rated
+    assert set(rated["ratings"].values()) == {"excellent"}, rated
+    assert rated["quality"] == "Connection: excellent", rated
+    assert session["student_tile_quality"] == ["Poor connection", "Connection lost", ""]
+
+
 def test_a_dropped_page_comes_back_into_its_seat(session: dict[str, Any]) -> None:
     """The student's socket drops: the page rejoins at once with its resume token and gets
     its seat back; the tutor's page sees reconnecting then reconnected, never a leave, and

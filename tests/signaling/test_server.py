@@ -462,3 +462,18 @@ async def test_a_live_rooms_media_is_on_metrics(live: Live) -> None:
             assert asyncio.get_running_loop().time() < deadline, "media series outlived the room"
             await asyncio.sleep(0.2)
     assert "liveclass_media_first_packet_seconds_count 2.0" in text
+
+
+async def test_everyone_is_told_each_connections_quality(live: Live) -> None:
+    """Two bots on loopback: each hears, for itself and the other, a rating from the SFU's
+    measurements; a clean loopback link rates excellent."""
+    tutor, student = await asyncio.gather(
+        run_bot(live.url, live.token("t1", role="tutor"), seconds=60 * WAIT, media_seconds=5),
+        run_bot(live.url, live.token("s1"), seconds=60 * WAIT, media_seconds=5),
+    )
+    ids = {live.world.users["t1"].id, live.world.users["s1"].id}
+    for report in (tutor, student):
+        assert report.quality, report.as_dict()
+        last = report.quality[-1]["ratings"]
+        assert set(last) == ids, report.quality
+        assert set(last.values()) == {"excellent"}, report.quality
