@@ -20,7 +20,8 @@ and climbs by about 8% a second while nothing is congested (Chromium's began at
 learning", not "congested"; congestion makes it fall. Loss above
 ``loss_limit`` on the leg itself (``sfu.allocator`` counts what its far end
 asks for again of what it sent) steps video down too, once per ``loss_hold``,
-but never to a pause: NACK repairs most of it, and a pause would not.
+but never to a pause: NACK repairs most of it, and a pause would not. Loss
+over twice the limit (a queue overflowing) steps down at every pass.
 
 Going back up is a probe. A receiver's estimate follows what it is sent (a
 REMB estimator settles at about 1.5 times the rate it receives and never
@@ -123,7 +124,9 @@ class Allocation:
     # Since when the estimate has been short of the current layer's need; None: it is not.
     short_since: float | None = None
     short_from: int | None = None  # the estimate when it first came up short
-    last_estimate: int | None = None  # the estimate at the pass before
+    last_estimate: int | None = None  # the newest estimate seen
+    prior_estimate: int | None = None  # the one it replaced
+    estimate_at: float = 0.0  # when the newest one was first seen
 
     @property
     def paused(self) -> bool:
@@ -138,7 +141,8 @@ def allocate(
     estimate = report.estimate_bps
     if after.last_estimate != estimate:
         # None forgets the last one: after a gap the next estimate is learning anew.
-        after = replace(after, last_estimate=estimate)
+        prior = None if estimate is None else after.last_estimate
+        after = replace(after, last_estimate=estimate, prior_estimate=prior, estimate_at=now)
     return after
 
 
@@ -162,8 +166,7 @@ def _decide(
     # it has stayed short for down_after (a keyframe's burst dips it for a moment). A
     # probe that failed waits longer before the next.
     fits = _highest_fitting(report.layer_bps, available)
-    last = current.last_estimate
-    rising = last is None or report.estimate_bps > last * 1.01  # the first one: learning
+    rising = _rising(current, report.estimate_bps, now)
     if (fits is None or fits < layer) and not rising:
         severe = available < report.layer_bps[layer] * settings.severe
         if current.short_since is None and not severe:
@@ -186,7 +189,10 @@ def _decide(
     if sheds and report.fraction_lost > settings.loss_limit:
         # Loss alone thins video but never pauses it: NACK repairs what thinning cannot.
         # Only when the layer below is lighter: a source without layers has nothing to shed.
-        if now - current.changed_at < settings.loss_hold:
+        # Heavy loss (twice the limit: the link's queue overflows) steps again at once:
+        # each second there fills the queue the audio waits in.
+        heavy = report.fraction_lost > 2 * settings.loss_limit
+        if now - current.changed_at < settings.loss_hold and not heavy:
             return current
         return Allocation(layer - 1, Reason.LOSS, now, None, wait)
 
@@ -204,6 +210,23 @@ def _decide(
         return current
     reason = Reason.FULL if layer + 1 == TOP_LAYER else current.reason
     return Allocation(layer + 1, reason, now, None, wait, went_up=True)
+
+
+# A receiver sends a new estimate about once a second; the loop looks twice as often.
+ESTIMATE_FRESH = 1.5
+
+
+def _rising(current: Allocation, estimate: int, now: float) -> bool:
+    """Whether the estimate is climbing: the first one (learning), or higher than the one
+    before it. A pass that sees no new estimate judges by the last change while that is
+    fresh: a REMB repeated between two passes is not a climb that stopped."""
+    if estimate != current.last_estimate:
+        reference = current.last_estimate
+    elif now - current.estimate_at <= ESTIMATE_FRESH:
+        reference = current.prior_estimate
+    else:
+        return False
+    return reference is None or estimate > reference * 1.01
 
 
 def _highest_fitting(layer_bps: tuple[float, float, float], available: float) -> int | None:

@@ -883,12 +883,15 @@ class PacketSender:
             if kept is not None and seq_newer(kept[0], sequence_number):
                 self._unrepairable()
             return
-        # Asked for within a round trip of sending it: the far end asked before this
+        # Asked for within half a round trip of sending it: the far end asked before this
         # copy could arrive (a gap upstream, filled late), not because this leg lost it.
+        # Half: a link that queues (a capped downlink) stretches the measured round trip
+        # past the time its genuine losses take to be asked for, and a whole one hid
+        # them (measured under a 300 kbit/s cap, 2026-12-04).
         # Asked for after max_age: an outage, not a lossy link.
         # Sent before the far end came back from an outage: the outage lost it.
         age = time.monotonic() - kept[2]
-        guard = max(self.state.rtt or 0.0, MIN_NACK_GUARD)
+        guard = max(0.5 * (self.state.rtt or 0.0), MIN_NACK_GUARD)
         lost_here = guard <= age <= self.max_age and kept[2] >= self._back_at
         self._first_ask(sequence_number, lost_here=lost_here)
         if age > self.max_age:

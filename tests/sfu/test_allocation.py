@@ -40,7 +40,9 @@ def test_a_rising_estimate_is_still_learning_the_link() -> None:
     for n, estimate in enumerate((70_000, 90_000, 120_000, 160_000, 210_000, 280_000)):
         allocation = allocate(allocation, _report(estimate), 0.5 * n, SETTINGS)
         assert allocation.layer == TOP_LAYER
-    allocation = allocate(allocation, _report(280_000), 3.0, SETTINGS)  # it stopped climbing
+    allocation = allocate(allocation, _report(280_000), 3.0, SETTINGS)  # the same REMB again
+    assert allocation.layer == TOP_LAYER
+    allocation = allocate(allocation, _report(280_000), 4.5, SETTINGS)  # it stopped climbing
     assert allocation.layer == 1
 
 
@@ -186,3 +188,27 @@ def test_loss_leaves_a_source_without_layers_alone() -> None:
     flat = LegReport(5_000_000, 0.3, 40_000, (300_000.0, 300_000.0, 300_000.0))
     after = allocate(Allocation(), flat, 5.0, SETTINGS)
     assert (after.layer, after.reason) == (TOP_LAYER, Reason.FULL)
+
+
+def test_heavy_loss_steps_down_at_every_pass() -> None:
+    """Over twice the limit lost (a capped link's queue overflowing): no hold between steps,
+    as each second there fills the queue the audio waits in; still never a pause."""
+    allocation = SETTLED
+    seen = []
+    for i in range(4):
+        allocation = allocate(allocation, _report(5_000_000, lost=0.4), 1.0 + 0.5 * i, SETTINGS)
+        seen.append(allocation.layer)
+    assert seen == [1, 0, 0, 0]
+
+
+def test_a_climb_seen_twice_a_pass_is_still_a_climb() -> None:
+    """The loop looks every 0.5 s, a receiver's REMB comes about every second: a pass that
+    sees the same climbing value again is not a climb that stopped (CI, 2026-12-04: a
+    clean Chromium viewer was thinned during its first seconds by exactly that)."""
+    allocation = Allocation()
+    for n, estimate in enumerate((150_000, 150_000, 165_000, 165_000, 180_000, 180_000)):
+        allocation = allocate(allocation, _report(estimate), 0.5 * n, SETTINGS)
+        assert allocation.layer == TOP_LAYER, (n, allocation)
+    for n in range(4):  # it stopped climbing: far short of the need, down it goes
+        allocation = allocate(allocation, _report(180_000), 3.0 + 0.5 * n, SETTINGS)
+    assert allocation.layer == 0

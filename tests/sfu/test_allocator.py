@@ -67,6 +67,7 @@ async def test_a_leg_whose_estimate_falls_is_thinned_then_paused_and_told() -> N
     assert changes == [] and slot.layer == 2
     # The stream is 15 packets of about 1 kB a second: 120 kbit/s, layer 0 about a quarter.
     second(100_000)  # a first estimate: the receiver is still learning the link
+    second(100_000)  # the same again within a REMB's interval: still learning
     second(100_000)  # a little short, and no longer climbing: not yet
     assert changes == []
     second(100_000)  # as short, but no sign of congestion: a cautious receiver
@@ -165,6 +166,7 @@ async def test_a_leg_whose_estimates_stopped_is_not_judged_on_the_last_one() -> 
     for _ in range(5):
         second(None)  # the cut: no REMB
     second(10_000)  # the first after it, far short: learning, not congestion
+    second(10_000)  # the same again within a REMB's interval: still learning
     assert slot.layer == 2
     second(10_000)  # and it stays there: now it counts
     assert slot.layer is None
