@@ -265,10 +265,6 @@ class Room:
             await peer.aclose()
         self._report(self.speakers.remove(participant_id))
 
-    def held(self, participant_id: str) -> bool:
-        """Whether ``participant_id`` has a seat here but no connection (see ``hold_peer``)."""
-        return participant_id not in self.peers and participant_id in self.publications
-
     async def remove_peer(self, participant_id: str) -> None:
         """Take a participant out: others stop receiving them, their peer closes."""
         peer = self.peers.pop(participant_id, None)
