@@ -108,6 +108,10 @@ class LegReport:
     audio_bps: float
     layer_bps: tuple[float, float, float]
     share: float = 1.0  # of what is left after audio: this source's part of the leg
+    # The estimate is transport-wide feedback's (sfu.delay_estimate): it covers the audio
+    # too, and a leg short of it is congested only when a queue builds (``congested``).
+    delay_based: bool = False
+    congested: bool = False  # a queue built on the leg since its last change
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +162,7 @@ def _decide(
     if report.estimate_bps is None:
         return current  # nothing measured yet: keep what the leg has
     available = float(report.estimate_bps)
-    if settings.estimate_includes_audio:
+    if settings.estimate_includes_audio or report.delay_based:
         available -= max(report.audio_bps, 0.0) or settings.audio_floor_bps
     available *= report.share
 
@@ -166,6 +170,16 @@ def _decide(
     # it has stayed short for down_after (a keyframe's burst dips it for a moment). A
     # probe that failed waits longer before the next.
     fits = _highest_fitting(report.layer_bps, available)
+    if report.delay_based:
+        if report.congested:
+            if fits is not None and fits >= layer:  # no room to count while a queue stands
+                return current if current.room_since is None else replace(current, room_since=None)
+            # The queue the audio waits in is building: video comes off now, to what fits
+            # beside the audio. Nothing fits at layer 0: it pauses.
+            failed = current.went_up and now - current.changed_at <= settings.probe_window
+            wait = min(2 * wait, settings.max_wait) if failed else settings.step_up_after
+            return Allocation(fits, Reason.BANDWIDTH, now, None, wait)
+        fits = layer  # short of the estimate but no queue: the link carries it
     rising = _rising(current, report.estimate_bps, now)
     if (fits is None or fits < layer) and not rising:
         severe = available < report.layer_bps[layer] * settings.severe

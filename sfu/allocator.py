@@ -29,6 +29,7 @@ from core.logging import get_logger
 from core.tasks import cancel_and_wait
 from sfu.allocation import Allocation, AllocationSettings, LegReport, allocate
 from sfu.forwarding import Publication, SendSlot
+from sfu.transport_wide import TransportWide
 
 log = get_logger("liveclass.sfu.allocator")
 
@@ -93,10 +94,26 @@ class Allocator:
         self._audio: dict[str, _Rates] = {}  # by subscriber
         self._layers: dict[int, tuple[_Rates, _Rates, _Rates]] = {}  # by id(Publication)
         self._task: asyncio.Task[None] | None = None
+        self._nudged = False
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="allocator")
+
+    def nudge(self) -> None:
+        """Run a pass now: a leg's queue is building (``sfu.transport_wide``)."""
+        if self._nudged:
+            return
+        self._nudged = True
+
+        def run() -> None:
+            self._nudged = False
+            try:
+                self.step()
+            except Exception:
+                log.exception("allocation pass failed")
+
+        asyncio.get_running_loop().call_soon(run)
 
     async def _run(self) -> None:
         while True:
@@ -119,7 +136,13 @@ class Allocator:
         subscribers: set[str] = set()
         for subscriber_id, slots in self._peers():
             subscribers.add(subscriber_id)
-            estimate = self._estimate(slots, now)
+            transport = self._transport(slots, now)
+            delay_based = transport is not None
+            estimate = (
+                transport.fresh_estimate(now)
+                if transport is not None
+                else self._estimate(slots, now)
+            )
             audio_out = sum(
                 s.source.stats.bytes_out for _, s in slots if s.kind == "audio" and s.source
             )
@@ -140,6 +163,9 @@ class Allocator:
                     audio_bps=audio_bps,
                     layer_bps=self._layer_rates(slot.source.publication, now),
                     share=1 / len(video),
+                    delay_based=delay_based,
+                    congested=transport is not None
+                    and transport.congested_since(state.allocation.changed_at),
                 )
                 if estimate is not None:
                     publication = slot.source.publication
@@ -187,6 +213,15 @@ class Allocator:
             state.loss += _SMOOTHING * (sample - state.loss)
         state.sent, state.lost = sent, lost
         return state.loss
+
+    @staticmethod
+    def _transport(slots: list[tuple[str | None, SendSlot]], now: float) -> TransportWide | None:
+        """The leg's transport-wide feedback, while it keeps coming; None: use REMB."""
+        for _, slot in slots:
+            transport = slot.sender.transport
+            if transport is not None and transport.fresh_estimate(now) is not None:
+                return transport
+        return None
 
     @staticmethod
     def _estimate(slots: list[tuple[str | None, SendSlot]], now: float) -> int | None:

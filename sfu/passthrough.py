@@ -73,6 +73,8 @@ from sfu.errors import UnsupportedCodec
 from sfu.nacks import NackTracker
 from sfu.rtp_header import LegPackets, rtx
 from sfu.rtp_rewrite import seq_newer
+from sfu.transport_feedback import TRANSPORT_CC_ID
+from sfu.transport_wide import TransportWide
 
 log = get_logger("liveclass.sfu.passthrough")
 
@@ -732,8 +734,18 @@ class PacketSender:
     that makes it send is applied).
     """
 
-    def __init__(self, sender: RTCRtpSender, *, history: int = 512, max_age: float = 1.0) -> None:
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        *,
+        history: int = 512,
+        max_age: float = 1.0,
+        transport: TransportWide | None = None,
+    ) -> None:
+        """``transport``: the peer's transport-wide numbering; the leg numbers its
+        packets there if its far end accepted it for this m-section."""
         self.sender = sender
+        self.transport = transport
         self.state = LegState()
         self.payload_type: int | None = None  # known once the sender started
         self.started = asyncio.Event()
@@ -781,13 +793,16 @@ class PacketSender:
         sender = self.sender
         ids = sender._RTCRtpSender__rtp_header_extensions_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
         assert codec.payloadType is not None  # aiortc numbers every codec it negotiated
+        mid = sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+        numbered = self.transport is not None and self.transport.accepts(mid)
         self._packets = LegPackets(
             codec.payloadType,
             sender._ssrc,
-            mid=sender._RTCRtpSender__mid,  # type: ignore[attr-defined]
+            mid=mid,
             mid_id=ids.mid,
             abs_send_time_id=None if self._audio else ids.abs_send_time,
             audio_level_id=ids.audio_level if self._audio else None,
+            transport_seq_id=TRANSPORT_CC_ID if numbered else None,
         )
         self.payload_type = codec.payloadType
         self._clock_rate = codec.clockRate
@@ -819,6 +834,10 @@ class PacketSender:
         sender = self.sender
         if packets is None or not sender._enabled:
             return False
+        transport = self.transport
+        numbered = packets.transport_wide and transport is not None
+        # Numbered as it goes: the number's size is the payload's plus the header's.
+        tseq = transport.take(len(payload) + 40) if numbered and transport else 0
         if self._audio:
             data = packets.packet(
                 source.marker,
@@ -826,6 +845,7 @@ class PacketSender:
                 timestamp,
                 payload,
                 audio_level=source.extensions.audio_level,
+                transport_seq=tseq,
             )
         else:
             data = packets.packet(
@@ -834,6 +854,7 @@ class PacketSender:
                 timestamp,
                 payload,
                 abs_send_time=ntp_now() >> 14,
+                transport_seq=tseq,
             )
         self._history[sequence_number % self._size] = (sequence_number, data, time.monotonic())
         if not self._transmit(data):
@@ -898,8 +919,14 @@ class PacketSender:
             self._unrepairable()
             return
         data = kept[1]
-        if not self._audio and self._packets is not None:
-            data = self._packets.restamped(data, ntp_now() >> 14)
+        packets, transport = self._packets, self.transport
+        if packets is not None and (packets.transport_wide or not self._audio):
+            tseq = (
+                transport.take(len(data) + 2)
+                if packets.transport_wide and transport is not None
+                else None
+            )
+            data = packets.restamped(data, None if self._audio else ntp_now() >> 14, tseq)
         rtx_pt = self.sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_pt is not None:
             data = rtx(data, rtx_pt, self._rtx_seq, self.sender._rtx_ssrc)

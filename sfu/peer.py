@@ -37,6 +37,8 @@ from sfu import passthrough
 from sfu.errors import IcePortsExhausted, NegotiationFailed, SfuError
 from sfu.forwarding import SendSlot, Subscription
 from sfu.ice import rtc_configuration
+from sfu.transport_feedback import accepted_mids, offer_transport_cc
+from sfu.transport_wide import TransportWide
 
 log = get_logger("liveclass.sfu.peer")
 
@@ -118,6 +120,9 @@ class Peer:
         self._dirty = asyncio.Event()
         self._negotiator: asyncio.Task[None] | None = None
         self._publish: list[RTCRtpTransceiver] = []
+        # The send slots' packets are numbered for transport-wide feedback where the
+        # participant's answer accepts it (sfu.transport_feedback).
+        self.transport_wide = TransportWide()
         for kind in ("audio", "video"):
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
             transceiver.setCodecPreferences(forwarded_codecs(kind))
@@ -149,7 +154,9 @@ class Peer:
             transceiver = self.pc.addTransceiver(kind, direction="sendonly")
             transceiver.setCodecPreferences(forwarded_codecs(kind))
             send = SendSlot(
-                kind, passthrough.PacketSender(transceiver.sender), on_first_packet=self._first
+                kind,
+                passthrough.PacketSender(transceiver.sender, transport=self.transport_wide),
+                on_first_packet=self._first,
             )
             passthrough.on_keyframe_request(transceiver.sender, send.request_keyframe)
             slot = _Slot(transceiver, send)
@@ -224,14 +231,22 @@ class Peer:
 
     async def _negotiate_once(self) -> None:
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        sends = {mid for s in self._slots if (mid := s.transceiver.mid) is not None}
+        offer = offer_transport_cc(self.pc.localDescription.sdp, sends)
         async with asyncio.timeout(self._timeout):
-            answer = await self._exchange(self.pc.localDescription.sdp, self.track_infos())
+            answer = await self._exchange(offer, self.track_infos())
+        # Before the answer starts the new senders: they lay their packets out then.
+        self.transport_wide.accepted = accepted_mids(answer) & sends
         try:
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=without_mdns(answer), type="answer")
             )
         except Exception as exc:  # aiortc raises bare assertions and ValueErrors on bad SDP
             raise NegotiationFailed(f"cannot use this answer: {exc or type(exc).__name__}") from exc
+        if self.transport_wide.accepted:
+            for slot in self._slots:
+                if slot.transceiver.sender.transport is not None:
+                    self.transport_wide.watch(slot.transceiver.sender.transport)
 
     async def _negotiate_loop(self) -> None:
         """One SFU offer at a time; changes made meanwhile coalesce into the next."""

@@ -115,6 +115,7 @@ class Room:
             on_error=on_error,
             on_first_media=self._on_first_media,
         )
+        peer.transport_wide.on_congestion = self.allocator.nudge
         self.peers[participant_id] = peer
         self._roles[participant_id] = role
         self._meter.forget(participant_id)  # a new connection's counters start at zero

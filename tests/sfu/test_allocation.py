@@ -212,3 +212,40 @@ def test_a_climb_seen_twice_a_pass_is_still_a_climb() -> None:
     for n in range(4):  # it stopped climbing: far short of the need, down it goes
         allocation = allocate(allocation, _report(180_000), 3.0 + 0.5 * n, SETTINGS)
     assert allocation.layer == 0
+
+
+def _delay_report(estimate: int, *, congested: bool = False) -> LegReport:
+    return LegReport(estimate, 0.0, 40_000, LAYERS, delay_based=True, congested=congested)
+
+
+def test_a_building_queue_takes_video_off_at_once_to_what_fits_beside_the_audio() -> None:
+    """Transport-wide feedback: the estimate covers the audio; 300k less 40k of audio fits
+    layer 1 (200k) and not layer 2, and the step comes in the same pass, no waiting."""
+    after = allocate(SETTLED, _delay_report(300_000, congested=True), 1.0, SETTINGS)
+    assert (after.layer, after.reason) == (1, Reason.BANDWIDTH)
+    # The queue seen again, before the step down could show: the estimate is the judge.
+    assert allocate(after, _delay_report(300_000, congested=True), 1.2, SETTINGS) is after
+    # Cut further: layer 0; and where not even layer 0 fits beside the audio, a pause.
+    again = allocate(after, _delay_report(200_000, congested=True), 1.2, SETTINGS)
+    assert again.layer == 0
+    assert allocate(again, _delay_report(120_000, congested=True), 1.4, SETTINGS).paused
+
+
+def test_a_short_estimate_without_a_queue_keeps_the_video() -> None:
+    """A delay-based estimate short of the need while nothing queues: the link carries it
+    (the estimate is still climbing to what is sent); only a queue steps down."""
+    allocation = SETTLED
+    for n in range(20):
+        allocation = allocate(allocation, _delay_report(250_000), 0.5 * n, SETTINGS)
+    assert allocation.layer == TOP_LAYER
+
+
+def test_after_a_queue_the_layers_come_back_one_probe_at_a_time() -> None:
+    allocation = allocate(SETTLED, _delay_report(150_000, congested=True), 0.0, SETTINGS)
+    assert allocation.layer == 0
+    layers = []
+    for n in range(1, 20):
+        allocation = allocate(allocation, _delay_report(2_000_000), 0.5 * n, SETTINGS)
+        layers.append(allocation.layer)
+    assert layers.index(1) < layers.index(2)
+    assert layers[-1] == TOP_LAYER

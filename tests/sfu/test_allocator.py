@@ -16,6 +16,7 @@ class _Leg:
     """A subscriber leg's sender: what it would send, and what its far end reported."""
 
     ready = True
+    transport = None  # no transport-wide feedback: REMB
 
     def __init__(self) -> None:
         self.state = LegState()

@@ -12,16 +12,17 @@ from sfu.rtp_header import LegPackets, header_length, rtx, sequence_number
 MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+TWCC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 ids = st.one_of(st.none(), st.integers(1, 14), st.integers(15, 255))
 
 
 def _aiortc_map(
-    mid_id: int | None, abs_id: int | None, level_id: int | None
+    mid_id: int | None, abs_id: int | None, level_id: int | None, twcc_id: int | None = None
 ) -> rtp.HeaderExtensionsMap:
     extensions = [
         RTCRtpHeaderExtensionParameters(id=i, uri=uri)
-        for i, uri in ((mid_id, MID), (abs_id, ABS), (level_id, LEVEL))
+        for i, uri in ((mid_id, MID), (abs_id, ABS), (level_id, LEVEL), (twcc_id, TWCC))
         if i is not None
     ]
     mapping = rtp.HeaderExtensionsMap()
@@ -35,6 +36,8 @@ def _aiortc_map(
     mid=st.one_of(st.none(), st.text("0123456789abc", min_size=1, max_size=20)),
     mid_id=ids,
     ext_id=ids,
+    twcc_id=ids,
+    twcc=st.integers(0, 0xFFFF),
     marker=st.integers(0, 1),
     seq=st.integers(0, 0xFFFF),
     ts=st.integers(0, 0xFFFFFFFF),
@@ -49,6 +52,8 @@ def test_packets_are_what_aiortc_serialises(
     mid: str | None,
     mid_id: int | None,
     ext_id: int | None,
+    twcc_id: int | None,
+    twcc: int,
     marker: int,
     seq: int,
     ts: int,
@@ -60,7 +65,9 @@ def test_packets_are_what_aiortc_serialises(
 ) -> None:
     if mid_id is not None and mid_id == ext_id:
         ext_id = None
-    mapping = _aiortc_map(mid_id, None if audio else ext_id, ext_id if audio else None)
+    if twcc_id in (mid_id, ext_id):
+        twcc_id = None
+    mapping = _aiortc_map(mid_id, None if audio else ext_id, ext_id if audio else None, twcc_id)
     packets = LegPackets(
         pt,
         ssrc,
@@ -68,6 +75,7 @@ def test_packets_are_what_aiortc_serialises(
         mid_id=mid_id,
         abs_send_time_id=None if audio else ext_id,
         audio_level_id=ext_id if audio else None,
+        transport_seq_id=twcc_id,
     )
     expected = rtp.RtpPacket(
         payload_type=pt,
@@ -78,12 +86,16 @@ def test_packets_are_what_aiortc_serialises(
         payload=payload,
     )
     expected.extensions.mid = mid
+    if twcc_id is not None:
+        expected.extensions.transport_sequence_number = twcc
     if audio:
         expected.extensions.audio_level = level
-        ours = packets.packet(marker, seq, ts, payload, audio_level=level)
+        ours = packets.packet(marker, seq, ts, payload, audio_level=level, transport_seq=twcc)
     else:
         expected.extensions.abs_send_time = abs_send_time
-        ours = packets.packet(marker, seq, ts, payload, abs_send_time=abs_send_time)
+        ours = packets.packet(
+            marker, seq, ts, payload, abs_send_time=abs_send_time, transport_seq=twcc
+        )
     assert ours == expected.serialize(mapping)
     assert sequence_number(ours) == seq
     parsed = rtp.RtpPacket.parse(ours, mapping)
@@ -142,3 +154,49 @@ def test_a_resent_packet_carries_the_time_it_is_sent_again(
     audio = LegPackets(111, 1234, mid="0", mid_id=mid_id, audio_level_id=abs_id)
     level = audio.packet(1, seq, 5000, payload, audio_level=(True, 30))
     assert audio.restamped(level, again) == level  # nothing to restamp on audio
+
+
+@given(
+    mid_id=st.integers(1, 14),
+    ext_id=st.one_of(st.integers(1, 14), st.integers(15, 255)),
+    twcc_id=st.one_of(st.integers(1, 14), st.integers(15, 255)),
+    audio=st.booleans(),
+    level=st.one_of(st.none(), st.tuples(st.booleans(), st.integers(0, 127))),
+    first=st.integers(0, 0xFFFF),
+    again=st.integers(0, 0xFFFF),
+    when=st.integers(0, 0xFFFFFF),
+    payload=st.binary(max_size=40),
+)
+def test_a_resent_packet_takes_a_new_transport_wide_number(
+    mid_id: int,
+    ext_id: int,
+    twcc_id: int,
+    audio: bool,
+    level: tuple[bool, int] | None,
+    first: int,
+    again: int,
+    when: int,
+    payload: bytes,
+) -> None:
+    """Feedback reports each copy it received by its own number: a resend needs a new one."""
+    if len({mid_id, ext_id, twcc_id}) < 3:
+        return
+    mapping = _aiortc_map(mid_id, None if audio else ext_id, ext_id if audio else None, twcc_id)
+    packets = LegPackets(
+        96,
+        1234,
+        mid="1",
+        mid_id=mid_id,
+        abs_send_time_id=None if audio else ext_id,
+        audio_level_id=ext_id if audio else None,
+        transport_seq_id=twcc_id,
+    )
+    if audio:
+        original = packets.packet(0, 7, 5000, payload, audio_level=level, transport_seq=first)
+    else:
+        original = packets.packet(0, 7, 5000, payload, abs_send_time=1, transport_seq=first)
+    resent = rtp.RtpPacket.parse(packets.restamped(original, when, again), mapping)
+    assert resent.extensions.transport_sequence_number == again
+    assert resent.extensions.abs_send_time == (None if audio else when)
+    assert resent.extensions.audio_level == (level if audio else None)
+    assert resent.extensions.mid == "1" and resent.payload == payload

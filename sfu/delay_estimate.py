@@ -1,0 +1,190 @@
+"""A leg's capacity from transport-wide feedback: queueing delay, delivered rate. Pure.
+
+Each feedback says when the packets the SFU numbered arrived. A packet's
+one-way delay (arrival on the receiver's clock less send time on ours) is the
+path's own delay, which the least seen over ``base_window`` measures, plus
+what it waited in queues. A queue that builds is the bottleneck being asked
+for more than it carries, and it is the same queue the audio waits in: under
+a 300 kbit/s cap the link's buffer held 530 ms (docs/benchmarks.md), and
+Chromium's jitter buffer kept that delay long after the queue drained.
+
+So the rule is the one libwebrtc's send-side estimate follows, kept small:
+
+- **Queueing** (the least delay over the last ``window`` of arrivals, above the
+  base, more than ``overuse``; the least, so one packet a busy receiver
+  stamped late is not a queue): the estimate drops to ``decrease`` times the
+  rate the leg delivered over the last ``cut_window``, which is what the
+  bottleneck carries while a queue stands in front of it. The caller is told
+  (``feedback`` returns True), so video comes off now, not at the next pass.
+  While the queue still grows, each feedback whose delivered rate says less
+  cuts again: at first that rate can include a link's burst allowance (a tbf
+  passes 15 KB at line rate), and a queue that grows while the allocator
+  obeys the first cut means it was not enough. Cuts never go under what the
+  link delivers while a queue stands, which is the link's rate; a queue that
+  drains is the last cut working, and is left to drain.
+- **Clear** (under half of ``overuse``): the estimate climbs by ``ramp`` a
+  second, up to ``ceiling`` times the delivered rate (plus ``ceiling_extra``):
+  an estimate far above what the link was ever seen to carry says nothing.
+- In between, it holds.
+
+Clock offsets cancel: only differences of one-way delays are used.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+_SEQ_MOD = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class DelaySettings:
+    overuse: float = 0.04  # seconds of queueing that mean the bottleneck is full
+    window: float = 0.1  # queueing is the least delay over this much of arrivals
+    base_window: float = 10.0  # the path's own delay: the least seen over this long
+    rate_window: float = 0.5  # the delivered rate is measured over this long
+    cut_window: float = 0.2  # ...and, when a queue builds, over this long
+    decrease: float = 0.85  # of the delivered rate, when a queue builds
+    hold: float = 0.3  # seconds after a decrease that the packets judging it were sent
+    ramp: float = 0.25  # the estimate's climb while the queue is clear, per second
+    ceiling: float = 1.5  # the estimate never exceeds this times the delivered rate...
+    ceiling_extra: float = 20_000  # ...plus this, bits per second
+
+    def __post_init__(self) -> None:
+        if min(self.overuse, self.window, self.base_window, self.rate_window) <= 0:
+            raise ValueError("delay estimate windows and thresholds must be positive")
+        if not 0 < self.decrease < 1:
+            raise ValueError("delay estimate decrease must be a fraction in (0, 1)")
+
+
+class DelayEstimate:
+    """What one leg's transport-wide feedback says: ``estimate_bps``, ``queueing``, ``loss``.
+
+    ``sent`` records each numbered packet as it goes; ``feedback`` takes one
+    message's arrivals. Times are seconds: ``sent`` and ``now`` on the SFU's
+    monotonic clock, arrivals on the receiver's.
+    """
+
+    def __init__(self, settings: DelaySettings | None = None, *, history: int = 8192) -> None:
+        self.settings = settings or DelaySettings()
+        self._size = history
+        self._sent: list[tuple[int, float, int] | None] = [None] * history  # (seq, at, bytes)
+        self._reported: set[int] = set()  # numbers already reported received
+        self.estimate_bps: int | None = None
+        self.queueing = 0.0  # seconds, the newest measure
+        self.delivered_bps = 0.0
+        self.loss = 0.0  # share of the numbered packets reported missing, smoothed
+        self.updated_at: float | None = None  # when the last feedback came (our clock)
+        self.decreased_at: float | None = None  # when a queue last cut the estimate
+        self._hold_until = 0.0
+        self._congested = False  # cut, and the queue has not cleared since
+        self._grown_at = 0.0
+        self._base: deque[tuple[float, float]] = deque()  # (arrival, least delay) per second
+        self._recent: deque[tuple[float, float]] = deque()  # (arrival, delay)
+        self._delivered: deque[tuple[float, int]] = deque()  # (arrival, bytes)
+        self._delivered_bytes = 0
+
+    def sent(self, sequence_number: int, size: int, at: float) -> None:
+        """Packet ``sequence_number`` (16 bits) of ``size`` bytes left at ``at``."""
+        self._sent[sequence_number % self._size] = (sequence_number, at, size)
+        self._reported.discard(sequence_number)
+
+    def feedback(self, arrivals: tuple[tuple[int, float | None], ...], now: float) -> bool:
+        """Take one feedback message; True when a building queue just cut the estimate."""
+        settings = self.settings
+        missing = received = 0
+        newest_sent = 0.0
+        for seq, arrival in arrivals:
+            record = self._sent[seq % self._size]
+            if record is None or record[0] != seq:
+                continue  # not ours, or so old its slot was reused
+            if arrival is None:
+                if seq not in self._reported:
+                    missing += 1
+                continue
+            if seq in self._reported:
+                continue  # reported before, in a feedback that crossed a later one
+            if len(self._reported) > self._size:
+                self._reported.clear()
+            self._reported.add(seq)
+            received += 1
+            newest_sent = max(newest_sent, record[1])
+            self._arrived(arrival, arrival - record[1], record[2])
+        if missing + received:
+            self.loss += 0.2 * (missing / (missing + received) - self.loss)
+        if not received:
+            return False
+        self.updated_at = now
+        queueing = min(d for _, d in self._recent) - min(d for _, d in self._base)
+        rising = queueing > self.queueing + 0.002
+        self.queueing = queueing
+        if queueing > settings.overuse:
+            cut = int(settings.decrease * self._recent_rate())
+            if self._congested and not (
+                rising and self.estimate_bps is not None and cut < 0.95 * self.estimate_bps
+            ):
+                return False  # draining (the last cut is working), or nothing to cut
+            self.estimate_bps = cut if self.estimate_bps is None else min(self.estimate_bps, cut)
+            self.decreased_at = now
+            self._congested = True
+            # Feedback lags by the queue and a round trip: only packets sent a while
+            # after the cut can show the link has room again.
+            self._hold_until = now + settings.hold
+            return True
+        if queueing < settings.overuse / 2:
+            self._congested = False
+        ceiling = settings.ceiling * self.delivered_bps + settings.ceiling_extra
+        if self.estimate_bps is None:
+            span = self._delivered[-1][0] - self._delivered[0][0] if self._delivered else 0.0
+            if span >= settings.rate_window / 2:
+                self.estimate_bps = int(ceiling)
+        elif queueing < settings.overuse / 2 and newest_sent >= self._hold_until:
+            grown = self.estimate_bps * (1 + settings.ramp * min(now - self._grown_at, 0.5))
+            self.estimate_bps = int(min(grown, ceiling))
+        elif self.estimate_bps > ceiling:
+            self.estimate_bps = int(ceiling)
+        self._grown_at = now
+        return False
+
+    def _recent_rate(self) -> float:
+        """What the leg delivered over the last ``cut_window``: the bottleneck's rate once
+        a queue stands in front of it. The longer window still holds the time before."""
+        delivered = self._delivered
+        if not delivered:
+            return 0.0
+        last = delivered[-1][0]
+        total = oldest = 0
+        first = last
+        for arrival, size in reversed(delivered):
+            if last - arrival > self.settings.cut_window:
+                break
+            total += size
+            first, oldest = arrival, size
+        if first == last:
+            return self.delivered_bps
+        return 8 * (total - oldest) / (last - first)
+
+    def _arrived(self, arrival: float, delay: float, size: int) -> None:
+        settings = self.settings
+        base = self._base
+        if base and arrival - base[-1][0] < 1.0:
+            if delay < base[-1][1]:
+                base[-1] = (base[-1][0], delay)
+        else:
+            base.append((arrival, delay))
+        while base and arrival - base[0][0] > settings.base_window:
+            base.popleft()
+        recent = self._recent
+        recent.append((arrival, delay))
+        while arrival - recent[0][0] > settings.window:
+            recent.popleft()
+        delivered = self._delivered
+        delivered.append((arrival, size))
+        self._delivered_bytes += size
+        while arrival - delivered[0][0] > settings.rate_window:
+            self._delivered_bytes -= delivered.popleft()[1]
+        # The first packet in the window arrived at its start: what came after it, over
+        # the time it took, is the rate.
+        span = max(arrival - delivered[0][0], settings.rate_window / 5)
+        self.delivered_bps = 8 * (self._delivered_bytes - delivered[0][1]) / span

@@ -1,0 +1,122 @@
+"""sfu.delay_estimate on a simulated bottleneck: a queue is seen as it builds, jitter is not."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sfu.delay_estimate import DelayEstimate, DelaySettings
+
+
+class Link:
+    """A bottleneck of ``capacity`` bits/s with a FIFO queue, 20 ms away, clocks 100 s apart."""
+
+    def __init__(self, capacity: float) -> None:
+        self.capacity = capacity
+        self.free_at = 0.0
+        self.pending: list[tuple[int, float | None]] = []
+
+    def carry(self, seq: int, size: int, at: float, jitter: float = 0.0) -> None:
+        start = max(at, self.free_at)
+        self.free_at = start + 8 * size / self.capacity
+        self.pending.append((seq, 100.0 + self.free_at + 0.020 + jitter))
+
+
+def run(
+    estimate: DelayEstimate,
+    link: Link,
+    *,
+    rate: float,
+    start: float,
+    seconds: float,
+    seq: int,
+    jitter: float = 0.0,
+    rng: random.Random | None = None,
+    until_cut: bool = False,
+) -> tuple[int, list[float]]:
+    """Send ``rate`` bits/s in 1000-byte packets; feedback every 100 ms. Returns the next
+    sequence number and the times the estimate was cut."""
+    cuts = []
+    interval = 8000 / rate
+    now = start
+    next_feedback = start + 0.1
+    while now < start + seconds:
+        estimate.sent(seq & 0xFFFF, 1000, now)
+        extra = rng.uniform(0, jitter) if rng else 0.0
+        link.carry(seq & 0xFFFF, 1000, now, extra)
+        seq += 1
+        now += interval
+        if now >= next_feedback:
+            arrived = [(s, t) for s, t in link.pending if t is not None and t - 100.0 <= now]
+            link.pending = [p for p in link.pending if p not in arrived]
+            if arrived and estimate.feedback(tuple(arrived), now):
+                cuts.append(now)
+                if until_cut:
+                    break
+            next_feedback += 0.1
+    return seq, cuts
+
+
+def test_a_clear_link_is_never_cut_and_the_estimate_stays_above_what_it_carries() -> None:
+    estimate = DelayEstimate()
+    _, cuts = run(estimate, Link(2_000_000), rate=600_000, start=0, seconds=10, seq=0)
+    assert cuts == []
+    assert estimate.queueing < 0.01
+    assert estimate.estimate_bps is not None and estimate.estimate_bps >= 600_000
+
+
+def test_a_cap_is_seen_within_a_few_hundred_ms_and_the_estimate_drops_under_it() -> None:
+    estimate = DelayEstimate()
+    link = Link(2_000_000)
+    seq, _ = run(estimate, link, rate=600_000, start=0, seconds=5, seq=0)
+    link.capacity = 300_000
+    seq, cuts = run(estimate, link, rate=600_000, start=5, seconds=1, seq=seq, until_cut=True)
+    assert cuts, "the building queue went unnoticed"
+    assert cuts[0] - 5 <= 0.3
+    assert estimate.estimate_bps is not None
+    assert 200_000 <= estimate.estimate_bps <= 290_000  # under what the link carries
+    # Sending what the estimate says drains the queue. What was sent before the cut still
+    # queues up for a moment and may cut again, but never under what the link carries.
+    rate = estimate.estimate_bps
+    _, more = run(estimate, link, rate=rate, start=cuts[0], seconds=4, seq=seq)
+    assert all(at - cuts[0] < 0.5 for at in more)
+    assert estimate.estimate_bps >= 0.8 * 300_000
+    assert estimate.queueing < 0.04  # and draining
+
+
+def test_a_receiver_that_stamps_late_at_random_is_not_a_queue() -> None:
+    """A busy receiver stamps some packets tens of ms late: scheduling, not queueing."""
+    estimate = DelayEstimate()
+    _, cuts = run(
+        estimate,
+        Link(2_000_000),
+        rate=600_000,
+        start=0,
+        seconds=20,
+        seq=0,
+        jitter=0.060,
+        rng=random.Random(7),
+    )
+    assert cuts == []
+
+
+def test_a_draining_queue_is_left_to_drain() -> None:
+    """Once the sender obeys, the queue drains; a queue above the threshold but shrinking
+    is the cut working, and cuts nothing more."""
+    estimate = DelayEstimate()
+    link = Link(1_000_000)
+    seq, _ = run(estimate, link, rate=500_000, start=0, seconds=3, seq=0)
+    link.capacity = 300_000
+    seq, cuts = run(estimate, link, rate=900_000, start=3, seconds=1, seq=seq, until_cut=True)
+    assert len(cuts) == 1
+    _, more = run(estimate, link, rate=150_000, start=cuts[0], seconds=3, seq=seq)
+    assert all(at - cuts[0] < 0.4 for at in more)  # only what was sent before the cut
+    assert estimate.queueing < 0.02
+
+
+def test_settings_refuse_nonsense() -> None:
+    with pytest.raises(ValueError):
+        DelaySettings(decrease=1.5)
+    with pytest.raises(ValueError):
+        DelaySettings(window=0)
