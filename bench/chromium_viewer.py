@@ -53,9 +53,11 @@ SAMPLE = """async () => {
     ["packetsReceived", "packetsLost", "nackCount"].forEach(add);
     if (x.kind === "audio") {
       ["totalSamplesReceived", "concealedSamples", "fecPacketsReceived",
-       "jitterBufferDelay", "jitterBufferEmittedCount"].forEach(add);
+       "jitterBufferDelay", "jitterBufferEmittedCount", "jitterBufferTargetDelay",
+       "jitterBufferMinimumDelay"].forEach(add);
     } else {
-      ["framesDecoded", "freezeCount", "totalFreezesDuration", "pliCount"].forEach(add);
+      ["framesDecoded", "freezeCount", "totalFreezesDuration", "pliCount",
+       "jitterBufferDelay", "jitterBufferEmittedCount"].forEach(add);
     }
   });
   return out;

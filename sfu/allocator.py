@@ -164,8 +164,11 @@ class Allocator:
                     layer_bps=self._layer_rates(slot.source.publication, now),
                     share=1 / len(video),
                     delay_based=delay_based,
+                    # A cut since the last change, and recent: an old cut is history.
                     congested=transport is not None
-                    and transport.congested_since(state.allocation.changed_at),
+                    and transport.congested_since(
+                        max(state.allocation.changed_at, now - 2 * self.interval)
+                    ),
                 )
                 if estimate is not None:
                     publication = slot.source.publication

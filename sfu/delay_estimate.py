@@ -23,8 +23,10 @@ So the rule is the one libwebrtc's send-side estimate follows, kept small:
   link delivers while a queue stands, which is the link's rate; a queue that
   drains is the last cut working, and is left to drain.
 - **Clear** (under half of ``overuse``): the estimate climbs by ``ramp`` a
-  second, up to ``ceiling`` times the delivered rate (plus ``ceiling_extra``):
-  an estimate far above what the link was ever seen to carry says nothing.
+  second, but not past ``ceiling`` times the delivered rate (plus
+  ``ceiling_extra``): an estimate far above what the link was ever seen to
+  carry says nothing. A dip in what is sent (a publisher's quiet second)
+  does not lower it: only a queue does.
 - In between, it holds.
 
 Clock offsets cancel: only differences of one-way delays are used.
@@ -44,7 +46,7 @@ class DelaySettings:
     window: float = 0.1  # queueing is the least delay over this much of arrivals
     base_window: float = 10.0  # the path's own delay: the least seen over this long
     rate_window: float = 0.5  # the delivered rate is measured over this long
-    cut_window: float = 0.2  # ...and, when a queue builds, over this long
+    cut_window: float = 0.1  # ...and, when a queue builds, over this long
     decrease: float = 0.85  # of the delivered rate, when a queue builds
     hold: float = 0.3  # seconds after a decrease that the packets judging it were sent
     ramp: float = 0.25  # the estimate's climb while the queue is clear, per second
@@ -141,9 +143,7 @@ class DelayEstimate:
                 self.estimate_bps = int(ceiling)
         elif queueing < settings.overuse / 2 and newest_sent >= self._hold_until:
             grown = self.estimate_bps * (1 + settings.ramp * min(now - self._grown_at, 0.5))
-            self.estimate_bps = int(min(grown, ceiling))
-        elif self.estimate_bps > ceiling:
-            self.estimate_bps = int(ceiling)
+            self.estimate_bps = max(self.estimate_bps, int(min(grown, ceiling)))
         self._grown_at = now
         return False
 

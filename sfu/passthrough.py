@@ -834,10 +834,10 @@ class PacketSender:
         sender = self.sender
         if packets is None or not sender._enabled:
             return False
-        transport = self.transport
-        numbered = packets.transport_wide and transport is not None
-        # Numbered as it goes: the number's size is the payload's plus the header's.
-        tseq = transport.take(len(payload) + 40) if numbered and transport else 0
+        transport = self.transport if packets.transport_wide else None
+        # Audio is numbered now and leaves now; video is numbered and stamped as it
+        # leaves the pacer (``_depart``).
+        tseq = transport.take(len(payload) + 40) if transport and self._audio else 0
         if self._audio:
             data = packets.packet(
                 source.marker,
@@ -857,8 +857,15 @@ class PacketSender:
                 transport_seq=tseq,
             )
         self._history[sequence_number % self._size] = (sequence_number, data, time.monotonic())
-        if not self._transmit(data):
-            return False
+        if transport is None:
+            if not self._transmit(data):
+                return False
+        elif self._audio:
+            transport.spend(len(data))
+            if not self._transmit(data):
+                return False
+        else:
+            transport.pace(data, self._depart)
         sender._RTCRtpSender__ntp_timestamp = (  # type: ignore[attr-defined]
             capture_ntp if capture_ntp is not None else ntp_now()
         )
@@ -866,6 +873,13 @@ class PacketSender:
         sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]
         sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
         return True
+
+    def _depart(self, data: bytes) -> None:
+        """A paced video packet leaves: numbered and stamped with the time it goes."""
+        packets, transport = self._packets, self.transport
+        if packets is None or transport is None:
+            return
+        self._transmit(packets.restamped(data, ntp_now() >> 14, transport.take(len(data))))
 
     def _transmit(self, data: bytes) -> bool:
         """SRTP-protect ``data`` and hand it to the ICE pair's socket, without a coroutine.
@@ -931,6 +945,8 @@ class PacketSender:
         if rtx_pt is not None:
             data = rtx(data, rtx_pt, self._rtx_seq, self.sender._rtx_ssrc)
             self._rtx_seq = (self._rtx_seq + 1) % (1 << 16)
+        if transport is not None and packets is not None and packets.transport_wide:
+            transport.spend(len(data))
         if self._transmit(data):
             self.state.retransmitted += 1
 

@@ -303,4 +303,5 @@ class Peer:
                 await self._negotiator
         for slot in self._slots:
             slot.send.stop()
+        self.transport_wide.close()
         await self.pc.close()

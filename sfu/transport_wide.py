@@ -10,13 +10,24 @@ aiortc sees it, and fed to the leg's ``DelayEstimate``. When a building
 queue cuts the estimate, ``on_congestion`` is called at once: the room's
 allocator takes video off the leg in the same moment, not at its next pass.
 
+The same estimate paces the leg's video (``pace``): a video packet leaves
+only while the leg's budget allows: ``PACE_FACTOR`` times the estimate, or
+the estimate itself for ``PACE_STRICT_FOR`` after a queue built, with
+``PACE_BURST`` of slack; audio and retransmissions leave at once but
+spend the budget too. A keyframe's burst, or the moment before the allocator
+steps down, then waits here, where it delays only video, instead of in the
+bottleneck's queue, where the audio waits behind it. A video packet held
+longer than ``MAX_PACE_DELAY`` is dropped: it would come too late to show.
+
 A far end that does not speak it (aiortc, so the bot) keeps REMB, and the
-allocator reads that instead.
+allocator reads that instead; its video is not paced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +42,17 @@ WIRE_OVERHEAD = 10 + 8 + 20
 # Feedback older than this (seconds) says nothing of the link now (Chromium sends
 # several a second): the estimate is stale, as a REMB is after sfu.allocator's limit.
 STALE_FEEDBACK = 1.0
+# Video may leave at this multiple of the estimate (libwebrtc's pacing factor): on
+# a link with room, a frame's packets go out together and nothing waits...
+PACE_FACTOR = 2.5
+# ...but for this long after a queue built (seconds), at the estimate itself: the
+# link has shown where it ends, and a burst past it queues in front of the audio.
+PACE_STRICT_FOR = 10.0
+PACE_BURST = 0.02  # seconds of the budget that may leave at once...
+PACE_BURST_MIN = 2400  # ...and never less than two full packets, bytes
+MAX_PACE_DELAY = 1.0  # seconds a video packet may wait for the budget
+# Sends one paced packet: the packet's bytes, numbered and stamped as it leaves.
+Depart = Callable[[bytes], None]
 
 
 class TransportWide:
@@ -48,6 +70,11 @@ class TransportWide:
         self.feedback_count = 0
         self._clock = clock
         self._next = 0
+        self._tokens = 0.0  # bytes the budget allows now; negative: owed
+        self._filled_at = 0.0
+        self._queue: deque[tuple[Depart, bytes, float]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self.paced_drops = 0  # video packets that waited too long and were dropped
 
     def accepts(self, mid: str | None) -> bool:
         return mid is not None and mid in self.accepted
@@ -58,6 +85,72 @@ class TransportWide:
         self._next = (seq + 1) & 0xFFFF
         self.estimate.sent(seq, size + WIRE_OVERHEAD, self._clock())
         return seq
+
+    def pace(self, data: bytes, depart: Depart) -> None:
+        """Send a video packet through the budget: now, if it allows, else when it does."""
+        rate = self._refill()
+        if rate is None or (not self._queue and self._tokens > 0):
+            self._tokens -= len(data)
+            depart(data)
+            return
+        self._queue.append((depart, data, self._filled_at))
+        self._schedule(rate)
+
+    def spend(self, size: int) -> None:
+        """An audio packet or a retransmission left at once: it uses the budget too."""
+        if self._refill() is not None:
+            self._tokens -= size
+
+    @property
+    def queued(self) -> int:
+        """Video packets waiting for the budget."""
+        return len(self._queue)
+
+    def _refill(self) -> float | None:
+        """Top the budget up to now; its rate in bytes a second, None when not paced."""
+        now = self._clock()
+        estimate = self.fresh_estimate(now)
+        if estimate is None:
+            self._filled_at = now
+            return None
+        cut = self.estimate.decreased_at
+        strict = cut is not None and now - cut < PACE_STRICT_FOR
+        rate = estimate / 8 * (1.0 if strict else PACE_FACTOR)
+        burst = max(rate * PACE_BURST, PACE_BURST_MIN)
+        self._tokens = min(self._tokens + rate * (now - self._filled_at), burst)
+        self._filled_at = now
+        return rate
+
+    def _schedule(self, rate: float) -> None:
+        if self._timer is not None:
+            return
+        wait = max(-self._tokens / rate, 0.002) if self._tokens <= 0 else 0.002
+        self._timer = asyncio.get_running_loop().call_later(wait, self._drain)
+
+    def _drain(self) -> None:
+        self._timer = None
+        rate = self._refill()
+        queue = self._queue
+        now = self._filled_at
+        while queue and (rate is None or self._tokens > 0):
+            depart, data, queued_at = queue.popleft()
+            if now - queued_at > MAX_PACE_DELAY:
+                self.paced_drops += 1
+                continue
+            self._tokens -= len(data)
+            try:
+                depart(data)
+            except Exception:
+                log.exception("sending a paced packet failed")
+        if queue and rate is not None:
+            self._schedule(rate)
+
+    def close(self) -> None:
+        """Drop what waits: the connection is closing."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
 
     def fresh_estimate(self, now: float) -> int | None:
         """The estimate while feedback keeps coming; None before it or when it stopped."""

@@ -1,0 +1,124 @@
+"""sfu.transport_wide: numbering, feedback off the RTCP, and the pacer's budget."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from sfu.transport_wide import MAX_PACE_DELAY, TransportWide
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _paced(rate_bps: int) -> tuple[TransportWide, Clock, list[bytes]]:
+    clock = Clock()
+    transport = TransportWide(clock=clock)
+    transport.estimate.estimate_bps = rate_bps
+    transport.estimate.updated_at = clock.now
+    transport.estimate.decreased_at = clock.now  # a queue just built: paced strictly
+    return transport, clock, []
+
+
+async def test_without_an_estimate_video_leaves_at_once() -> None:
+    transport = TransportWide()
+    sent: list[bytes] = []
+    for n in range(20):
+        transport.pace(bytes([n]) * 1000, sent.append)
+    assert len(sent) == 20 and transport.queued == 0
+
+
+async def test_a_burst_waits_for_the_budget_and_leaves_in_order() -> None:
+    """80 kbit/s is 10 KB a second: ten 1000-byte packets take about a second to leave."""
+    transport, clock, sent = _paced(80_000)
+    burst = [bytes([n]) * 1000 for n in range(10)]
+    for packet in burst:
+        transport.pace(packet, sent.append)
+    assert len(sent) <= 3  # the budget starts with its slack: 2400 bytes
+    departures = []
+    for _ in range(20):
+        clock.now += 0.1
+        transport.estimate.updated_at = clock.now  # feedback keeps coming
+        transport._drain()
+        departures.append(len(sent))
+    assert sent == burst
+    # At 0.5 s: the slack (3 packets), 5 KB of budget, and one packet on credit.
+    assert departures[4] <= 9
+    assert departures[9] == 10
+
+
+async def test_audio_goes_first_and_spends_the_budget() -> None:
+    transport, clock, sent = _paced(80_000)
+    clock.now += 0.5  # the budget is full: its slack, 2400 bytes
+    for _ in range(10):
+        transport.spend(200)  # audio: left at once
+    transport.pace(b"v" * 1000, sent.append)
+    transport.pace(b"w" * 1000, sent.append)
+    assert sent == [b"v" * 1000]  # 400 left after the audio: one more packet, then none
+    clock.now += 0.1
+    transport._drain()
+    assert sent == [b"v" * 1000, b"w" * 1000]
+
+
+async def test_video_held_too_long_is_dropped_not_sent_late() -> None:
+    transport, clock, sent = _paced(8_000)  # 1 KB a second
+    for n in range(5):
+        transport.pace(bytes([n]) * 1000, sent.append)
+    clock.now += MAX_PACE_DELAY + 0.5
+    transport.estimate.updated_at = clock.now
+    transport._drain()
+    assert sent == [bytes([n]) * 1000 for n in range(3)]  # the slack, then nothing
+    assert transport.paced_drops == 2
+    transport.close()
+    assert transport.queued == 0
+
+
+async def test_a_stale_estimate_stops_pacing() -> None:
+    """No feedback for a second (a cut link): nothing to pace by, video goes as it comes."""
+    transport, clock, sent = _paced(8_000)
+    clock.now += 5
+    transport.pace(b"x" * 1000, sent.append)
+    assert sent == [b"x" * 1000]
+
+
+def test_numbers_wrap_at_sixteen_bits() -> None:
+    transport = TransportWide()
+    seen = [transport.take(100) for _ in range(70_000)]
+    assert seen[0] == 0 and seen[65_535] == 65_535 and seen[65_536] == 0
+
+
+def test_feedback_in_rtcp_reaches_the_estimate() -> None:
+    clock = Clock()
+    transport = TransportWide(clock=clock)
+    for _ in range(3):
+        transport.take(1000)
+        clock.now += 0.01
+    # Three packets received, 10 ms apart (40 ticks of 250 us), reference time 0.
+    body = struct.pack("!LLHHL", 1, 2, 0, 3, 0) + struct.pack("!H", (1 << 13) | 3)
+    body += bytes([0, 40, 40])
+    body += b"\x00" * (-len(body) % 4)
+    message = struct.pack("!BBH", 0x8F, 205, (len(body) + 4) // 4 - 1) + body
+    receiver_report = struct.pack("!BBHL", 0x80, 201, 1, 5)
+    transport.rtcp(receiver_report + message)
+    assert transport.feedback_count == 1
+    assert transport.estimate.updated_at == pytest.approx(clock.now)
+    assert transport.estimate.queueing == pytest.approx(0.0, abs=1e-6)
+
+
+async def test_on_a_link_that_never_queued_video_may_leave_faster_than_the_estimate() -> None:
+    """Before any queue, the budget is 2.5 times the estimate: a frame's packets go together."""
+    transport, clock, sent = _paced(80_000)
+    transport.estimate.decreased_at = None
+    for n in range(10):
+        transport.pace(bytes([n]) * 1000, sent.append)
+    for _ in range(30):
+        clock.now += 0.01
+        transport.estimate.updated_at = clock.now
+        transport._drain()
+    assert len(sent) == 10  # 25 KB a second: 7.5 KB in 0.3 s, and the slack
