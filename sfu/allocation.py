@@ -75,6 +75,9 @@ class AllocationSettings:
     # A fall by this share below the estimate that first came up short confirms it too.
     congestion_fall: float = 0.03
     estimate_includes_audio: bool = False  # see the module docstring
+    # With transport-wide feedback: seconds the estimate must cover the next layer's need.
+    delay_hold: float = 0.5
+    delay_max_hold: float = 4.0  # ...and at most this long after failed steps up
     audio_floor_bps: int = 40_000  # audio's reservation while its own rate is not known
     # A publisher is never told to encode below this for its audience (sfu.allocator).
     audience_floor_bps: int = 100_000
@@ -155,6 +158,8 @@ def _decide(
 ) -> Allocation:
     layer = current.layer
     wait = settings.step_up_after if current.wait is None else current.wait
+    if report.delay_based and report.estimate_bps is not None:
+        return _decide_by_delay(current, report, now, settings, wait)
     if layer is None:  # paused: no video, so no new estimate; probe again after the wait
         if now - current.changed_at < wait:
             return current
@@ -162,7 +167,7 @@ def _decide(
     if report.estimate_bps is None:
         return current  # nothing measured yet: keep what the leg has
     available = float(report.estimate_bps)
-    if settings.estimate_includes_audio or report.delay_based:
+    if settings.estimate_includes_audio:
         available -= max(report.audio_bps, 0.0) or settings.audio_floor_bps
     available *= report.share
 
@@ -170,16 +175,6 @@ def _decide(
     # it has stayed short for down_after (a keyframe's burst dips it for a moment). A
     # probe that failed waits longer before the next.
     fits = _highest_fitting(report.layer_bps, available)
-    if report.delay_based:
-        if report.congested:
-            if fits is not None and fits >= layer:  # no room to count while a queue stands
-                return current if current.room_since is None else replace(current, room_since=None)
-            # The queue the audio waits in is building: video comes off now, to what fits
-            # beside the audio. Nothing fits at layer 0: it pauses.
-            failed = current.went_up and now - current.changed_at <= settings.probe_window
-            wait = min(2 * wait, settings.max_wait) if failed else settings.step_up_after
-            return Allocation(fits, Reason.BANDWIDTH, now, None, wait)
-        fits = layer  # short of the estimate but no queue: the link carries it
     rising = _rising(current, report.estimate_bps, now)
     if (fits is None or fits < layer) and not rising:
         severe = available < report.layer_bps[layer] * settings.severe
@@ -224,6 +219,62 @@ def _decide(
         return current
     reason = Reason.FULL if layer + 1 == TOP_LAYER else current.reason
     return Allocation(layer + 1, reason, now, None, wait, went_up=True)
+
+
+def _decide_by_delay(
+    current: Allocation,
+    report: LegReport,
+    now: float,
+    settings: AllocationSettings,
+    wait: float,
+) -> Allocation:
+    """A leg with transport-wide feedback: its estimate is measured, so it is believed.
+
+    Down at once when a queue builds, to what fits beside the audio; never for an
+    estimate short of the need while nothing queues (the link carries it). Up one
+    layer, or out of a pause, once the estimate has covered that layer's need for
+    ``delay_hold``: the SFU's padding probes (``sfu.transport_wide``) are what
+    raise the estimate past what is sent, so a step up is no gamble on the link.
+    """
+    assert report.estimate_bps is not None
+    layer = current.layer
+    available = report.estimate_bps - (max(report.audio_bps, 0.0) or settings.audio_floor_bps)
+    available *= report.share
+    fits = _highest_fitting(report.layer_bps, available)
+    if report.congested:
+        trial = current.went_up and now - current.changed_at <= settings.probe_window
+        if layer is not None and trial:
+            # A step up on trial built a queue: it failed, whatever the estimate says
+            # now. Back down, and wait longer before the next.
+            lower = layer - 1 if layer else None
+            if fits is None or (lower is not None and fits < lower):
+                lower = fits
+            wait = min(2 * wait, settings.max_wait)
+            return Allocation(lower, Reason.BANDWIDTH, now, None, wait)
+        if layer is not None and (fits is None or fits < layer):
+            # The queue the audio waits in is building: video comes off now, to what
+            # fits beside the audio. Nothing fits at layer 0: it pauses.
+            return Allocation(fits, Reason.BANDWIDTH, now, None, wait)
+        # No room to count while a queue stands.
+        return current if current.room_since is None else replace(current, room_since=None)
+    if layer == TOP_LAYER:
+        return current if current.room_since is None else replace(current, room_since=None)
+    after = 0 if layer is None else layer + 1
+    # A paused leg's loss is what it lost before the pause: nothing is sent to measure.
+    lossy = layer is not None and report.fraction_lost > settings.loss_limit
+    if available < report.layer_bps[after] or lossy:
+        return current if current.room_since is None else replace(current, room_since=None)
+    if current.room_since is None:
+        return replace(current, room_since=now)
+    # A failed step up doubled the wait: under a cap that hides its rate behind a burst
+    # allowance, each try costs the audio a short queue.
+    hold = min(max(settings.delay_hold, wait - settings.step_up_after), settings.delay_max_hold)
+    if now - current.room_since < settings.delay_hold or now - current.changed_at < hold:
+        return current
+    if current.went_up and now - current.changed_at > settings.probe_window:
+        current = replace(current, went_up=False, wait=settings.step_up_after)  # it held
+    reason = Reason.FULL if after == TOP_LAYER else current.reason
+    return Allocation(after, reason, now, None, wait, went_up=True)
 
 
 # A receiver sends a new estimate about once a second; the loop looks twice as often.

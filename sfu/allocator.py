@@ -22,12 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from core.logging import get_logger
 from core.tasks import cancel_and_wait
-from sfu.allocation import Allocation, AllocationSettings, LegReport, allocate
+from sfu.allocation import (
+    TOP_LAYER,
+    Allocation,
+    AllocationSettings,
+    LegReport,
+    Reason,
+    allocate,
+)
 from sfu.forwarding import Publication, SendSlot
 from sfu.transport_wide import TransportWide
 
@@ -46,6 +53,9 @@ class _SlotState:
     loss: float = 0.0  # smoothed share of the leg's packets its far end lost
 
 
+# Seconds a step up on a leg with transport-wide feedback is judged strictly for
+# (sfu.delay_estimate: trial_overuse).
+TRIAL = 5.0
 # A REMB older than this (seconds) says nothing of the link now: receivers send one
 # about every second, so its absence means the link was cut. The first one after
 # that starts a new estimate (sfu.allocation: a first estimate is still learning).
@@ -183,6 +193,8 @@ class Allocator:
                 state.allocation = after
                 if after.layer != before.layer:
                     slot.set_layer(after.layer)
+                    if transport is not None and after.went_up:
+                        transport.estimate.on_trial(now + TRIAL)
                     # Rare, and the first thing to read when a viewer's video thinned.
                     log.info(
                         "video allocation",
@@ -197,6 +209,8 @@ class Allocator:
                             self._on_change(subscriber_id, publisher_id, after, before)
                         except Exception:
                             log.exception("allocation callback failed")
+            if transport is not None:
+                self._probe(transport, video, audio_bps, now)
         for publication, share in audiences.values():
             publication.audience_bps = max(share, self.settings.audience_floor_bps)
         for slot_id in set(self._slots) - seen:
@@ -216,6 +230,36 @@ class Allocator:
             state.loss += _SMOOTHING * (sample - state.loss)
         state.sent, state.lost = sent, lost
         return state.loss
+
+    def _probe(
+        self,
+        transport: TransportWide,
+        video: Sequence[tuple[str | None, SendSlot]],
+        audio_bps: float,
+        now: float,
+    ) -> None:
+        """While a leg's video is held back for bandwidth, probe at what all of it needs.
+
+        What a leg is sent is all its feedback can measure: without a probe, a link that
+        has room again (a cap lifted) would look the same as one that does not.
+        """
+        held = [
+            slot
+            for _, slot in video
+            if (state := self._slots.get(id(slot))) is not None
+            and state.allocation.layer != TOP_LAYER
+            and state.allocation.reason is not Reason.LOSS
+        ]
+        if not held or not transport.probe_due(now):
+            return
+        need = audio_bps + sum(
+            self._layer_rates(slot.source.publication, now)[TOP_LAYER]
+            for _, slot in video
+            if slot.source is not None
+        )
+        for slot in held:
+            if slot.sender.probe(max(need, 100_000) * 1.1):
+                return
 
     @staticmethod
     def _transport(slots: list[tuple[str | None, SendSlot]], now: float) -> TransportWide | None:

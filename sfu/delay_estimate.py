@@ -22,11 +22,19 @@ So the rule is the one libwebrtc's send-side estimate follows, kept small:
   obeys the first cut means it was not enough. Cuts never go under what the
   link delivers while a queue stands, which is the link's rate; a queue that
   drains is the last cut working, and is left to drain.
+- **On trial** (the caller sent more on the strength of the estimate, until
+  ``on_trial``'s end): a queue of ``trial_overuse`` already counts. A link
+  with a burst allowance (a token bucket) passes a probe at any rate and shows
+  its rate only once the allowance is spent, with the step up's queue: caught
+  early, that queue stays short.
 - **Clear** (under half of ``overuse``): the estimate climbs by ``ramp`` a
   second, but not past ``ceiling`` times the delivered rate (plus
   ``ceiling_extra``): an estimate far above what the link was ever seen to
   carry says nothing. A dip in what is sent (a publisher's quiet second)
-  does not lower it: only a queue does.
+  does not lower it: only a queue does. For ``capacity_memory`` after a cut
+  it stops at ``capacity_share`` of what the link delivered at the cut: the
+  climb would only find that queue again, and each time the audio waits in
+  it. A probe (``start_probe``) that shows more lifts that limit.
 - In between, it holds.
 
 Clock offsets cancel: only differences of one-way delays are used.
@@ -43,6 +51,9 @@ _SEQ_MOD = 1 << 16
 @dataclass(frozen=True, slots=True)
 class DelaySettings:
     overuse: float = 0.04  # seconds of queueing that mean the bottleneck is full
+    # ...and while a step up is on trial (``on_trial``): a link that hid its rate behind
+    # a burst allowance shows it late, and each such queue reaches the audio.
+    trial_overuse: float = 0.015
     window: float = 0.1  # queueing is the least delay over this much of arrivals
     base_window: float = 10.0  # the path's own delay: the least seen over this long
     rate_window: float = 0.5  # the delivered rate is measured over this long
@@ -52,6 +63,10 @@ class DelaySettings:
     ramp: float = 0.25  # the estimate's climb while the queue is clear, per second
     ceiling: float = 1.5  # the estimate never exceeds this times the delivered rate...
     ceiling_extra: float = 20_000  # ...plus this, bits per second
+    # For this long after a cut (seconds), the climb stops at this share of what the
+    # link delivered then: past it lies the queue just seen. Only a probe goes further.
+    capacity_memory: float = 30.0
+    capacity_share: float = 0.95
 
     def __post_init__(self) -> None:
         if min(self.overuse, self.window, self.base_window, self.rate_window) <= 0:
@@ -79,28 +94,51 @@ class DelayEstimate:
         self.loss = 0.0  # share of the numbered packets reported missing, smoothed
         self.updated_at: float | None = None  # when the last feedback came (our clock)
         self.decreased_at: float | None = None  # when a queue last cut the estimate
+        self.capacity_bps: float | None = None  # what the link delivered at that cut
         self._hold_until = 0.0
         self._congested = False  # cut, and the queue has not cleared since
         self._grown_at = 0.0
+        self.trial_until = 0.0  # a step up is on trial until then: see ``trial_overuse``
         self._base: deque[tuple[float, float]] = deque()  # (arrival, least delay) per second
         self._recent: deque[tuple[float, float]] = deque()  # (arrival, delay)
         self._delivered: deque[tuple[float, int]] = deque()  # (arrival, bytes)
         self._delivered_bytes = 0
+        # The probe cluster under way: its numbers and, once reported, (arrival, sent, size).
+        self._cluster: dict[int, tuple[float, float, int] | None] = {}
+        self._cluster_size = 0
+        self._cluster_at = 0.0
+        self.probe_bps: float | None = None  # what the last probe showed the link carries
 
     def sent(self, sequence_number: int, size: int, at: float) -> None:
         """Packet ``sequence_number`` (16 bits) of ``size`` bytes left at ``at``."""
         self._sent[sequence_number % self._size] = (sequence_number, at, size)
         self._reported.discard(sequence_number)
 
+    def on_trial(self, until: float) -> None:
+        """More is being sent on the strength of this estimate: judge it strictly till then."""
+        self.trial_until = until
+
+    def start_probe(self, size: int, now: float) -> None:
+        """A probe cluster of ``size`` packets begins; each is named by ``probe_sent``."""
+        self._cluster = {}
+        self._cluster_size = size
+        self._cluster_at = now
+
+    def probe_sent(self, sequence_number: int) -> None:
+        self._cluster[sequence_number] = None
+
     def feedback(self, arrivals: tuple[tuple[int, float | None], ...], now: float) -> bool:
         """Take one feedback message; True when a building queue just cut the estimate."""
         settings = self.settings
         missing = received = 0
         newest_sent = 0.0
+        cluster = self._cluster
         for seq, arrival in arrivals:
             record = self._sent[seq % self._size]
             if record is None or record[0] != seq:
                 continue  # not ours, or so old its slot was reused
+            if cluster and seq in cluster and arrival is not None:
+                cluster[seq] = (arrival, record[1], record[2])
             if arrival is None:
                 if seq not in self._reported:
                     missing += 1
@@ -115,20 +153,25 @@ class DelayEstimate:
             self._arrived(arrival, arrival - record[1], record[2])
         if missing + received:
             self.loss += 0.2 * (missing / (missing + received) - self.loss)
+        if cluster:
+            self._judge_probe(now)
         if not received:
             return False
         self.updated_at = now
         queueing = min(d for _, d in self._recent) - min(d for _, d in self._base)
         rising = queueing > self.queueing + 0.002
         self.queueing = queueing
-        if queueing > settings.overuse:
-            cut = int(settings.decrease * self._recent_rate())
+        overuse = settings.trial_overuse if now < self.trial_until else settings.overuse
+        if queueing > overuse:
+            capacity = self._recent_rate()
+            cut = int(settings.decrease * capacity)
             if self._congested and not (
                 rising and self.estimate_bps is not None and cut < 0.95 * self.estimate_bps
             ):
                 return False  # draining (the last cut is working), or nothing to cut
             self.estimate_bps = cut if self.estimate_bps is None else min(self.estimate_bps, cut)
             self.decreased_at = now
+            self.capacity_bps = capacity
             self._congested = True
             # Feedback lags by the queue and a round trip: only packets sent a while
             # after the cut can show the link has room again.
@@ -143,9 +186,43 @@ class DelayEstimate:
                 self.estimate_bps = int(ceiling)
         elif queueing < settings.overuse / 2 and newest_sent >= self._hold_until:
             grown = self.estimate_bps * (1 + settings.ramp * min(now - self._grown_at, 0.5))
+            if self.capacity_bps is not None and self.decreased_at is not None:
+                if now - self.decreased_at < settings.capacity_memory:
+                    ceiling = min(ceiling, settings.capacity_share * self.capacity_bps)
             self.estimate_bps = max(self.estimate_bps, int(min(grown, ceiling)))
         self._grown_at = now
         return False
+
+    def _judge_probe(self, now: float) -> None:
+        """Once the cluster is all heard of (or a second passed): the rate it got through at.
+
+        The rate is the lesser of the rate it was sent at and the rate it arrived at
+        (each over the packets after the first): a bottleneck under the probe's rate
+        spreads it out. The estimate rises to 0.9 of that, unless a queue cut it
+        meanwhile: the probe may have been what filled it.
+        """
+        cluster = self._cluster
+        heard = [v for v in cluster.values() if v is not None]
+        if len(heard) < self._cluster_size and now - self._cluster_at < 1.0:
+            return
+        self._cluster = {}
+        if len(heard) < 3 or len(heard) < 2 * self._cluster_size / 3:
+            return  # too few got through to say anything
+        by_arrival = sorted(heard)
+        by_sending = sorted(heard, key=lambda v: v[1])
+        arrival_span = by_arrival[-1][0] - by_arrival[0][0]
+        sending_span = by_sending[-1][1] - by_sending[0][1]
+        if arrival_span <= 0 or sending_span <= 0:
+            return
+        received_bps = 8 * sum(v[2] for v in by_arrival[1:]) / arrival_span
+        sent_bps = 8 * sum(v[2] for v in by_sending[:-1]) / sending_span
+        self.probe_bps = min(received_bps, sent_bps)
+        cut = self.decreased_at is not None and self.decreased_at >= self._cluster_at
+        if not cut:
+            found = int(0.9 * self.probe_bps)
+            if found > (self.estimate_bps or 0):
+                self.estimate_bps = found
+                self.capacity_bps = None  # the link carries more than it did at the cut
 
     def _recent_rate(self) -> float:
         """What the leg delivered over the last ``cut_window``: the bottleneck's rate once

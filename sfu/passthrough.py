@@ -74,7 +74,7 @@ from sfu.nacks import NackTracker
 from sfu.rtp_header import LegPackets, rtx
 from sfu.rtp_rewrite import seq_newer
 from sfu.transport_feedback import TRANSPORT_CC_ID
-from sfu.transport_wide import TransportWide
+from sfu.transport_wide import PROBE_PACKETS, TransportWide
 
 log = get_logger("liveclass.sfu.passthrough")
 
@@ -873,6 +873,40 @@ class PacketSender:
         sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]
         sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
         return True
+
+    def probe(self, rate_bps: float) -> bool:
+        """Send the newest packets kept again, as RTX, spaced at ``rate_bps``: padding whose
+        transport-wide feedback shows whether the link carries that rate
+        (``sfu.delay_estimate``). False when this leg cannot: no RTX, no numbering, or
+        too little kept. The far end drops the copies it already has."""
+        packets, transport = self._packets, self.transport
+        rtx_pt = self.sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+        if packets is None or transport is None or not packets.transport_wide or rtx_pt is None:
+            return False
+        kept = sorted((k for k in self._history if k is not None), key=lambda k: k[2])
+        newest = [data for _, data, _ in kept[-PROBE_PACKETS:]]
+        if len(newest) < PROBE_PACKETS:
+            return False
+        transport.probing(time.monotonic())
+        loop = asyncio.get_running_loop()
+        delay = 0.0
+        for data in newest:
+            loop.call_later(delay, self._send_probe, data)
+            delay += 8 * len(data) / rate_bps
+        return True
+
+    def _send_probe(self, data: bytes) -> None:
+        packets, transport = self._packets, self.transport
+        rtx_pt = self.sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+        if packets is None or transport is None or rtx_pt is None:
+            return
+        tseq = transport.take(len(data) + 2)
+        transport.estimate.probe_sent(tseq)
+        data = packets.restamped(data, ntp_now() >> 14, tseq)
+        data = rtx(data, rtx_pt, self._rtx_seq, self.sender._rtx_ssrc)
+        self._rtx_seq = (self._rtx_seq + 1) % (1 << 16)
+        transport.spend(len(data))
+        self._transmit(data)
 
     def _depart(self, data: bytes) -> None:
         """A paced video packet leaves: numbered and stamped with the time it goes."""

@@ -236,7 +236,15 @@ class Peer:
         async with asyncio.timeout(self._timeout):
             answer = await self._exchange(offer, self.track_infos())
         # Before the answer starts the new senders: they lay their packets out then.
-        self.transport_wide.accepted = accepted_mids(answer) & sends
+        accepted = accepted_mids(answer) & sends
+        if accepted != self.transport_wide.accepted:
+            log.info(
+                "transport-wide feedback",
+                participant=self.participant_id,
+                offered=sorted(sends),
+                accepted=sorted(accepted),
+            )
+        self.transport_wide.accepted = accepted
         try:
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=without_mdns(answer), type="answer")

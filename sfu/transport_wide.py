@@ -51,6 +51,9 @@ PACE_STRICT_FOR = 10.0
 PACE_BURST = 0.02  # seconds of the budget that may leave at once...
 PACE_BURST_MIN = 2400  # ...and never less than two full packets, bytes
 MAX_PACE_DELAY = 1.0  # seconds a video packet may wait for the budget
+PROBE_PACKETS = 5  # a probe cluster: enough to time, small enough not to fill a queue
+PROBE_EVERY = 1.0  # seconds between probes while video is held back for bandwidth...
+PROBE_EVERY_MAX = 4.0  # ...doubled after each queue, up to this
 # Sends one paced packet: the packet's bytes, numbered and stamped as it leaves.
 Depart = Callable[[bytes], None]
 
@@ -75,6 +78,8 @@ class TransportWide:
         self._queue: deque[tuple[Depart, bytes, float]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self.paced_drops = 0  # video packets that waited too long and were dropped
+        self._probe_every = PROBE_EVERY
+        self._next_probe = 0.0
 
     def accepts(self, mid: str | None) -> bool:
         return mid is not None and mid in self.accepted
@@ -152,6 +157,15 @@ class TransportWide:
             self._timer = None
         self._queue.clear()
 
+    def probe_due(self, now: float) -> bool:
+        """Whether to probe now (the caller's video is held back for bandwidth)."""
+        return self.fresh_estimate(now) is not None and now >= self._next_probe
+
+    def probing(self, now: float) -> None:
+        """A probe cluster starts now; the next waits ``_probe_every``."""
+        self.estimate.start_probe(PROBE_PACKETS, now)
+        self._next_probe = now + self._probe_every
+
     def fresh_estimate(self, now: float) -> int | None:
         """The estimate while feedback keeps coming; None before it or when it stopped."""
         at = self.estimate.updated_at
@@ -188,6 +202,11 @@ class TransportWide:
             self.feedback_count += 1
             congested = self.estimate.feedback(feedback.arrivals, self._clock())
             if congested:
+                # Each queue makes probing rarer, up to a limit: under a cap that
+                # hides its rate behind a burst allowance, probes and the steps up
+                # they allow cost a short queue each; a cap that lifts must still be
+                # found within seconds.
+                self._probe_every = min(2 * self._probe_every, PROBE_EVERY_MAX)
                 log.info(
                     "queue building on a leg",
                     queueing_ms=round(self.estimate.queueing * 1000),

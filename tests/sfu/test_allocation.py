@@ -249,3 +249,30 @@ def test_after_a_queue_the_layers_come_back_one_probe_at_a_time() -> None:
         layers.append(allocation.layer)
     assert layers.index(1) < layers.index(2)
     assert layers[-1] == TOP_LAYER
+
+
+def test_a_step_up_that_builds_a_queue_is_undone_and_the_next_waits_longer() -> None:
+    allocation = allocate(SETTLED, _delay_report(150_000, congested=True), 0.0, SETTINGS)
+    assert allocation.layer == 0
+    up = allocation
+    for n in range(1, 6):
+        up = allocate(up, _delay_report(350_000), 0.5 * n, SETTINGS)
+    assert up.layer == 1 and up.went_up
+    # The queue comes while the step is on trial: back to layer 0, though 350k covers it.
+    down = allocate(up, _delay_report(350_000, congested=True), up.changed_at + 0.5, SETTINGS)
+    assert down.layer == 0 and down.wait == 2 * SETTINGS.step_up_after
+    # The estimate covers layer 1 at once, but the next try waits.
+    again = down
+    for n in range(1, 4):
+        again = allocate(again, _delay_report(350_000), down.changed_at + 0.5 * n, SETTINGS)
+    assert again.layer == 0
+
+
+def test_a_paused_leg_resumes_once_the_estimate_covers_layer_0_whatever_it_lost_before() -> None:
+    paused = allocate(SETTLED, _delay_report(60_000, congested=True), 0.0, SETTINGS)
+    assert paused.paused
+    report = LegReport(200_000, 0.4, 40_000, LAYERS, delay_based=True)
+    resumed = paused
+    for n in range(1, 4):
+        resumed = allocate(resumed, report, 0.5 * n, SETTINGS)
+    assert resumed.layer == 0

@@ -120,3 +120,52 @@ def test_settings_refuse_nonsense() -> None:
         DelaySettings(decrease=1.5)
     with pytest.raises(ValueError):
         DelaySettings(window=0)
+
+
+def _probe(estimate: DelayEstimate, link: Link, start: float, rate: float, seq: int) -> int:
+    """Five 1000-byte packets spaced at ``rate``; then the feedback on them."""
+    estimate.start_probe(5, start)
+    at = start
+    for _ in range(5):
+        estimate.sent(seq & 0xFFFF, 1000, at)
+        estimate.probe_sent(seq & 0xFFFF)
+        link.carry(seq & 0xFFFF, 1000, at)
+        seq += 1
+        at += 8000 / rate
+    arrived = tuple((s, t) for s, t in link.pending if t is not None)
+    link.pending = []
+    estimate.feedback(arrived, at + 0.2)
+    return seq
+
+
+def test_a_probe_through_a_link_with_room_raises_the_estimate_to_what_it_showed() -> None:
+    estimate = DelayEstimate()
+    link = Link(5_000_000)
+    seq, _ = run(estimate, link, rate=200_000, start=0, seconds=3, seq=0)
+    before = estimate.estimate_bps
+    assert before is not None and before < 500_000
+    _probe(estimate, link, 3.0, 1_200_000, seq)
+    assert estimate.probe_bps == pytest.approx(1_200_000, rel=0.05)
+    assert estimate.estimate_bps == pytest.approx(0.9 * 1_200_000, rel=0.05)
+
+
+def test_a_probe_through_a_narrow_link_shows_the_link_not_the_probe() -> None:
+    estimate = DelayEstimate()
+    link = Link(300_000)
+    seq, _ = run(estimate, link, rate=150_000, start=0, seconds=3, seq=0)
+    _probe(estimate, link, 3.0, 1_200_000, seq)
+    assert estimate.probe_bps == pytest.approx(300_000, rel=0.05)
+    assert estimate.estimate_bps is not None and estimate.estimate_bps <= 300_000
+
+
+def test_on_trial_a_short_queue_already_counts() -> None:
+    """A 25 ms queue: no cut normally (40 ms), a cut while a step up is on trial (15 ms)."""
+    for trial, cut in ((False, False), (True, True)):
+        estimate = DelayEstimate()
+        link = Link(500_000)  # exactly what is sent: a queue, once made, stands
+        seq, _ = run(estimate, link, rate=500_000, start=0, seconds=3, seq=0)
+        if trial:
+            estimate.on_trial(10.0)
+        link.free_at += 0.025  # the link stalls 25 ms once
+        _, cuts = run(estimate, link, rate=500_000, start=3, seconds=1, seq=seq)
+        assert bool(cuts) is cut
