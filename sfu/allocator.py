@@ -149,7 +149,7 @@ class Allocator:
             transport = self._transport(slots, now)
             delay_based = transport is not None
             estimate = (
-                transport.fresh_estimate(now)
+                transport.payload_estimate(now)
                 if transport is not None
                 else self._estimate(slots, now)
             )

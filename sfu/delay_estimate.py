@@ -67,6 +67,7 @@ class DelaySettings:
     # link delivered then: past it lies the queue just seen. Only a probe goes further.
     capacity_memory: float = 30.0
     capacity_share: float = 0.95
+    probe_step: float = 1.25  # a probe lifts the estimate past that capacity by this at most
 
     def __post_init__(self) -> None:
         if min(self.overuse, self.window, self.base_window, self.rate_window) <= 0:
@@ -91,6 +92,7 @@ class DelayEstimate:
         self.estimate_bps: int | None = None
         self.queueing = 0.0  # seconds, the newest measure
         self.delivered_bps = 0.0
+        self.delivered_pps = 0.0
         self.loss = 0.0  # share of the numbered packets reported missing, smoothed
         self.updated_at: float | None = None  # when the last feedback came (our clock)
         self.decreased_at: float | None = None  # when a queue last cut the estimate
@@ -160,8 +162,8 @@ class DelayEstimate:
         self.updated_at = now
         queueing = min(d for _, d in self._recent) - min(d for _, d in self._base)
         rising = queueing > self.queueing + 0.002
-        self.queueing = queueing
         overuse = settings.trial_overuse if now < self.trial_until else settings.overuse
+        self.queueing = queueing
         if queueing > overuse:
             capacity = self._recent_rate()
             cut = int(settings.decrease * capacity)
@@ -220,6 +222,12 @@ class DelayEstimate:
         cut = self.decreased_at is not None and self.decreased_at >= self._cluster_at
         if not cut:
             found = int(0.9 * self.probe_bps)
+            if self.capacity_bps is not None:
+                # Soon after a cut, a probe may only have slipped through a burst
+                # allowance: a step past the last capacity by a quarter at most, so
+                # that if the link has not changed its queue grows slowly, and is
+                # caught short. The next probe may go further.
+                found = min(found, int(self.settings.probe_step * self.capacity_bps))
             if found > (self.estimate_bps or 0):
                 self.estimate_bps = found
                 self.capacity_bps = None  # the link carries more than it did at the cut
@@ -265,3 +273,4 @@ class DelayEstimate:
         # the time it took, is the rate.
         span = max(arrival - delivered[0][0], settings.rate_window / 5)
         self.delivered_bps = 8 * (self._delivered_bytes - delivered[0][1]) / span
+        self.delivered_pps = (len(delivered) - 1) / span

@@ -169,3 +169,22 @@ def test_on_trial_a_short_queue_already_counts() -> None:
         link.free_at += 0.025  # the link stalls 25 ms once
         _, cuts = run(estimate, link, rate=500_000, start=3, seconds=1, seq=seq)
         assert bool(cuts) is cut
+
+
+def test_soon_after_a_cut_a_probe_lifts_the_estimate_a_quarter_past_the_link_at_most() -> None:
+    """A probe may have slipped through a burst allowance: one step of 1.25 at a time."""
+    estimate = DelayEstimate()
+    link = Link(2_000_000)
+    seq, _ = run(estimate, link, rate=600_000, start=0, seconds=3, seq=0)
+    link.capacity = 300_000
+    seq, cuts = run(estimate, link, rate=600_000, start=3, seconds=1, seq=seq, until_cut=True)
+    assert cuts and estimate.capacity_bps is not None
+    capacity = estimate.capacity_bps
+    link.capacity = 5_000_000  # the cap lifts
+    link.free_at = 0.0
+    seq = _probe(estimate, link, 10.0, 1_200_000, seq)
+    # A quarter past, and the climb of that same feedback (at most half a second's).
+    assert estimate.estimate_bps is not None
+    assert 1.25 * capacity <= estimate.estimate_bps <= 1.25 * 1.125 * capacity
+    _probe(estimate, link, 12.0, 1_200_000, seq)  # the next one may go all the way
+    assert estimate.estimate_bps == pytest.approx(0.9 * 1_200_000, rel=0.05)

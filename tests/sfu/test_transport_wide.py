@@ -122,3 +122,11 @@ async def test_on_a_link_that_never_queued_video_may_leave_faster_than_the_estim
         transport.estimate.updated_at = clock.now
         transport._drain()
     assert len(sent) == 10  # 25 KB a second: 7.5 KB in 0.3 s, and the slack
+
+
+def test_the_payload_estimate_leaves_out_what_headers_take() -> None:
+    transport, clock, _ = _paced(400_000)
+    transport.estimate.delivered_pps = 50  # 50 packets a second, 66 bytes of headers each
+    assert transport.payload_estimate(clock.now) == 400_000 - 50 * 66 * 8
+    clock.now += 5  # no feedback since: nothing to go by
+    assert transport.payload_estimate(clock.now) is None
