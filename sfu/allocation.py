@@ -38,6 +38,13 @@ taken off it: under a cap, video's share is what the estimate sees, the
 audio having gone through the same queue first. ``estimate_includes_audio``
 is for an estimate of the whole leg (transport-wide feedback).
 
+A leg with transport-wide feedback (``LegReport.delay_based``; Chromium) has
+a measured estimate instead (``sfu.delay_estimate``), covering its audio, and
+follows ``_decide_by_delay``: down at once when a queue builds, never for a
+shortfall alone; up one layer once the estimate has covered it for
+``delay_hold``, the step then on trial (a queue within ``probe_window``
+undoes it and doubles the wait, up to ``delay_max_hold``).
+
 ``allocate`` is the whole rule: an ``Allocation`` (the state) and a
 ``LegReport`` (the figures now) in, the next ``Allocation`` out. The room's
 allocator (``sfu.allocator``) feeds it and applies what changed to the send

@@ -35,7 +35,7 @@ from sfu.recording import RecordedTrack
 from signaling.bot import BotReport, run_bot
 from signaling.tokens import JoinGrant, issue_join_token
 from tests.conftest import NOW, SECRET, World, loopback_settings, seed_world
-from tests.signaling.test_presence import serving
+from tests.serving import serving_rtc
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 
@@ -86,7 +86,7 @@ async def busy(tmp_path: Path) -> AsyncIterator[Busy]:
     )
     app = create_app(settings, clock=FixedClock(NOW), run_workers=True)
     world = await seed_world(app, NOW)
-    async with serving(app) as rtc:
+    async with serving_rtc(app) as rtc:
         yield Busy(app, world, rtc, db_path)
 
 

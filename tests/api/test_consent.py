@@ -33,7 +33,7 @@ from sessions.models import SessionDocumentRecord
 from sessions.service import apply
 from tests.api.test_session_to_summary import two_bots_speak
 from tests.conftest import World
-from tests.signaling.test_presence import serving
+from tests.serving import serving_rtc
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 LINES = [
@@ -144,7 +144,7 @@ async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_
     model only when every guardian consented to AI."""
     await _give(app, world, case.consents)
     ses = world.ids["ses1"]
-    async with serving(app) as url:
+    async with serving_rtc(app) as url:
         await two_bots_speak(client, url, world, ses, voices)
         recording = await _recording(app, ses)
         tracks = recording.payload["tracks"]

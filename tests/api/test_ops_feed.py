@@ -20,6 +20,7 @@ from sessions.models import PresenceType
 from sessions.service import record_presence
 from sessions.session_exceptions import detect_due
 from tests.conftest import NOW, World
+from tests.serving import port_of, serving
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 SES_START = NOW + timedelta(hours=1)
@@ -34,22 +35,10 @@ def settings(settings: Settings) -> Settings:
 
 
 @asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+async def serving_feed(app: Starlette) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     """Serve ``app`` on a free loopback port; yield its base URL and the server."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10 * WAIT):
-            while not server.started:
-                await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}", server
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(10 * WAIT):
-            await task
+    async with serving(app, lifespan="off") as server:
+        yield f"http://127.0.0.1:{port_of(server)}", server
 
 
 class Feed:
@@ -101,7 +90,7 @@ async def test_coordinator_sees_the_snapshot_then_joins_and_exceptions_as_they_c
 ) -> None:
     await _join(app, world, "ses1", "t1", NOW)  # live before the coordinator connects
     async with (
-        serving(app) as (url, server),
+        serving_feed(app) as (url, server),
         httpx.AsyncClient(base_url=url, timeout=5 * WAIT) as http,
     ):
         async with http.stream("GET", "/api/v1/ops/feed", headers=world.as_("coord")) as r:
@@ -148,7 +137,7 @@ async def test_coordinator_sees_the_snapshot_then_joins_and_exceptions_as_they_c
 
 
 async def test_only_coordinators_may_follow_the_feed(app: Starlette, world: World) -> None:
-    async with serving(app) as (url, _), httpx.AsyncClient(base_url=url) as http:
+    async with serving_feed(app) as (url, _), httpx.AsyncClient(base_url=url) as http:
         r = await http.get("/api/v1/ops/feed", headers=world.as_("t1"))
         assert r.status_code == 403
         assert r.json()["error"]["code"] == "permission_denied"

@@ -33,7 +33,7 @@ from signaling.bot import BotReport, run_bot
 from tests.conftest import World, seed_world
 from tests.notifications.test_notifications import MailServer
 from tests.notifications.test_notifications import mail as mail  # noqa: F401  (the fixture)
-from tests.signaling.test_presence import serving
+from tests.serving import serving_rtc
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 LINES = [
@@ -123,7 +123,7 @@ async def test_two_bots_speak_and_the_guardian_gets_the_approved_summary(
     transport = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-        serving(app) as url,
+        serving_rtc(app) as url,
     ):
         await two_bots_speak(client, url, world, ses, voices)
         # Time passes: the empty room's session is ended by the sweep.

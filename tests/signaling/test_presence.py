@@ -7,13 +7,11 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,9 +20,9 @@ from websockets.exceptions import ConnectionClosed
 from api.app import create_app
 from api.settings import Settings
 from core.clock import FixedClock
-from sfu import ice
 from signaling.bot import run_bot
 from tests.conftest import NOW, World, loopback_settings, seed_world
+from tests.serving import serving_rtc
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 
@@ -38,29 +36,10 @@ def settings(settings: Settings) -> Settings:
     )
 
 
-@asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """Serve ``app`` on a free loopback port; yield the signaling URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10 * WAIT):
-            while not server.started:
-                await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/rtc"
-    finally:
-        server.should_exit = True
-        await task
-        ice.confine([])
-
-
 @pytest.fixture
 async def rtc(app: Starlette) -> AsyncIterator[str]:
     """The test app (SQLite or PostgreSQL) served on loopback; the signaling URL."""
-    async with serving(app) as url:
+    async with serving_rtc(app) as url:
         yield url
 
 
@@ -179,7 +158,7 @@ async def test_a_failing_write_is_logged_and_signaling_goes_on(
     transport = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-        serving(app) as url,
+        serving_rtc(app) as url,
     ):
         tutor = await _join(url, world, await _join_token(client, world, "t1"))
         student = await _join(url, world, await _join_token(client, world, "s1"))

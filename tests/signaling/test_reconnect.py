@@ -19,17 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 
-from api.app import create_app
-from core.clock import FixedClock
 from sessions.models import Presence, PresenceType
-from sfu import ice
 from signaling.bot import run_bot
-from tests.conftest import NOW, loopback_settings, seed_world
-from tests.signaling.test_server import Live, _next, _send
+from tests.signaling.test_server import Live, _next, _send, live_app
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 GRACE = 4.0
@@ -38,27 +33,8 @@ GRACE = 4.0
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
     """The app on a free loopback port (SQLite) with a short grace window."""
-    settings = await loopback_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'rtc.db'}",
-        tmp_path / "var",
-        max_participants=3,
-        reconnect_grace_seconds=GRACE,
-    )
-    app = create_app(settings, clock=FixedClock(NOW))
-    world = await seed_world(app, NOW)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Live(url=f"ws://127.0.0.1:{port}/rtc", app=app, world=world)
-    finally:
-        server.should_exit = True
-        await task
-        ice.confine([])
+    async with live_app(tmp_path, max_participants=3, reconnect_grace_seconds=GRACE) as served:
+        yield served
 
 
 async def _join(

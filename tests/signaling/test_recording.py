@@ -19,7 +19,7 @@ from scheduling.models import Base, Guardianship
 from sfu.recording import RecordedTrack
 from signaling.bot import run_bot
 from tests.conftest import World, seed_world
-from tests.signaling.test_presence import serving
+from tests.serving import serving_rtc
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 
@@ -72,7 +72,7 @@ async def test_a_student_is_recorded_only_with_their_guardians_consent(
     transport = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-        serving(app) as url,
+        serving_rtc(app) as url,
     ):
         tutor, student = await _token(client, world, "t1"), await _token(client, world, "s1")
         reports = await asyncio.gather(
@@ -111,7 +111,7 @@ async def test_with_recording_off_nothing_is_recorded(
     try:
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-            serving(app) as url,
+            serving_rtc(app) as url,
         ):
             report = await run_bot(url, await _token(client, world, "t1"), seconds=1.0)
             async with asyncio.timeout(5 * WAIT):
@@ -137,7 +137,7 @@ async def test_a_participant_back_in_their_seat_records_on_in_the_same_file(
     transport = httpx.ASGITransport(app=app)
     async with (
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-        serving(app) as url,
+        serving_rtc(app) as url,
     ):
         tutor = await _token(client, world, "t1")
         started = asyncio.get_running_loop().time()

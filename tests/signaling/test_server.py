@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import delete, select, update
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
@@ -33,6 +33,7 @@ from signaling.bot import run_bot
 from signaling.protocol import TrackRef
 from signaling.tokens import JoinGrant, issue_join_token
 from tests.conftest import NOW, SECRET, World, loopback_settings, seed_world
+from tests.serving import port_of, serving
 
 LIVECLASS = shutil.which("liveclass", path=str(Path(sys.executable).parent)) or "liveclass"
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -57,31 +58,27 @@ class Live:
         return issue_join_token(grant, secret=kw.get("secret", SECRET), now=NOW)
 
 
+@asynccontextmanager
+async def live_app(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
+    """The app on a free loopback port (SQLite), ICE confined to 127.0.0.1, with
+    ``settings`` over the test defaults."""
+    config = await loopback_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'rtc.db'}", tmp_path / "var", **settings
+    )
+    app = create_app(config, clock=FixedClock(NOW))
+    world = await seed_world(app, NOW)
+    async with serving(app) as server:
+        yield Live(url=f"ws://127.0.0.1:{port_of(server)}/rtc", app=app, world=world)
+
+
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
-    """The app on a free loopback port (SQLite), ICE confined to 127.0.0.1."""
-    settings = await loopback_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'rtc.db'}",
-        tmp_path / "var",
-        join_timeout_seconds=1.0,
-        max_participants=3,
-        reconnect_grace_seconds=1.0,  # a drop leaves soon (tests/signaling/test_reconnect.py)
-    )
-    app = create_app(settings, clock=FixedClock(NOW))
-    world = await seed_world(app, NOW)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Live(url=f"ws://127.0.0.1:{port}/rtc", app=app, world=world)
-    finally:
-        server.should_exit = True
-        await task
-        ice.confine([])
+    """Quick to give up: a join waits 1 s, a dropped seat is let go after 1 s
+    (tests/signaling/test_reconnect.py has the longer window)."""
+    async with live_app(
+        tmp_path, join_timeout_seconds=1.0, max_participants=3, reconnect_grace_seconds=1.0
+    ) as served:
+        yield served
 
 
 async def _send(ws: ClientConnection, **message: Any) -> None:
