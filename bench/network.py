@@ -244,12 +244,15 @@ def main() -> None:
         "--outages",
         action="store_true",
         help="instead: cut the student's link for 5 s and 30 s, then kill a student "
-        "(bench.outages)",
+        "(bench.outages; with --viewer chromium, the cuts only)",
     )
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("network namespaces need root")
-    if args.outages:
+    if args.outages and args.viewer == "chromium":
+        result = outages.run_chromium()
+        shown = outages.chromium_figures(result)
+    elif args.outages:
         result = outages.run()
         shown = outages.figures(result)
     else:

@@ -18,6 +18,11 @@ the first student's bot does the same for what it receives. From those: what
 the others saw of each outage, in order, and when; how long after the link
 came back media flowed again each way; when a dropped student was let go.
 ``tests/bench/test_network.py`` asserts the goals on the same run.
+
+``run_chromium`` (``--outages --viewer chromium``) is the same lesson with
+Debian's Chromium as the student (``bench.chromium_viewer``, the browser
+client as shipped): the two cuts, no kill. What the tutor's bot saw is read
+as above; what came back to the student, from Chromium's ``getStats``.
 """
 
 from __future__ import annotations
@@ -70,6 +75,98 @@ def run(
         "reports": {"tutor": got["tutor"], "student": first},
         "serve_log": str(room.serve_log),
     }
+
+
+def run_chromium(
+    *,
+    warmup: float = 10.0,
+    baseline: float = 6.0,
+    short_cut: float = 5.0,
+    long_cut: float = 30.0,
+    settle: float = 12.0,
+    after_long: float = 15.0,
+    wait_factor: float = 1.0,
+) -> dict[str, Any]:
+    """The two cuts with Chromium as the student; the bot is the tutor."""
+    with lesson(name="outages-chromium", wait_factor=wait_factor) as room:
+        warm = warmup * wait_factor  # the browser starts, joins and connects within it
+        stay = warm + baseline + short_cut + settle + long_cut + after_long
+        tutor = room.bot(room.tutor, "tutor", stay + 4)
+        student = room.chromium(room.student, "student", stay)
+        time.sleep(warm)
+        start = time.monotonic()
+        time.sleep(baseline)
+        windows = [{"name": "baseline", "start": start, "end": time.monotonic()}]
+        windows.append(_cut(room.lab, room.student, "5 s cut", short_cut))
+        time.sleep(settle)
+        windows.append(_cut(room.lab, room.student, "30 s cut", long_cut))
+        got = reports({"tutor": tutor, "student": student}, stay + 60 * wait_factor)
+    return {
+        "viewer": "chromium",
+        "windows": windows,
+        "reports": got,
+        "serve_log": str(room.serve_log),
+    }
+
+
+def chromium_figures(result: dict[str, Any]) -> dict[str, Any]:
+    """What the tutor saw of each cut of Chromium's link, and how soon media flowed again."""
+    tutor, student = result["reports"]["tutor"], result["reports"]["student"]
+    tutor_id = tutor["participant_id"]
+    seen = [p for p in tutor["presence"] if p["participant_id"] != tutor_id]
+    audio_at_tutor = sorted(
+        at
+        for pid, got in tutor["participants"].items()
+        if pid != tutor_id
+        for _, at in got.get("audio_arrivals", [])
+    )
+    timeline = student["timeline"]
+    out: dict[str, Any] = {"errors": student["errors"]}
+    windows = result["windows"]
+    for n, window in enumerate(windows):
+        start, end = window["start"], window["end"]
+        until = windows[n + 1]["start"] if n + 1 < len(windows) else float("inf")
+        during = [p for p in seen if start <= p["at"] < until]
+        figures: dict[str, Any] = {
+            "others_saw": [p["type"] for p in during],
+            "at_s": [round(p["at"] - start, 2) for p in during],
+            "connection": _states(timeline, start, until),
+        }
+        if window["name"] != "baseline":
+            figures["audio_back_at_tutor_s"] = _first_after(audio_at_tutor, end)
+            figures["audio_back_at_student_s"] = _first_after(_arrivals(timeline, "audio"), end)
+            figures["video_back_at_student_s"] = _first_after(_arrivals(timeline, "video"), end)
+        if window["name"] == "30 s cut":
+            left = [p["at"] for p in during if p["type"] == "participant.left"]
+            figures["left_after_cut_s"] = round(left[0] - start, 2) if left else None
+            back = [p["at"] for p in during if p["type"] == "participant.joined" and p["at"] >= end]
+            figures["joined_again_after_link_s"] = round(back[0] - end, 2) if back else None
+        out[window["name"]] = figures
+    out["grace_s"] = GRACE
+    return out
+
+
+def _arrivals(timeline: list[dict[str, Any]], kind: str) -> list[float]:
+    """The sample times at which Chromium had received more of ``kind`` than at the one
+    before (a new peer connection starts its counters again)."""
+    out = []
+    before = 0
+    for sample in timeline:
+        now = (sample.get(kind) or {}).get("packetsReceived", 0)
+        if now > 0 and now != before:
+            out.append(sample["at"])
+        before = now
+    return out
+
+
+def _states(timeline: list[dict[str, Any]], start: float, until: float) -> list[str]:
+    """The peer connection's states in the window, each change once."""
+    states: list[str] = []
+    for sample in timeline:
+        state = str(sample["connection"])  # None: no peer connection (between two)
+        if start <= sample["at"] < until and (not states or states[-1] != state):
+            states.append(state)
+    return states
 
 
 def _cut(lab: NetLab, link: Link, name: str, seconds: float) -> dict[str, Any]:

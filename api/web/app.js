@@ -16,7 +16,7 @@ const state = {
   activeSpeaker: null, // participant_id the SFU names as speaking (may be ours), or null
   quality: new Map(), // participant_id -> the SFU's rating of their connection (ours too)
   leaving: false,
-  rejoinDelay: 0, // the first try after a drop is at once; then 1 s, 2 s, … up to 10 s
+  rejoinDelay: 0, // the first try after a drop is at once; then every 1 s, then 2 s
   // From our last `joined`: a rejoin within the server's grace window gets our seat back.
   resumeToken: sessionStorage.getItem(`liveclass:resume:${sessionId}`),
   timers: [],
@@ -368,7 +368,8 @@ function teardown() {
 function scheduleRejoin(why) {
   if (state.leaving || state.rejoinTimer) return;
   const delay = state.rejoinDelay;
-  state.rejoinDelay = Math.min(Math.max(state.rejoinDelay * 2, 1000), 10000);
+  // Short: a try is cheap (one socket, 5 s at most), and the seat is held only 15 s.
+  state.rejoinDelay = Math.min(Math.max(state.rejoinDelay * 2, 1000), 2000);
   say(`Reconnecting… (${why})`);
   if (state.signaling) state.signaling.close(4000);
   teardown();

@@ -14,17 +14,27 @@ export class Signaling extends EventTarget {
 
   // Open the socket and send join; resolves with the `joined` message. With the
   // resume token of an earlier `joined`, the server gives back the seat it held.
-  connect(sessionId, token, resumeToken = null) {
+  // Gives up after `timeoutMs` without `joined` (code "timeout"): a socket opened
+  // while the link is down waits on TCP's retries, which space out to 16 s and
+  // more, so a rejoin would come long after the link is back.
+  connect(sessionId, token, resumeToken = null, timeoutMs = 5000) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       this.ws = ws;
       let joined = false;
+      const timer = setTimeout(() => {
+        if (joined) return;
+        reject(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: "timeout" }));
+        ws.onclose = null;
+        ws.close();
+      }, timeoutMs);
       ws.onopen = () => this.send({ type: "join", session_id: sessionId, token, ...(resumeToken ? { resume_token: resumeToken } : {}) });
       ws.onmessage = (event) => {
         const message = JSON.parse(event.data);
         if (!joined) {
           if (message.type === "joined") {
             joined = true;
+            clearTimeout(timer);
             resolve(message);
           } else if (message.type === "error") {
             reject(Object.assign(new Error(message.message), { code: message.code }));
@@ -34,6 +44,7 @@ export class Signaling extends EventTarget {
         this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
       };
       ws.onclose = (event) => {
+        clearTimeout(timer);
         if (!joined) reject(Object.assign(new Error(event.reason || "connection closed"), { code: event.code }));
         this.dispatchEvent(new CustomEvent("close", { detail: { code: event.code, reason: event.reason } }));
       };
