@@ -55,6 +55,7 @@ class DelaySettings:
     # a burst allowance shows it late, and each such queue reaches the audio.
     trial_overuse: float = 0.015
     window: float = 0.1  # queueing is the least delay over this much of arrivals
+    settle: float = 1.0  # seconds of arrivals before a queue can cut the estimate
     base_window: float = 10.0  # the path's own delay: the least seen over this long
     rate_window: float = 0.5  # the delivered rate is measured over this long
     cut_window: float = 0.1  # ...and, when a queue builds, over this long
@@ -100,6 +101,8 @@ class DelayEstimate:
         self._hold_until = 0.0
         self._congested = False  # cut, and the queue has not cleared since
         self._grown_at = 0.0
+        self._first_arrival = float("inf")
+        self._latest_arrival = float("-inf")
         self.trial_until = 0.0  # a step up is on trial until then: see ``trial_overuse``
         self._base: deque[tuple[float, float]] = deque()  # (arrival, least delay) per second
         self._recent: deque[tuple[float, float]] = deque()  # (arrival, delay)
@@ -164,7 +167,10 @@ class DelayEstimate:
         rising = queueing > self.queueing + 0.002
         overuse = settings.trial_overuse if now < self.trial_until else settings.overuse
         self.queueing = queueing
-        if queueing > overuse:
+        # The path's own delay is known only after a while of arrivals: before that, any
+        # packet the first ones beat reads as queued (bots on loopback were cut at once).
+        settled = self._latest_arrival - self._first_arrival >= settings.settle
+        if queueing > overuse and settled:
             capacity = self._recent_rate()
             cut = int(settings.decrease * capacity)
             if self._congested and not (
@@ -252,6 +258,8 @@ class DelayEstimate:
 
     def _arrived(self, arrival: float, delay: float, size: int) -> None:
         settings = self.settings
+        self._first_arrival = min(self._first_arrival, arrival)
+        self._latest_arrival = max(self._latest_arrival, arrival)
         base = self._base
         if base and arrival - base[-1][0] < 1.0:
             if delay < base[-1][1]:

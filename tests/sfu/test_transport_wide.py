@@ -111,10 +111,10 @@ def test_feedback_in_rtcp_reaches_the_estimate() -> None:
     assert transport.estimate.queueing == pytest.approx(0.0, abs=1e-6)
 
 
-async def test_on_a_link_that_never_queued_video_may_leave_faster_than_the_estimate() -> None:
-    """Before any queue, the budget is 2.5 times the estimate: a frame's packets go together."""
+async def test_long_after_a_queue_video_may_leave_faster_than_the_estimate() -> None:
+    """Once the queue is 10 s past, the budget is 2.5 times the estimate."""
     transport, clock, sent = _paced(80_000)
-    transport.estimate.decreased_at = None
+    transport.estimate.decreased_at = clock.now - 60
     for n in range(10):
         transport.pace(bytes([n]) * 1000, sent.append)
     for _ in range(30):
@@ -130,3 +130,13 @@ def test_the_payload_estimate_leaves_out_what_headers_take() -> None:
     assert transport.payload_estimate(clock.now) == 400_000 - 50 * 66 * 8
     clock.now += 5  # no feedback since: nothing to go by
     assert transport.payload_estimate(clock.now) is None
+
+
+async def test_before_any_queue_nothing_is_paced() -> None:
+    """A leg's first estimate is made from its first packets and is small: pacing by it
+    would hold the first keyframe back. Until a queue is seen, video goes as it comes."""
+    transport, _, sent = _paced(20_000)
+    transport.estimate.decreased_at = None
+    for n in range(20):
+        transport.pace(bytes([n]) * 1000, sent.append)
+    assert len(sent) == 20
