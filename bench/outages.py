@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.lesson_lab import lesson, reports
+from bench.lesson_lab import Lesson, lesson, reports
 from bench.netlab import Link, NetLab
 
 GRACE = 15.0  # LIVECLASS_RECONNECT_GRACE_SECONDS as shipped
@@ -55,13 +55,7 @@ def run(
         tutor_stay = first_stay + 2 + joins + GRACE + 8
         tutor = room.bot(room.tutor, "tutor", tutor_stay)
         student = room.bot(room.student, "student", first_stay)
-        time.sleep(warm)
-        start = time.monotonic()
-        time.sleep(baseline)
-        windows = [{"name": "baseline", "start": start, "end": time.monotonic()}]
-        windows.append(_cut(room.lab, room.student, "5 s cut", short_cut))
-        time.sleep(settle)
-        windows.append(_cut(room.lab, room.student, "30 s cut", long_cut))
+        windows = _baseline_and_cuts(room, warm, baseline, short_cut, settle, long_cut)
         first = reports({"student": student}, first_stay + 60 * wait_factor)["student"]
         second = room.bot(room.student, "student", 120)
         time.sleep(joins)
@@ -93,13 +87,7 @@ def run_chromium(
         stay = warm + baseline + short_cut + settle + long_cut + after_long
         tutor = room.bot(room.tutor, "tutor", stay + 4)
         student = room.chromium(room.student, "student", stay)
-        time.sleep(warm)
-        start = time.monotonic()
-        time.sleep(baseline)
-        windows = [{"name": "baseline", "start": start, "end": time.monotonic()}]
-        windows.append(_cut(room.lab, room.student, "5 s cut", short_cut))
-        time.sleep(settle)
-        windows.append(_cut(room.lab, room.student, "30 s cut", long_cut))
+        windows = _baseline_and_cuts(room, warm, baseline, short_cut, settle, long_cut)
         got = reports({"tutor": tutor, "student": student}, stay + 60 * wait_factor)
     return {
         "viewer": "chromium",
@@ -167,6 +155,20 @@ def _states(timeline: list[dict[str, Any]], start: float, until: float) -> list[
         if start <= sample["at"] < until and (not states or states[-1] != state):
             states.append(state)
     return states
+
+
+def _baseline_and_cuts(
+    room: Lesson, warm: float, baseline: float, short_cut: float, settle: float, long_cut: float
+) -> list[dict[str, Any]]:
+    """After the warm-up: a clean baseline, the student's link cut short, then long."""
+    time.sleep(warm)
+    start = time.monotonic()
+    time.sleep(baseline)
+    windows = [{"name": "baseline", "start": start, "end": time.monotonic()}]
+    windows.append(_cut(room.lab, room.student, "5 s cut", short_cut))
+    time.sleep(settle)
+    windows.append(_cut(room.lab, room.student, "30 s cut", long_cut))
+    return windows
 
 
 def _cut(lab: NetLab, link: Link, name: str, seconds: float) -> dict[str, Any]:
