@@ -97,7 +97,10 @@ class TransportWide:
     def pace(self, data: bytes, depart: Depart) -> None:
         """Send a video packet through the budget: now, if it allows, else when it does."""
         rate = self._refill()
-        if rate is None or (not self._queue and self._tokens > 0):
+        if rate is None:
+            depart(data)
+            return
+        if not self._queue and self._tokens > 0:
             self._tokens -= len(data)
             depart(data)
             return
@@ -119,14 +122,15 @@ class TransportWide:
         now = self._clock()
         estimate = self.fresh_estimate(now)
         if estimate is None:
-            self._filled_at = now
+            # Unpaced: what leaves meanwhile owes nothing to the budget that follows.
+            self._filled_at, self._tokens = now, 0.0
             return None
         cut = self.estimate.decreased_at
         if cut is None:
             # No queue seen yet: nothing to pace against. An estimate made from the first
             # packets of a leg is small, and pacing by it held a bot's first keyframe
             # back for three seconds (tests/api/test_cli.py).
-            self._filled_at = now
+            self._filled_at, self._tokens = now, 0.0
             return None
         strict = now - cut < PACE_STRICT_FOR
         rate = estimate / 8 * (1.0 if strict else PACE_FACTOR)

@@ -140,3 +140,21 @@ async def test_before_any_queue_nothing_is_paced() -> None:
     for n in range(20):
         transport.pace(bytes([n]) * 1000, sent.append)
     assert len(sent) == 20
+
+
+async def test_what_left_unpaced_is_not_owed_once_pacing_starts() -> None:
+    """Forty seconds of video before the first queue (5 MB, unpaced) left no debt: once a
+    queue is seen, video is paced by the estimate from that moment. A debt left video
+    stuck in the pacer for the whole of a 20 s cap (bench.network, 2026-12-05)."""
+    transport, clock, sent = _paced(200_000)
+    transport.estimate.decreased_at = None
+    for _ in range(5000):
+        transport.pace(b"v" * 1000, sent.append)
+    assert len(sent) == 5000
+    transport.estimate.decreased_at = clock.now  # the first queue
+    clock.now += 0.1
+    transport.estimate.updated_at = clock.now
+    for _ in range(3):
+        transport.pace(b"w" * 1000, sent.append)
+    assert sent.count(b"w" * 1000) >= 2  # the budget's slack, at once
+    transport.close()
