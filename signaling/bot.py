@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sfu.bot import BotPeer, Reception
 from sfu.errors import SfuError
-from sfu.synthetic import VIDEO_SIZE, EncodedLoop
+from sfu.synthetic import VIDEO_SIZE, EncodedLoop, audio_loop, video_loop
 from signaling.protocol import PROTOCOL_VERSION, CloseCode, TrackRef
 
 PRESENCE_TYPES = (
@@ -153,6 +153,12 @@ async def run_bot(
     """
     report = BotReport(session_id=session_of(token))
     names: dict[str, str] = {}
+    if publish and media is None:
+        # Encoded once per process (cached), but that once took up to 1.9 s with a
+        # second bot and the server on two cores: done inside the stay, it left a
+        # 4 s bot under a second of the other's media (tests/api/test_cli.py).
+        audio = audio_loop(amplitude=0.0) if silent else audio_loop()
+        media = (audio, video_loop(size=video_size))
     started = time.monotonic()
     deadline = started + seconds
     peers: list[BotPeer] = []
