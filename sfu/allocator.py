@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.logging import get_logger
 from core.tasks import cancel_and_wait
@@ -60,25 +61,42 @@ TRIAL = 5.0
 # about every second, so its absence means the link was cut. The first one after
 # that starts a new estimate (sfu.allocation: a first estimate is still learning).
 STALE_ESTIMATE = 2.5
-# Weight of the newest pass in a rate: about 1.5 s of memory at 0.5 s a pass, so one
-# keyframe (ten times a delta frame) does not read as a leg's need doubling.
+# A rate is a byte counter's growth over this long (seconds): long enough to hold a
+# keyframe (ten times a delta frame), several frames of a 3.75 fps layer, and a
+# publisher's own swings from scene to scene. A rate smoothed per pass was not: a pass
+# that a queue brings forward (``nudge``) comes milliseconds after the last, and its
+# sample (a frame, or none) swung layer 0's measured need from 70 to 172 kbit/s in
+# one run, so steps up were tried that could not fit; over 2 s, the bench's synthetic
+# loop (4 s, frames of 0.3-9 KB) still read 134-697 kbit/s for all three layers
+# (bench.network, 2026-12-05).
+RATE_WINDOW = 4.0
+# Weight of the newest pass in a leg's loss.
 _SMOOTHING = 0.3
+_RATE_MIN_SPAN = 0.4  # seconds of counting before a first rate
 
 
 @dataclass
 class _Rates:
-    """A byte counter's rate between passes, smoothed, in bits per second."""
+    """A byte counter's rate over the last ``RATE_WINDOW``, in bits per second."""
 
-    value: int = 0
-    at: float | None = None
+    samples: deque[tuple[float, int]] = field(default_factory=deque)
     bps: float | None = None
 
+    @property
+    def at(self) -> float | None:
+        return self.samples[-1][0] if self.samples else None
+
     def update(self, value: int, now: float) -> float:
-        at = self.at
-        if at is not None and now > at and value >= self.value:
-            sample = 8 * (value - self.value) / (now - at)
-            self.bps = sample if self.bps is None else self.bps + _SMOOTHING * (sample - self.bps)
-        self.value, self.at = value, now
+        samples = self.samples
+        if samples and (value < samples[-1][1] or now < samples[-1][0]):
+            samples.clear()  # the counter started again (a new source): count anew
+        samples.append((now, value))
+        # Keep the newest sample at or before the window's start: the rate spans it all.
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW:
+            samples.popleft()
+        first_at, first = samples[0]
+        if now - first_at >= _RATE_MIN_SPAN:
+            self.bps = 8 * (value - first) / (now - first_at)
         return self.bps or 0.0
 
 
@@ -193,8 +211,10 @@ class Allocator:
                 state.allocation = after
                 if after.layer != before.layer:
                     slot.set_layer(after.layer)
-                    if transport is not None and after.went_up:
-                        transport.estimate.on_trial(now + TRIAL)
+                    if transport is not None:
+                        # A step up is judged strictly until its trial ends; a step down
+                        # ends it: the queue that follows is the old layer's, draining.
+                        transport.estimate.on_trial(now + TRIAL if after.went_up else now)
                     # Rare, and the first thing to read when a viewer's video thinned.
                     log.info(
                         "video allocation",
@@ -203,6 +223,8 @@ class Allocator:
                         layer=after.layer,
                         reason=str(after.reason),
                         estimate=estimate,
+                        audio=round(audio_bps),
+                        layers=[round(bps) for bps in report.layer_bps],
                     )
                     if self._on_change is not None:
                         try:

@@ -7,7 +7,7 @@ import time
 from aiortc.rtp import RtpPacket
 
 from sfu.allocation import AllocationSettings, Reason
-from sfu.allocator import Allocator
+from sfu.allocator import RATE_WINDOW, Allocator, _Rates
 from sfu.forwarding import Publication, SendSlot
 from sfu.passthrough import LegState
 
@@ -172,3 +172,31 @@ async def test_a_leg_whose_estimates_stopped_is_not_judged_on_the_last_one() -> 
     second(10_000)  # and it stays there: now it counts
     assert slot.layer is None
     await pub.aclose()
+
+
+def test_a_rate_is_measured_over_seconds_not_since_the_last_pass() -> None:
+    """A layer at 140 kbit/s whose frames land in every other pass (0.5 s apart), and a
+    pass a queue brings forward that sees nothing new: the rate stays near 140k through
+    it all. Smoothed per pass, it swung by half."""
+    rate = _Rates()
+    total, seen = 0, []
+    for n in range(1, 41):
+        now = 0.5 * n
+        if n % 2 == 0:
+            total += 17_500  # a second's worth
+        seen.append(rate.update(total, now))
+        if n % 5 == 0:
+            seen.append(rate.update(total, now + 0.01))  # a nudged pass, nothing new
+    steady = seen[len(seen) // 2 :]
+    assert min(steady) > 0.8 * 140_000 and max(steady) < 1.25 * 140_000
+    assert RATE_WINDOW >= 1.0
+
+
+def test_a_rate_starts_again_when_the_counter_does() -> None:
+    rate = _Rates()
+    rate.update(1_000_000, 0.0)
+    rate.update(1_100_000, 1.0)
+    assert rate.bps == 800_000
+    rate.update(0, 1.5)  # a new source's counter
+    rate.update(50_000, 2.5)
+    assert rate.bps == 400_000
