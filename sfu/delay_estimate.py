@@ -13,8 +13,9 @@ So the rule is the one libwebrtc's send-side estimate follows, kept small:
 - **Queueing** (the least delay over the last ``window`` of arrivals, above the
   base, more than ``overuse``; the least, so one packet a busy receiver
   stamped late is not a queue): the estimate drops to ``decrease`` times the
-  rate the leg delivered over the last ``cut_window``, which is what the
-  bottleneck carries while a queue stands in front of it. The caller is told
+  rate at which the packets that waited in that queue arrived, which is what
+  the bottleneck carries (or, before enough of them came, what the leg
+  delivered over the last ``cut_window``). The caller is told
   (``feedback`` returns True), so video comes off now, not at the next pass.
   While the queue still grows, each feedback whose delivered rate says less
   cuts again: at first that rate can include a link's burst allowance (a tbf
@@ -54,7 +55,7 @@ class DelaySettings:
     # ...and while a step up is on trial (``on_trial``): a link that hid its rate behind
     # a burst allowance shows it late, and each such queue reaches the audio.
     trial_overuse: float = 0.015
-    window: float = 0.1  # queueing is the least delay over this much of arrivals
+    window: float = 0.05  # queueing is the least delay over this much of arrivals
     settle: float = 1.0  # seconds of arrivals before a queue can cut the estimate
     base_window: float = 10.0  # the path's own delay: the least seen over this long
     rate_window: float = 0.5  # the delivered rate is measured over this long
@@ -107,12 +108,18 @@ class DelayEstimate:
         self._base: deque[tuple[float, float]] = deque()  # (arrival, least delay) per second
         self._recent: deque[tuple[float, float]] = deque()  # (arrival, delay)
         self._delivered: deque[tuple[float, int]] = deque()  # (arrival, bytes)
+        self._queued: deque[tuple[float, int]] = deque()  # (arrival, bytes) that waited
         self._delivered_bytes = 0
         # The probe cluster under way: its numbers and, once reported, (arrival, sent, size).
         self._cluster: dict[int, tuple[float, float, int] | None] = {}
         self._cluster_size = 0
         self._cluster_at = 0.0
         self.probe_bps: float | None = None  # what the last probe showed the link carries
+
+    @property
+    def draining(self) -> bool:
+        """A queue cut the estimate and has not cleared since (under half of ``overuse``)."""
+        return self._congested
 
     def sent(self, sequence_number: int, size: int, at: float) -> None:
         """Packet ``sequence_number`` (16 bits) of ``size`` bytes left at ``at``."""
@@ -171,7 +178,7 @@ class DelayEstimate:
         # packet the first ones beat reads as queued (bots on loopback were cut at once).
         settled = self._latest_arrival - self._first_arrival >= settings.settle
         if queueing > overuse and settled:
-            capacity = self._recent_rate()
+            capacity = self._queued_rate() or self._recent_rate()
             cut = int(settings.decrease * capacity)
             if self._congested and not (
                 rising and self.estimate_bps is not None and cut < 0.95 * self.estimate_bps
@@ -238,6 +245,21 @@ class DelayEstimate:
                 self.estimate_bps = found
                 self.capacity_bps = None  # the link carries more than it did at the cut
 
+    def _queued_rate(self) -> float | None:
+        """The rate the newest run of queued packets arrived at; None if too short to say.
+
+        A packet that waited in the bottleneck's queue (over half of ``overuse``
+        above the path's own delay) left it right after the one before: a run of
+        them arrives at exactly the bottleneck's rate. The rate over the last
+        ``cut_window`` instead mixes in what came before the queue, which under a
+        token bucket is its burst at line rate (a cap's first cut said 400 kbit/s
+        of a 300 kbit/s link), and over a few packets is noise.
+        """
+        run = self._queued
+        if len(run) < 4 or run[-1][0] - run[0][0] < 0.02:
+            return None
+        return 8 * (sum(size for _, size in run) - run[0][1]) / (run[-1][0] - run[0][0])
+
     def _recent_rate(self) -> float:
         """What the leg delivered over the last ``cut_window``: the bottleneck's rate once
         a queue stands in front of it. The longer window still holds the time before."""
@@ -268,6 +290,14 @@ class DelayEstimate:
             base.append((arrival, delay))
         while base and arrival - base[0][0] > settings.base_window:
             base.popleft()
+        # The newest run of packets that waited in a queue: see ``_queued_rate``.
+        queued = self._queued
+        if delay - min(d for _, d in base) > settings.overuse / 2:
+            queued.append((arrival, size))
+            while arrival - queued[0][0] > settings.rate_window:
+                queued.popleft()
+        elif queued:
+            queued.clear()
         recent = self._recent
         recent.append((arrival, delay))
         while arrival - recent[0][0] > settings.window:
