@@ -85,6 +85,8 @@ class AllocationSettings:
     # With transport-wide feedback: seconds the estimate must cover the next layer's need.
     delay_hold: float = 0.5
     delay_max_hold: float = 4.0  # ...and at most this long after failed steps up
+    # After a step down to layer 0, seconds in which a queue is the last layer's, draining.
+    delay_settle: float = 1.0
     audio_floor_bps: int = 40_000  # audio's reservation while its own rate is not known
     # A publisher is never told to encode below this for its audience (sfu.allocator).
     audience_floor_bps: int = 100_000
@@ -258,7 +260,19 @@ def _decide_by_delay(
                 lower = fits
             wait = min(2 * wait, settings.max_wait)
             return Allocation(lower, Reason.BANDWIDTH, now, None, wait)
-        if layer is not None and (fits is None or fits < layer):
+        # Just after a step down to layer 0, the queue still shows what the layer before
+        # sent: a step lands a round trip and a queue later. A pause then only when the
+        # estimate is far short of layer 0: a queue from a failed step up, still
+        # draining, paused video (which resumes only with a keyframe) under a cap that
+        # carried layer 0 well (bench.network, 2026-12-05).
+        settling = (
+            layer == 0
+            and fits is None
+            and not current.went_up
+            and now - current.changed_at < settings.delay_settle
+            and available >= report.layer_bps[0] * settings.severe
+        )
+        if layer is not None and (fits is None or fits < layer) and not settling:
             # The queue the audio waits in is building: video comes off now, to what
             # fits beside the audio. Nothing fits at layer 0: it pauses.
             return Allocation(fits, Reason.BANDWIDTH, now, None, wait)

@@ -12,11 +12,12 @@ allocator takes video off the leg in the same moment, not at its next pass.
 
 The same estimate paces the leg's video (``pace``): a video packet leaves
 only while the leg's budget allows: ``PACE_FACTOR`` times the estimate, or
-the estimate itself for ``PACE_STRICT_FOR`` after a queue built, with
-``PACE_BURST`` of slack; audio and retransmissions leave at once but
-spend the budget too. A keyframe's burst, or the moment before the allocator
-steps down, then waits here, where it delays only video, instead of in the
-bottleneck's queue, where the audio waits behind it. A video packet held
+the estimate itself for ``PACE_STRICT_FOR`` after a queue built (and
+``DRAIN_SHARE`` of it while that queue drains), with ``PACE_BURST`` of
+slack; audio and retransmissions leave at once but spend the budget too. A
+keyframe's burst, or the moment before the allocator steps down, then waits
+here, where it delays only video, instead of in the bottleneck's queue, where
+the audio waits behind it. A video packet held
 longer than ``MAX_PACE_DELAY`` is dropped: it would come too late to show.
 
 A far end that does not speak it (aiortc, so the bot) keeps REMB, and the
@@ -50,6 +51,13 @@ PACE_FACTOR = 2.5
 # ...but for this long after a queue built (seconds), at the estimate itself: the
 # link has shown where it ends, and a burst past it queues in front of the audio.
 PACE_STRICT_FOR = 10.0
+# While the queue that cut the estimate still stands, for this long at most (seconds),
+# video leaves at this share of the estimate: sent at the estimate (0.85 of the link)
+# the queue drains at 0.15 of the link's rate, and a 300 ms queue in front of the
+# audio takes two seconds to go; at half, it goes in about half a second, the video
+# waiting here meanwhile, behind the audio instead of in front of it.
+DRAIN_FOR = 1.0
+DRAIN_SHARE = 0.5
 PACE_BURST = 0.02  # seconds of the budget that may leave at once...
 PACE_BURST_MIN = 2400  # ...and never less than two full packets, bytes
 MAX_PACE_DELAY = 1.0  # seconds a video packet may wait for the budget
@@ -132,8 +140,11 @@ class TransportWide:
             # back for three seconds (tests/api/test_cli.py).
             self._filled_at, self._tokens = now, 0.0
             return None
-        strict = now - cut < PACE_STRICT_FOR
-        rate = estimate / 8 * (1.0 if strict else PACE_FACTOR)
+        if self.estimate.draining and now - cut < DRAIN_FOR:
+            share = DRAIN_SHARE
+        else:
+            share = 1.0 if now - cut < PACE_STRICT_FOR else PACE_FACTOR
+        rate = estimate / 8 * share
         burst = max(rate * PACE_BURST, PACE_BURST_MIN)
         self._tokens = min(self._tokens + rate * (now - self._filled_at), burst)
         self._filled_at = now

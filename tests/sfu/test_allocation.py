@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -228,7 +230,21 @@ def test_a_building_queue_takes_video_off_at_once_to_what_fits_beside_the_audio(
     # Cut further: layer 0; and where not even layer 0 fits beside the audio, a pause.
     again = allocate(after, _delay_report(200_000, congested=True), 1.2, SETTINGS)
     assert again.layer == 0
-    assert allocate(again, _delay_report(120_000, congested=True), 1.4, SETTINGS).paused
+    assert allocate(again, _delay_report(90_000, congested=True), 1.4, SETTINGS).paused
+
+
+def test_a_queue_just_after_a_step_down_to_layer_0_pauses_only_when_far_short() -> None:
+    """A step up on trial fails; the queue it built is still draining when the next
+    feedback cuts the estimate a little more. That queue is the old layer's: layer 0,
+    nearly covered, stays (a pause costs a keyframe to come back). A second later the
+    same cut is the link's answer to layer 0 itself, and pauses it."""
+    up = replace(SETTLED, layer=1, changed_at=10.0, went_up=True)
+    down = allocate(up, _delay_report(300_000, congested=True), 11.0, SETTINGS)
+    assert down.layer == 0 and not down.went_up
+    short = _delay_report(125_000, congested=True)  # 85k beside the audio: 0.85 of layer 0
+    assert allocate(down, short, 11.3, SETTINGS).layer == 0
+    assert allocate(down, short, 12.2, SETTINGS).paused
+    assert allocate(down, _delay_report(90_000, congested=True), 11.3, SETTINGS).paused
 
 
 def test_a_short_estimate_without_a_queue_keeps_the_video() -> None:
