@@ -55,7 +55,7 @@ class DelaySettings:
     # ...and while a step up is on trial (``on_trial``): a link that hid its rate behind
     # a burst allowance shows it late, and each such queue reaches the audio.
     trial_overuse: float = 0.015
-    window: float = 0.05  # queueing is the least delay over this much of arrivals
+    window: float = 0.1  # queueing is the least delay over this much of arrivals
     settle: float = 1.0  # seconds of arrivals before a queue can cut the estimate
     base_window: float = 10.0  # the path's own delay: the least seen over this long
     rate_window: float = 0.5  # the delivered rate is measured over this long
