@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -24,6 +25,7 @@ import time
 import urllib.parse
 from typing import Any
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -99,6 +101,11 @@ async def view(url: str, seconds: float, every: float, join_within: float) -> di
                         "window.liveclass.pc.localDescription.sdp"
                     )
                 await asyncio.sleep(every)
+            # As a user ends a lesson: Leave, so the others see a leave and the seat
+            # is free at once (closing the browser alone reads as a drop).
+            with contextlib.suppress(PlaywrightError):
+                await page.get_by_role("button", name="Leave").click(timeout=2000)
+                await asyncio.sleep(0.3)  # the leave goes out before the socket closes
         finally:
             await ctx.close()
     return result

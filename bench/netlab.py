@@ -14,9 +14,12 @@ Needs root, ``ip`` (iproute2), ``nft`` (nftables) and ``tc``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -134,6 +137,15 @@ class NetLab:
     def popen(self, namespace: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start a process inside ``namespace`` (the caller waits for it)."""
         return subprocess.Popen(["ip", "netns", "exec", namespace, *argv], **kwargs)
+
+    def kill_all(self, namespace: str) -> int:
+        """SIGKILL every process in ``namespace``, as a crash or a pulled plug would end
+        them (the kernel still closes their sockets); how many there were."""
+        pids = [int(pid) for pid in _run(["ip", "netns", "pids", namespace]).split()]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return len(pids)
 
     def close(self) -> None:
         """Delete every namespace made here; their veth ends go with them."""

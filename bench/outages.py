@@ -21,7 +21,8 @@ came back media flowed again each way; when a dropped student was let go.
 
 ``run_chromium`` (``--outages --viewer chromium``) is the same lesson with
 Debian's Chromium as the student (``bench.chromium_viewer``, the browser
-client as shipped): the two cuts, no kill. What the tutor's bot saw is read
+client as shipped): the two cuts, then a second Chromium killed with SIGKILL
+(every process in the student's namespace). What the tutor's bot saw is read
 as above; what came back to the student, from Chromium's ``getStats``.
 """
 
@@ -81,18 +82,28 @@ def run_chromium(
     after_long: float = 15.0,
     wait_factor: float = 1.0,
 ) -> dict[str, Any]:
-    """The two cuts with Chromium as the student; the bot is the tutor."""
+    """The two cuts with Chromium as the student, the bot as the tutor; then a second
+    Chromium joins as the student and every process in its namespace is killed
+    with SIGKILL (the browser, its renderer and GPU processes, its driver)."""
     with lesson(name="outages-chromium", wait_factor=wait_factor) as room:
         warm = warmup * wait_factor  # the browser starts, joins and connects within it
         stay = warm + baseline + short_cut + settle + long_cut + after_long
-        tutor = room.bot(room.tutor, "tutor", stay + 4)
+        joins = warmup * wait_factor  # the second browser, likewise
+        tutor = room.bot(room.tutor, "tutor", stay + 5 + joins + GRACE + 8)
         student = room.chromium(room.student, "student", stay)
         windows = _baseline_and_cuts(room, warm, baseline, short_cut, settle, long_cut)
-        got = reports({"tutor": tutor, "student": student}, stay + 60 * wait_factor)
+        first = reports({"student": student}, stay + 60 * wait_factor)["student"]
+        second = room.chromium(room.student, "student", 120)
+        time.sleep(joins)
+        killed = time.monotonic()
+        room.lab.kill_all(room.student.b)
+        second.communicate(timeout=30)  # reaps it and closes its pipes
+        windows.append({"name": "kill", "start": killed, "end": killed})
+        got = reports({"tutor": tutor}, stay + joins + GRACE + 60 * wait_factor)
     return {
         "viewer": "chromium",
         "windows": windows,
-        "reports": got,
+        "reports": {"tutor": got["tutor"], "student": first},
         "serve_log": str(room.serve_log),
     }
 
@@ -120,7 +131,7 @@ def chromium_figures(result: dict[str, Any]) -> dict[str, Any]:
             "at_s": [round(p["at"] - start, 2) for p in during],
             "connection": _states(timeline, start, until),
         }
-        if window["name"] != "baseline":
+        if window["name"] in ("5 s cut", "30 s cut"):
             figures["audio_back_at_tutor_s"] = _first_after(audio_at_tutor, end)
             figures["audio_back_at_student_s"] = _first_after(_arrivals(timeline, "audio"), end)
             figures["video_back_at_student_s"] = _first_after(_arrivals(timeline, "video"), end)
@@ -129,6 +140,10 @@ def chromium_figures(result: dict[str, Any]) -> dict[str, Any]:
             figures["left_after_cut_s"] = round(left[0] - start, 2) if left else None
             back = [p["at"] for p in during if p["type"] == "participant.joined" and p["at"] >= end]
             figures["joined_again_after_link_s"] = round(back[0] - end, 2) if back else None
+        if window["name"] == "kill":
+            for kind in ("reconnecting", "left"):
+                times = [p["at"] for p in during if p["type"] == f"participant.{kind}"]
+                figures[f"{kind}_after_kill_s"] = round(times[0] - start, 2) if times else None
         out[window["name"]] = figures
     out["grace_s"] = GRACE
     return out

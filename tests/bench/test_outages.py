@@ -102,3 +102,15 @@ def test_chromium_cut_for_thirty_seconds_is_let_go_and_comes_back_by_itself(
     assert grace <= cut["left_after_cut_s"] <= outages.SILENCE + grace + 2 * WAIT, cut
     assert cut["joined_again_after_link_s"] <= 5.0 * WAIT, cut
     assert cut["audio_back_at_student_s"] <= 7.0 * WAIT, cut
+
+
+def test_chromium_killed_is_reconnecting_then_left_within_the_window(
+    chromium: dict[str, Any],
+) -> None:
+    """Every process of a second Chromium killed with SIGKILL: the tutor sees it
+    reconnecting at once (the kernel closes its socket), and left within the window
+    plus 5 s."""
+    kill = chromium["kill"]
+    assert kill["others_saw"] == ["participant.reconnecting", "participant.left"], kill
+    assert kill["reconnecting_after_kill_s"] <= 3.0 * WAIT, kill
+    assert kill["left_after_kill_s"] <= chromium["grace_s"] + 5 * WAIT, kill
