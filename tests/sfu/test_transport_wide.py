@@ -26,6 +26,15 @@ def _paced(rate_bps: int) -> tuple[TransportWide, Clock, list[bytes]]:
     return transport, clock, []
 
 
+def _run_pacer(transport: TransportWide, clock: Clock, steps: int, step: float) -> None:
+    """Let ``steps`` times ``step`` seconds pass, feedback coming all along, the pacer
+    sending what its budget allows at each."""
+    for _ in range(steps):
+        clock.now += step
+        transport.estimate.updated_at = clock.now
+        transport._drain()
+
+
 async def test_without_an_estimate_video_leaves_at_once() -> None:
     transport = TransportWide()
     sent: list[bytes] = []
@@ -119,18 +128,12 @@ async def test_while_the_queue_drains_video_leaves_at_half_the_estimate() -> Non
     transport.estimate._congested = True  # the cut's queue has not cleared
     for n in range(20):
         transport.pace(bytes([n]) * 1000, sent.append)
-    for _ in range(10):
-        clock.now += 0.1
-        transport.estimate.updated_at = clock.now
-        transport._drain()
+    _run_pacer(transport, clock, 10, 0.1)
     assert 7 <= len(sent) <= 9  # the slack (3), then 5 KB in the second
     later = [bytes([100 + n]) * 1000 for n in range(10)]
     for packet in later:
         transport.pace(packet, sent.append)
-    for _ in range(5):
-        clock.now += 0.1
-        transport.estimate.updated_at = clock.now
-        transport._drain()
+    _run_pacer(transport, clock, 5, 0.1)
     # 10 KB a second again, though the queue was never seen clear (what waited since the
     # cut went stale meanwhile and was dropped)
     assert len([p for p in sent if p in later]) >= 5
@@ -142,10 +145,7 @@ async def test_long_after_a_queue_video_may_leave_faster_than_the_estimate() -> 
     transport.estimate.decreased_at = clock.now - 60
     for n in range(10):
         transport.pace(bytes([n]) * 1000, sent.append)
-    for _ in range(30):
-        clock.now += 0.01
-        transport.estimate.updated_at = clock.now
-        transport._drain()
+    _run_pacer(transport, clock, 30, 0.01)
     assert len(sent) == 10  # 25 KB a second: 7.5 KB in 0.3 s, and the slack
 
 
