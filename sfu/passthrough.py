@@ -723,8 +723,11 @@ class PacketSender:
     Takes over the sender's RTP loop (nothing is packetized) and its
     retransmissions: the last ``history`` packets sent are kept, by sequence
     number, and a NACK for one of them sends it again, wrapped in RTX where RTX
-    was negotiated, unless it was sent more than ``max_age`` seconds ago: after
-    an outage the receiver needs a keyframe, not a burst of stale video.
+    was negotiated, unless it was sent more than ``max_age`` seconds ago, or
+    (video) before the far end was heard again after an outage: such a
+    receiver needs a keyframe, not a burst of stale video. Chromium given the
+    last second of a 5 s cut again showed nothing for up to 2.5 s after the
+    link came back, keyframes and all.
     aiortc's RTCP loop keeps running on what ``send`` records: its sender
     reports carry the NTP time each packet's media was captured at,
     when the publisher told us (see ``send``), so a browser can line audio and
@@ -963,7 +966,8 @@ class PacketSender:
         guard = max(0.5 * (self.state.rtt or 0.0), MIN_NACK_GUARD)
         lost_here = guard <= age <= self.max_age and kept[2] >= self._back_at
         self._first_ask(sequence_number, lost_here=lost_here)
-        if age > self.max_age:
+        if age > self.max_age or (not self._audio and kept[2] < self._back_at):
+            # Video the outage lost: a keyframe mends it; these would come late.
             self._unrepairable()
             return
         data = kept[1]

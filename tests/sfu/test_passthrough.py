@@ -312,6 +312,8 @@ async def test_only_packets_the_leg_itself_lost_count_as_its_loss() -> None:
         leg._heard()  # back: the RTCP that carries its first NACKs
         await leg._retransmit(2004)
         assert leg.state.lost_on_leg == 1
+        # ...and is not sent again: video from before a cut only delays the keyframe.
+        assert leg.state.retransmitted == 4 and leg.state.unrepairable == 2
         assert leg.send(source, 2005, 105000, source.payload)
         await asyncio.sleep(2 * passthrough.MIN_NACK_GUARD)
         await leg._retransmit(2005)  # sent after it came back, and lost: this leg's loss
