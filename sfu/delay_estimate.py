@@ -23,12 +23,6 @@ So the rule is the one libwebrtc's send-side estimate follows, kept small:
   obeys the first cut means it was not enough. Cuts never go under what the
   link delivers while a queue stands, which is the link's rate; a queue that
   drains is the last cut working, and is left to drain.
-- **Growing** (``_growing``): a queue still under ``overuse`` counts when,
-  in two feedbacks running, its newest packets all waited and its delay
-  climbs with send time faster than ``grow_slope``. Feedback reports a queue
-  as it was when its packets arrived, and a sender at twice the link's rate
-  has twice that queued by then: waiting for ``overuse`` in the newest
-  feedback cut a simulated cap with 250 ms queued, this at 190 ms.
 - **On trial** (the caller sent more on the strength of the estimate, until
   ``on_trial``'s end): a queue of ``trial_overuse`` already counts. A link
   with a burst allowance (a token bucket) passes a probe at any rate and shows
@@ -76,15 +70,6 @@ class DelaySettings:
     capacity_memory: float = 30.0
     capacity_share: float = 0.95
     probe_step: float = 1.25  # a probe lifts the estimate past that capacity by this at most
-    # A queue still short but growing fast counts already (see ``_growing``): the newest
-    # packets all waited over ``grow_from`` and, over the last ``grow_span`` of arrivals,
-    # each second of sending added over ``grow_slope`` seconds of delay, in
-    # ``grow_feedbacks`` feedbacks running. Waiting for ``overuse`` let a cap's first
-    # queue reach 400 ms in front of the audio before the cut landed.
-    grow_from: float = 0.015
-    grow_slope: float = 0.3
-    grow_span: float = 0.15
-    grow_feedbacks: int = 2
 
     def __post_init__(self) -> None:
         if min(self.overuse, self.window, self.base_window, self.rate_window) <= 0:
@@ -122,8 +107,6 @@ class DelayEstimate:
         self.trial_until = 0.0  # a step up is on trial until then: see ``trial_overuse``
         self._base: deque[tuple[float, float]] = deque()  # (arrival, least delay) per second
         self._recent: deque[tuple[float, float]] = deque()  # (arrival, delay)
-        self._rise: deque[tuple[float, float, float]] = deque()  # (arrival, sent, delay)
-        self._grew = 0  # feedbacks running that saw a queue growing (``_growing``)
         self._delivered: deque[tuple[float, int]] = deque()  # (arrival, bytes)
         self._queued: deque[tuple[float, int]] = deque()  # (arrival, bytes) that waited
         self._delivered_bytes = 0
@@ -194,8 +177,7 @@ class DelayEstimate:
         # The path's own delay is known only after a while of arrivals: before that, any
         # packet the first ones beat reads as queued (bots on loopback were cut at once).
         settled = self._latest_arrival - self._first_arrival >= settings.settle
-        self._grew = self._grew + 1 if self._growing() else 0
-        if (queueing > overuse or self._grew >= settings.grow_feedbacks) and settled:
+        if queueing > overuse and settled:
             capacity = self._queued_rate() or self._recent_rate()
             cut = int(settings.decrease * capacity)
             if self._congested and not (
@@ -263,30 +245,6 @@ class DelayEstimate:
                 self.estimate_bps = found
                 self.capacity_bps = None  # the link carries more than it did at the cut
 
-    def _growing(self) -> bool:
-        """Whether the newest arrivals show a queue that grows fast, though still short.
-
-        The least delay of the newest three packets over the base (so one late stamp
-        is not a queue), and the slope of delay against send time over ``grow_span``
-        by least squares: a sender at twice a link's rate adds a second of queue per
-        second it sends, a receiver's scheduling jitter none on average.
-        """
-        settings = self.settings
-        rise = self._rise
-        if len(rise) < 6 or not self._base:
-            return False
-        base = min(d for _, d in self._base)
-        if min(rise[-1][2], rise[-2][2], rise[-3][2]) - base <= settings.grow_from:
-            return False
-        sent = [s for _, s, _ in rise]
-        if max(sent) - min(sent) < 0.02:
-            return False
-        mean_sent = sum(sent) / len(sent)
-        mean_delay = sum(d for _, _, d in rise) / len(rise)
-        spread = sum((s - mean_sent) ** 2 for s in sent)
-        slope = sum((s - mean_sent) * (d - mean_delay) for _, s, d in rise) / spread
-        return slope > settings.grow_slope
-
     def _queued_rate(self) -> float | None:
         """The rate the newest run of queued packets arrived at; None if too short to say.
 
@@ -340,10 +298,6 @@ class DelayEstimate:
                 queued.popleft()
         elif queued:
             queued.clear()
-        rise = self._rise
-        rise.append((arrival, arrival - delay, delay))
-        while arrival - rise[0][0] > settings.grow_span:
-            rise.popleft()
         recent = self._recent
         recent.append((arrival, delay))
         while arrival - recent[0][0] > settings.window:
