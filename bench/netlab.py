@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -122,6 +123,11 @@ class NetLab:
             + ["burst", burst, "latency", "200ms"],
         )
 
+    def queue(self, namespace: str, device: str) -> tuple[int, int] | None:
+        """What ``device``'s cap holds now: (bytes queued, packets dropped so far); None
+        when it has no cap. Sampled every few ms, it shows the queue a sender built."""
+        return tbf_queue(self.exec(namespace, ["tc", "-s", "qdisc", "show", "dev", device]))
+
     def uncap(self, namespace: str, device: str) -> None:
         """Take ``device``'s cap off again (nothing happens when it has none)."""
         subprocess.run(
@@ -175,6 +181,24 @@ class NetLab:
             f'    iifname "{device}" {match}drop\n  }}\n}}\n'
         )
         _run(["ip", "netns", "exec", namespace, "nft", "-f", "-"], stdin=rules)
+
+
+_SIZE_UNITS = {"b": 1, "Kb": 1024, "Mb": 1024 * 1024}
+
+
+def tbf_queue(stats: str) -> tuple[int, int] | None:
+    """(backlog bytes, dropped packets) of the tbf in ``tc -s qdisc show``'s output.
+
+    tc writes a backlog that is a whole number of KiB as ``15Kb``, any other as
+    ``15140b``.
+    """
+    found = re.search(
+        r"qdisc tbf .*?\(dropped (\d+),.*?backlog (\d+(?:\.\d+)?)(b|Kb|Mb) ", stats, re.S
+    )
+    if found is None:
+        return None
+    dropped, size, unit = found.groups()
+    return round(float(size) * _SIZE_UNITS[unit]), int(dropped)
 
 
 def _run(argv: Sequence[str], *, stdin: str | None = None) -> str:

@@ -21,7 +21,9 @@ freeze, the video notices the SFU sent the student (``video_thinned`` and the
 like), and after the cap how long until video ran at full rate again. With
 ``--viewer chromium`` the student is Debian's Chromium (``bench.chromium_viewer``)
 and the figures are Chrome's own: audio samples concealed, jitter-buffer delay,
-frames decoded, and what a tile's notice said. ``--outages`` runs the other
+frames decoded, and what a tile's notice said. Under the cap, with either
+viewer, the link's own queue is sampled every 25 ms (``tc -s qdisc``): its
+peak in ms at the cap's rate and when it came. ``--outages`` runs the other
 half of a bad network instead, links cut and a student killed (``bench.outages``).
 ``tests/bench/test_network.py`` asserts the goals on the same run.
 """
@@ -29,8 +31,11 @@ half of a bad network instead, links cut and a student killed (``bench.outages``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +44,10 @@ from typing import Any
 from bench import outages
 from bench.impaired_session import AUDIO_FPS, VIDEO_FPS, VIEWERS
 from bench.lesson_lab import lesson, reports
-from bench.netlab import Link, NetLab
+from bench.netlab import Link, NetLab, NetLabError
 
 TUTOR_VIDEO = "640x480"
+QUEUE_EVERY = 0.025  # seconds between samples of the cap's queue
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ def run(
             student = room.chromium(room.student, "student", stay)
         else:
             student = room.bot(room.student, "student", stay)
-        windows = _impair(
+        windows, queue = _impair(
             room.lab, room.student, warm, phase, settle, loss, cap, cap_seconds, after_cap
         )
         got = reports({"tutor": tutor, "student": student}, stay + 60 * wait_factor)
@@ -88,6 +94,7 @@ def run(
         "windows": [w.__dict__ for w in windows],
         "reports": got,
         "cap": cap,
+        "queue": queue,
         "serve_log": str(room.serve_log),
     }
 
@@ -102,7 +109,8 @@ def _impair(
     cap: str,
     cap_seconds: float,
     after_cap: float,
-) -> list[Window]:
+) -> tuple[list[Window], list[tuple[float, int, int]]]:
+    """The phases, and the cap's queue as ``_QueueTrace`` sampled it."""
     time.sleep(warm)
     windows = []
     start = time.monotonic()
@@ -117,13 +125,65 @@ def _impair(
     windows.append(Window("downlink loss", start, time.monotonic()))
     time.sleep(settle)
     # What the SFU sends the student: its end of the link queues and drops past the rate.
+    trace = _QueueTrace(lab, student)
     start = time.monotonic()
     lab.cap(student.a, student.a_device, cap)
+    trace.start()
     time.sleep(cap_seconds)
+    trace.stop()
     lab.uncap(student.a, student.a_device)
     windows.append(Window("cap", start, time.monotonic()))
     time.sleep(after_cap)
-    return windows
+    return windows, trace.samples
+
+
+class _QueueTrace(threading.Thread):
+    """The cap's queue every ``QUEUE_EVERY`` seconds: (time, bytes queued, packets dropped).
+
+    What the student's getStats shows is the audio's delay after the fact; this is
+    the queue itself, as the link held it, to say when it grew and how far.
+    """
+
+    def __init__(self, lab: NetLab, student: Link) -> None:
+        super().__init__(daemon=True)
+        self.lab, self.student = lab, student
+        self.samples: list[tuple[float, int, int]] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(NetLabError):
+                queue = self.lab.queue(self.student.a, self.student.a_device)
+                if queue is not None:
+                    self.samples.append((time.monotonic(), *queue))
+            self._done.wait(QUEUE_EVERY)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(timeout=5)
+
+
+def _queue_figures(result: dict[str, Any], start: float, end: float) -> dict[str, Any]:
+    """The cap's queue, in ms at the cap's rate: its peak, and when it came (s into the cap)."""
+    samples = [s for s in result.get("queue", []) if start <= s[0] <= end]
+    rate = _bits_per_second(result["cap"])
+    if not samples or not rate:
+        return {"queue_samples": len(samples), "queue_peak_ms": None}
+    at, peak, _ = max(samples, key=lambda s: s[1])
+    return {
+        "queue_samples": len(samples),
+        "queue_peak_ms": round(peak * 8 / rate * 1000),
+        "queue_peak_at_s": round(at - start, 2),
+        "queue_dropped": samples[-1][2] - samples[0][2],
+    }
+
+
+def _bits_per_second(rate: str) -> float | None:
+    """tc's rate (``300kbit``, ``1mbit``, ``64000bit``) in bits a second."""
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)bit", rate.strip().lower())
+    if found is None:
+        return None
+    return float(found.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[found.group(2)]
 
 
 def figures(result: dict[str, Any]) -> dict[str, Any]:
@@ -168,6 +228,7 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
         )
         if window["name"] == "cap":
             figures["full_rate_back_after_s"] = _full_rate_back(decoded, end)
+            figures |= _queue_figures(result, start, end)
         out[window["name"]] = figures
     return out
 
@@ -205,6 +266,7 @@ def chromium_figures(result: dict[str, Any]) -> dict[str, Any]:
         if window["name"] == "cap":
             later = [(s["at"], s["video"]["framesDecoded"]) for s in timeline if s.get("video")]
             figures["full_rate_back_after_s"] = _chromium_full_rate_back(later, end)
+            figures |= _queue_figures(result, start, end)
         out[window["name"]] = figures
     return out
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.netlab import Link, NetLab
+from bench.netlab import Link, NetLab, tbf_queue
 
 RECEIVE = """
 import socket, sys
@@ -95,8 +95,12 @@ def test_a_cut_drops_everything_until_restored(lab: tuple[NetLab, Link]) -> None
 def test_a_cap_holds_a_burst_to_its_rate_until_taken_off(lab: tuple[NetLab, Link]) -> None:
     """400 kB sent at once through 300 kbit/s: the cap's queue takes a little, drops the rest."""
     net, link = lab
+    assert net.queue(link.a, link.a_device) is None  # no cap, no cap's queue
     net.cap(link.a, link.a_device, "300kbit")
+    assert net.queue(link.a, link.a_device) == (0, 0)
     assert _received(net, link, 2000) < 1000
+    queued = net.queue(link.a, link.a_device)
+    assert queued is not None and queued[1] > 1000  # what the queue could not take
     net.uncap(link.a, link.a_device)
     net.uncap(link.a, link.a_device)  # twice: nothing to take off is not an error
     assert _received(net, link, 2000) == 2000
@@ -119,3 +123,16 @@ def test_bad_loss_is_refused() -> None:
         ns = net.namespace("a")
         with pytest.raises(ValueError, match="0 to 100"):
             net.loss(ns, "lo", 101)
+
+
+def test_the_caps_queue_is_read_in_either_of_tcs_units() -> None:
+    stats = """qdisc noqueue 0: dev lo root refcnt 2
+ Sent 0 bytes 0 pkt (dropped 0, overlimits 0 requeues 0)
+ backlog 0b 0p requeues 0
+qdisc tbf 800c: root refcnt 3 rate 300Kbit burst 15Kb lat 200ms
+ Sent 52000 bytes 40 pkt (dropped 3, overlimits 12 requeues 0)
+ backlog 6632b 5p requeues 0
+"""
+    assert tbf_queue(stats) == (6632, 3)
+    assert tbf_queue(stats.replace("6632b", "15Kb")) == (15360, 3)
+    assert tbf_queue("qdisc noqueue 0: dev lo root refcnt 2") is None

@@ -101,3 +101,16 @@ def test_chromium_keeps_some_video_under_a_cap_and_gets_all_of_it_back_after(
     assert cap["video_fps"] >= 1.5, cap
     assert cap["full_rate_back_after_s"] is not None, cap
     assert cap["full_rate_back_after_s"] <= 10, cap
+
+
+@pytest.mark.parametrize("student", ["bot", "chromium"])
+def test_the_caps_queue_is_traced(
+    student: str, figures: dict[str, Any], chromium: dict[str, Any]
+) -> None:
+    """The cap's own queue, sampled in the student's link every 25 ms (``tc -s qdisc``):
+    the tutor sends about twice the cap, so a queue forms before the SFU can know, and
+    the trace must show it (it peaked at 438 ms with Chromium on 2026-12-05). Within
+    the tbf's 200 ms queue plus its 15 KB bucket: 600 ms at most."""
+    cap = (figures if student == "bot" else chromium)["cap"]
+    assert cap["queue_samples"] >= 100, cap  # 20 s of cap: some 400 samples
+    assert cap["queue_peak_ms"] is not None and 0 < cap["queue_peak_ms"] <= 700, cap
