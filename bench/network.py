@@ -96,6 +96,8 @@ def run(
         "cap": cap,
         "queue": queue,
         "serve_log": str(room.serve_log),
+        # The serve log stamps wall-clock time; the windows are monotonic.
+        "wall_minus_monotonic": time.time() - time.monotonic(),
     }
 
 

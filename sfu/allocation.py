@@ -43,7 +43,8 @@ a measured estimate instead (``sfu.delay_estimate``), covering its audio, and
 follows ``_decide_by_delay``: down at once when a queue builds, never for a
 shortfall alone; up one layer once the estimate has covered it for
 ``delay_hold``, the step then on trial (a queue within ``probe_window``
-undoes it and doubles the wait, up to ``delay_max_hold``).
+undoes it and doubles the wait, up to ``delay_max_hold``; a step that went
+``delay_held`` without a queue forgets the doubled wait).
 
 ``allocate`` is the whole rule: an ``Allocation`` (the state) and a
 ``LegReport`` (the figures now) in, the next ``Allocation`` out. The room's
@@ -85,6 +86,9 @@ class AllocationSettings:
     # With transport-wide feedback: seconds the estimate must cover the next layer's need.
     delay_hold: float = 0.5
     delay_max_hold: float = 4.0  # ...and at most this long after failed steps up
+    # A step up that went this long (seconds) without a queue held: the waits that failed
+    # steps doubled are forgotten, and the next layer waits only ``delay_hold``.
+    delay_held: float = 1.5
     # After a step down to layer 0, seconds in which a queue is the last layer's, draining.
     delay_settle: float = 1.0
     audio_floor_bps: int = 40_000  # audio's reservation while its own rate is not known
@@ -278,6 +282,14 @@ def _decide_by_delay(
             return Allocation(fits, Reason.BANDWIDTH, now, None, wait)
         # No room to count while a queue stands.
         return current if current.room_since is None else replace(current, room_since=None)
+    if current.went_up and now - current.changed_at >= settings.delay_held:
+        if current.wait is not None and current.wait > settings.step_up_after:
+            # Under a cap, a step up failed within a second (its queue came while it was
+            # on trial); one that went this long found a link with room again (a cap
+            # lifted). Waiting the doubled hold for the next layer kept a lesson thinned
+            # four seconds longer than the link required (CI, 2026-12-05: full frame rate
+            # back 11.8 s after the cap).
+            current, wait = replace(current, wait=settings.step_up_after), settings.step_up_after
     if layer == TOP_LAYER:
         return current if current.room_since is None else replace(current, room_since=None)
     after = 0 if layer is None else layer + 1

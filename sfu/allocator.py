@@ -70,6 +70,12 @@ STALE_ESTIMATE = 2.5
 # loop (4 s, frames of 0.3-9 KB) still read 134-697 kbit/s for all three layers
 # (bench.network, 2026-12-05).
 RATE_WINDOW = 4.0
+# A probe goes at this multiple of what the leg's video needs at its top layer, with
+# its audio. The estimate rises to 0.9 of what a probe got through at
+# (sfu.delay_estimate), and the allocator counts payload, the estimate the wire: at 1.1
+# a probe that passed in full said 0.99 of the need, less its headers, and the top layer
+# waited on timer jitter to space a probe tighter than asked (bench.network, 2026-12-05).
+PROBE_OVER = 1.4
 # Weight of the newest pass in a leg's loss.
 _SMOOTHING = 0.3
 _RATE_MIN_SPAN = 0.4  # seconds of counting before a first rate
@@ -214,7 +220,7 @@ class Allocator:
                     if transport is not None:
                         # A step up is judged strictly until its trial ends; a step down
                         # ends it: the queue that follows is the old layer's, draining.
-                        transport.estimate.on_trial(now + TRIAL if after.went_up else now)
+                        transport.on_trial(now, now + TRIAL if after.went_up else now)
                     # Rare, and the first thing to read when a viewer's video thinned.
                     log.info(
                         "video allocation",
@@ -280,7 +286,7 @@ class Allocator:
             if slot.source is not None
         )
         for slot in held:
-            if slot.sender.probe(max(need, 100_000) * 1.1):
+            if slot.sender.probe(max(need, 100_000) * PROBE_OVER):
                 return
 
     @staticmethod

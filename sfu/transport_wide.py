@@ -64,7 +64,10 @@ MAX_PACE_DELAY = 1.0  # seconds a video packet may wait for the budget
 PROBE_PACKETS = 5  # a probe cluster: enough to time, small enough not to fill a queue
 PROBE_EVERY = 1.0  # seconds between probes while video is held back for bandwidth...
 PROBE_EVERY_MAX = 4.0  # ...doubled after each queue, up to this...
-PROBE_CALM = 5.0  # ...and back to the first after this long without one
+PROBE_CALM = 5.0  # ...and back to the first after this long without one...
+# ...or once a step up went this long (seconds) without one: the link has room again
+# (a cap lifted), and the next layer is a probe away (sfu.allocation: delay_held).
+PROBE_HELD = 1.5
 # Sends one paced packet: the packet's bytes, numbered and stamped as it leaves.
 Depart = Callable[[bytes], None]
 
@@ -90,7 +93,9 @@ class TransportWide:
         self._timer: asyncio.TimerHandle | None = None
         self.paced_drops = 0  # video packets that waited too long and were dropped
         self._probe_every = PROBE_EVERY
+        self._probed_at: float | None = None
         self._next_probe = 0.0
+        self._stepped_at: float | None = None  # when the step up now on trial began
 
     def accepts(self, mid: str | None) -> bool:
         return mid is not None and mid in self.accepted
@@ -181,16 +186,30 @@ class TransportWide:
             self._timer = None
         self._queue.clear()
 
+    def on_trial(self, now: float, until: float) -> None:
+        """The caller sends more (a step up) on the strength of the estimate, from ``now``
+        till ``until``; ``until`` at ``now`` ends a trial (a step down)."""
+        self.estimate.on_trial(until)
+        self._stepped_at = now if until > now else None
+
     def probe_due(self, now: float) -> bool:
         """Whether to probe now (the caller's video is held back for bandwidth)."""
         cut = self.estimate.decreased_at
-        if cut is None or now - cut > PROBE_CALM:
-            self._probe_every = PROBE_EVERY  # no queue for a while: probe often again
+        stepped = self._stepped_at
+        held = (
+            stepped is not None and now - stepped >= PROBE_HELD and (cut is None or cut < stepped)
+        )
+        if self._probe_every > PROBE_EVERY and (cut is None or now - cut > PROBE_CALM or held):
+            # No queue for a while, or a step up that held: probe often again, from now.
+            self._probe_every = PROBE_EVERY
+            if self._probed_at is not None:
+                self._next_probe = min(self._next_probe, self._probed_at + PROBE_EVERY)
         return self.fresh_estimate(now) is not None and now >= self._next_probe
 
     def probing(self, now: float) -> None:
         """A probe cluster starts now; the next waits ``_probe_every``."""
         self.estimate.start_probe(PROBE_PACKETS, now)
+        self._probed_at = now
         self._next_probe = now + self._probe_every
 
     def fresh_estimate(self, now: float) -> int | None:

@@ -292,3 +292,28 @@ def test_a_paused_leg_resumes_once_the_estimate_covers_layer_0_whatever_it_lost_
     for n in range(1, 4):
         resumed = allocate(resumed, report, 0.5 * n, SETTINGS)
     assert resumed.layer == 0
+
+
+def test_a_step_up_that_holds_forgets_the_failures_and_the_next_layer_follows() -> None:
+    """Under a cap, steps up failed and the wait doubled to its limit; then the cap lifts.
+    The step to layer 1 goes a second and a half without a queue: the link has room, and
+    layer 2 follows after ``delay_hold`` instead of the doubled wait (11.8 s to full frame
+    rate in CI, 2026-12-05, four of them spent in that wait)."""
+    failed = replace(SETTLED, layer=0, changed_at=0.0, wait=SETTINGS.max_wait)
+    changes = []
+    allocation = failed
+    for n in range(1, 30):
+        after = allocate(allocation, _delay_report(2_000_000), 0.25 * n, SETTINGS)
+        if after.layer != allocation.layer:
+            changes.append((0.25 * n, after.layer))
+        allocation = after
+    (up_at, first), (top_at, second) = changes
+    assert (first, second) == (1, TOP_LAYER)
+    assert up_at >= SETTINGS.delay_max_hold  # the failures still count until a step holds
+    assert top_at - up_at <= SETTINGS.delay_held + SETTINGS.delay_hold
+
+
+def test_a_step_up_that_fails_at_once_keeps_the_doubled_wait() -> None:
+    up = replace(SETTLED, layer=1, changed_at=10.0, went_up=True, wait=8.0)
+    down = allocate(up, _delay_report(300_000, congested=True), 10.8, SETTINGS)
+    assert down.layer == 0 and down.wait == 16.0

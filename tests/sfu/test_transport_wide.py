@@ -183,3 +183,37 @@ async def test_what_left_unpaced_is_not_owed_once_pacing_starts() -> None:
         transport.pace(b"w" * 1000, sent.append)
     assert sent.count(b"w" * 1000) >= 2  # the budget's slack, at once
     transport.close()
+
+
+def test_probes_grow_rarer_with_each_queue_and_frequent_again_once_a_step_holds() -> None:
+    """Each queue doubles the wait between probes (a cap that hides its rate behind a
+    burst allowance lets them through, and the steps up they allow cost the audio a
+    queue); a step up that went 1.5 s without a queue means the link has room again, and
+    the next probe comes a second after the last, not four."""
+    from sfu.transport_wide import PROBE_EVERY, PROBE_EVERY_MAX, PROBE_HELD
+
+    clock = Clock()
+    transport = TransportWide(clock=clock)
+    estimate = transport.estimate
+    estimate.estimate_bps, estimate.updated_at = 300_000, clock.now
+    for _ in range(3):  # three queues, each after a probe
+        transport.probing(clock.now)
+        estimate.decreased_at = clock.now
+        transport._probe_every = min(2 * transport._probe_every, PROBE_EVERY_MAX)
+        clock.now += 0.5
+    estimate.updated_at = clock.now
+    transport.probing(clock.now)
+    assert not transport.probe_due(clock.now + PROBE_EVERY)  # backed off to four seconds
+    transport.on_trial(clock.now, clock.now + 5.0)  # a step up, now on trial
+    clock.now += PROBE_HELD
+    estimate.updated_at = clock.now
+    assert transport.probe_due(clock.now)  # it held: a second after the last probe is due
+
+    # A step up whose trial saw a queue did not hold: the wait stays long.
+    transport._probe_every = PROBE_EVERY_MAX
+    transport.probing(clock.now)
+    transport.on_trial(clock.now, clock.now + 5.0)
+    estimate.decreased_at = clock.now + 0.2
+    clock.now += PROBE_HELD + 0.1
+    estimate.updated_at = clock.now
+    assert not transport.probe_due(clock.now)
