@@ -1,9 +1,11 @@
 """Guardianships: which children a guardian answers for, and on what terms.
 
 A guardianship's terms are its consents (recording, AI processing) and the
-notices its guardian wants about that child. They are set whole, never field
-by field, so a coordinator's form is the one record of what was agreed; the
-consent checks in ``sessions`` read them.
+notices its guardian wants about that child. A coordinator sets them whole
+(``link_student``), so their form is the one record of what was agreed; the
+guardian changes them one at a time from the family portal (``change_terms``),
+and the change holds from that moment: the consent checks in ``sessions`` read
+the row as it is when a session records, transcribes or drafts.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.ids import new_id
 from scheduling.models import Guardian, Guardianship
 
-__all__ = ["GuardianshipTerms", "add_guardianship", "link_student", "unlink_student"]
+__all__ = [
+    "TERMS",
+    "GuardianshipTerms",
+    "add_guardianship",
+    "change_terms",
+    "link_student",
+    "unlink_student",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,17 @@ class GuardianshipTerms:
     notify_summaries: bool
     notify_absences: bool
     notify_reminders: bool
+
+
+# The terms a guardian may change one at a time: the consents and the notices.
+TERMS = (
+    "recording_consent",
+    "ai_processing_consent",
+    "notify_email",
+    "notify_summaries",
+    "notify_absences",
+    "notify_reminders",
+)
 
 
 def _apply_terms(row: Guardianship, terms: GuardianshipTerms, now: datetime) -> None:
@@ -73,6 +93,30 @@ async def link_student(
         _apply_terms(existing, terms, now)
     await db.flush()
     return guardian
+
+
+async def change_terms(
+    db: AsyncSession,
+    guardian: Guardian,
+    *,
+    student_id: str,
+    changes: dict[str, bool],
+    now: datetime,
+) -> Guardianship | None:
+    """Change some of the terms of the guardian's link to the student; None when there
+    is no such link. ``changes`` names terms of ``TERMS`` only (the caller parsed them)."""
+    unknown = set(changes) - set(TERMS)
+    if unknown:
+        raise ValueError(f"not a guardianship term: {', '.join(sorted(unknown))}")
+    existing = next((g for g in guardian.guardianships if g.student_id == student_id), None)
+    if existing is None:
+        return None
+    for name, value in changes.items():
+        setattr(existing, name, value)
+    if changes:
+        existing.updated_at = now
+    await db.flush()
+    return existing
 
 
 async def unlink_student(db: AsyncSession, guardian: Guardian, *, student_id: str) -> bool:

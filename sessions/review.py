@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ai_docs import SessionDocument, SourceTranscript
 from core.errors import NotFound, ValidationFailed
 from eventbus.models import OutboxEvent
-from scheduling.models import LiveSession
+from scheduling.models import LiveSession, SessionStudent
 from sessions.documentation import transcript_of
 from sessions.errors import InvalidTransition
 from sessions.events import record
@@ -113,6 +113,46 @@ async def approved_summary(db: AsyncSession, session_id: str) -> ApprovedSummary
         automatic=row.approved_by is None,
         approved_at=row.approved_at,
     )
+
+
+async def approved_summaries(
+    db: AsyncSession,
+    *,
+    student_id: str,
+    visible: ColumnElement[bool],
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[LiveSession, ApprovedSummary]], int]:
+    """A student's approved summaries, newest session first, among the sessions ``visible``
+    (the caller's rule) allows; and how many there are in all."""
+    attended = select(SessionStudent.session_id).where(SessionStudent.student_id == student_id)
+    where = and_(
+        visible,
+        LiveSession.id.in_(attended),
+        SessionDocumentRecord.status == DocumentStatus.APPROVED,
+        SessionDocumentRecord.approved_at.is_not(None),
+    )
+    joined = select(LiveSession, SessionDocumentRecord).join(
+        SessionDocumentRecord, SessionDocumentRecord.session_id == LiveSession.id
+    )
+    total = await db.scalar(select(func.count()).select_from(joined.where(where).subquery()))
+    rows = await db.execute(
+        joined.where(where)
+        .order_by(LiveSession.scheduled_start.desc(), LiveSession.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    out = []
+    for live, row in rows.all():
+        assert row.approved_at is not None
+        document = SessionDocument.model_validate(row.content)
+        summary = ApprovedSummary(
+            text=document.parent_summary.text,
+            automatic=row.approved_by is None,
+            approved_at=row.approved_at,
+        )
+        out.append((live, summary))
+    return out, total or 0
 
 
 def edit_document(

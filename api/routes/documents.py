@@ -22,11 +22,16 @@ from ai_docs import (
     Summary,
     to_webvtt,
 )
-from api.permissions import load_visible, require_session_staff, visible_sessions
+from api.permissions import (
+    load_visible,
+    require_session_staff,
+    visible_sessions,
+    visible_students,
+)
 from api.routing import Call, Router
-from api.schemas import Input
+from api.schemas import Input, Page, PageQuery
 from core.errors import NotFound
-from scheduling.models import LiveSession, Role
+from scheduling.models import LiveSession, Role, Student
 from sessions.documentation import (
     TranscriptState,
     briefings_for,
@@ -34,7 +39,13 @@ from sessions.documentation import (
     read_transcript,
 )
 from sessions.models import DocumentStatus, SessionDocumentRecord
-from sessions.review import approve_draft, approved_summary, document_of, edit_draft
+from sessions.review import (
+    approve_draft,
+    approved_summaries,
+    approved_summary,
+    document_of,
+    edit_draft,
+)
 
 router = Router()
 TAGS = ["documents"]
@@ -124,6 +135,10 @@ class SummaryOut(BaseModel):
     summary: str = Field(description="The approved summary for parents.")
     automatic: bool = Field(description="Approved without the tutor's review.")
     approved_at: datetime
+
+
+class SummaryPage(Page[SummaryOut]):
+    pass
 
 
 class BriefingOut(BaseModel):
@@ -239,6 +254,38 @@ async def get_summary(call: Call, session_id: str) -> SummaryOut:
         summary=summary.text,
         automatic=summary.automatic,
         approved_at=summary.approved_at,
+    )
+
+
+@router.get("/api/v1/students/{student_id}/summaries", tags=TAGS)
+async def list_summaries(call: Call, student_id: str, query: PageQuery) -> SummaryPage:
+    """A student's approved parent summaries, newest session first: for the student's
+    guardians, the student, coordinators and the tutors of those sessions (each sees the
+    sessions they may see). Drafts never appear."""
+    p = call.principal
+    student = await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
+    rows, total = await approved_summaries(
+        call.db,
+        student_id=student.id,
+        visible=visible_sessions(p),
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return SummaryPage(
+        items=[
+            SummaryOut(
+                session_id=live.id,
+                subject=live.subject,
+                scheduled_start=live.scheduled_start,
+                summary=summary.text,
+                automatic=summary.automatic,
+                approved_at=summary.approved_at,
+            )
+            for live, summary in rows
+        ],
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
     )
 
 

@@ -16,6 +16,7 @@ from api.permissions import (
 )
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
+from core.logging import get_logger
 from scheduling import guardianships
 from scheduling.directory import find_guardians
 from scheduling.models import Guardian, Guardianship, Student
@@ -24,6 +25,7 @@ from scheduling.people import create_guardian as add_guardian
 
 router = Router()
 TAGS = ["guardians"]
+log = get_logger("liveclass.guardians")
 
 
 class GuardianshipTerms(Input):
@@ -61,6 +63,30 @@ class GuardianshipTerms(Input):
             notify_absences=self.notify_absences,
             notify_reminders=self.notify_reminders,
         )
+
+
+class GuardianshipChange(Input):
+    """Some of a guardianship's consents and notification wishes; those left out stay."""
+
+    recording_consent: bool | None = Field(
+        default=None, description=GuardianshipTerms.model_fields["recording_consent"].description
+    )
+    ai_processing_consent: bool | None = Field(
+        default=None,
+        description=GuardianshipTerms.model_fields["ai_processing_consent"].description,
+    )
+    notify_email: bool | None = Field(
+        default=None, description="Send notices by email at all (off: none of the below)."
+    )
+    notify_summaries: bool | None = Field(
+        default=None, description="Email the approved summary after each session."
+    )
+    notify_absences: bool | None = Field(
+        default=None, description="Email when the child missed a session."
+    )
+    notify_reminders: bool | None = Field(
+        default=None, description="Email a reminder 24 h and 1 h before each session."
+    )
 
 
 class GuardianshipIn(GuardianshipTerms):
@@ -211,6 +237,39 @@ async def set_guardianship(
     await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
     guardian = await guardianships.link_student(
         call.db, guardian, student_id=student_id, terms=body.terms(), now=call.now
+    )
+    return GuardianOut.of(guardian)
+
+
+@router.patch("/api/v1/guardians/{guardian_id}/students/{student_id}", tags=TAGS)
+async def change_guardianship(
+    call: Call, guardian_id: str, student_id: str, body: GuardianshipChange
+) -> GuardianOut:
+    """Change some of the consents and notification wishes for one child: the guardian
+    themself (the family portal) or a coordinator. Fields left out keep their value, and
+    the change holds at once: a session that records, transcribes or drafts after it
+    reads the new consent."""
+    p = call.principal
+    guardian = await load_visible(
+        call.db, p, Guardian, visible_guardians(p), guardian_id, "guardian"
+    )
+    if p.guardian_id != guardian.id:
+        require_coordinator(p, "change another guardian's consents")
+    reject_nulls(body, *guardianships.TERMS)
+    changes = body.model_dump(exclude_unset=True)
+    if (
+        await guardianships.change_terms(
+            call.db, guardian, student_id=student_id, changes=changes, now=call.now
+        )
+        is None
+    ):
+        raise not_visible(p, "guardianship", f"{guardian_id}/{student_id}")
+    log.info(
+        "guardianship terms changed",
+        guardian=guardian.id,
+        student=student_id,
+        by=p.id,
+        changes=changes,
     )
     return GuardianOut.of(guardian)
 

@@ -190,3 +190,50 @@ async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_
         assert doc.fallback_reason.startswith("model_unreachable")
     else:
         assert doc.fallback_reason is None
+
+
+async def test_a_guardian_who_withdraws_ai_consent_is_honoured_by_the_next_session(
+    app: Starlette,
+    world: World,
+    client: httpx.AsyncClient,
+    clock: FixedClock,
+    voices: list[SpeechTrack],
+) -> None:
+    """The family portal's switch: the guardian turns AI processing off themself (the
+    PATCH the portal sends), and the session that follows records the child but never
+    turns their audio into text, nor sends the transcript to the model."""
+    await _give(app, world, {"g1": (True, True)})
+    r = await client.patch(
+        f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['s1']}",
+        json={"ai_processing_consent": False},
+        headers=world.as_("g1"),
+    )
+    assert r.status_code == 200, r.text
+    [link] = [s for s in r.json()["students"] if s["student_id"] == world.ids["s1"]]
+    assert (link["recording_consent"], link["ai_processing_consent"]) == (True, False)
+    ses = world.ids["ses1"]
+    async with serving_rtc(app) as url:
+        await two_bots_speak(client, url, world, ses, voices)
+        recording = await _recording(app, ses)
+        assert {t["role"] for t in recording.payload["tracks"]} == BOTH
+        services = app.state.services
+        async with services.sessionmaker() as db, db.begin():
+            await apply(db, ses, Action.END, now=clock.now())
+        bus = EmbeddedBus(
+            services.sessionmaker,
+            [
+                TranscriptionHandler(services.transcriber),
+                DraftingHandler(services.settings, clock=clock.now),
+            ],
+            clock=clock.now,
+        )
+        while await bus.dispatch_once():
+            pass
+    body = (await client.get(f"/api/v1/sessions/{ses}/transcript", headers=world.as_("t1"))).json()
+    assert {s["role"] for s in body["segments"]} == TUTOR
+    assert body["untranscribed"] == [world.users["s1"].id]
+    async with services.sessionmaker() as db:
+        doc = await db.scalar(
+            select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == ses)
+        )
+    assert doc is not None and doc.fallback_reason is None  # the model never saw it

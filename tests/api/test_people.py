@@ -227,3 +227,36 @@ async def test_guardian_cannot_be_linked_to_another_organisations_student(
         f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['sB']}", json={}, headers=h
     )
     assert r.status_code == 404
+
+
+async def test_a_guardian_changes_their_own_consents_and_no_one_elses(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The family portal: a guardian turns a consent or a notice on or off for their own
+    child, one field at a time; the rest stay. Another guardian's link, or a student
+    that is not theirs, answers 404; a tutor or a student may not change any (403 or 404);
+    a coordinator may; null is refused."""
+    url = f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['s1']}"
+    mine = world.as_("g1")
+    r = await client.patch(url, json={"recording_consent": True}, headers=mine)
+    assert r.status_code == 200, r.text
+    r = await client.patch(url, json={"notify_reminders": False}, headers=mine)
+    [link] = [s for s in r.json()["students"] if s["student_id"] == world.ids["s1"]]
+    assert link["recording_consent"] is True and link["notify_reminders"] is False
+    assert link["ai_processing_consent"] is False  # left out: unchanged
+
+    r = await client.patch(url, json={"recording_consent": None}, headers=mine)
+    assert r.status_code == 422
+    r = await client.patch(url, json={"relationship": "aunt"}, headers=mine)
+    assert r.status_code == 422  # not a term a guardian changes here
+    other = f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['s2']}"
+    assert (await client.patch(other, json={}, headers=mine)).status_code == 404
+    theirs = f"/api/v1/guardians/{world.ids['g2']}/students/{world.ids['s2']}"
+    assert (await client.patch(theirs, json={}, headers=mine)).status_code == 404
+    for who in ("t1", "s1"):
+        r = await client.patch(url, json={"recording_consent": False}, headers=world.as_(who))
+        assert r.status_code in (403, 404), (who, r.text)
+    r = await client.patch(url, json={"recording_consent": False}, headers=world.as_("coord"))
+    assert r.status_code == 200
+    [link] = [s for s in r.json()["students"] if s["student_id"] == world.ids["s1"]]
+    assert link["recording_consent"] is False and link["notify_reminders"] is False

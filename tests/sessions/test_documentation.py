@@ -343,6 +343,16 @@ async def test_the_tutor_edits_and_approves_and_the_guardian_gets_one_email(
     assert r.json()["summary"] == text and r.json()["automatic"] is False
     r = await client.get(f"/api/v1/sessions/{ses}/summary", headers=world.as_("g2"))
     assert r.status_code == 200  # g2's child s2 is in this session too
+    # The family portal's history: each child's approved summaries, for whoever may see.
+    history = f"/api/v1/students/{world.ids['s1']}/summaries"
+    r = await client.get(history, headers=world.as_("g1"))
+    assert r.status_code == 200, r.text
+    assert [(s["session_id"], s["summary"]) for s in r.json()["items"]] == [(ses, text)]
+    assert r.json()["total"] == 1
+    for who in ("s1", "t1", "coord"):
+        assert (await client.get(history, headers=world.as_(who))).json()["total"] == 1
+    for who in ("g2", "t2"):  # not their child, not their student
+        assert (await client.get(history, headers=world.as_(who))).status_code == 404
 
     await run(app)
     await run(app)  # a second pass queues nothing twice
