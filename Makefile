@@ -30,7 +30,7 @@ LLAMA_BASELINE := $(shell printf '%s %s' '$(ARCH)' '$(LLAMA_CMAKE_ARGS)' | sha25
 WHEELHOUSE ?= $(HOME)/.cache/liveclass/wheels/llama-$(LLAMA_VERSION)-$(ARCH)-$(LLAMA_BASELINE)
 LLAMA_WHEEL_STAMP := $(WHEELHOUSE)/.built
 
-.PHONY: run test install install-run services system-deps lint typecheck pytest demo bench \
+.PHONY: run test install install-run services system-deps lint typecheck pytest demo bench screenshots \
 	bench-transcribe bench-matching bench-events llama-wheel test-busy clean
 
 $(BIN)/python:
@@ -116,6 +116,10 @@ bench-events: $(DEV_STAMP) services
 ## Batch matching: CP-SAT against greedy first fit on 5,000 generated requests (seconds).
 bench-matching: $(DEV_STAMP)
 	$(BIN)/python -m bench.matching
+
+## The web app's screenshots in docs/screenshots/, from its browser journey (tests/browser/portal.py).
+screenshots: $(DEV_STAMP) system-deps
+	unshare --net sh -c 'ip link set lo up && exec $(BIN)/python -m tests.browser.portal /tmp/liveclass-screenshots.json docs/screenshots'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

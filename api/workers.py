@@ -45,7 +45,10 @@ def build_handlers(services: Services) -> list[Handler]:
     """
     return [
         *lifecycle_handlers(clock=services.clock.now),
-        GuardianNotices(mail_from=services.settings.mail_from),
+        GuardianNotices(
+            app_url=services.settings.public_url.rstrip("/") + "/app",
+            mail_from=services.settings.mail_from,
+        ),
         SubstitutionNotices(mail_from=services.settings.mail_from),
         ChangeNotices(mail_from=services.settings.mail_from),
         TranscriptionHandler(services.transcriber),

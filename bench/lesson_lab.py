@@ -115,16 +115,7 @@ def lesson(*, name: str, wait_factor: float = 1.0) -> Iterator[Lesson]:
         )
         try:
             _wait_healthy(lab, sfu, within=30 * wait_factor)
-            demo = json.loads(
-                subprocess.run(
-                    [LIVECLASS, "demo", "--json"],
-                    cwd=data,
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
+            demo = seed_demo(data, env)
             yield Lesson(lab, sfu, tutor, student, env, demo, log_path)
         finally:
             server.terminate()
@@ -133,6 +124,22 @@ def lesson(*, name: str, wait_factor: float = 1.0) -> Iterator[Lesson]:
             except subprocess.TimeoutExpired:
                 server.kill()
             log.close()
+
+
+def seed_demo(data: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``liveclass demo --json`` beside a running server (in ``data``, with ``env``): the
+    demo school's logins, join links and session. Only once the server is up: both
+    migrate the SQLite file, and must not race."""
+    out = subprocess.run(
+        [LIVECLASS, "demo", "--json"],
+        cwd=data,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    demo: dict[str, Any] = json.loads(out)
+    return demo
 
 
 def _wait_healthy(lab: NetLab, namespace: str, *, within: float) -> None:

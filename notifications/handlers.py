@@ -33,7 +33,9 @@ class GuardianNotices(_Notices):
     """Queues absence notices (``exception.raised`` of kind ``student_absent``) and
     summary emails (``summary.approved``) for every guardian of the students concerned.
     A summary email says how it was approved: by whom (the approver's name, looked up
-    from the event's ``by``), or automatically after ``after_minutes`` without review.
+    from the event's ``by``), or automatically after ``after_minutes`` without review,
+    and links to the summary in the family portal and to the guardian's email choices
+    there (``app_url``: the web app's address, ``LIVECLASS_PUBLIC_URL`` + ``/app``).
 
     It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
     and guardian; a retried event queues nothing twice.
@@ -41,6 +43,10 @@ class GuardianNotices(_Notices):
 
     name = "guardian_notices"
     types = frozenset({"exception.raised", "summary.approved"})
+
+    def __init__(self, *, app_url: str, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
+        super().__init__(mail_from=mail_from)
+        self._app_url = app_url
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         payload = event.payload
@@ -61,6 +67,7 @@ class GuardianNotices(_Notices):
                     "automatic": payload.get("automatic"),
                     "approver_name": approver.display_name if approver is not None else None,
                     "after_minutes": payload.get("after_minutes"),
+                    "app_url": self._app_url,
                 },
             )
 

@@ -119,7 +119,8 @@ async def queue_guardian_notice(
         event_id: the event that caused it; with the kind and guardian it keys the row.
         context: kind-specific values: ``summary`` (the parent-friendly text) for
             ``session_summary``, with how it was approved (``automatic``,
-            ``approver_name``, ``after_minutes``; see ``templates.approval_note``);
+            ``approver_name``, ``after_minutes``; see ``templates.approval_note``) and
+            ``app_url`` (the web app's address, for its links);
             ``new_tutor_name`` and ``old_tutor_name`` for ``tutor_substituted``.
         message_domain: the right-hand side of the Message-ID (the From domain).
 
@@ -219,6 +220,11 @@ def _values(
         automatic = context.get("automatic")
         approver = context.get("approver_name")
         after = context.get("after_minutes")
+        app_url = context.get("app_url")
+        if not isinstance(app_url, str) or not app_url.startswith(("http://", "https://")):
+            raise InvalidNotice("a session_summary needs the web app's absolute 'app_url'")
+        values["summary_url"] = f"{app_url}#/summaries/{live.id}"
+        values["family_url"] = f"{app_url}#/family"
         values["approval"] = approval_note(
             automatic=automatic if isinstance(automatic, bool) else None,
             approver_name=approver if isinstance(approver, str) else None,

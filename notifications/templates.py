@@ -80,15 +80,24 @@ LETTERS: dict[DeliveryKind, Letter] = {
             "Here is how $student_name's $session_subject session on $session_date went:\n\n"
             "$summary\n\n"
             "$approval\n\n"
+            "Read it, and the summaries before it, in your family portal:\n$summary_url\n\n"
             "You receive this because you are $student_name's guardian at Liveclass. "
-            "Ask your coordinator to change which emails you get.\n"
+            "Choose which emails you get, and what Liveclass may do with $student_name's "
+            "lessons, at $family_url\n"
         ),
         html=Template(
             "<p>Dear $guardian_name,</p>\n"
             "<p>Here is how $student_name's $session_subject session on "
             "<strong>$session_date</strong> went:</p>\n"
             '<blockquote style="white-space: pre-wrap">$summary</blockquote>\n'
-            "<p>$approval</p>"
+            "<p>$approval</p>\n"
+            '<p><a href="$summary_url">Read it in your family portal</a>, with the summaries '
+            "before it.</p>"
+        ),
+        footer=Template(
+            "You receive this because you are $student_name's guardian at Liveclass. "
+            '<a href="$family_url">Choose which emails you get</a>, and what Liveclass may do '
+            "with $student_name's lessons."
         ),
     ),
     DeliveryKind.TUTOR_SUBSTITUTED: Letter(

@@ -1,4 +1,5 @@
-"""The browser client's page; its scripts and styles are served from /static."""
+"""The browser pages: the lesson client (/join) and the web app (/app). Their scripts and
+styles are served from /static, this origin only."""
 
 from __future__ import annotations
 
@@ -57,4 +58,25 @@ async def join_page(call: Call, session_id: str) -> Response:
         )
     return FileResponse(
         WEB / "join.html", media_type="text/html", headers={"cache-control": "no-store"}
+    )
+
+
+# The web app runs our own modules only and talks to this origin only; nothing it shows
+# from the API is ever markup, and the browser is told so.
+APP_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+@router.get("/app", tags=["client"], auth=False, media_type="text/html")
+async def web_app(call: Call) -> Response:
+    """The web app: log in, then each role's pages (the family portal for guardians,
+    lessons and Join for students). A client of this API like any other; emails link
+    to its pages (`/app#/summaries/{session_id}`, `/app#/family`)."""
+    return FileResponse(
+        WEB / "portal.html",
+        media_type="text/html",
+        headers={"cache-control": "no-cache", "content-security-policy": APP_POLICY},
     )

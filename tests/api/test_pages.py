@@ -237,3 +237,31 @@ async def test_join_page_for_a_booked_session_serves_the_client(
     assert r.headers["content-type"].startswith("text/html")
     assert '<script type="module" src="/static/app.js"></script>' in r.text
     assert r.headers["cache-control"] == "no-store"
+
+
+async def test_the_web_app_runs_our_own_modules_under_a_strict_policy(
+    client: httpx.AsyncClient,
+) -> None:
+    """/app: scripts, styles and connections from this origin only, no inline script and
+    no eval; every module it imports is served."""
+    r = await client.get("/app")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    policy = _policy(r.headers["content-security-policy"])
+    assert policy["default-src"] == policy["script-src"] == ["'self'"]
+    assert policy["connect-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    refs = _references(r.text)
+    assert refs.inline_scripts == 0
+    links = [url for url in refs.loads + refs.links if not url.startswith("#")]  # in-page
+    assert all(_same_origin(url) for url in links), links
+    pending, seen = [u for u in refs.loads if u.endswith(".js")], set()
+    while pending:
+        url = pending.pop()
+        seen.add(url)
+        module = await client.get(url)
+        assert module.status_code == 200 and "javascript" in module.headers["content-type"], url
+        assert not re.search(r"(?:https?:)?//[a-z]", module.text), url
+        for name in re.findall(r'from "\./([a-z_]+\.js)"', module.text):
+            if f"/static/{name}" not in seen:
+                pending.append(f"/static/{name}")
+    assert {"/static/portal.js", "/static/ui.js", "/static/family.js"} <= seen

@@ -32,6 +32,8 @@ import httpx
 import numpy as np
 from playwright.async_api import Page, async_playwright
 
+from bench.lesson_lab import seed_demo
+
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 LIVECLASS = str(Path(sys.executable).with_name("liveclass"))
 CHROMIUM_ARGS = [
@@ -237,17 +239,7 @@ async def run(out: Path) -> None:
                 if time.monotonic() > deadline:
                     raise
             await asyncio.sleep(0.2)
-        # Only once the server is up: both migrate the SQLite file, and must not race.
-        demo = json.loads(
-            subprocess.run(
-                [LIVECLASS, "demo", "--json"],
-                cwd=data,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
+        demo = seed_demo(data, env)
         async with async_playwright() as pw:
             pages: dict[str, Page] = {}
             contexts = []

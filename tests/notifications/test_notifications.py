@@ -55,6 +55,7 @@ from tests.conftest import NOW, World
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 FROM = "Liveclass <no-reply@school.example>"
+APP_URL = "https://liveclass.school.example/app"
 SUMMARY = "Worked through fractions <carefully>; practise 10 minutes a day."
 
 
@@ -173,7 +174,9 @@ async def raise_absence(app: Starlette, world: World, *students: str) -> list[st
 
 async def run_handlers(app: Starlette, clock: FixedClock) -> None:
     bus = EmbeddedBus(
-        app.state.services.sessionmaker, [GuardianNotices(mail_from=FROM)], clock=clock.now
+        app.state.services.sessionmaker,
+        [GuardianNotices(app_url=APP_URL, mail_from=FROM)],
+        clock=clock.now,
     )
     await bus.dispatch_once()
 
@@ -342,7 +345,7 @@ async def test_the_same_event_handled_twice_queues_one_delivery(
         occurred_at=NOW,
         payload={"kind": "student_absent", "student_id": world.ids["s1"]},
     )
-    handler = GuardianNotices(mail_from=FROM)
+    handler = GuardianNotices(app_url=APP_URL, mail_from=FROM)
     for _ in range(2):
         async with app.state.services.sessionmaker() as db, db.begin():
             await handler.handle(db, event)

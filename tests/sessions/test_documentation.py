@@ -48,6 +48,7 @@ from sessions.review import REVIEW_PROMISE, approve_due
 from sessions.session_exceptions import detect_due
 from tests.conftest import NOW, World
 from tests.notifications.test_notifications import (
+    APP_URL,
     FROM,
     MailServer,
     dispatcher,
@@ -109,7 +110,7 @@ def handlers(app: Starlette, settings: Settings | None = None) -> list[Handler]:
     return [
         TranscriptionHandler(services.transcriber),
         DraftingHandler(settings or services.settings, clock=services.clock.now),
-        GuardianNotices(mail_from=FROM),
+        GuardianNotices(app_url=APP_URL, mail_from=FROM),
     ]
 
 
@@ -363,6 +364,10 @@ async def test_the_tutor_edits_and_approves_and_the_guardian_gets_one_email(
     assert list(got) == [world.users["g1"].email]
     body = got[world.users["g1"].email].get_body(preferencelist=("plain",))
     assert body is not None and text in body.get_content()
+    # It links to the summary in the family portal, and to the guardian's own choices.
+    assert f"{APP_URL}#/summaries/{ses}" in body.get_content()
+    assert f"{APP_URL}#/family" in body.get_content()
+    assert "Ask your coordinator" not in body.get_content()
 
 
 async def test_a_draft_is_approved_automatically_after_the_configured_delay(

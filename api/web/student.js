@@ -1,0 +1,45 @@
+// A student's page: their lessons to come, each with a Join button.
+import { api, app, el, say, show, when } from "./ui.js";
+
+export function studentRoutes() {
+  return [[/^#\/lessons$/, lessons]];
+}
+
+async function lessons() {
+  say("Loading…");
+  const since = new Date(Date.now() - 6 * 3600 * 1000).toISOString();
+  const page = await api(
+    "GET",
+    `/api/v1/sessions?student_id=${encodeURIComponent(app.me.student_id)}&starts_after=${encodeURIComponent(since)}&limit=50`,
+  );
+  const now = Date.now();
+  const coming = page.items.filter((s) => Date.parse(s.scheduled_end) > now && s.status !== "cancelled");
+  show("My lessons", [
+    coming.length
+      ? el("ul", { class: "sessions" }, coming.slice(0, 10).map(lesson))
+      : el("p", {}, "No lessons are booked yet."),
+  ]);
+  say("");
+}
+
+function lesson(s) {
+  const join = el("button", { type: "button" }, "Join");
+  join.addEventListener("click", async () => {
+    join.disabled = true;
+    say("Opening the lesson…");
+    try {
+      const grant = await api("POST", `/api/v1/sessions/${encodeURIComponent(s.id)}/join-token`);
+      location.assign(`/join/${encodeURIComponent(s.id)}?token=${encodeURIComponent(grant.token)}`);
+    } catch (error) {
+      say(error.message, { error: true });
+      join.disabled = false;
+    }
+  });
+  return el(
+    "li",
+    {},
+    el("time", { datetime: s.scheduled_start }, when(s.scheduled_start)),
+    ` · ${s.subject} `,
+    join,
+  );
+}

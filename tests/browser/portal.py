@@ -1,0 +1,335 @@
+"""The web app's family journey in real Chromium; run inside a network namespace with only lo.
+
+Started by tests/browser/test_web_app.py as
+``unshare --net sh -c 'ip link set lo up && python -m tests.browser.portal OUT SHOTS'``.
+Serves Liveclass on embedded defaults and seeds the demo school; adds yesterday's
+lesson of the demo tutor and student, transcribed and ended, so that the server's
+own worker drafts its document (the offline drafter); the tutor approves it through
+the API, and the server emails the guardian (an .eml under var/outbox/). Then, with
+the keyboard alone, the guardian opens the email's link, logs in, reads the summary,
+goes to their children's page and turns AI processing off. Each page is checked with
+axe-core and photographed into SHOTS. Writes what it saw to OUT as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import httpx
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Page, async_playwright
+from sqlalchemy import select
+
+from bench.lesson_lab import seed_demo
+from tests.browser.session import CHROMIUM_ARGS, LIVECLASS, WAIT, interfaces
+
+PORT = 8766
+BASE = f"http://127.0.0.1:{PORT}"
+LESSON = [
+    ("tutor", "Today we practise adding fractions with unlike denominators."),
+    ("student", "I find common denominators hard. Is that the bottom number?"),
+    ("tutor", "Yes. Find a number both bottoms divide into, like six for halves and thirds."),
+    ("student", "So one half is three sixths and one third is two sixths: five sixths."),
+    ("tutor", "Exactly. For homework, try the ten sums on page twelve."),
+]
+
+
+async def seed_last_lesson(tutor_email: str, student_email: str) -> str:
+    """Yesterday's lesson of the demo pair: both joined, five lines transcribed, ended.
+    The server's worker drafts its document from here, as after any real lesson."""
+    from api.settings import Settings
+    from core.database import create_engine, create_sessionmaker
+    from scheduling.bookings import book_session
+    from scheduling.models import Student, Tutor
+    from scheduling.people import find_user_by_email
+    from sessions.events import record
+    from sessions.lifecycle import Action
+    from sessions.models import PresenceType, TranscriptSegment
+    from sessions.service import apply, record_presence
+
+    engine = create_engine(Settings())
+    try:
+        async with create_sessionmaker(engine)() as db, db.begin():
+            tutor = await find_user_by_email(db, tutor_email)
+            student = await find_user_by_email(db, student_email)
+            assert tutor is not None and student is not None
+            tutor_id = await db.scalar(select(Tutor.id).where(Tutor.user_id == tutor.id))
+            student_id = await db.scalar(select(Student.id).where(Student.user_id == student.id))
+            assert tutor_id is not None and student_id is not None
+            now = datetime.now(UTC)
+            start = (now - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+            live = await book_session(
+                db,
+                org_id=tutor.org_id,
+                tutor_id=tutor_id,
+                student_ids=[student_id],
+                subject="mathematics",
+                scheduled_start=start,
+                scheduled_end=start + timedelta(hours=1),
+                now=start - timedelta(days=7),
+            )
+            for user, role, minute in ((tutor, "tutor", 0), (student, "student", 1)):
+                await record_presence(
+                    db,
+                    session_id=live.id,
+                    participant_id=user.id,
+                    role=role,
+                    type_=PresenceType.JOINED,
+                    at=start + timedelta(minutes=minute),
+                )
+            for index, (role, text) in enumerate(LESSON):
+                user = tutor if role == "tutor" else student
+                db.add(
+                    TranscriptSegment(
+                        session_id=live.id,
+                        index=index,
+                        start=index * 6.0,
+                        end=index * 6.0 + 5,
+                        participant_id=user.id,
+                        speaker=user.display_name,
+                        role=role,
+                        text=text,
+                    )
+                )
+            end = start + timedelta(hours=1)
+            record(db, "transcript.ready", session_id=live.id, at=end, payload={"segments": 5})
+            await apply(db, live.id, Action.END, now=end)
+            return live.id
+    finally:
+        await engine.dispose()
+
+
+async def poll(what: str, check: Any, within: float) -> Any:
+    deadline = time.monotonic() + within * WAIT
+    while True:
+        got = await check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {within * WAIT:.0f} s")
+        await asyncio.sleep(0.25)
+
+
+async def login(client: httpx.AsyncClient, who: dict[str, str]) -> dict[str, str]:
+    r = await client.post("/api/v1/auth/login", json=who)
+    r.raise_for_status()
+    return {"authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def axe_check(page: Page, axe: Axe) -> list[dict[str, Any]]:
+    """The serious and critical violations axe-core finds on the page as it is."""
+    results = await axe.run(page)
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def tab_to(page: Page, check: str, presses: int = 40) -> bool:
+    """Press Tab until ``check`` (a JS expression on ``document.activeElement``) holds."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        script = f"(() => {{ const e = document.activeElement; return {check}; }})()"
+        if await page.evaluate(script):
+            return True
+    return False
+
+
+async def main_text(page: Page) -> str:
+    return str(await page.evaluate("document.getElementById('main').innerText"))
+
+
+async def run(out: Path, shots: Path) -> None:
+    shots.mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp())
+    env = {
+        **os.environ,
+        "LIVECLASS_DATA_DIR": str(data / "var"),
+        "LIVECLASS_ICE_ADDRESSES": "127.0.0.1",
+        "LIVECLASS_PUBLIC_URL": BASE,
+        "LIVECLASS_EVENT_POLL_SECONDS": "0.2",
+    }
+    env = {
+        k: v for k, v in env.items() if k not in ("LIVECLASS_DATABASE_URL", "LIVECLASS_REDIS_URL")
+    }
+    os.environ.update({k: v for k, v in env.items() if k.startswith("LIVECLASS_")})
+    for name in ("LIVECLASS_DATABASE_URL", "LIVECLASS_REDIS_URL"):
+        os.environ.pop(name, None)
+    log = (data / "serve.log").open("w")
+    server = subprocess.Popen(
+        [LIVECLASS, "serve", "--host", "127.0.0.1", "--port", str(PORT)],
+        cwd=data,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    result: dict[str, Any] = {"interfaces": interfaces(), "axe": {}, "shots": []}
+    try:
+        async with httpx.AsyncClient(base_url=BASE, timeout=30) as client:
+
+            async def healthy() -> bool:
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await poll("the server to start", healthy, 30)
+            demo = seed_demo(data, env)
+            creds = {
+                role: {"email": demo[role]["email"], "password": demo[role]["password"]}
+                for role in ("tutor", "student", "guardian")
+            }
+            lesson = await seed_last_lesson(creds["tutor"]["email"], creds["student"]["email"])
+            result["lesson"] = lesson
+            tutor = await login(client, creds["tutor"])
+
+            async def drafted() -> bool:
+                r = await client.get(f"/api/v1/sessions/{lesson}/document", headers=tutor)
+                return r.status_code == 200
+
+            await poll("the worker to draft the lesson's document", drafted, 60)
+            r = await client.post(f"/api/v1/sessions/{lesson}/document/approve", headers=tutor)
+            r.raise_for_status()
+            result["approved_summary"] = r.json()["document"]["parent_summary"]["text"]
+
+            outbox = data / "var" / "outbox"
+
+            async def mailed() -> str | None:
+                for path in sorted(outbox.glob("*.eml")) if outbox.exists() else []:
+                    message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
+                    body = message.get_body(preferencelist=("plain",))
+                    if body is None or message["To"] != creds["guardian"]["email"]:
+                        continue
+                    text = str(body.get_content())
+                    link = re.search(r"(http://\S+#/summaries/\S+)", text)
+                    if link:
+                        return link.group(1)
+                return None
+
+            link = await poll("the summary email", mailed, 60)
+            result["email_link"] = link
+            guardian = await login(client, creds["guardian"])
+            me = (await client.get("/api/v1/me", headers=guardian)).json()
+
+            async with async_playwright() as pw:
+                ctx = await pw.chromium.launch_persistent_context(
+                    tempfile.mkdtemp(),
+                    executable_path="/usr/bin/chromium",
+                    headless=False,
+                    args=CHROMIUM_ARGS,
+                )
+                page = ctx.pages[0] if ctx.pages else await ctx.new_page()
+                axe = Axe()
+                console: list[str] = result.setdefault("console", [])
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+                await page.goto(link)
+                await page.wait_for_selector("#login-form")
+                result["axe"]["login"] = await axe_check(page, axe)
+                await page.screenshot(path=str(shots / "app-login.png"), full_page=True)
+                result["shots"].append("app-login.png")
+                # The keyboard alone from here: the email field has the focus.
+                result["login_focus"] = await page.evaluate("document.activeElement.id")
+                await page.keyboard.type(creds["guardian"]["email"])
+                await page.keyboard.press("Tab")
+                await page.keyboard.type(creds["guardian"]["password"])
+                await page.keyboard.press("Enter")
+                try:
+                    await page.wait_for_selector("blockquote.summary", timeout=20_000 * WAIT)
+                except Exception:
+                    result["stuck_at"] = await main_text(page)
+                    result["stuck_status"] = await page.inner_text("#status")
+                    raise
+                result["summary_page"] = {
+                    "title": await page.title(),
+                    "heading": await page.inner_text("h1"),
+                    "text": await page.inner_text("blockquote.summary"),
+                    "main": await main_text(page),
+                }
+                result["axe"]["summary"] = await axe_check(page, axe)
+                await page.screenshot(path=str(shots / "app-summary.png"), full_page=True)
+                result["shots"].append("app-summary.png")
+
+                result["tabbed_to_back"] = await tab_to(
+                    page, "e.tagName === 'A' && e.textContent === 'Back to my children'"
+                )
+                await page.keyboard.press("Enter")
+                await page.wait_for_selector("section.child")
+                result["family_page"] = {"main": await main_text(page)}
+                result["axe"]["family"] = await axe_check(page, axe)
+                await page.screenshot(path=str(shots / "app-family.png"), full_page=True)
+                result["shots"].append("app-family.png")
+
+                result["tabbed_to_ai"] = await tab_to(
+                    page, "e.name === 'ai_processing_consent'", presses=80
+                )
+                await page.keyboard.press("Space")
+
+                async def saved() -> bool:
+                    return (await page.inner_text("#status")).startswith("Saved")
+
+                # Not page.wait_for_function: it evaluates a string in the page, which the
+                # app's Content-Security-Policy (no 'unsafe-eval') refuses, as it should.
+                await poll("the switch to be saved", saved, 10)
+                result["status_after_switch"] = await page.inner_text("#status")
+                got = (
+                    await client.get(f"/api/v1/guardians/{me['guardian_id']}", headers=guardian)
+                ).json()
+                result["consents_after"] = got["students"]
+
+                await page.reload()
+                await page.wait_for_selector("section.child")
+                result["after_reload"] = await page.inner_text("h1")
+                await page.click("#logout")
+                await page.wait_for_selector("#login-form")
+                result["after_logout"] = {
+                    "heading": await page.inner_text("h1"),
+                    "token": await page.evaluate("sessionStorage.length"),
+                }
+                await page.goto(f"{BASE}/app#/family")
+                await page.wait_for_selector("#login-form")
+                result["family_after_logout"] = await page.inner_text("h1")
+
+                # The student's page: their lessons, each with Join.
+                await page.fill("#email", creds["student"]["email"])
+                await page.fill("#password", creds["student"]["password"])
+                await page.press("#password", "Enter")
+                await page.wait_for_selector("ul.sessions button")
+                result["student_page"] = {"main": await main_text(page)}
+                result["axe"]["lessons"] = await axe_check(page, axe)
+                await page.screenshot(path=str(shots / "app-lessons.png"), full_page=True)
+                result["shots"].append("app-lessons.png")
+                await page.click("ul.sessions button")
+                await page.wait_for_url(re.compile(r".*/join/.*token=.*"), timeout=10_000 * WAIT)
+                result["joined_url"] = page.url.split("?")[0]
+                await ctx.close()
+    except Exception as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60 * WAIT)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        result["server_log_tail"] = (data / "serve.log").read_text()[-3000:]
+        out.write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    asyncio.run(run(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -1,0 +1,122 @@
+"""The web app in real headless Chromium: a guardian's journey from the summary email to
+their consent switch, with the keyboard alone, each page checked by axe-core.
+
+Runs tests/browser/portal.py inside ``unshare --net`` with only loopback up. The
+screenshots it takes of each page are the ones in docs/screenshots/ (``make
+screenshots`` writes them there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
+
+
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    for tool in ("unshare", "ip"):
+        assert shutil.which(tool), f"{tool} is missing; 'make test' installs it"
+    assert Path("/usr/bin/chromium").exists(), (
+        "Chromium is missing; 'make test' installs the Debian package"
+    )
+    where = tmp_path_factory.mktemp("web-app")
+    out, shots = where / "result.json", where / "shots"
+    inner = f"ip link set lo up && exec {sys.executable} -m tests.browser.portal {out} {shots}"
+    proc = subprocess.run(
+        ["unshare", "--net", "sh", "-c", inner],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240 * WAIT,
+    )
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    assert proc.returncode == 0, (
+        f"the web app journey failed (unshare needs root): {result.get('error')}\n"
+        f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n{result.get('server_log_tail', '')}"
+    )
+    result["shots_dir"] = shots
+    return result
+
+
+def test_runs_with_loopback_only(journey: dict[str, Any]) -> None:
+    assert journey["interfaces"] == ["lo"]
+
+
+def test_the_summary_email_links_to_the_summary_in_the_family_portal(
+    journey: dict[str, Any],
+) -> None:
+    """The tutor approved yesterday's drafted lesson; the guardian's email links to it, and
+    after logging in (the keyboard alone: the email field has the focus) the page shows
+    the approved text, the tutor, and when in the guardian's own zone."""
+    assert journey["email_link"].endswith(f"/app#/summaries/{journey['lesson']}")
+    assert journey["login_focus"] == "email"
+    page = journey["summary_page"]
+    assert page["text"] == journey["approved_summary"]
+    assert "with Taylor Tutor" in page["main"]
+    assert "Reviewed and approved by the tutor" in page["main"]
+    assert page["title"].endswith("· Liveclass") and page["heading"].startswith("mathematics")
+    assert "GMT" in page["main"]  # the demo guardian's zone is Europe/London
+
+
+def test_the_guardian_turns_ai_processing_off_with_the_keyboard_and_it_holds(
+    journey: dict[str, Any],
+) -> None:
+    """From the summary, Tab and Enter reach the children's page; Tab and Space turn AI
+    processing off; the page says it was saved, the API has it (tests/api/test_consent.py
+    shows the next session honouring it), and the other terms did not move."""
+    assert journey["tabbed_to_back"] and journey["tabbed_to_ai"]
+    assert journey["status_after_switch"].startswith("Saved for Sam Student")
+    assert journey["status_after_switch"].endswith("is off.")
+    [link] = journey["consents_after"]
+    assert link["ai_processing_consent"] is False
+    assert link["recording_consent"] is True and link["notify_summaries"] is True
+
+
+def test_the_family_page_shows_lessons_to_come_and_summaries(journey: dict[str, Any]) -> None:
+    main = journey["family_page"]["main"]
+    assert "Sam Student" in main and "Lessons to come" in main
+    assert "mathematics with Taylor Tutor" in main  # the demo's lesson, starting now
+    assert "Lesson summaries" in main and "null" not in main
+
+
+def test_a_login_survives_a_reload_and_logging_out_ends_it(journey: dict[str, Any]) -> None:
+    assert journey["after_reload"] == "My children"
+    assert journey["after_logout"] == {"heading": "Log in", "token": 0}
+    assert journey["family_after_logout"] == "Log in"
+
+
+def test_the_student_joins_from_their_lessons(journey: dict[str, Any]) -> None:
+    """A family link opened by the student after the guardian logged out leads to the
+    student's own lessons; Join opens the lesson page with a join token."""
+    assert "My lessons" in journey["student_page"]["main"]
+    assert "/join/" in journey["joined_url"]
+
+
+@pytest.mark.parametrize("page", ["login", "summary", "family", "lessons"])
+def test_axe_finds_no_serious_or_critical_violations(journey: dict[str, Any], page: str) -> None:
+    assert journey["axe"][page] == [], journey["axe"][page]
+
+
+def test_the_pages_break_no_content_security_policy_and_log_no_errors(
+    journey: dict[str, Any],
+) -> None:
+    """The app runs under script-src 'self' with no eval: nothing in it is refused, and no
+    script error reached the console."""
+    assert journey["console"] == []
+
+
+def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
+    shots = journey["shots_dir"]
+    for name in journey["shots"]:
+        assert (shots / name).stat().st_size > 10_000, name
+    assert len(journey["shots"]) == 4
