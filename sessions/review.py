@@ -155,6 +155,30 @@ async def approved_summaries(
     return out, total or 0
 
 
+async def documents_by_status(
+    db: AsyncSession,
+    *,
+    status: DocumentStatus,
+    visible: ColumnElement[bool],
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[LiveSession, SessionDocumentRecord]], int]:
+    """Documents in ``status`` of the sessions ``visible`` (the caller's rule) allows,
+    oldest draft first (the one waiting longest is reviewed first); and how many in all."""
+    where = and_(visible, SessionDocumentRecord.status == status)
+    joined = select(LiveSession, SessionDocumentRecord).join(
+        SessionDocumentRecord, SessionDocumentRecord.session_id == LiveSession.id
+    )
+    total = await db.scalar(select(func.count()).select_from(joined.where(where).subquery()))
+    rows = await db.execute(
+        joined.where(where)
+        .order_by(SessionDocumentRecord.drafted_at, LiveSession.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [(live, row) for live, row in rows.all()], total or 0
+
+
 def edit_document(
     row: SessionDocumentRecord,
     changes: dict[str, Any],

@@ -30,7 +30,7 @@ from api.permissions import (
 )
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
-from core.errors import NotFound
+from core.errors import NotFound, PermissionDenied
 from scheduling.models import LiveSession, Role, Student
 from sessions.documentation import (
     TranscriptState,
@@ -44,6 +44,7 @@ from sessions.review import (
     approved_summaries,
     approved_summary,
     document_of,
+    documents_by_status,
     edit_draft,
 )
 
@@ -126,6 +127,30 @@ class DocumentEdit(Input):
     homework: list[Item] | None = None
     next_focus: list[Item] | None = None
     parent_summary: Summary | None = None
+
+
+class DocumentListItem(BaseModel):
+    session_id: str
+    subject: str
+    scheduled_start: datetime
+    tutor_id: str
+    student_ids: list[str]
+    status: DocumentStatus
+    label: str = Field(description="As on the document: `automatic draft`, ... `reviewed`.")
+    drafted_at: datetime
+    approved_at: datetime | None
+
+
+class DocumentPage(Page[DocumentListItem]):
+    pass
+
+
+class DocumentQuery(PageQuery):
+    status: DocumentStatus = Field(
+        default=DocumentStatus.DRAFT,
+        description="`draft` (the default: what awaits review, the longest waiting first) "
+        "or `approved`.",
+    )
 
 
 class SummaryOut(BaseModel):
@@ -255,6 +280,43 @@ async def get_summary(call: Call, session_id: str) -> SummaryOut:
         automatic=summary.automatic,
         approved_at=summary.approved_at,
     )
+
+
+@router.get("/api/v1/documents", tags=TAGS)
+async def list_documents(call: Call, query: DocumentQuery) -> DocumentPage:
+    """Session documents by status, the longest waiting first: a tutor's drafts to review
+    (their own sessions), or every draft of the organisation for a coordinator. Students
+    and guardians read approved summaries instead (`GET .../summary`)."""
+    p = call.principal
+    if p.role not in (Role.TUTOR, Role.COORDINATOR):
+        raise PermissionDenied(
+            "only tutors and coordinators review documents; families read the approved "
+            "summary of a session"
+        )
+    rows, total = await documents_by_status(
+        call.db,
+        status=query.status,
+        visible=visible_sessions(p),
+        limit=query.limit,
+        offset=query.offset,
+    )
+    items = []
+    for live, row in rows:
+        document = SessionDocument.model_validate(row.content)
+        items.append(
+            DocumentListItem(
+                session_id=live.id,
+                subject=live.subject,
+                scheduled_start=live.scheduled_start,
+                tutor_id=live.tutor_id,
+                student_ids=live.student_ids,
+                status=row.status,
+                label=document.label,
+                drafted_at=row.drafted_at,
+                approved_at=row.approved_at,
+            )
+        )
+    return DocumentPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 @router.get("/api/v1/students/{student_id}/summaries", tags=TAGS)

@@ -4,6 +4,7 @@
 // another origin; the page's Content-Security-Policy allows only this one.
 import { familyRoutes } from "./family.js";
 import { studentRoutes } from "./student.js";
+import { tutorRoutes } from "./tutor.js";
 import { api, app, el, say, show } from "./ui.js";
 
 const TOKEN_KEY = "liveclass:app:token";
@@ -71,10 +72,10 @@ function logOut() {
 
 // --- pages and routes -------------------------------------------------------------
 
-const ROLE_ROUTES = { guardian: familyRoutes, student: studentRoutes };
+const ROLE_ROUTES = { guardian: familyRoutes, student: studentRoutes, tutor: tutorRoutes };
 
 function homeOf(role) {
-  return { guardian: "#/family", student: "#/lessons" }[role] || "#/";
+  return { guardian: "#/family", student: "#/lessons", tutor: "#/desk" }[role] || "#/";
 }
 
 async function route() {
@@ -123,6 +124,7 @@ function navigation(role) {
   const links = {
     guardian: [["#/family", "My children"]],
     student: [["#/lessons", "My lessons"]],
+    tutor: [["#/desk", "My desk"]],
   }[role] || [];
   const nav = $("nav");
   nav.replaceChildren(el("ul", {}, links.map(([href, text]) => el("li", {}, el("a", { href }, text)))));
@@ -135,6 +137,8 @@ async function start() {
     app.zone = (await api("GET", `/api/v1/guardians/${app.me.guardian_id}`)).time_zone;
   } else if (app.me.role === "student") {
     app.zone = (await api("GET", `/api/v1/students/${app.me.student_id}`)).time_zone;
+  } else if (app.me.role === "tutor") {
+    app.zone = (await api("GET", `/api/v1/tutors/${app.me.tutor_id}`)).time_zone;
   }
   $("who").textContent = app.me.display_name || app.me.email;
   $("account").hidden = false;

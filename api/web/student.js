@@ -1,5 +1,5 @@
 // A student's page: their lessons to come, each with a Join button.
-import { api, app, el, say, show, when } from "./ui.js";
+import { api, app, el, joinButton, say, show, when } from "./ui.js";
 
 export function studentRoutes() {
   return [[/^#\/lessons$/, lessons]];
@@ -23,23 +23,11 @@ async function lessons() {
 }
 
 function lesson(s) {
-  const join = el("button", { type: "button" }, "Join");
-  join.addEventListener("click", async () => {
-    join.disabled = true;
-    say("Opening the lesson…");
-    try {
-      const grant = await api("POST", `/api/v1/sessions/${encodeURIComponent(s.id)}/join-token`);
-      location.assign(`/join/${encodeURIComponent(s.id)}?token=${encodeURIComponent(grant.token)}`);
-    } catch (error) {
-      say(error.message, { error: true });
-      join.disabled = false;
-    }
-  });
   return el(
     "li",
     {},
     el("time", { datetime: s.scheduled_start }, when(s.scheduled_start)),
     ` · ${s.subject} `,
-    join,
+    joinButton(s.id),
   );
 }

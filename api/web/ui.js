@@ -93,3 +93,20 @@ export function show(title, content) {
   heading.focus();
 }
 
+
+// Join a lesson: a join token from the API, then the lesson page with it.
+export function joinButton(sessionId) {
+  const join = el("button", { type: "button" }, "Join");
+  join.addEventListener("click", async () => {
+    join.disabled = true;
+    say("Opening the lesson…");
+    try {
+      const grant = await api("POST", `/api/v1/sessions/${encodeURIComponent(sessionId)}/join-token`);
+      location.assign(`/join/${encodeURIComponent(sessionId)}?token=${encodeURIComponent(grant.token)}`);
+    } catch (error) {
+      say(error.message, { error: true });
+      join.disabled = false;
+    }
+  });
+  return join;
+}

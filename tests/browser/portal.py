@@ -148,6 +148,71 @@ async def tab_to(page: Page, check: str, presses: int = 40) -> bool:
     return False
 
 
+EDITED = (
+    "Sam added fractions with unlike denominators today and found that one half and one "
+    "third make five sixths. Homework: the ten sums on page twelve."
+)
+
+
+async def review_as_tutor(
+    page: Page, who: dict[str, str], lesson: str, shots: Path, result: dict[str, Any]
+) -> None:
+    """The tutor, with the keyboard alone: log in, open the draft from the desk, check a
+    citation against the transcript, rewrite the summary for families, save, approve."""
+    axe = Axe()
+    await page.goto(f"{BASE}/app")
+    await page.wait_for_selector("#login-form")
+    await page.keyboard.type(who["email"])
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(who["password"])
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("ul.reviews a")
+    result["desk"] = {"main": await main_text(page)}
+    result["axe"]["desk"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-desk.png"), full_page=True)
+    result["shots"].append("app-desk.png")
+    result["tabbed_to_draft"] = await tab_to(
+        page, f"e.tagName === 'A' && e.getAttribute('href') === '#/review/{lesson}'"
+    )
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#parent-summary")
+    result["axe"]["review"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-review.png"), full_page=True)
+    result["shots"].append("app-review.png")
+    result["review_page"] = {"main": await main_text(page)}
+    # A citation shows the transcript line it names.
+    result["tabbed_to_cite"] = await tab_to(page, "e.classList.contains('cite')")
+    cited = await page.evaluate("document.activeElement.textContent")
+    await page.keyboard.press("Enter")
+    result["cite"] = {
+        "button": cited,
+        "focused": await page.evaluate("document.activeElement.id"),
+        "highlighted": await page.evaluate(
+            "[...document.querySelectorAll('.transcript li.cited')].map((li) => li.id)"
+        ),
+    }
+    result["tabbed_to_summary"] = await tab_to(page, "e.id === 'parent-summary'")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type(EDITED)
+    result["tabbed_to_save"] = await tab_to(page, "e.textContent === 'Save changes'")
+    await page.keyboard.press("Enter")
+
+    async def said(start: str) -> bool:
+        return (await page.inner_text("#status")).startswith(start)
+
+    await poll("the draft to be saved", lambda: said("Saved"), 10)
+    result["status_after_save"] = await page.inner_text("#status")
+    result["tabbed_to_approve"] = await tab_to(
+        page, "e.textContent === 'Approve and send to families'"
+    )
+    await page.keyboard.press("Enter")
+    await poll("the draft to be approved", lambda: said("Approved"), 10)
+    result["status_after_approve"] = await page.inner_text("#status")
+    result["approved_meta"] = await page.inner_text("p.meta")
+    await page.click("#logout")
+    await page.wait_for_selector("#login-form")
+
+
 async def main_text(page: Page) -> str:
     return str(await page.evaluate("document.getElementById('main').innerText"))
 
@@ -201,9 +266,27 @@ async def run(out: Path, shots: Path) -> None:
                 return r.status_code == 200
 
             await poll("the worker to draft the lesson's document", drafted, 60)
-            r = await client.post(f"/api/v1/sessions/{lesson}/document/approve", headers=tutor)
-            r.raise_for_status()
-            result["approved_summary"] = r.json()["document"]["parent_summary"]["text"]
+            draft = (await client.get(f"/api/v1/sessions/{lesson}/document", headers=tutor)).json()
+            result["drafted_summary"] = draft["document"]["parent_summary"]["text"]
+
+            async with async_playwright() as pw:
+                ctx = await pw.chromium.launch_persistent_context(
+                    tempfile.mkdtemp(),
+                    executable_path="/usr/bin/chromium",
+                    headless=False,
+                    args=CHROMIUM_ARGS,
+                )
+                page = ctx.pages[0] if ctx.pages else await ctx.new_page()
+                console: list[str] = result.setdefault("console", [])
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+                await review_as_tutor(page, creds["tutor"], lesson, shots, result)
+                await ctx.close()
+            r = await client.get(f"/api/v1/sessions/{lesson}/document", headers=tutor)
+            result["document_after_review"] = {
+                "status": r.json()["status"],
+                "summary": r.json()["document"]["parent_summary"]["text"],
+            }
 
             outbox = data / "var" / "outbox"
 
@@ -220,6 +303,7 @@ async def run(out: Path, shots: Path) -> None:
                 return None
 
             link = await poll("the summary email", mailed, 60)
+            result["approved_summary"] = EDITED
             result["email_link"] = link
             guardian = await login(client, creds["guardian"])
             me = (await client.get("/api/v1/me", headers=guardian)).json()
@@ -233,7 +317,6 @@ async def run(out: Path, shots: Path) -> None:
                 )
                 page = ctx.pages[0] if ctx.pages else await ctx.new_page()
                 axe = Axe()
-                console: list[str] = result.setdefault("console", [])
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
                 page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
                 await page.goto(link)

@@ -1,5 +1,6 @@
-"""The web app in real headless Chromium: a guardian's journey from the summary email to
-their consent switch, with the keyboard alone, each page checked by axe-core.
+"""The web app in real headless Chromium, each journey with the keyboard alone and each
+page checked by axe-core: the tutor reviews and approves yesterday's drafted lesson;
+the guardian follows the summary email to it and turns AI processing off.
 
 Runs tests/browser/portal.py inside ``unshare --net`` with only loopback up. The
 screenshots it takes of each page are the ones in docs/screenshots/ (``make
@@ -52,12 +53,38 @@ def test_runs_with_loopback_only(journey: dict[str, Any]) -> None:
     assert journey["interfaces"] == ["lo"]
 
 
+def test_the_tutor_finds_the_draft_on_the_desk_and_approves_it_edited(
+    journey: dict[str, Any],
+) -> None:
+    """The desk lists the draft awaiting review and the lesson to come (with Join); the
+    review shows the document beside its transcript, a citation focuses the line it
+    names, and the rewritten summary for families is saved and approved."""
+    desk = journey["desk"]["main"]
+    assert "Awaiting your review" in desk and "automatic draft (offline)" in desk
+    assert "Coming up" in desk and "Join" in desk
+    assert journey["tabbed_to_draft"] and journey["tabbed_to_cite"]
+    review = journey["review_page"]["main"]
+    assert "Transcript" in review and "Summary for families" in review
+    assert "Sam Student: I find common denominators hard" in review  # a transcript line
+    line = journey["cite"]["button"].removeprefix("line ")
+    assert journey["cite"]["focused"] == f"seg-{line}"
+    assert journey["cite"]["highlighted"] == [f"seg-{line}"]
+    assert journey["status_after_save"].startswith("Saved. The draft is not sent")
+    assert journey["status_after_approve"].startswith("Approved")
+    assert journey["approved_meta"].startswith("Approved")
+    assert journey["document_after_review"] == {
+        "status": "approved",
+        "summary": journey["approved_summary"],
+    }
+    assert journey["approved_summary"] != journey["drafted_summary"]
+
+
 def test_the_summary_email_links_to_the_summary_in_the_family_portal(
     journey: dict[str, Any],
 ) -> None:
     """The tutor approved yesterday's drafted lesson; the guardian's email links to it, and
     after logging in (the keyboard alone: the email field has the focus) the page shows
-    the approved text, the tutor, and when in the guardian's own zone."""
+    the text the tutor approved, the tutor, and when in the guardian's own zone."""
     assert journey["email_link"].endswith(f"/app#/summaries/{journey['lesson']}")
     assert journey["login_focus"] == "email"
     page = journey["summary_page"]
@@ -102,7 +129,7 @@ def test_the_student_joins_from_their_lessons(journey: dict[str, Any]) -> None:
     assert "/join/" in journey["joined_url"]
 
 
-@pytest.mark.parametrize("page", ["login", "summary", "family", "lessons"])
+@pytest.mark.parametrize("page", ["desk", "review", "login", "summary", "family", "lessons"])
 def test_axe_finds_no_serious_or_critical_violations(journey: dict[str, Any], page: str) -> None:
     assert journey["axe"][page] == [], journey["axe"][page]
 
@@ -119,4 +146,4 @@ def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
     shots = journey["shots_dir"]
     for name in journey["shots"]:
         assert (shots / name).stat().st_size > 10_000, name
-    assert len(journey["shots"]) == 4
+    assert len(journey["shots"]) == 6

@@ -328,12 +328,21 @@ async def test_the_tutor_edits_and_approves_and_the_guardian_gets_one_email(
     assert r.json()["edited_by"] == world.users["t1"].id
     r = await client.post(f"{url}/approve", headers=world.as_("t2"))
     assert r.status_code == 404  # another tutor cannot see the session at all
+    # The tutor desk's list: the draft awaits t1's review, and coordinators see it too.
+    drafts = await client.get("/api/v1/documents", headers=world.as_("t1"))
+    assert [(d["session_id"], d["status"]) for d in drafts.json()["items"]] == [(ses, "draft")]
+    assert (await client.get("/api/v1/documents", headers=world.as_("coord"))).json()["total"]
+    assert (await client.get("/api/v1/documents", headers=world.as_("t2"))).json()["total"] == 0
+    assert (await client.get("/api/v1/documents", headers=world.as_("g1"))).status_code == 403
 
     r = await client.post(f"{url}/approve", headers=world.as_("t1"))
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "approved" and r.json()["label"] == "reviewed"
     again = await client.post(f"{url}/approve", headers=world.as_("t1"))
     assert again.status_code == 409 and "already approved" in again.json()["error"]["message"]
+    assert (await client.get("/api/v1/documents", headers=world.as_("t1"))).json()["total"] == 0
+    approved = await client.get("/api/v1/documents?status=approved", headers=world.as_("t1"))
+    assert [d["label"] for d in approved.json()["items"]] == ["reviewed"]
     late = await client.patch(
         url, headers=world.as_("t1"), json={"parent_summary": {"text": "x", "segments": [0]}}
     )
