@@ -2,6 +2,7 @@
 // REST API (/api/v1) like any integrator's app: it adds no rules of its own, and every
 // refusal it shows is the API's own message. Plain modules, no build step, nothing from
 // another origin; the page's Content-Security-Policy allows only this one.
+import { coordinatorRoutes } from "./coordinator.js";
 import { familyRoutes } from "./family.js";
 import { studentRoutes } from "./student.js";
 import { tutorRoutes } from "./tutor.js";
@@ -72,10 +73,15 @@ function logOut() {
 
 // --- pages and routes -------------------------------------------------------------
 
-const ROLE_ROUTES = { guardian: familyRoutes, student: studentRoutes, tutor: tutorRoutes };
+const ROLE_ROUTES = {
+  coordinator: coordinatorRoutes,
+  guardian: familyRoutes,
+  student: studentRoutes,
+  tutor: tutorRoutes,
+};
 
 function homeOf(role) {
-  return { guardian: "#/family", student: "#/lessons", tutor: "#/desk" }[role] || "#/";
+  return { coordinator: "#/today", guardian: "#/family", student: "#/lessons", tutor: "#/desk" }[role] || "#/";
 }
 
 async function route() {
@@ -125,6 +131,10 @@ function navigation(role) {
     guardian: [["#/family", "My children"]],
     student: [["#/lessons", "My lessons"]],
     tutor: [["#/desk", "My desk"]],
+    coordinator: [
+      ["#/today", "Today"],
+      ["#/book", "Book a series"],
+    ],
   }[role] || [];
   const nav = $("nav");
   nav.replaceChildren(el("ul", {}, links.map(([href, text]) => el("li", {}, el("a", { href }, text)))));

@@ -14,10 +14,11 @@ export const app = {
 window.liveclassApp = app;
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = []) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details; // the API's [{loc, message, type}]: each conflict, each bad field
   }
 }
 
@@ -44,7 +45,12 @@ export async function api(method, path, body) {
   }
   if (!response.ok) {
     const error = data.error || {};
-    throw new ApiError(response.status, error.code || "error", error.message || response.statusText);
+    throw new ApiError(
+      response.status,
+      error.code || "error",
+      error.message || response.statusText,
+      error.details || [],
+    );
   }
   return data;
 }

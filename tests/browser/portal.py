@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from axe_playwright_python.async_playwright import Axe
@@ -213,6 +214,142 @@ async def review_as_tutor(
     await page.wait_for_selector("#login-form")
 
 
+async def seed_no_show(client: httpx.AsyncClient, coordinator: dict[str, str]) -> dict[str, str]:
+    """Riley teaches Alex a lesson that began 12 minutes ago; Alex came, Riley did not.
+    Morgan is free and qualified. The server's own sweep raises the tutor_no_show."""
+    made = {}
+    for kind, key, body in (
+        ("tutors", "riley", {"display_name": "Riley Rivers"}),
+        ("tutors", "morgan", {"display_name": "Morgan Moss"}),
+        ("students", "alex", {"display_name": "Alex Amber", "level": "year-9"}),
+    ):
+        extra = {"subjects": ["mathematics"], "levels": ["year-9"]} if kind == "tutors" else {}
+        r = await client.post(
+            f"/api/v1/{kind}",
+            json=body | extra | {"email": f"{key}@demo.example.org", "time_zone": "Europe/London"},
+            headers=coordinator,
+        )
+        r.raise_for_status()
+        made[key] = r.json()["id"]
+        if kind == "tutors":
+            q = {"items": [{"subject": "mathematics", "level": "year-9"}]}
+            r = await client.put(
+                f"/api/v1/tutors/{made[key]}/qualifications", json=q, headers=coordinator
+            )
+            r.raise_for_status()
+    session_id = await _book_started(made["riley"], made["alex"])
+
+    async def raised() -> bool:
+        r = await client.get(
+            f"/api/v1/exceptions?session_id={session_id}&kind=tutor_no_show", headers=coordinator
+        )
+        return bool(r.json()["items"])
+
+    await poll("the sweep to raise the tutor's no-show", raised, 30)
+    return made | {"session_id": session_id}
+
+
+async def _book_started(tutor_id: str, student_id: str) -> str:
+    from api.settings import Settings
+    from core.database import create_engine, create_sessionmaker
+    from scheduling.bookings import book_session
+    from scheduling.models import Student
+    from sessions.models import PresenceType
+    from sessions.service import record_presence
+
+    engine = create_engine(Settings())
+    try:
+        async with create_sessionmaker(engine)() as db, db.begin():
+            student = await db.get(Student, student_id)
+            assert student is not None
+            now = datetime.now(UTC)
+            start = now - timedelta(minutes=12)
+            live = await book_session(
+                db,
+                org_id=student.org_id,
+                tutor_id=tutor_id,
+                student_ids=[student_id],
+                subject="mathematics",
+                scheduled_start=start,
+                scheduled_end=start + timedelta(hours=1),
+                now=start - timedelta(days=1),
+            )
+            await record_presence(
+                db,
+                session_id=live.id,
+                participant_id=student.user_id,
+                role="student",
+                type_=PresenceType.JOINED,
+                at=start + timedelta(minutes=1),
+            )
+            return live.id
+    finally:
+        await engine.dispose()
+
+
+async def coordinate(
+    page: Page, who: dict[str, str], demo_start: str, shots: Path, result: dict[str, Any]
+) -> None:
+    """The coordinator: give the no-show's lesson to the best substitute, then book a
+    weekly series that clashes with the demo lesson (each conflict is shown), and again
+    from tomorrow (booked). The keyboard alone, but for the date and time inputs."""
+    axe = Axe()
+    await page.goto(f"{BASE}/app")
+    await page.wait_for_selector("#login-form")
+    await page.keyboard.type(who["email"])
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(who["password"])
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("ul.exceptions")
+    result["today"] = {"main": await main_text(page)}
+    result["axe"]["today"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-today.png"), full_page=True)
+    result["shots"].append("app-today.png")
+    result["tabbed_to_find"] = await tab_to(page, "e.textContent === 'Find a substitute'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(".substitutes ol")
+    result["substitutes"] = await page.inner_text("li[data-kind=tutor_no_show] .substitutes")
+    result["tabbed_to_give"] = await tab_to(page, "e.textContent.startsWith('Give the lesson to')")
+    await page.keyboard.press("Enter")
+
+    async def said(start: str) -> bool:
+        return (await page.inner_text("#status")).startswith(start)
+
+    await poll("the substitution", lambda: said("Morgan Moss now teaches"), 10)
+    result["status_after_substitute"] = await page.inner_text("#status")
+
+    result["tabbed_to_book"] = await tab_to(page, "e.getAttribute('href') === '#/book'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("form.booking")
+    # Taylor teaches Sam the demo lesson now: the same time, weekly, clashes today.
+    local = datetime.fromisoformat(demo_start).astimezone(ZoneInfo("Europe/London"))
+    tomorrow = local + timedelta(days=1)
+    await page.focus("#book-tutor")
+    await page.keyboard.type("Taylor")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("Sam")
+    await page.fill("#book-first", local.date().isoformat())
+    await page.fill("#book-start", f"{local:%H:%M}")
+    for day in (local, tomorrow):
+        box = f"#day-{day:%a}"[:7].upper().replace("#DAY", "#day")  # #day-SA
+        if not await page.is_checked(box):
+            await page.focus(box)
+            await page.keyboard.press("Space")
+    result["axe"]["book"] = await axe_check(page, axe)
+    result["tabbed_to_submit"] = await tab_to(page, "e.textContent === 'Book the series'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(".outcome h2")
+    result["booking_refused"] = await page.inner_text(".outcome")
+    await page.screenshot(path=str(shots / "app-book.png"), full_page=True)
+    result["shots"].append("app-book.png")
+    await page.fill("#book-first", tomorrow.date().isoformat())
+    await page.focus("#book-count")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await poll("the series to be booked", lambda: said("Booked"), 10)
+    result["booking_made"] = await page.inner_text(".outcome")
+
+
 async def main_text(page: Page) -> str:
     return str(await page.evaluate("document.getElementById('main').innerText"))
 
@@ -226,6 +363,7 @@ async def run(out: Path, shots: Path) -> None:
         "LIVECLASS_ICE_ADDRESSES": "127.0.0.1",
         "LIVECLASS_PUBLIC_URL": BASE,
         "LIVECLASS_EVENT_POLL_SECONDS": "0.2",
+        "LIVECLASS_LIFECYCLE_SWEEP_SECONDS": "1",
     }
     env = {
         k: v for k, v in env.items() if k not in ("LIVECLASS_DATABASE_URL", "LIVECLASS_REDIS_URL")
@@ -255,10 +393,12 @@ async def run(out: Path, shots: Path) -> None:
             demo = seed_demo(data, env)
             creds = {
                 role: {"email": demo[role]["email"], "password": demo[role]["password"]}
-                for role in ("tutor", "student", "guardian")
+                for role in ("tutor", "student", "guardian", "coordinator")
             }
             lesson = await seed_last_lesson(creds["tutor"]["email"], creds["student"]["email"])
             result["lesson"] = lesson
+            coordinator = await login(client, creds["coordinator"])
+            result["no_show"] = await seed_no_show(client, coordinator)
             tutor = await login(client, creds["tutor"])
 
             async def drafted() -> bool:
@@ -398,6 +538,23 @@ async def run(out: Path, shots: Path) -> None:
                 await page.click("ul.sessions button")
                 await page.wait_for_url(re.compile(r".*/join/.*token=.*"), timeout=10_000 * WAIT)
                 result["joined_url"] = page.url.split("?")[0]
+
+                # The coordinator, in a tab of their own (its own sessionStorage).
+                page = await ctx.new_page()
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+                demo_session = await client.get(
+                    f"/api/v1/sessions/{demo['session_id']}", headers=coordinator
+                )
+                demo_start = demo_session.json()["scheduled_start"].replace("Z", "+00:00")
+                await coordinate(page, creds["coordinator"], demo_start, shots, result)
+                ses = result["no_show"]["session_id"]
+                got = (await client.get(f"/api/v1/sessions/{ses}", headers=coordinator)).json()
+                result["no_show_session_after"] = {"tutor_id": got["tutor_id"]}
+                xs = await client.get(
+                    f"/api/v1/exceptions?session_id={ses}&kind=tutor_no_show", headers=coordinator
+                )
+                result["no_show_exceptions_after"] = [x["status"] for x in xs.json()["items"]]
                 await ctx.close()
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"

@@ -1,6 +1,8 @@
 """The web app in real headless Chromium, each journey with the keyboard alone and each
 page checked by axe-core: the tutor reviews and approves yesterday's drafted lesson;
-the guardian follows the summary email to it and turns AI processing off.
+the guardian follows the summary email to it and turns AI processing off; the
+coordinator gives a no-show's lesson to a substitute and books a weekly series, seeing
+each conflict explained first.
 
 Runs tests/browser/portal.py inside ``unshare --net`` with only loopback up. The
 screenshots it takes of each page are the ones in docs/screenshots/ (``make
@@ -129,7 +131,39 @@ def test_the_student_joins_from_their_lessons(journey: dict[str, Any]) -> None:
     assert "/join/" in journey["joined_url"]
 
 
-@pytest.mark.parametrize("page", ["desk", "review", "login", "summary", "family", "lessons"])
+def test_the_coordinator_gives_a_no_shows_lesson_to_the_ranked_substitute(
+    journey: dict[str, Any],
+) -> None:
+    """Riley did not come to Alex's lesson; the server's sweep raised the exception. On
+    Today the coordinator finds substitutes (Morgan, with the reasons), gives Morgan the
+    lesson, and the exception is resolved."""
+    today = journey["today"]["main"]
+    assert "Tutor has not joined: mathematics with Alex Amber, taught by Riley Rivers" in today
+    assert journey["tabbed_to_find"] and journey["tabbed_to_give"]
+    assert "Morgan Moss" in journey["substitutes"]
+    assert "qualified for mathematics" in journey["substitutes"]
+    assert journey["status_after_substitute"].startswith("Morgan Moss now teaches the lesson")
+    assert journey["no_show_session_after"] == {"tutor_id": journey["no_show"]["morgan"]}
+    assert journey["no_show_exceptions_after"] == ["resolved"]
+
+
+def test_the_coordinator_sees_a_series_conflict_explained_then_books_it(
+    journey: dict[str, Any],
+) -> None:
+    """Weekly from today at the demo lesson's time clashes with it, for the tutor and the
+    student, and nothing is booked; from tomorrow all four lessons are."""
+    refused = journey["booking_refused"]
+    assert refused.startswith("Not booked")
+    assert "the tutor already teaches session" in refused
+    assert "is already in session" in refused  # the student too
+    made = journey["booking_made"]
+    assert made.startswith("Booked: 4 lessons") and made.count("\n") >= 4
+    assert journey["tabbed_to_book"] and journey["tabbed_to_submit"]
+
+
+@pytest.mark.parametrize(
+    "page", ["desk", "review", "login", "summary", "family", "lessons", "today", "book"]
+)
 def test_axe_finds_no_serious_or_critical_violations(journey: dict[str, Any], page: str) -> None:
     assert journey["axe"][page] == [], journey["axe"][page]
 
@@ -138,12 +172,14 @@ def test_the_pages_break_no_content_security_policy_and_log_no_errors(
     journey: dict[str, Any],
 ) -> None:
     """The app runs under script-src 'self' with no eval: nothing in it is refused, and no
-    script error reached the console."""
-    assert journey["console"] == []
+    script error reached the console. Chromium logs each 4xx answer the page asked for
+    and showed (the refused booking's 409); those are not errors of the page."""
+    refused = "error: Failed to load resource: the server responded with a status of 4"
+    assert [m for m in journey["console"] if not m.startswith(refused)] == []
 
 
 def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
     shots = journey["shots_dir"]
     for name in journey["shots"]:
         assert (shots / name).stat().st_size > 10_000, name
-    assert len(journey["shots"]) == 6
+    assert len(journey["shots"]) == 8

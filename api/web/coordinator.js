@@ -1,0 +1,282 @@
+// The coordinator console: today's lessons and the exceptions to handle (acknowledge,
+// resolve with a note, or give a no-show's lesson to a ranked substitute), and booking
+// a weekly series, with each conflict the API finds shown in place.
+import { api, el, say, show, when } from "./ui.js";
+
+export function coordinatorRoutes() {
+  return [
+    [/^#\/today$/, today],
+    [/^#\/book$/, book],
+  ];
+}
+
+const people = new Map(); // "tutors/<id>" or "students/<id>" -> display name
+
+function nameOf(kind, id) {
+  const key = `${kind}/${id}`;
+  if (!people.has(key)) {
+    people.set(
+      key,
+      api("GET", `/api/v1/${kind}/${encodeURIComponent(id)}`)
+        .then((p) => p.display_name)
+        .catch(() => id),
+    );
+  }
+  return people.get(key);
+}
+
+async function describe(session) {
+  const students = await Promise.all(session.student_ids.map((id) => nameOf("students", id)));
+  return `${session.subject} with ${students.join(", ")}, taught by ${await nameOf("tutors", session.tutor_id)}`;
+}
+
+const KINDS = {
+  tutor_no_show: "Tutor has not joined",
+  student_absent: "Student absent",
+  no_recording: "No recording",
+  drafting_failed: "Drafting failed",
+};
+
+async function today() {
+  say("Loading…");
+  const start = new Date();
+  start.setHours(0, 0, 0, 0);
+  const end = new Date(start.getTime() + 24 * 3600 * 1000);
+  const [sessions, open, acknowledged] = await Promise.all([
+    api(
+      "GET",
+      `/api/v1/sessions?starts_after=${encodeURIComponent(start.toISOString())}&starts_before=${encodeURIComponent(end.toISOString())}&limit=200`,
+    ),
+    api("GET", "/api/v1/exceptions?status=open&limit=100"),
+    api("GET", "/api/v1/exceptions?status=acknowledged&limit=100"),
+  ]);
+  const exceptions = [...open.items, ...acknowledged.items];
+  const cards = await Promise.all(exceptions.map(exceptionCard));
+  const rows = await Promise.all(
+    sessions.items.map(async (s) =>
+      el(
+        "li",
+        { class: s.status === "cancelled" ? "cancelled" : undefined },
+        el("time", { datetime: s.scheduled_start }, when(s.scheduled_start)),
+        ` · ${await describe(s)} · `,
+        el("span", { class: `state ${s.status}` }, s.status.replace("_", " ")),
+      ),
+    ),
+  );
+  show("Today", [
+    el("h2", {}, `Exceptions to handle (${exceptions.length})`),
+    cards.length ? el("ul", { class: "exceptions" }, cards) : el("p", {}, "Nothing needs you: no open exceptions."),
+    el("h2", {}, "Lessons today"),
+    rows.length ? el("ul", { class: "sessions" }, rows) : el("p", {}, "No lessons today."),
+  ]);
+  say("");
+}
+
+async function exceptionCard(x) {
+  let session = null;
+  try {
+    session = await api("GET", `/api/v1/sessions/${encodeURIComponent(x.session_id)}`);
+  } catch {
+    session = null;
+  }
+  const title = `${KINDS[x.kind] || x.kind}: ${session ? await describe(session) : x.session_id}`;
+  const card = el("li", { class: "exception", "data-kind": x.kind });
+  const noteId = `note-${x.id}`;
+  const note = el("textarea", { id: noteId, rows: 2, maxlength: 1000 });
+  const move = async (action) => {
+    try {
+      await api("POST", `/api/v1/exceptions/${encodeURIComponent(x.id)}/${action}`, {
+        note: note.value.trim() || null,
+      });
+      await today();
+      say(action === "resolve" ? "Resolved." : "Acknowledged: it stays listed until resolved.");
+    } catch (error) {
+      say(error.message, { error: true });
+    }
+  };
+  const actions = el(
+    "div",
+    { class: "actions" },
+    x.status === "open" ? el("button", { type: "button", onclick: () => move("acknowledge") }, "Acknowledge") : null,
+    el("button", { type: "button", onclick: () => move("resolve") }, "Resolve"),
+  );
+  const substitutes = el("div", { class: "substitutes" });
+  if (x.kind === "tutor_no_show") {
+    actions.prepend(
+      el(
+        "button",
+        { type: "button", class: "primary", onclick: () => offerSubstitutes(x, substitutes) },
+        "Find a substitute",
+      ),
+    );
+  }
+  card.append(
+    el("h3", {}, title),
+    el(
+      "p",
+      { class: "meta" },
+      session ? `Lesson at ${when(session.scheduled_start)}. ` : "",
+      `Raised ${when(x.raised_at)}; ${x.status}.`,
+    ),
+    el("label", { for: noteId }, "Note (kept with the exception)"),
+    note,
+    actions,
+    substitutes,
+  );
+  return card;
+}
+
+async function offerSubstitutes(x, box) {
+  say("Finding tutors who are free and qualified…");
+  let ranked;
+  try {
+    ranked = await api("GET", `/api/v1/sessions/${encodeURIComponent(x.session_id)}/substitutes`);
+  } catch (error) {
+    say(error.message, { error: true });
+    return;
+  }
+  const heading = el("h4", { tabindex: "-1" }, "Substitutes, best first");
+  if (!ranked.items.length) {
+    box.replaceChildren(heading, el("p", {}, "No tutor is free and qualified for this lesson."));
+  } else {
+    box.replaceChildren(
+      heading,
+      el(
+        "ol",
+        {},
+        ranked.items.map((s) =>
+          el(
+            "li",
+            {},
+            el("strong", {}, s.name),
+            el("ul", { class: "reasons" }, s.reasons.map((r) => el("li", {}, r))),
+            el(
+              "button",
+              {
+                type: "button",
+                onclick: async () => {
+                  try {
+                    await api("POST", `/api/v1/sessions/${encodeURIComponent(x.session_id)}/substitute`, {
+                      tutor_id: s.tutor_id,
+                    });
+                    await today();
+                    say(`${s.name} now teaches the lesson; the families and both tutors are told by email.`);
+                  } catch (error) {
+                    say(error.message, { error: true });
+                  }
+                },
+              },
+              `Give the lesson to ${s.name}`,
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  say("");
+  heading.focus();
+}
+
+// --- booking a weekly series -----------------------------------------------------------
+
+const DAYS = [
+  ["MO", "Monday"],
+  ["TU", "Tuesday"],
+  ["WE", "Wednesday"],
+  ["TH", "Thursday"],
+  ["FR", "Friday"],
+  ["SA", "Saturday"],
+  ["SU", "Sunday"],
+];
+
+function field(id, label, input) {
+  input.id = id;
+  return el("div", { class: "field" }, el("label", { for: id }, label), input);
+}
+
+async function book() {
+  say("Loading…");
+  const [tutors, students] = await Promise.all([
+    api("GET", "/api/v1/tutors?limit=200"),
+    api("GET", "/api/v1/students?limit=200"),
+  ]);
+  const options = (items) => items.map((p) => el("option", { value: p.id }, p.display_name));
+  const tutor = el("select", { required: true }, options(tutors.items));
+  const student = el("select", { required: true }, options(students.items));
+  const subject = el("input", { type: "text", required: true, maxlength: 64, value: "mathematics" });
+  const first = el("input", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) });
+  const start = el("input", { type: "time", required: true, value: "16:00" });
+  const minutes = el("input", { type: "number", required: true, min: "5", max: "720", value: "60" });
+  const count = el("input", { type: "number", required: true, min: "1", max: "200", value: "4" });
+  const weekday = DAYS[(new Date().getDay() + 6) % 7][0];
+  const days = DAYS.map(([code, name]) =>
+    el(
+      "div",
+      { class: "toggle" },
+      el("input", { type: "checkbox", id: `day-${code}`, value: code, checked: code === weekday }),
+      el("label", { for: `day-${code}` }, name),
+    ),
+  );
+  const outcome = el("div", { class: "outcome", "aria-live": "polite" });
+  const form = el(
+    "form",
+    {
+      class: "booking",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const byday = [...form.querySelectorAll("fieldset.days input:checked")].map((i) => i.value);
+        if (!byday.length) {
+          say("Choose at least one day of the week.", { error: true });
+          return;
+        }
+        say("Booking…");
+        try {
+          const series = await api("POST", "/api/v1/series", {
+            tutor_id: tutor.value,
+            student_ids: [student.value],
+            subject: subject.value.trim(),
+            start_date: first.value,
+            start_time: start.value,
+            duration_minutes: Number(minutes.value),
+            rrule: `FREQ=WEEKLY;BYDAY=${byday.join(",")};COUNT=${Number(count.value)}`,
+          });
+          outcome.replaceChildren(
+            el("h2", { tabindex: "-1" }, `Booked: ${series.occurrences.length} lessons`),
+            el(
+              "ul",
+              { class: "sessions" },
+              series.occurrences.map((o) => el("li", {}, el("time", { datetime: o.scheduled_start }, when(o.scheduled_start)))),
+            ),
+          );
+          say(`Booked ${series.occurrences.length} lessons.`);
+          outcome.querySelector("h2").focus();
+        } catch (error) {
+          outcome.replaceChildren(
+            el("h2", { tabindex: "-1" }, "Not booked"),
+            el("p", {}, error.message),
+            error.details.length
+              ? el("ul", { class: "conflicts" }, error.details.map((d) => el("li", {}, d.message)))
+              : null,
+          );
+          say("Not booked: see why below.", { error: true });
+          outcome.querySelector("h2").focus();
+        }
+      },
+    },
+    field("book-tutor", "Tutor", tutor),
+    field("book-student", "Student", student),
+    field("book-subject", "Subject", subject),
+    field("book-first", "First day", first),
+    field("book-start", "Start time (the tutor's time zone)", start),
+    field("book-minutes", "Minutes each", minutes),
+    el("fieldset", { class: "days" }, el("legend", {}, "Every week on"), days),
+    field("book-count", "How many lessons", count),
+    el("button", { type: "submit", class: "primary" }, "Book the series"),
+  );
+  show("Book a weekly series", [
+    el("p", {}, "Every lesson is checked as a single booking is; if any conflicts, nothing is booked and each conflict is listed."),
+    form,
+    outcome,
+  ]);
+  say("");
+}
