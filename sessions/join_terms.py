@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict
-from scheduling.models import LiveSession, User
+from scheduling.models import LiveSession, Student, Tutor, User
 
-__all__ = ["JoinTerms", "join_terms"]
+__all__ = ["JoinTerms", "LessonFacts", "join_terms", "lesson_facts"]
 
 
 @dataclass(frozen=True)
@@ -45,3 +45,38 @@ async def join_terms(
         )
     name = await db.scalar(select(User.display_name).where(User.id == user_id))
     return JoinTerms(name=name or "", expires_at=expires_at)
+
+
+@dataclass(frozen=True)
+class LessonFacts:
+    """What the lesson page shows of its session: what, with whom, and when."""
+
+    subject: str
+    tutor_name: str
+    student_names: list[str]
+    scheduled_start: datetime
+    scheduled_end: datetime
+
+
+async def lesson_facts(db: AsyncSession, live: LiveSession) -> LessonFacts:
+    """The lesson page's header for ``live``: its subject, its people's names, its times."""
+    tutor = await db.scalar(
+        select(User.display_name)
+        .join(Tutor, Tutor.user_id == User.id)
+        .where(Tutor.id == live.tutor_id)
+    )
+    students = (
+        await db.scalars(
+            select(User.display_name)
+            .join(Student, Student.user_id == User.id)
+            .where(Student.id.in_(live.student_ids))
+            .order_by(User.display_name)
+        )
+    ).all()
+    return LessonFacts(
+        subject=live.subject,
+        tutor_name=tutor or "",
+        student_names=list(students),
+        scheduled_start=live.scheduled_start,
+        scheduled_end=live.scheduled_end,
+    )

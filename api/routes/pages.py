@@ -33,6 +33,16 @@ def _closed_reason(status: SessionStatus) -> str:
     return _CLOSED.get(status, f"This session is {status.value} and can no longer be joined.")
 
 
+# The web app and the lesson page run our own modules only and talk to this origin only
+# (the signaling WebSocket included: 'self' covers ws: and wss: to the same host);
+# nothing they show from the API is ever markup, and the browser is told so.
+APP_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
 @router.get("/join/{session_id}", tags=["client"], auth=False, media_type="text/html", errors=[410])
 async def join_page(call: Call, session_id: str) -> Response:
     """The browser client for a live session.
@@ -57,17 +67,10 @@ async def join_page(call: Call, session_id: str) -> Response:
             status_code=410,
         )
     return FileResponse(
-        WEB / "join.html", media_type="text/html", headers={"cache-control": "no-store"}
+        WEB / "join.html",
+        media_type="text/html",
+        headers={"cache-control": "no-store", "content-security-policy": APP_POLICY},
     )
-
-
-# The web app runs our own modules only and talks to this origin only; nothing it shows
-# from the API is ever markup, and the browser is told so.
-APP_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
 
 
 @router.get("/app", tags=["client"], auth=False, media_type="text/html")

@@ -16,15 +16,15 @@ from api.permissions import (
 from api.routing import Call, Router
 from api.schemas import Input, Label, Page, PageQuery
 from api.session_schemas import ChangeReason, RequestedBy, SessionOut
-from core.errors import PermissionDenied
+from core.errors import NotFound, PermissionDenied
 from core.logging import get_logger
 from scheduling.bookings import book_session, find_sessions
 from scheduling.models import ChangeParty, LiveSession, Role, SessionStatus
 from sessions.changes import change_session, delete_booking
-from sessions.join_terms import join_terms
+from sessions.join_terms import join_terms, lesson_facts
 from sessions.models import Presence, PresenceType
 from sessions.presence_log import presence_of
-from signaling.tokens import JoinGrant, issue_join_token
+from signaling.tokens import JoinGrant, issue_join_token, verify_join_token
 
 router = Router()
 TAGS = ["sessions"]
@@ -228,6 +228,42 @@ async def list_presence(call: Call, session_id: str, query: PageQuery) -> Presen
     rows, total = await presence_of(call.db, live.id, page=query)
     return PresencePage(
         items=[PresenceOut.of(r) for r in rows], total=total, limit=query.limit, offset=query.offset
+    )
+
+
+class LessonOut(BaseModel):
+    session_id: str
+    role: str = Field(description="The join token holder's role in it: `tutor` or `student`.")
+    subject: str
+    tutor_name: str
+    student_names: list[str]
+    scheduled_start: datetime
+    scheduled_end: datetime
+    status: SessionStatus
+
+
+@router.get("/api/v1/sessions/{session_id}/lesson", tags=TAGS, auth=False, errors=[401])
+async def lesson_header(call: Call, session_id: str) -> LessonOut:
+    """What the lesson page shows above the call: the subject, the tutor's and students'
+    names and the scheduled times. For whoever holds a join token to this session, sent
+    as `X-Join-Token` (the lesson page has no login of its own); 401 otherwise."""
+    token = call.request.headers.get("x-join-token")
+    grant = verify_join_token(
+        token, secret=call.services.secret, session_id=session_id, now=call.now
+    )
+    live = await call.db.get(LiveSession, session_id)
+    if live is None:
+        raise NotFound(f"no session {session_id}")
+    facts = await lesson_facts(call.db, live)
+    return LessonOut(
+        session_id=live.id,
+        role=grant.role,
+        subject=facts.subject,
+        tutor_name=facts.tutor_name,
+        student_names=facts.student_names,
+        scheduled_start=facts.scheduled_start,
+        scheduled_end=facts.scheduled_end,
+        status=live.status,
     )
 
 

@@ -80,7 +80,60 @@ async function listDevices() {
   }
 }
 
+// --- the lesson's header: what, with whom, when, and a clock ------------------------
+
+async function loadLesson() {
+  const response = await fetch(`/api/v1/sessions/${encodeURIComponent(sessionId)}/lesson`, {
+    headers: { accept: "application/json", "x-join-token": state.token },
+  });
+  if (!response.ok) return;
+  const lesson = await response.json();
+  state.lesson = lesson;
+  const others = lesson.role === "tutor" ? lesson.student_names.join(", ") : lesson.tutor_name;
+  const title = others ? `${lesson.subject} with ${others}` : lesson.subject;
+  $("lesson-title").textContent = title;
+  document.title = `${title} · Liveclass`;
+  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  $("lesson-when").textContent = `${new Date(lesson.scheduled_start).toLocaleDateString([], { weekday: "long", day: "numeric", month: "long" })}, ${time(lesson.scheduled_start)}–${time(lesson.scheduled_end)}`;
+  tick();
+  clearInterval(state.clock);
+  state.clock = setInterval(tick, 1000);
+}
+
+// The time now, and how far into the lesson (or how long until it starts).
+function tick() {
+  const lesson = state.lesson;
+  if (!lesson) return;
+  const now = Date.now();
+  const start = Date.parse(lesson.scheduled_start);
+  const end = Date.parse(lesson.scheduled_end);
+  const minutes = (ms) => Math.max(0, Math.round(ms / 60000));
+  const where = now < start
+    ? `starts in ${minutes(start - now)} min`
+    : now < end ? `${minutes(now - start)} min in, ${minutes(end - now)} min left` : "past its end";
+  $("clock").textContent = `${new Date(now).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })} · ${where}`;
+}
+
+// Who came and went, newest last, the last five kept: read out by screen readers.
+function notice(text) {
+  const list = $("notices");
+  list.append(Object.assign(document.createElement("li"), { textContent: text }));
+  while (list.children.length > 5) list.firstElementChild.remove();
+}
+
+function nameOf(participantId) {
+  const entry = state.participants.get(participantId);
+  return (entry && entry.info.name) || "Someone";
+}
+
+// A student waits for the tutor: said until one is in the room.
+function showWaiting() {
+  const tutorHere = [...state.participants.values()].some((p) => p.info.role === "tutor");
+  $("waiting").hidden = !state.me || state.me.role !== "student" || tutorHere;
+}
+
 async function showLobby() {
+  loadLesson().catch(() => {});
   $("login").hidden = true;
   $("lobby").hidden = false;
   try {
@@ -276,6 +329,8 @@ async function connect() {
   state.published = false;
   for (const p of joined.participants) tileFor(p.participant_id, p);
   for (const id of joined.reconnecting || []) showReconnecting(id, true);
+  showWaiting();
+  $("self-video").srcObject = state.stream;
 
   pc.ontrack = (event) => {
     const entry = mediaTile(state.mids.get(event.transceiver.mid) || (event.streams[0] && event.streams[0].id));
@@ -309,10 +364,24 @@ async function connect() {
     console.error("cannot apply the server's offer", error);
     say(`Media update failed: ${error.message}`);
   }));
-  signaling.addEventListener("participant.joined", (e) => tileFor(e.detail.participant.participant_id, e.detail.participant));
-  signaling.addEventListener("participant.left", (e) => removeTile(e.detail.participant_id));
-  signaling.addEventListener("participant.reconnecting", (e) => showReconnecting(e.detail.participant_id, true));
-  signaling.addEventListener("participant.reconnected", (e) => showReconnecting(e.detail.participant_id, false));
+  signaling.addEventListener("participant.joined", (e) => {
+    tileFor(e.detail.participant.participant_id, e.detail.participant);
+    notice(`${e.detail.participant.name || "Someone"} joined`);
+    showWaiting();
+  });
+  signaling.addEventListener("participant.left", (e) => {
+    notice(`${nameOf(e.detail.participant_id)} left`);
+    removeTile(e.detail.participant_id);
+    showWaiting();
+  });
+  signaling.addEventListener("participant.reconnecting", (e) => {
+    showReconnecting(e.detail.participant_id, true);
+    notice(`${nameOf(e.detail.participant_id)} is reconnecting…`);
+  });
+  signaling.addEventListener("participant.reconnected", (e) => {
+    showReconnecting(e.detail.participant_id, false);
+    notice(`${nameOf(e.detail.participant_id)} is back`);
+  });
   signaling.addEventListener("mute", (e) => {
     const entry = state.participants.get(e.detail.participant_id);
     if (entry) {

@@ -217,3 +217,24 @@ async def test_no_join_token_after_the_session(
     r = await client.post(f"/api/v1/sessions/{world.ids['ses1']}/join-token", headers=h)
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "session_closed"
+
+
+async def test_the_lesson_page_reads_its_header_with_its_join_token(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The lesson page has a join token and no login: with it, the subject, the people's
+    names and the times; without one, or with another session's, 401."""
+    ses = world.ids["ses1"]
+    r = await client.post(f"/api/v1/sessions/{ses}/join-token", headers=world.as_("s1"))
+    token = r.json()["token"]
+    r = await client.get(f"/api/v1/sessions/{ses}/lesson", headers={"x-join-token": token})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["role"] == "student"
+    assert body["tutor_name"] == world.users["t1"].display_name
+    assert body["student_names"] == [world.users["s1"].display_name]
+    assert body["scheduled_start"] < body["scheduled_end"]
+    assert (await client.get(f"/api/v1/sessions/{ses}/lesson")).status_code == 401
+    other = world.ids["ses2"]
+    r = await client.get(f"/api/v1/sessions/{other}/lesson", headers={"x-join-token": token})
+    assert r.status_code == 401

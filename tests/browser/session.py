@@ -75,6 +75,13 @@ STATS = """async () => {
     rejoin_offered: !document.getElementById("rejoin").hidden,
     ratings: Object.fromEntries(s.quality || []),
     resumed: Boolean(s.me && s.me.resumed),
+    title: document.getElementById("lesson-title").textContent,
+    when: document.getElementById("lesson-when").textContent,
+    clock: document.getElementById("clock").textContent,
+    waiting: !document.getElementById("waiting").hidden,
+    notices: [...document.querySelectorAll("#notices li")].map((li) => li.textContent),
+    self_view: Boolean(document.getElementById("self-video").srcObject &&
+      document.getElementById("self-video").srcObject.getVideoTracks().length),
   };
 }"""
 MEDIA_FLOWING = """(async () => {
@@ -259,7 +266,8 @@ async def run(out: Path) -> None:
                 await page.goto(demo[role]["join_url"])
                 join = page.get_by_role("button", name="Join session")
                 await join.wait_for()
-                await page.wait_for_function("!document.getElementById('join').disabled")
+                # Not wait_for_function: the page's Content-Security-Policy has no eval.
+                await page.wait_for_selector("#join:not([disabled])")
                 await join.click()
                 pages[role] = page
             for role, page in pages.items():

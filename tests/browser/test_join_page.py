@@ -127,3 +127,29 @@ def test_a_viewers_tile_says_when_video_is_paused_or_thinned(session: dict[str, 
         {"text": "Video reduced to fit your connection", "state": "thinned"},
         {"text": "", "state": ""},
     ]
+
+
+@pytest.mark.parametrize(("me", "other"), [("tutor", "Sam Student"), ("student", "Taylor Tutor")])
+def test_each_page_names_the_lesson_shows_the_clock_and_its_own_camera(
+    session: dict[str, Any], me: str, other: str
+) -> None:
+    """The header names the subject and the other side (from the join token's
+    GET .../lesson), with its times and a running clock; a self-view shows the camera."""
+    seen = session[me]
+    assert seen["title"] == f"mathematics with {other}", seen
+    assert "–" in seen["when"], seen
+    assert "min" in seen["clock"], seen
+    assert seen["self_view"], seen
+
+
+def test_the_pages_say_who_came_and_went_and_the_student_waits_for_the_tutor(
+    session: dict[str, Any],
+) -> None:
+    """The tutor's page notes the student's drop and return; when the tutor has left, the
+    student's page says so and waits for the tutor again."""
+    tutor_saw = session["tutor_after_drop"]["notices"]
+    assert "Sam Student is reconnecting…" in tutor_saw and "Sam Student is back" in tutor_saw
+    alone = session["student_after_leave"]
+    assert "Taylor Tutor left" in alone["notices"], alone
+    assert alone["waiting"], alone
+    assert not session["student"]["waiting"]  # the tutor was there
