@@ -51,6 +51,7 @@ from core.clock import Clock, SystemClock
 from core.errors import LiveclassError, NotFound
 from core.logging import get_logger
 from sessions import admission, consent
+from sessions.chat import record_chat
 from sessions.documentation import record_recording
 from sessions.models import PresenceType
 from sessions.service import record_presence as write_presence
@@ -58,7 +59,7 @@ from sessions.service import session_status
 from sfu import ice
 from sfu.media_metrics import MediaCollector, first_media_histogram
 from sfu.recording import RecordedTrack, Recorder
-from signaling.presence import PresenceRecord
+from signaling.presence import ChatRecord, RoomRecord
 from signaling.server import RecordingSink, SignalingLimits, SignalingServer
 from signaling.tokens import JoinGrant
 
@@ -135,11 +136,23 @@ def build_signaling(
                 role=grant.role,
             )
 
-    async def record_presence(record: PresenceRecord) -> None:
+    async def record_presence(record: RoomRecord) -> None:
         # Its own transaction, written by signaling's presence writer in order and off
         # the join path (signaling.presence): a busy database delays no one's media.
         # The lifecycle moves with it: the first join opens the session and starts it.
         async with services.sessionmaker() as db, db.begin():
+            if isinstance(record, ChatRecord):
+                await record_chat(
+                    db,
+                    line_id=record.id,
+                    session_id=record.session_id,
+                    participant_id=record.participant_id,
+                    name=record.name,
+                    role=record.role,
+                    text=record.text,
+                    at=record.at,
+                )
+                return
             await write_presence(
                 db,
                 session_id=record.session_id,

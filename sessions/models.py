@@ -39,6 +39,26 @@ class PresenceType(StrEnum):
     LEFT = "participant.left"
 
 
+class ChatLine(Base):
+    """One chat message sent in a session's room, kept with the session's record.
+
+    Written as it is sent (through signaling's ordered writer, beside the presence
+    records), so the tutor's review shows what was typed during the lesson. ``name``
+    and ``role`` are as the join token gave them at the time.
+    """
+
+    __tablename__ = "chat_lines"
+    __table_args__ = (Index("ix_chat_lines_session_at", "session_id", "at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("live_sessions.id", ondelete="CASCADE"))
+    participant_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(String(500))
+    at: Mapped[datetime]
+
+
 class Presence(Base):
     """A participant joined or left a session's room.
 

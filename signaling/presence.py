@@ -1,4 +1,4 @@
-"""Presence records, and the writer that keeps them off the join path.
+"""Presence records (and chat lines), and the writer that keeps them off the join path.
 
 A join used to wait for its presence record to be written before the server read
 the client's answer, so a busy database delayed everyone's media (joins measured
@@ -39,10 +39,31 @@ class PresenceRecord:
     reason: str | None = None  # on left: "left", "disconnected", "timeout" or "replaced"
 
 
-PresenceSink = Callable[[PresenceRecord], Awaitable[None]]
+@dataclass(frozen=True)
+class ChatRecord:
+    """A chat message sent in a session's room, to keep with the session's record.
+
+    It goes through the same writer as the presence records, in order with them.
+    ``id`` is the message's own (what the room sent everyone), so a write that is
+    retried after it did commit can be told apart.
+    """
+
+    id: str
+    session_id: str
+    participant_id: str
+    name: str
+    role: str
+    text: str
+    at: datetime
+    type: str = "chat"
+    reason: str | None = None
 
 
-def _fields(record: PresenceRecord) -> dict[str, str | None]:
+RoomRecord = PresenceRecord | ChatRecord
+PresenceSink = Callable[[RoomRecord], Awaitable[None]]
+
+
+def _fields(record: RoomRecord) -> dict[str, str | None]:
     return {
         "session": record.session_id,
         "participant": record.participant_id,
@@ -75,11 +96,11 @@ class PresenceWriter:
         self._timeout = timeout
         self._attempts = attempts
         self._retry_delay = retry_delay
-        self._queue: asyncio.Queue[PresenceRecord] = asyncio.Queue(maxsize=max_pending)
+        self._queue: asyncio.Queue[RoomRecord] = asyncio.Queue(maxsize=max_pending)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
-    def submit(self, record: PresenceRecord) -> None:
+    def submit(self, record: RoomRecord) -> None:
         """Queue ``record`` for writing; never waits."""
         if self._closed:
             log.error("presence record after shutdown, not written", **_fields(record))
@@ -104,7 +125,7 @@ class PresenceWriter:
             finally:
                 self._queue.task_done()
 
-    async def _write(self, record: PresenceRecord) -> None:
+    async def _write(self, record: RoomRecord) -> None:
         delay = self._retry_delay
         for attempt in range(1, self._attempts + 1):
             try:

@@ -10,6 +10,7 @@ Documented message by message in docs/signaling.md.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -83,6 +84,20 @@ class Mute(_Message):
     muted: bool
 
 
+# A chat message's text, at most; a room keeps the last CHAT_HISTORY for newcomers.
+MAX_CHAT = 500
+CHAT_HISTORY = 100
+
+
+class Chat(_Message):
+    type: Literal["chat"]
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_CHAT,
+        description="Plain text; shown as text, never as markup. Blank is refused.",
+    )
+
+
 class Leave(_Message):
     type: Literal["leave"]
 
@@ -91,9 +106,11 @@ class Ping(_Message):
     type: Literal["ping"]
 
 
-ClientMessage = Annotated[Join | Answer | Ice | Mute | Leave | Ping, Field(discriminator="type")]
+ClientMessage = Annotated[
+    Join | Answer | Ice | Mute | Chat | Leave | Ping, Field(discriminator="type")
+]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("join", "answer", "ice", "mute", "leave", "ping")
+CLIENT_TYPES = ("join", "answer", "ice", "mute", "chat", "leave", "ping")
 
 # --- server to client ----------------------------------------------------------
 
@@ -120,6 +137,18 @@ class TrackRef(BaseModel):
     )
 
 
+class ChatSent(_Message):
+    """A chat message as the room saw it: sent to everyone, the sender too."""
+
+    type: Literal["chat"] = "chat"
+    id: str = Field(description="Unique; the order of ids is the order sent.")
+    participant_id: str
+    name: str
+    role: str
+    text: str
+    at: datetime = Field(description="When the server received it (UTC).")
+
+
 class Joined(_Message):
     type: Literal["joined"] = "joined"
     session_id: str
@@ -141,6 +170,11 @@ class Joined(_Message):
     reconnecting: list[str] = Field(
         default_factory=list,
         description="Of the participants, those whose connection dropped and whose seat is held.",
+    )
+    chat: list[ChatSent] = Field(
+        default_factory=list,
+        description="The room's last chat messages (up to 100), oldest first: what was said "
+        "before you came, or while you were away.",
     )
 
 

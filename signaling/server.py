@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from core.clock import Clock
+from core.ids import new_id
 from core.logging import get_logger
 from core.tasks import cancel_and_wait
 from sfu.errors import IcePortsExhausted, SfuError
@@ -31,10 +33,13 @@ from sfu.recording import RecordedTrack, Recorder
 from sfu.room import Room
 from signaling.admission import JoinFacts, Refused, admit
 from signaling.errors import JoinTokenError
-from signaling.presence import PresenceRecord, PresenceSink, PresenceWriter
+from signaling.presence import ChatRecord, PresenceRecord, PresenceSink, PresenceWriter
 from signaling.protocol import (
+    CHAT_HISTORY,
     ActiveSpeaker,
     Answer,
+    Chat,
+    ChatSent,
     CloseCode,
     ConnectionProtocol,
     ConnectionQuality,
@@ -66,6 +71,11 @@ from signaling.protocol import (
 from signaling.tokens import JoinGrant, verify_join_token
 
 log = get_logger("liveclass.signaling")
+
+# A connection may send this many chat messages at once, then one each CHAT_EVERY seconds:
+# a lesson's chat, not a flood that fills every page and the session's record.
+CHAT_BURST = 5
+CHAT_EVERY = 2.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,8 @@ class Connection:
         # since when (the others were told reconnecting), and whether its grace ran out.
         self.silent_since: datetime | None = None
         self.silent_at = 0.0  # the same instant, time.monotonic()
+        self.chat_allowance = float(CHAT_BURST)  # chat messages it may send now
+        self.chat_at = time.monotonic()
         self.expired = False
 
     async def send(self, message: BaseModel) -> None:
@@ -188,6 +200,8 @@ class RoomState:
     connections: dict[str, Connection] = field(default_factory=dict)
     held: dict[str, HeldSeat] = field(default_factory=dict)
     resume_tokens: dict[str, str] = field(default_factory=dict)  # the latest per participant
+    # The last chat messages, for a newcomer's joined (and one who comes back).
+    chat: deque[ChatSent] = field(default_factory=lambda: deque(maxlen=CHAT_HISTORY))
 
     @property
     def empty(self) -> bool:
@@ -446,6 +460,7 @@ class SignalingServer:
                 reconnect_grace_seconds=self.limits.reconnect_grace,
                 resumed=decision.resumed,
                 reconnecting=reconnecting,
+                chat=list(state.chat),
             )
         )
         if state.room.active_speaker is not None:
@@ -550,6 +565,8 @@ class SignalingServer:
             conn.deliver_answer(message.sdp)
         elif isinstance(message, Ice):
             await self._add_candidate(state, pid, message)
+        elif isinstance(message, Chat):
+            await self._chat(conn, message, grant, state)
         elif isinstance(message, Mute):
             assert conn.info is not None
             setattr(conn.info, f"{message.kind}_muted", message.muted)
@@ -558,6 +575,49 @@ class SignalingServer:
                 MuteChanged(participant_id=pid, kind=message.kind, muted=message.muted),
                 exclude=pid,
             )
+
+    async def _chat(
+        self, conn: Connection, message: Chat, grant: JoinGrant, state: RoomState
+    ) -> None:
+        """Send a chat message to everyone in the room (the sender too, as the room saw
+        it), keep it for newcomers and queue it for the session's record. Bounded: a
+        connection may send ``CHAT_BURST`` messages, then one per ``CHAT_EVERY`` seconds."""
+        text = message.text.strip()
+        if not text:
+            raise ProtocolError("invalid_message", "a chat message cannot be blank")
+        now = time.monotonic()
+        conn.chat_allowance = min(
+            CHAT_BURST, conn.chat_allowance + (now - conn.chat_at) / CHAT_EVERY
+        )
+        conn.chat_at = now
+        if conn.chat_allowance < 1:
+            raise ProtocolError(
+                "chat_too_fast",
+                f"too many chat messages; wait {CHAT_EVERY:g} s and send it again",
+            )
+        conn.chat_allowance -= 1
+        sent = ChatSent(
+            id=new_id("cht"),
+            participant_id=grant.participant_id,
+            name=grant.name,
+            role=grant.role,
+            text=text,
+            at=self._clock.now(),
+        )
+        state.chat.append(sent)
+        if self._presence is not None:
+            self._presence.submit(
+                ChatRecord(
+                    id=sent.id,
+                    session_id=grant.session_id,
+                    participant_id=sent.participant_id,
+                    name=sent.name,
+                    role=sent.role,
+                    text=sent.text,
+                    at=sent.at,
+                )
+            )
+        await self._broadcast(grant.session_id, sent)
 
     async def _add_candidate(self, state: RoomState, pid: str, message: Ice) -> None:
         line = message.candidate.removeprefix("a=").removeprefix("candidate:")

@@ -32,6 +32,7 @@ from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
 from core.errors import NotFound, PermissionDenied
 from scheduling.models import LiveSession, Role, Student
+from sessions.chat import chat_of
 from sessions.documentation import (
     TranscriptState,
     briefings_for,
@@ -82,6 +83,20 @@ class TranscriptOut(BaseModel):
         "students without every guardian's `ai_processing_consent`. Nothing they said is "
         "in `segments`."
     )
+
+
+class ChatLineOut(BaseModel):
+    id: str
+    participant_id: str
+    name: str
+    role: str
+    text: str
+    at: datetime
+
+
+class ChatOut(BaseModel):
+    session_id: str
+    lines: list[ChatLineOut] = Field(description="Oldest first.")
 
 
 class DocumentOut(BaseModel):
@@ -213,6 +228,27 @@ async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
                 text=r.text,
             )
             for r in transcript.segments
+        ],
+    )
+
+
+@router.get("/api/v1/sessions/{session_id}/chat", tags=TAGS)
+async def get_chat(call: Call, session_id: str) -> ChatOut:
+    """What was typed in the session's room (the lesson page's chat), oldest first, for the
+    session's tutor and coordinators: the review reads it beside the transcript."""
+    live = await _staff_session(call, session_id, "read a session's chat")
+    return ChatOut(
+        session_id=live.id,
+        lines=[
+            ChatLineOut(
+                id=r.id,
+                participant_id=r.participant_id,
+                name=r.name,
+                role=r.role,
+                text=r.text,
+                at=r.at,
+            )
+            for r in await chat_of(call.db, live.id)
         ],
     )
 

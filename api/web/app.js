@@ -126,6 +126,33 @@ function nameOf(participantId) {
   return (entry && entry.info.name) || "Someone";
 }
 
+// --- chat: through signaling, kept with the session's record --------------------------
+
+function showChat(message) {
+  const log = $("chat-log");
+  if (log.querySelector(`[data-id="${CSS.escape(message.id)}"]`)) return; // seen before a rejoin
+  const mine = state.me && message.participant_id === state.me.participant_id;
+  const time = new Date(message.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const li = document.createElement("li");
+  li.dataset.id = message.id;
+  li.className = mine ? "mine" : "";
+  const who = document.createElement("strong");
+  who.textContent = `${mine ? "You" : message.name || "Someone"} (${time}): `;
+  li.append(who, document.createTextNode(message.text)); // text, never markup
+  log.append(li);
+  log.scrollTop = log.scrollHeight;
+}
+
+function sendChat(event) {
+  event.preventDefault();
+  const input = $("chat-text");
+  const text = input.value.trim();
+  if (!text || !state.signaling) return;
+  state.signaling.send({ type: "chat", text });
+  input.value = "";
+  input.focus();
+}
+
 // A student waits for the tutor: said until one is in the room.
 function showWaiting() {
   const tutorHere = [...state.participants.values()].some((p) => p.info.role === "tutor");
@@ -331,6 +358,7 @@ async function connect() {
   for (const id of joined.reconnecting || []) showReconnecting(id, true);
   showWaiting();
   $("self-video").srcObject = state.stream;
+  for (const message of joined.chat || []) showChat(message);
 
   pc.ontrack = (event) => {
     const entry = mediaTile(state.mids.get(event.transceiver.mid) || (event.streams[0] && event.streams[0].id));
@@ -389,6 +417,7 @@ async function connect() {
       tileFor(e.detail.participant_id);
     }
   });
+  signaling.addEventListener("chat", (e) => showChat(e.detail));
   signaling.addEventListener("active_speaker", (e) => showActiveSpeaker(e.detail.participant_id));
   signaling.addEventListener("connection_quality", (e) => showQuality(e.detail.participants));
   signaling.addEventListener("video_paused", (e) => showVideoNotice(e.detail.participant_id, "paused"));
@@ -551,6 +580,7 @@ $("mute").addEventListener("click", (e) => toggle(e.currentTarget, "Unmute micro
 $("camera-toggle").addEventListener("click", (e) => toggle(e.currentTarget, "Turn camera on", "Turn camera off"));
 $("leave").addEventListener("click", leave);
 $("rejoin").addEventListener("click", rejoin);
+$("chat-form").addEventListener("submit", sendChat);
 
 if (state.token) {
   showLobby();

@@ -167,10 +167,11 @@ function citations(segments) {
 async function review(sessionId) {
   say("Loading…");
   const id = encodeURIComponent(sessionId);
-  const [session, doc, transcript] = await Promise.all([
+  const [session, doc, transcript, chat] = await Promise.all([
     api("GET", `/api/v1/sessions/${id}`),
     api("GET", `/api/v1/sessions/${id}/document`),
     api("GET", `/api/v1/sessions/${id}/transcript`),
+    api("GET", `/api/v1/sessions/${id}/chat`),
   ]);
   const who = await names(session.student_ids);
   const title = `${session.subject} with ${who}, ${when(session.scheduled_start, { dateOnly: true })}`;
@@ -295,6 +296,16 @@ async function review(sessionId) {
         )
       : null,
     lines.length ? el("ol", {}, lines) : el("p", {}, "Nothing was transcribed."),
+    el("h2", { id: "chat-title" }, "Chat"),
+    chat.lines.length
+      ? el(
+          "ol",
+          { class: "chat", "aria-labelledby": "chat-title" },
+          chat.lines.map((line) =>
+            el("li", {}, ` ${clock((Date.parse(line.at) - Date.parse(session.scheduled_start)) / 1000)} `, el("strong", {}, `${line.name}: `), line.text),
+          ),
+        )
+      : el("p", {}, "Nothing was typed in the chat."),
   );
   show(title, [
     el(

@@ -195,3 +195,21 @@ async def test_0012_adds_and_removes_only_match_requests(empty_database: str) ->
             assert await conn.run_sync(_tables) == before
     finally:
         await engine.dispose()
+
+
+async def test_0013_adds_and_removes_only_chat_lines(empty_database: str) -> None:
+    """0013 adds chat_lines on top of 0012; stepping back to 0012 removes only that."""
+    engine = create_async_engine(empty_database)
+    try:
+        await upgrade(engine, "0012")
+        async with engine.connect() as conn:
+            before = await conn.run_sync(_tables)
+        assert "chat_lines" not in before
+        await upgrade(engine, "0013")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before | {"chat_lines"}
+        await downgrade(engine, "0012")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_tables) == before
+    finally:
+        await engine.dispose()

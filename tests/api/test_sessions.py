@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from api.auth import issue_access_token
 from core.clock import FixedClock
 from scheduling.models import LiveSession, SessionStatus
+from sessions.chat import record_chat
 from signaling.errors import JoinTokenError
 from signaling.tokens import verify_join_token
 from tests.conftest import NOW, World
@@ -238,3 +239,33 @@ async def test_the_lesson_page_reads_its_header_with_its_join_token(
     other = world.ids["ses2"]
     r = await client.get(f"/api/v1/sessions/{other}/lesson", headers={"x-join-token": token})
     assert r.status_code == 401
+
+
+async def test_a_sessions_chat_is_read_by_its_tutor_and_coordinators_only(
+    client: httpx.AsyncClient, app: Starlette, world: World
+) -> None:
+    ses = world.ids["ses1"]
+    async with app.state.services.sessionmaker() as db, db.begin():
+        for n, (who, role) in enumerate([("t1", "tutor"), ("s1", "student")]):
+            await record_chat(
+                db,
+                line_id=f"cht_{n}",
+                session_id=ses,
+                participant_id=world.users[who].id,
+                name=world.users[who].display_name,
+                role=role,
+                text=f"line {n}",
+                at=NOW + timedelta(seconds=n),
+            )
+    r = await client.get(f"/api/v1/sessions/{ses}/chat", headers=world.as_("t1"))
+    assert r.status_code == 200, r.text
+    assert [(x["role"], x["text"]) for x in r.json()["lines"]] == [
+        ("tutor", "line 0"),
+        ("student", "line 1"),
+    ]
+    assert (await client.get(f"/api/v1/sessions/{ses}/chat", headers=world.as_("coord"))).json()[
+        "lines"
+    ]
+    for who in ("s1", "g1", "t2"):
+        r = await client.get(f"/api/v1/sessions/{ses}/chat", headers=world.as_(who))
+        assert r.status_code in (403, 404), (who, r.text)

@@ -55,6 +55,7 @@ async def seed_last_lesson(tutor_email: str, student_email: str) -> str:
     from scheduling.bookings import book_session
     from scheduling.models import Student, Tutor
     from scheduling.people import find_user_by_email
+    from sessions.chat import record_chat
     from sessions.events import record
     from sessions.lifecycle import Action
     from sessions.models import PresenceType, TranscriptSegment
@@ -104,6 +105,16 @@ async def seed_last_lesson(tutor_email: str, student_email: str) -> str:
                         text=text,
                     )
                 )
+            await record_chat(
+                db,
+                line_id="cht_seeded_0",
+                session_id=live.id,
+                participant_id=student.id,
+                name=student.display_name,
+                role="student",
+                text="Is the homework page 12 or 13?",
+                at=start + timedelta(minutes=50),
+            )
             end = start + timedelta(hours=1)
             record(db, "transcript.ready", session_id=live.id, at=end, payload={"segments": 5})
             await apply(db, live.id, Action.END, now=end)

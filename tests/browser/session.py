@@ -80,6 +80,7 @@ STATS = """async () => {
     clock: document.getElementById("clock").textContent,
     waiting: !document.getElementById("waiting").hidden,
     notices: [...document.querySelectorAll("#notices li")].map((li) => li.textContent),
+    chat: [...document.querySelectorAll("#chat-log li")].map((li) => li.textContent),
     self_view: Boolean(document.getElementById("self-video").srcObject &&
       document.getElementById("self-video").srcObject.getVideoTracks().length),
   };
@@ -280,6 +281,13 @@ async def run(out: Path) -> None:
             result["layer_bytes"] = layer_bytes(
                 httpx.get(f"http://127.0.0.1:{port}/metrics").text, ids
             )
+            # Chat: the tutor types a line and sends it with Enter; the student's page shows it.
+            await pages["tutor"].fill("#chat-text", "Hello Sam, can you see the worksheet?")
+            await pages["tutor"].press("#chat-text", "Enter")
+            result["student_chat"] = await until(
+                pages["student"], "document.querySelectorAll('#chat-log li').length > 0", 10
+            )
+            result["tutor_chat"] = await pages["tutor"].evaluate(STATS)
             result["student_notice"] = await pages["student"].evaluate(VIDEO_NOTICE_SHOWN)
             for role, page in pages.items():
                 result[f"{role}_rated"] = await until(page, RATED, 15)

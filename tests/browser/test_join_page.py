@@ -153,3 +153,13 @@ def test_the_pages_say_who_came_and_went_and_the_student_waits_for_the_tutor(
     assert "Taylor Tutor left" in alone["notices"], alone
     assert alone["waiting"], alone
     assert not session["student"]["waiting"]  # the tutor was there
+
+
+def test_a_chat_line_reaches_the_other_page(session: dict[str, Any]) -> None:
+    """Typed on the tutor's page and sent with Enter: the student's page shows it, named."""
+    [line] = session["student_chat"]["chat"]
+    assert line.startswith("Taylor Tutor (") and line.endswith(
+        "Hello Sam, can you see the worksheet?"
+    ), line
+    [mine] = session["tutor_chat"]["chat"]
+    assert mine.startswith("You (")

@@ -68,6 +68,7 @@ def test_the_tutor_finds_the_draft_on_the_desk_and_approves_it_edited(
     review = journey["review_page"]["main"]
     assert "Transcript" in review and "Summary for families" in review
     assert "Sam Student: I find common denominators hard" in review  # a transcript line
+    assert "Sam Student: Is the homework page 12 or 13?" in review  # the lesson's chat
     line = journey["cite"]["button"].removeprefix("line ")
     assert journey["cite"]["focused"] == f"seg-{line}"
     assert journey["cite"]["highlighted"] == [f"seg-{line}"]

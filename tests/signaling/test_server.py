@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from api.app import create_app
 from core.clock import FixedClock
 from scheduling.models import LiveSession, SessionStudent
+from sessions.chat import chat_of
 from sessions.models import Presence, PresenceType
 from sfu import ice
 from sfu.bot import BotPeer
@@ -478,3 +479,39 @@ async def test_everyone_is_told_each_connections_quality(live: Live) -> None:
         last = together[-1]["ratings"]
         assert set(last) == ids, report.quality
         assert set(last.values()) == {"excellent"}, report.quality
+
+
+async def test_chat_reaches_everyone_is_kept_for_newcomers_and_recorded(live: Live) -> None:
+    """A chat message goes to everyone (the sender too, as the room saw it), a newcomer's
+    joined carries what was said before, the session's record keeps it for the review,
+    and a flood is refused with a reason while the connection stays."""
+    tutor, _ = await _join(live, "t1", role="tutor")
+    await _send(tutor, type="chat", text="  Open the worksheet on page 12, please.  ")
+    echo = await _next(tutor, "chat")
+    assert echo["text"] == "Open the worksheet on page 12, please."
+    assert (echo["name"], echo["role"]) == ("Person t1", "tutor")
+    student, joined = await _join(live, "s1")
+    assert [c["text"] for c in joined["chat"]] == [echo["text"]]
+    await _send(student, type="chat", text="<b>ok</b>")
+    heard = await _next(tutor, "chat")
+    assert heard["text"] == "<b>ok</b>" and heard["participant_id"] == live.world.users["s1"].id
+    await _send(student, type="chat", text="   ")
+    assert (await _next(student, "error"))["code"] == "invalid_message"
+    await _send(student, type="chat", text="x" * 501)
+    assert (await _next(student, "error"))["code"] == "invalid_message"
+    for n in range(6):  # one already sent: the sixth in a row is too fast
+        await _send(student, type="chat", text=f"spam {n}")
+    assert (await _next(student, "error"))["code"] == "chat_too_fast"
+
+    services = live.app.state.services
+    async with asyncio.timeout(10 * WAIT):
+        while True:
+            async with services.sessionmaker() as db:
+                lines = await chat_of(db, live.world.ids["ses1"])
+            if len(lines) >= 6:
+                break
+            await asyncio.sleep(0.1)
+    assert [line.text for line in lines[:2]] == [echo["text"], "<b>ok</b>"]
+    assert lines[0].id == echo["id"] and lines[0].role == "tutor"
+    await tutor.close()
+    await student.close()
