@@ -41,6 +41,7 @@ from sessions.documentation import (
 )
 from sessions.models import DocumentStatus, SessionDocumentRecord
 from sessions.review import (
+    ApprovedSummary,
     approve_draft,
     approved_summaries,
     approved_summary,
@@ -176,6 +177,17 @@ class SummaryOut(BaseModel):
     automatic: bool = Field(description="Approved without the tutor's review.")
     approved_at: datetime
 
+    @classmethod
+    def of(cls, live: LiveSession, summary: ApprovedSummary) -> SummaryOut:
+        return cls(
+            session_id=live.id,
+            subject=live.subject,
+            scheduled_start=live.scheduled_start,
+            summary=summary.text,
+            automatic=summary.automatic,
+            approved_at=summary.approved_at,
+        )
+
 
 class SummaryPage(Page[SummaryOut]):
     pass
@@ -308,14 +320,7 @@ async def get_summary(call: Call, session_id: str) -> SummaryOut:
     if summary is None:
         hint = "" if p.role in (Role.GUARDIAN, Role.STUDENT) else "; approve its document first"
         raise NotFound(f"session {live.id} has no approved summary yet{hint}")
-    return SummaryOut(
-        session_id=live.id,
-        subject=live.subject,
-        scheduled_start=live.scheduled_start,
-        summary=summary.text,
-        automatic=summary.automatic,
-        approved_at=summary.approved_at,
-    )
+    return SummaryOut.of(live, summary)
 
 
 @router.get("/api/v1/documents", tags=TAGS)
@@ -370,17 +375,7 @@ async def list_summaries(call: Call, student_id: str, query: PageQuery) -> Summa
         offset=query.offset,
     )
     return SummaryPage(
-        items=[
-            SummaryOut(
-                session_id=live.id,
-                subject=live.subject,
-                scheduled_start=live.scheduled_start,
-                summary=summary.text,
-                automatic=summary.automatic,
-                approved_at=summary.approved_at,
-            )
-            for live, summary in rows
-        ],
+        items=[SummaryOut.of(live, summary) for live, summary in rows],
         total=total,
         limit=query.limit,
         offset=query.offset,

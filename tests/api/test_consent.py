@@ -130,6 +130,23 @@ async def _recording(app: Starlette, session_id: str) -> OutboxEvent:
             await asyncio.sleep(0.1)
 
 
+async def _end_and_document(app: Starlette, ses: str, clock: FixedClock) -> None:
+    """End the session and run transcription and drafting until nothing is left to do."""
+    services = app.state.services
+    async with services.sessionmaker() as db, db.begin():
+        await apply(db, ses, Action.END, now=clock.now())
+    bus = EmbeddedBus(
+        services.sessionmaker,
+        [
+            TranscriptionHandler(services.transcriber),
+            DraftingHandler(services.settings, clock=clock.now),
+        ],
+        clock=clock.now,
+    )
+    while await bus.dispatch_once():
+        pass
+
+
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_consent(
     app: Starlette,
@@ -153,19 +170,7 @@ async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_
         assert {t["participant_id"] for t in tracks} == {ids[role] for role in case.recorded}
 
         # The handlers run while the server (and its Whisper) still does.
-        services = app.state.services
-        async with services.sessionmaker() as db, db.begin():
-            await apply(db, ses, Action.END, now=clock.now())
-        bus = EmbeddedBus(
-            services.sessionmaker,
-            [
-                TranscriptionHandler(services.transcriber),
-                DraftingHandler(services.settings, clock=clock.now),
-            ],
-            clock=clock.now,
-        )
-        while await bus.dispatch_once():
-            pass
+        await _end_and_document(app, ses, clock)
 
     r = await client.get(f"/api/v1/sessions/{ses}/transcript", headers=world.as_("t1"))
     assert r.status_code == 200, r.text
@@ -180,7 +185,7 @@ async def test_what_is_recorded_transcribed_and_drafted_follows_every_guardians_
         said = " ".join(s["text"] for s in segments if s["role"] == role).lower()
         assert (word in said) is (role in case.transcribed), (role, said)
 
-    async with services.sessionmaker() as db:
+    async with app.state.services.sessionmaker() as db:
         doc = await db.scalar(
             select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == ses)
         )
@@ -216,23 +221,11 @@ async def test_a_guardian_who_withdraws_ai_consent_is_honoured_by_the_next_sessi
         await two_bots_speak(client, url, world, ses, voices)
         recording = await _recording(app, ses)
         assert {t["role"] for t in recording.payload["tracks"]} == BOTH
-        services = app.state.services
-        async with services.sessionmaker() as db, db.begin():
-            await apply(db, ses, Action.END, now=clock.now())
-        bus = EmbeddedBus(
-            services.sessionmaker,
-            [
-                TranscriptionHandler(services.transcriber),
-                DraftingHandler(services.settings, clock=clock.now),
-            ],
-            clock=clock.now,
-        )
-        while await bus.dispatch_once():
-            pass
+        await _end_and_document(app, ses, clock)
     body = (await client.get(f"/api/v1/sessions/{ses}/transcript", headers=world.as_("t1"))).json()
     assert {s["role"] for s in body["segments"]} == TUTOR
     assert body["untranscribed"] == [world.users["s1"].id]
-    async with services.sessionmaker() as db:
+    async with app.state.services.sessionmaker() as db:
         doc = await db.scalar(
             select(SessionDocumentRecord).where(SessionDocumentRecord.session_id == ses)
         )

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
 from pathlib import Path
@@ -47,80 +49,114 @@ LESSON = [
 ]
 
 
-async def seed_last_lesson(tutor_email: str, student_email: str) -> str:
-    """Yesterday's lesson of the demo pair: both joined, five lines transcribed, ended.
-    The server's worker drafts its document from here, as after any real lesson."""
+@asynccontextmanager
+async def _database() -> AsyncIterator[Any]:
+    """One transaction on the server's own database (its settings come from the env)."""
     from api.settings import Settings
     from core.database import create_engine, create_sessionmaker
+
+    engine = create_engine(Settings())
+    try:
+        async with create_sessionmaker(engine)() as db, db.begin():
+            yield db
+    finally:
+        await engine.dispose()
+
+
+async def _book(
+    db: Any,
+    *,
+    org_id: str,
+    tutor_id: str,
+    student_id: str,
+    start: datetime,
+    joined: list[tuple[str, str, datetime]],
+) -> str:
+    """A one-hour mathematics lesson from ``start`` (booked a week before), and who joined
+    it when: (user id, role, at)."""
     from scheduling.bookings import book_session
+    from sessions.models import PresenceType
+    from sessions.service import record_presence
+
+    live = await book_session(
+        db,
+        org_id=org_id,
+        tutor_id=tutor_id,
+        student_ids=[student_id],
+        subject="mathematics",
+        scheduled_start=start,
+        scheduled_end=start + timedelta(hours=1),
+        now=start - timedelta(days=7),
+    )
+    for participant_id, role, at in joined:
+        await record_presence(
+            db,
+            session_id=live.id,
+            participant_id=participant_id,
+            role=role,
+            type_=PresenceType.JOINED,
+            at=at,
+        )
+    return str(live.id)
+
+
+async def seed_last_lesson(tutor_email: str, student_email: str) -> str:
+    """Yesterday's lesson of the demo pair: both joined, five lines transcribed, a line of
+    chat, ended. The server's worker drafts its document from here, as after any lesson."""
     from scheduling.models import Student, Tutor
     from scheduling.people import find_user_by_email
     from sessions.chat import record_chat
     from sessions.events import record
     from sessions.lifecycle import Action
-    from sessions.models import PresenceType, TranscriptSegment
-    from sessions.service import apply, record_presence
+    from sessions.models import TranscriptSegment
+    from sessions.service import apply
 
-    engine = create_engine(Settings())
-    try:
-        async with create_sessionmaker(engine)() as db, db.begin():
-            tutor = await find_user_by_email(db, tutor_email)
-            student = await find_user_by_email(db, student_email)
-            assert tutor is not None and student is not None
-            tutor_id = await db.scalar(select(Tutor.id).where(Tutor.user_id == tutor.id))
-            student_id = await db.scalar(select(Student.id).where(Student.user_id == student.id))
-            assert tutor_id is not None and student_id is not None
-            now = datetime.now(UTC)
-            start = (now - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-            live = await book_session(
-                db,
-                org_id=tutor.org_id,
-                tutor_id=tutor_id,
-                student_ids=[student_id],
-                subject="mathematics",
-                scheduled_start=start,
-                scheduled_end=start + timedelta(hours=1),
-                now=start - timedelta(days=7),
-            )
-            for user, role, minute in ((tutor, "tutor", 0), (student, "student", 1)):
-                await record_presence(
-                    db,
-                    session_id=live.id,
+    async with _database() as db:
+        tutor = await find_user_by_email(db, tutor_email)
+        student = await find_user_by_email(db, student_email)
+        assert tutor is not None and student is not None
+        tutor_id = await db.scalar(select(Tutor.id).where(Tutor.user_id == tutor.id))
+        student_id = await db.scalar(select(Student.id).where(Student.user_id == student.id))
+        start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+        lesson = await _book(
+            db,
+            org_id=tutor.org_id,
+            tutor_id=tutor_id,
+            student_id=student_id,
+            start=start,
+            joined=[
+                (tutor.id, "tutor", start),
+                (student.id, "student", start + timedelta(minutes=1)),
+            ],
+        )
+        for index, (role, text) in enumerate(LESSON):
+            user = tutor if role == "tutor" else student
+            db.add(
+                TranscriptSegment(
+                    session_id=lesson,
+                    index=index,
+                    start=index * 6.0,
+                    end=index * 6.0 + 5,
                     participant_id=user.id,
+                    speaker=user.display_name,
                     role=role,
-                    type_=PresenceType.JOINED,
-                    at=start + timedelta(minutes=minute),
+                    text=text,
                 )
-            for index, (role, text) in enumerate(LESSON):
-                user = tutor if role == "tutor" else student
-                db.add(
-                    TranscriptSegment(
-                        session_id=live.id,
-                        index=index,
-                        start=index * 6.0,
-                        end=index * 6.0 + 5,
-                        participant_id=user.id,
-                        speaker=user.display_name,
-                        role=role,
-                        text=text,
-                    )
-                )
-            await record_chat(
-                db,
-                line_id="cht_seeded_0",
-                session_id=live.id,
-                participant_id=student.id,
-                name=student.display_name,
-                role="student",
-                text="Is the homework page 12 or 13?",
-                at=start + timedelta(minutes=50),
             )
-            end = start + timedelta(hours=1)
-            record(db, "transcript.ready", session_id=live.id, at=end, payload={"segments": 5})
-            await apply(db, live.id, Action.END, now=end)
-            return live.id
-    finally:
-        await engine.dispose()
+        await record_chat(
+            db,
+            line_id="cht_seeded_0",
+            session_id=lesson,
+            participant_id=student.id,
+            name=student.display_name,
+            role="student",
+            text="Is the homework page 12 or 13?",
+            at=start + timedelta(minutes=50),
+        )
+        end = start + timedelta(hours=1)
+        record(db, "transcript.ready", session_id=lesson, at=end, payload={"segments": 5})
+        await apply(db, lesson, Action.END, now=end)
+        return lesson
 
 
 async def poll(what: str, check: Any, within: float) -> Any:
@@ -172,13 +208,7 @@ async def review_as_tutor(
     """The tutor, with the keyboard alone: log in, open the draft from the desk, check a
     citation against the transcript, rewrite the summary for families, save, approve."""
     axe = Axe()
-    await page.goto(f"{BASE}/app")
-    await page.wait_for_selector("#login-form")
-    await page.keyboard.type(who["email"])
-    await page.keyboard.press("Tab")
-    await page.keyboard.type(who["password"])
-    await page.keyboard.press("Enter")
-    await page.wait_for_selector("ul.reviews a")
+    await log_in_by_keyboard(page, who, landing="ul.reviews a")
     result["desk"] = {"main": await main_text(page)}
     result["axe"]["desk"] = await axe_check(page, axe)
     await page.screenshot(path=str(shots / "app-desk.png"), full_page=True)
@@ -261,41 +291,21 @@ async def seed_no_show(client: httpx.AsyncClient, coordinator: dict[str, str]) -
 
 
 async def _book_started(tutor_id: str, student_id: str) -> str:
-    from api.settings import Settings
-    from core.database import create_engine, create_sessionmaker
-    from scheduling.bookings import book_session
+    """A lesson that began 12 minutes ago, the student in it since its first minute."""
     from scheduling.models import Student
-    from sessions.models import PresenceType
-    from sessions.service import record_presence
 
-    engine = create_engine(Settings())
-    try:
-        async with create_sessionmaker(engine)() as db, db.begin():
-            student = await db.get(Student, student_id)
-            assert student is not None
-            now = datetime.now(UTC)
-            start = now - timedelta(minutes=12)
-            live = await book_session(
-                db,
-                org_id=student.org_id,
-                tutor_id=tutor_id,
-                student_ids=[student_id],
-                subject="mathematics",
-                scheduled_start=start,
-                scheduled_end=start + timedelta(hours=1),
-                now=start - timedelta(days=1),
-            )
-            await record_presence(
-                db,
-                session_id=live.id,
-                participant_id=student.user_id,
-                role="student",
-                type_=PresenceType.JOINED,
-                at=start + timedelta(minutes=1),
-            )
-            return live.id
-    finally:
-        await engine.dispose()
+    async with _database() as db:
+        student = await db.get(Student, student_id)
+        assert student is not None
+        start = datetime.now(UTC) - timedelta(minutes=12)
+        return await _book(
+            db,
+            org_id=student.org_id,
+            tutor_id=tutor_id,
+            student_id=student_id,
+            start=start,
+            joined=[(student.user_id, "student", start + timedelta(minutes=1))],
+        )
 
 
 async def coordinate(
@@ -305,13 +315,7 @@ async def coordinate(
     weekly series that clashes with the demo lesson (each conflict is shown), and again
     from tomorrow (booked). The keyboard alone, but for the date and time inputs."""
     axe = Axe()
-    await page.goto(f"{BASE}/app")
-    await page.wait_for_selector("#login-form")
-    await page.keyboard.type(who["email"])
-    await page.keyboard.press("Tab")
-    await page.keyboard.type(who["password"])
-    await page.keyboard.press("Enter")
-    await page.wait_for_selector("ul.exceptions")
+    await log_in_by_keyboard(page, who, landing="ul.exceptions")
     result["today"] = {"main": await main_text(page)}
     result["axe"]["today"] = await axe_check(page, axe)
     await page.screenshot(path=str(shots / "app-today.png"), full_page=True)
@@ -359,6 +363,18 @@ async def coordinate(
     await page.keyboard.press("Enter")
     await poll("the series to be booked", lambda: said("Booked"), 10)
     result["booking_made"] = await page.inner_text(".outcome")
+
+
+async def log_in_by_keyboard(page: Page, who: dict[str, str], *, landing: str) -> None:
+    """Open the app, type the login (the email field has the focus) and wait for the
+    role's home page to show ``landing``."""
+    await page.goto(f"{BASE}/app")
+    await page.wait_for_selector("#login-form")
+    await page.keyboard.type(who["email"])
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(who["password"])
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(landing)
 
 
 async def main_text(page: Page) -> str:
