@@ -40,6 +40,7 @@ from api.routes import (
     students,
     substitutes,
     tutors,
+    unsubscribe,
     utilisation,
 )
 from api.routing import Router, error_response
@@ -92,6 +93,7 @@ def build_router() -> Router:
         agenda,
         dead_letters,
         pages,
+        unsubscribe,
         home,
     ):
         router.include(module.router)

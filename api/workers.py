@@ -47,6 +47,7 @@ def build_handlers(services: Services) -> list[Handler]:
         *lifecycle_handlers(clock=services.clock.now),
         GuardianNotices(
             app_url=services.settings.public_url.rstrip("/") + "/app",
+            secret=services.secret,
             mail_from=services.settings.mail_from,
         ),
         SubstitutionNotices(mail_from=services.settings.mail_from),

@@ -13,6 +13,7 @@ from notifications.models import DeliveryKind
 from notifications.queue import queue_guardian_notice
 from notifications.substitution_notices import queue_substitution_notices
 from notifications.transport import sender_address
+from notifications.unsubscribe import Stop, stop_token
 from scheduling.models import User
 
 ABSENCE = "student_absent"
@@ -44,14 +45,28 @@ class GuardianNotices(_Notices):
     name = "guardian_notices"
     types = frozenset({"exception.raised", "summary.approved"})
 
-    def __init__(self, *, app_url: str, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
+    def __init__(
+        self, *, app_url: str, secret: str, mail_from: str = "Liveclass <no-reply@localhost>"
+    ) -> None:
         super().__init__(mail_from=mail_from)
         self._app_url = app_url
+        self._secret = secret
+        # The server's base: the stop links live at /unsubscribe/<token>, outside the app.
+        self._base = app_url.removesuffix("/app")
+
+    def _stop_link(self, stop: Stop) -> str:
+        return f"{self._base}/unsubscribe/{stop_token(stop, secret=self._secret)}"
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         payload = event.payload
         if event.type == "exception.raised" and payload.get("kind") == ABSENCE:
-            await self._queue(db, event, DeliveryKind.ABSENCE_NOTICE, [payload["student_id"]], {})
+            await self._queue(
+                db,
+                event,
+                DeliveryKind.ABSENCE_NOTICE,
+                [payload["student_id"]],
+                {"stop_link": self._stop_link},
+            )
         elif event.type == "summary.approved":
             by = payload.get("by")
             approver = await db.get(User, by) if isinstance(by, str) else None
@@ -68,6 +83,7 @@ class GuardianNotices(_Notices):
                     "approver_name": approver.display_name if approver is not None else None,
                     "after_minutes": payload.get("after_minutes"),
                     "app_url": self._app_url,
+                    "stop_link": self._stop_link,
                 },
             )
 

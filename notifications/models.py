@@ -93,6 +93,9 @@ class Delivery(Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     text_body: Mapped[str | None] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
+    # The one-click stop for this kind of email (notifications.unsubscribe), for the
+    # List-Unsubscribe headers; None where the email has none (tutors', changes).
+    unsubscribe_url: Mapped[str | None] = mapped_column(String(1000))
     # Derived from ``key``, so every resend of this email carries the same Message-ID.
     message_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus, "delivery_status"))

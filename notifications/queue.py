@@ -30,6 +30,7 @@ from notifications.templates import (
     render,
     zone,
 )
+from notifications.unsubscribe import STOPS, Stop
 from scheduling.models import Guardian, Guardianship, LiveSession, Student
 
 log = get_logger("liveclass.sessions.notifications")
@@ -59,6 +60,7 @@ def new_delivery(
     message_domain: str,
     skip: str | None,
     rendered: Rendered | None,
+    unsubscribe_url: str | None = None,
 ) -> Delivery:
     """One row of the delivery log: ``pending`` and due now with its body, or
     ``skipped`` with the reason and no body (``rendered`` is then ignored)."""
@@ -81,6 +83,7 @@ def new_delivery(
     )
     if skip is None and rendered is not None:
         row.subject, row.text_body, row.html_body = rendered.subject, rendered.text, rendered.html
+        row.unsubscribe_url = unsubscribe_url
     return row
 
 
@@ -120,7 +123,9 @@ async def queue_guardian_notice(
         context: kind-specific values: ``summary`` (the parent-friendly text) for
             ``session_summary``, with how it was approved (``automatic``,
             ``approver_name``, ``after_minutes``; see ``templates.approval_note``) and
-            ``app_url`` (the web app's address, for its links);
+            ``app_url`` (the web app's address, for its links); for every kind that a
+            guardian can stop (``notifications.unsubscribe.STOPS``), ``stop_link``: a
+            ``Stop`` to the URL of its one-click stop;
             ``new_tutor_name`` and ``old_tutor_name`` for ``tutor_substituted``.
         message_domain: the right-hand side of the Message-ID (the From domain).
 
@@ -156,6 +161,7 @@ async def queue_guardian_notice(
         if key in existing:
             continue
         reason = skip_reason(kind, link)
+        values = None if reason else _values(kind, student, guardian, live, context)
         row = new_delivery(
             key=key,
             kind=kind,
@@ -168,9 +174,8 @@ async def queue_guardian_notice(
             now=now,
             message_domain=message_domain,
             skip=reason,
-            rendered=None
-            if reason
-            else render(kind, _values(kind, student, guardian, live, context)),
+            rendered=None if values is None else render(kind, values),
+            unsubscribe_url=None if values is None else values.get("stop_url"),
         )
         db.add(row)
         written.append(row)
@@ -202,6 +207,11 @@ def _values(
         "student_name": student.user.display_name,
         "session_subject": live.subject,
     }
+    stop_link = context.get("stop_link")
+    if kind in STOPS:
+        if not callable(stop_link):
+            raise InvalidNotice(f"a {kind.value} needs its one-click 'stop_link'")
+        values["stop_url"] = str(stop_link(Stop(guardian.id, student.id, STOPS[kind])))
     if kind is DeliveryKind.ABSENCE_NOTICE:
         values["scheduled_local"] = local_time(live.scheduled_start, tz)
     elif kind is DeliveryKind.TUTOR_SUBSTITUTED:

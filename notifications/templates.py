@@ -63,7 +63,7 @@ LETTERS: dict[DeliveryKind, Letter] = {
             "$scheduled_local.\n\n"
             "If you expected them to be there, please get in touch with your coordinator.\n\n"
             "You receive this because you are $student_name's guardian at Liveclass. "
-            "Ask your coordinator to change which emails you get.\n"
+            "Stop these emails about missed sessions with one click: $stop_url\n"
         ),
         html=Template(
             "<p>Dear $guardian_name,</p>\n"
@@ -71,6 +71,10 @@ LETTERS: dict[DeliveryKind, Letter] = {
             "</strong> session scheduled for <strong>$scheduled_local</strong>.</p>\n"
             "<p>If you expected them to be there, please get in touch with your "
             "coordinator.</p>"
+        ),
+        footer=Template(
+            "You receive this because you are $student_name's guardian at Liveclass. "
+            '<a href="$stop_url">Stop these emails about missed sessions</a>.'
         ),
     ),
     DeliveryKind.SESSION_SUMMARY: Letter(
@@ -82,6 +86,7 @@ LETTERS: dict[DeliveryKind, Letter] = {
             "$approval\n\n"
             "Read it, and the summaries before it, in your family portal:\n$summary_url\n\n"
             "You receive this because you are $student_name's guardian at Liveclass. "
+            "Stop these summaries with one click: $stop_url\n"
             "Choose which emails you get, and what Liveclass may do with $student_name's "
             "lessons, at $family_url\n"
         ),
@@ -96,7 +101,8 @@ LETTERS: dict[DeliveryKind, Letter] = {
         ),
         footer=Template(
             "You receive this because you are $student_name's guardian at Liveclass. "
-            '<a href="$family_url">Choose which emails you get</a>, and what Liveclass may do '
+            '<a href="$stop_url">Stop these summaries</a>, or '
+            '<a href="$family_url">choose which emails you get</a> and what Liveclass may do '
             "with $student_name's lessons."
         ),
     ),

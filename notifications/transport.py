@@ -52,6 +52,10 @@ def build_message(delivery: Delivery, *, mail_from: str) -> bytes:
     msg["Date"] = format_datetime(delivery.created_at)
     msg["Message-ID"] = delivery.message_id
     msg["Auto-Submitted"] = "auto-generated"
+    if delivery.unsubscribe_url:
+        # RFC 8058: mail clients offer their own "Unsubscribe" and POST it here.
+        msg["List-Unsubscribe"] = f"<{delivery.unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(delivery.text_body or "")
     msg.add_alternative(delivery.html_body or "", subtype="html")
     return msg.as_bytes()

@@ -213,3 +213,22 @@ async def test_0013_adds_and_removes_only_chat_lines(empty_database: str) -> Non
             assert await conn.run_sync(_tables) == before
     finally:
         await engine.dispose()
+
+
+async def test_0014_adds_and_removes_only_the_stop_link_column(empty_database: str) -> None:
+    engine = create_async_engine(empty_database)
+    try:
+        await upgrade(engine, "0014")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("notification_deliveries")}
+            )
+        assert "unsubscribe_url" in columns
+        await downgrade(engine, "0013")
+        async with engine.connect() as conn:
+            after = await conn.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("notification_deliveries")}
+            )
+        assert after == columns - {"unsubscribe_url"}
+    finally:
+        await engine.dispose()

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from notifications import queue_guardian_notice
 from scheduling.models import Guardianship
 from tests.conftest import NOW, World
+from tests.notifications.test_notifications import stop_link
 
 
 async def _seed(app: Starlette, world: World) -> None:
@@ -26,7 +27,7 @@ async def _seed(app: Starlette, world: World) -> None:
                 student_id=world.ids[student],
                 session_id=world.ids[session],
                 event_id=f"evt_{student}",
-                context={},
+                context={"stop_link": stop_link},
                 now=NOW,
             )
 

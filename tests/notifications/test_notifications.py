@@ -49,13 +49,21 @@ from notifications import (
 )
 from notifications._smtp import hold
 from notifications.templates import approval_note
+from notifications.unsubscribe import Stop, stop_token
 from scheduling.models import Guardian, Guardianship, User
 from sessions.events import record
-from tests.conftest import NOW, World
+from tests.conftest import NOW, SECRET, World
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 FROM = "Liveclass <no-reply@school.example>"
 APP_URL = "https://liveclass.school.example/app"
+
+
+def stop_link(stop: Stop) -> str:
+    """A guardian email's one-click stop, as the handler would make it."""
+    return f"https://liveclass.school.example/unsubscribe/{stop_token(stop, secret=SECRET)}"
+
+
 SUMMARY = "Worked through fractions <carefully>; practise 10 minutes a day."
 
 
@@ -175,7 +183,7 @@ async def raise_absence(app: Starlette, world: World, *students: str) -> list[st
 async def run_handlers(app: Starlette, clock: FixedClock) -> None:
     bus = EmbeddedBus(
         app.state.services.sessionmaker,
-        [GuardianNotices(app_url=APP_URL, mail_from=FROM)],
+        [GuardianNotices(app_url=APP_URL, secret=SECRET, mail_from=FROM)],
         clock=clock.now,
     )
     await bus.dispatch_once()
@@ -345,7 +353,7 @@ async def test_the_same_event_handled_twice_queues_one_delivery(
         occurred_at=NOW,
         payload={"kind": "student_absent", "student_id": world.ids["s1"]},
     )
-    handler = GuardianNotices(app_url=APP_URL, mail_from=FROM)
+    handler = GuardianNotices(app_url=APP_URL, secret=SECRET, mail_from=FROM)
     for _ in range(2):
         async with app.state.services.sessionmaker() as db, db.begin():
             await handler.handle(db, event)
@@ -440,7 +448,7 @@ async def test_two_dispatchers_racing_over_fifty_emails_send_fifty(
                 student_id=world.ids["s1"],
                 session_id=world.ids["ses1"],
                 event_id=f"evt_{n:02d}",
-                context={},
+                context={"stop_link": stop_link},
                 now=NOW,
             )
 
@@ -625,7 +633,7 @@ async def test_a_worker_killed_with_sigkill_mid_run_sends_each_notice_once(
                 student_id=world.ids["s1"],
                 session_id=world.ids["ses1"],
                 event_id=f"evt_{n:02d}",
-                context={},
+                context={"stop_link": stop_link},
                 now=NOW,
             )
     worker = await asyncio.create_subprocess_exec(

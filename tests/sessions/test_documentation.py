@@ -46,7 +46,7 @@ from sessions.models import (
 )
 from sessions.review import REVIEW_PROMISE, approve_due
 from sessions.session_exceptions import detect_due
-from tests.conftest import NOW, World
+from tests.conftest import NOW, SECRET, World
 from tests.notifications.test_notifications import (
     APP_URL,
     FROM,
@@ -110,7 +110,7 @@ def handlers(app: Starlette, settings: Settings | None = None) -> list[Handler]:
     return [
         TranscriptionHandler(services.transcriber),
         DraftingHandler(settings or services.settings, clock=services.clock.now),
-        GuardianNotices(app_url=APP_URL, mail_from=FROM),
+        GuardianNotices(app_url=APP_URL, secret=SECRET, mail_from=FROM),
     ]
 
 
@@ -377,6 +377,28 @@ async def test_the_tutor_edits_and_approves_and_the_guardian_gets_one_email(
     assert f"{APP_URL}#/summaries/{ses}" in body.get_content()
     assert f"{APP_URL}#/family" in body.get_content()
     assert "Ask your coordinator" not in body.get_content()
+    # One click stops these summaries: the mail client's own button (RFC 8058) or the link.
+    message = got[world.users["g1"].email]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    stop = message["List-Unsubscribe"].strip("<>")
+    assert stop in body.get_content() and stop.startswith("http")
+    path = stop[stop.index("/unsubscribe/") :]
+    page = await client.get(path)  # a mail scanner opening it stops nothing
+    assert page.status_code == 200 and "Stop these emails" in page.text
+    assert "form-action 'self'" in page.headers["content-security-policy"]
+    wants = f"/api/v1/guardians/{world.ids['g1']}"
+    [link] = (await client.get(wants, headers=world.as_("g1"))).json()["students"]
+    assert link["notify_summaries"] is True
+    done = await client.post(
+        path,
+        content="List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200 and "no longer get the summary" in done.text
+    [link] = (await client.get(wants, headers=world.as_("g1"))).json()["students"]
+    assert link["notify_summaries"] is False and link["notify_absences"] is True
+    forged = await client.post(path[:-4] + "AAAA")
+    assert forged.status_code == 404 and "not one Liveclass sent" in forged.text
 
 
 async def test_a_draft_is_approved_automatically_after_the_configured_delay(
