@@ -6,6 +6,7 @@ import { api, el, say, show, when } from "./ui.js";
 export function coordinatorRoutes() {
   return [
     [/^#\/today$/, today],
+    [/^#\/calendar$/, calendarPage],
     [/^#\/book$/, book],
   ];
 }
@@ -279,4 +280,173 @@ async function book() {
     outcome,
   ]);
   say("");
+}
+
+// --- a week's calendar per tutor or student: move and cancel in place --------------------
+
+const calendar = { who: null, monday: null }; // what the page last showed
+
+function mondayOf(date) {
+  const day = new Date(date);
+  day.setHours(0, 0, 0, 0);
+  day.setDate(day.getDate() - ((day.getDay() + 6) % 7));
+  return day;
+}
+
+function localInput(iso) {
+  // A datetime-local value in this browser's zone, from an ISO time.
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+const ASKED = [
+  ["organisation", "The school"],
+  ["tutor", "The tutor"],
+  ["student", "The student or family"],
+];
+
+async function calendarPage() {
+  say("Loading…");
+  const [tutors, students] = await Promise.all([
+    api("GET", "/api/v1/tutors?limit=200"),
+    api("GET", "/api/v1/students?limit=200"),
+  ]);
+  calendar.who = calendar.who || (tutors.items[0] ? `tutors/${tutors.items[0].id}` : null);
+  calendar.monday = calendar.monday || mondayOf(new Date());
+  const whose = el(
+    "select",
+    { id: "calendar-who" },
+    el("optgroup", { label: "Tutors" }, tutors.items.map((t) => el("option", { value: `tutors/${t.id}`, selected: calendar.who === `tutors/${t.id}` }, t.display_name))),
+    el("optgroup", { label: "Students" }, students.items.map((s) => el("option", { value: `students/${s.id}`, selected: calendar.who === `students/${s.id}` }, s.display_name))),
+  );
+  whose.addEventListener("change", () => {
+    calendar.who = whose.value;
+    calendarPage();
+  });
+  const shift = (days) => () => {
+    calendar.monday = new Date(calendar.monday.getTime() + days * 24 * 3600 * 1000);
+    calendarPage();
+  };
+  const week = el("div", { class: "week" });
+  show("Calendar", [
+    el("div", { class: "field" }, el("label", { for: "calendar-who" }, "Whose calendar"), whose),
+    el(
+      "div",
+      { class: "actions" },
+      el("button", { type: "button", onclick: shift(-7) }, "Previous week"),
+      el("button", { type: "button", onclick: () => { calendar.monday = mondayOf(new Date()); calendarPage(); } }, "This week"),
+      el("button", { type: "button", onclick: shift(7) }, "Next week"),
+    ),
+    week,
+  ]);
+  if (calendar.who) await showWeek(week);
+  say("");
+}
+
+async function showWeek(box) {
+  const start = calendar.monday;
+  const end = new Date(start.getTime() + 7 * 24 * 3600 * 1000);
+  const agenda = await api(
+    "GET",
+    `/api/v1/${calendar.who}/calendar?start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}&limit=200`,
+  );
+  const days = [];
+  for (let n = 0; n < 7; n++) {
+    const day = new Date(start.getTime() + n * 24 * 3600 * 1000);
+    const key = day.toDateString();
+    const entries = agenda.items.filter((e) => new Date(e.scheduled_start).toDateString() === key);
+    days.push(
+      el(
+        "li",
+        { class: "day" },
+        el("h2", {}, day.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long" })),
+        entries.length ? el("ul", {}, entries.map(entryItem)) : el("p", { class: "hint" }, "No lessons."),
+      ),
+    );
+  }
+  box.replaceChildren(
+    el("p", { class: "hint" }, `Times in your browser's zone; ${agenda.time_zone} is theirs.`),
+    el("ol", { class: "days" }, days),
+  );
+}
+
+function entryItem(e) {
+  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const names = e.students.map((s) => s.name || "a student").join(", ");
+  const panel = el("div", { class: "change" });
+  const open = e.status === "scheduled" || e.status === "open";
+  const asked = (id) =>
+    el("div", { class: "field" }, el("label", { for: id }, "Who asked"), el("select", { id }, ASKED.map(([v, n]) => el("option", { value: v }, n))));
+  const moveForm = () => {
+    const id = `move-${e.session_id}`;
+    const when = el("input", { type: "datetime-local", id, value: localInput(e.scheduled_start), required: true });
+    const length = Date.parse(e.scheduled_end) - Date.parse(e.scheduled_start);
+    const form = el(
+      "form",
+      {
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const startAt = new Date(when.value);
+          try {
+            await api("PATCH", `/api/v1/sessions/${encodeURIComponent(e.session_id)}`, {
+              scheduled_start: startAt.toISOString(),
+              scheduled_end: new Date(startAt.getTime() + length).toISOString(),
+              requested_by: form.querySelector("select").value,
+            });
+            await calendarPage();
+            say(`Moved ${e.subject} to ${startAt.toLocaleString([], { dateStyle: "full", timeStyle: "short" })}; everyone is emailed.`);
+          } catch (error) {
+            say(`Not moved: ${error.message}`, { error: true });
+            panel.append(el("ul", { class: "conflicts" }, error.details.map((d) => el("li", {}, d.message))));
+          }
+        },
+      },
+      el("div", { class: "field" }, el("label", { for: id }, "New start (your time)"), when),
+      asked(`${id}-asked`),
+      el("button", { type: "submit", class: "primary" }, "Move it"),
+    );
+    panel.replaceChildren(form);
+    when.focus();
+  };
+  const cancelForm = () => {
+    const id = `cancel-${e.session_id}`;
+    const reason = el("input", { type: "text", id: `${id}-reason`, maxlength: 500 });
+    const form = el(
+      "form",
+      {
+        onsubmit: async (event) => {
+          event.preventDefault();
+          try {
+            const done = await api("POST", `/api/v1/sessions/${encodeURIComponent(e.session_id)}/cancel`, {
+              requested_by: form.querySelector("select").value,
+              reason: reason.value.trim() || null,
+            });
+            await calendarPage();
+            say(
+              done.late_cancellation
+                ? `Cancelled, and flagged late: less notice than the policy asks. Everyone is emailed.`
+                : "Cancelled; everyone is emailed.",
+            );
+          } catch (error) {
+            say(`Not cancelled: ${error.message}`, { error: true });
+          }
+        },
+      },
+      asked(`${id}-asked`),
+      el("div", { class: "field" }, el("label", { for: `${id}-reason` }, "Reason (shown in the timeline)"), reason),
+      el("button", { type: "submit", class: "primary" }, "Cancel the lesson"),
+    );
+    panel.replaceChildren(form);
+    form.querySelector("select").focus();
+  };
+  return el(
+    "li",
+    { class: e.status === "cancelled" ? "cancelled" : undefined, "data-session": e.session_id },
+    el("time", { datetime: e.scheduled_start }, `${time(e.scheduled_start)}–${time(e.scheduled_end)}`),
+    ` ${e.subject}: ${e.tutor_name} with ${names} · `,
+    el("span", { class: `state ${e.status}` }, e.status.replace("_", " ")),
+    open ? [" ", el("button", { type: "button", onclick: moveForm }, "Move"), el("button", { type: "button", onclick: cancelForm }, "Cancel")] : null,
+    panel,
+  );
 }

@@ -133,6 +133,7 @@ function navigation(role) {
     tutor: [["#/desk", "My desk"]],
     coordinator: [
       ["#/today", "Today"],
+      ["#/calendar", "Calendar"],
       ["#/book", "Book a series"],
     ],
   }[role] || [];

@@ -309,7 +309,12 @@ async def _book_started(tutor_id: str, student_id: str) -> str:
 
 
 async def coordinate(
-    page: Page, who: dict[str, str], demo_start: str, shots: Path, result: dict[str, Any]
+    page: Page,
+    who: dict[str, str],
+    demo_session: str,
+    demo_start: str,
+    shots: Path,
+    result: dict[str, Any],
 ) -> None:
     """The coordinator: give the no-show's lesson to the best substitute, then book a
     weekly series that clashes with the demo lesson (each conflict is shown), and again
@@ -363,6 +368,54 @@ async def coordinate(
     await page.keyboard.press("Enter")
     await poll("the series to be booked", lambda: said("Booked"), 10)
     result["booking_made"] = await page.inner_text(".outcome")
+
+    # The calendar: Taylor's week holds the demo lesson; cancel it as the family asked.
+    result["tabbed_to_calendar"] = await tab_to(page, "e.getAttribute('href') === '#/calendar'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#calendar-who")
+    await page.focus("#calendar-who")
+    await page.keyboard.type("Taylor")
+    await page.wait_for_selector(f"li[data-session='{demo_session}']")
+    result["calendar"] = {"main": await main_text(page)}
+    result["axe"]["calendar"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-calendar.png"), full_page=True)
+    result["shots"].append("app-calendar.png")
+    result["tabbed_to_cancel"] = await tab_to(
+        page,
+        f"e.textContent === 'Cancel' && e.closest('li').dataset.session === '{demo_session}'",
+        presses=120,
+    )
+    await page.keyboard.press("Enter")  # the form opens on "Who asked"
+    await page.keyboard.type("The student")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("Sam is unwell")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await poll("the cancellation", lambda: said("Cancelled"), 10)
+    result["status_after_cancel"] = await page.inner_text("#status")
+    # Next week's first lesson of the series, an hour later.
+    this_week = await page.inner_text("li.day h2")
+    result["tabbed_to_next_week"] = await tab_to(page, "e.textContent === 'Next week'")
+    await page.keyboard.press("Enter")
+
+    async def next_week_shown() -> bool:
+        heading = await page.query_selector("li.day h2")
+        return heading is not None and await heading.inner_text() != this_week
+
+    await poll("next week's calendar", next_week_shown, 10)
+    await page.wait_for_selector("li.day li[data-session] button")
+    moved = await page.evaluate(
+        "document.querySelector('li.day li[data-session] button').closest('li').dataset.session"
+    )
+    await page.click(f"li[data-session='{moved}'] >> text=Move")
+    field = f"#move-{moved}"
+    shown = await page.input_value(field)  # YYYY-MM-DDTHH:MM, the browser's zone
+    later = f"{datetime.fromisoformat(shown) + timedelta(hours=1):%Y-%m-%dT%H:%M}"
+    await page.fill(field, later)
+    await page.click(f"li[data-session='{moved}'] >> text=Move it")
+    await poll("the move", lambda: said("Moved"), 10)
+    result["status_after_move"] = await page.inner_text("#status")
+    result["moved"] = moved
 
 
 async def log_in_by_keyboard(page: Page, who: dict[str, str], *, landing: str) -> None:
@@ -574,7 +627,15 @@ async def run(out: Path, shots: Path) -> None:
                     f"/api/v1/sessions/{demo['session_id']}", headers=coordinator
                 )
                 demo_start = demo_session.json()["scheduled_start"].replace("Z", "+00:00")
-                await coordinate(page, creds["coordinator"], demo_start, shots, result)
+                await coordinate(
+                    page, creds["coordinator"], demo["session_id"], demo_start, shots, result
+                )
+                cancelled = await client.get(
+                    f"/api/v1/sessions/{demo['session_id']}", headers=coordinator
+                )
+                result["demo_after"] = {
+                    k: cancelled.json()[k] for k in ("status", "late_cancellation", "cancelled_by")
+                }
                 ses = result["no_show"]["session_id"]
                 got = (await client.get(f"/api/v1/sessions/{ses}", headers=coordinator)).json()
                 result["no_show_session_after"] = {"tutor_id": got["tutor_id"]}

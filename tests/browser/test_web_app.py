@@ -162,8 +162,25 @@ def test_the_coordinator_sees_a_series_conflict_explained_then_books_it(
     assert journey["tabbed_to_book"] and journey["tabbed_to_submit"]
 
 
+def test_the_coordinator_cancels_late_and_moves_a_lesson_from_the_calendar(
+    journey: dict[str, Any],
+) -> None:
+    """Taylor's week shows the demo lesson; cancelled at the family's request the day of
+    it, it is flagged late; next week's first lesson of the series moves an hour."""
+    assert "Taylor Tutor with Sam Student" in journey["calendar"]["main"]
+    assert journey["tabbed_to_calendar"] and journey["tabbed_to_cancel"]
+    assert journey["status_after_cancel"].startswith("Cancelled, and flagged late")
+    assert journey["demo_after"] == {
+        "status": "cancelled",
+        "late_cancellation": True,
+        "cancelled_by": "student",
+    }
+    assert journey["status_after_move"].startswith("Moved mathematics to ")
+
+
 @pytest.mark.parametrize(
-    "page", ["desk", "review", "login", "summary", "family", "lessons", "today", "book"]
+    "page",
+    ["desk", "review", "login", "summary", "family", "lessons", "today", "book", "calendar"],
 )
 def test_axe_finds_no_serious_or_critical_violations(journey: dict[str, Any], page: str) -> None:
     assert journey["axe"][page] == [], journey["axe"][page]
@@ -183,4 +200,4 @@ def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
     shots = journey["shots_dir"]
     for name in journey["shots"]:
         assert (shots / name).stat().st_size > 10_000, name
-    assert len(journey["shots"]) == 8
+    assert len(journey["shots"]) == 9
