@@ -99,15 +99,15 @@ async def check_conflicts(
     tutor = await db.scalar(select(Tutor).where(Tutor.id == tutor_id).with_for_update(of=Tutor))
     if tutor is None:
         raise InvalidReference("tutor_id", "tutor", tutor_id)
-    students = {
-        s.id: s.level
-        for s in await db.scalars(
+    found = list(
+        await db.scalars(
             select(Student)
             .where(Student.id.in_(list(student_ids)))
             .order_by(Student.id)
             .with_for_update(of=Student)
         )
-    }
+    )
+    students = {s.id: s.level for s in found}
     attending = select(SessionStudent.session_id).where(
         SessionStudent.student_id.in_(list(student_ids))
     )
@@ -127,6 +127,7 @@ async def check_conflicts(
             start=s.scheduled_start,
             end=s.scheduled_end,
             cancelled=s.status is SessionStatus.CANCELLED,
+            subject=s.subject,
         )
         for s in rows
     ]
@@ -138,6 +139,7 @@ async def check_conflicts(
         end=scheduled_end,
         student_levels=students,
         session_id=session_id,
+        student_names={s.id: s.user.display_name for s in found},
     )
     conflicts = find_conflicts(proposal, existing, await load_schedule(db, tutor))
     if conflicts:

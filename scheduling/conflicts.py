@@ -76,6 +76,8 @@ class Proposal:
     end: datetime
     student_levels: dict[str, str | None] = field(default_factory=dict)
     session_id: str | None = None
+    # Display names, for messages a coordinator reads; an id stands in for one missing.
+    student_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Booked:
     start: datetime
     end: datetime
     cancelled: bool = False
+    subject: str = ""  # named in messages when known
 
 
 @dataclass(frozen=True)
@@ -163,11 +166,14 @@ def _double_bookings(
     for s in others:
         if not me.overlaps(Interval(s.start, s.end)):
             continue
+        # The clashing lesson by its subject where known (a coordinator knows lessons by
+        # what and when, not by id), its id kept for whoever looks it up.
+        what = f"{s.subject} (session {s.id})" if s.subject else f"session {s.id}"
         if s.tutor_id == p.tutor_id:
             out.append(
                 ScheduleConflict(
                     ConflictCode.TUTOR_DOUBLE_BOOKED,
-                    f"the tutor already teaches session {s.id} at {_span(s, zone)}; "
+                    f"the tutor already teaches {what} at {_span(s, zone)}; "
                     "choose another time or another tutor",
                     "tutor_id",
                     session_id=s.id,
@@ -177,7 +183,8 @@ def _double_bookings(
             out.append(
                 ScheduleConflict(
                     ConflictCode.STUDENT_DOUBLE_BOOKED,
-                    f"student {sid} is already in session {s.id} at {_span(s, zone)}; "
+                    f"{p.student_names.get(sid, f'student {sid}')} is already in {what} at "
+                    f"{_span(s, zone)}; "
                     "choose another time or leave them out",
                     "student_ids",
                     session_id=s.id,

@@ -113,6 +113,10 @@ async def test_reschedule_and_delete(
     r = await client.patch(url, json={"scheduled_end": _iso(3), "student_ids": both}, headers=h)
     assert r.status_code == 409  # s2 is in ses2 from 1 h to 2 h
     assert r.json()["error"]["code"] == "booking_conflict"
+    # Said as a coordinator knows it: the student by name, the lesson by its subject.
+    [detail] = r.json()["error"]["details"]
+    name = world.users["s2"].display_name
+    assert detail["message"].startswith(f"{name} is already in maths (session "), detail
     r = await client.patch(
         url,
         json={"scheduled_start": _iso(2), "scheduled_end": _iso(3), "student_ids": both},

@@ -155,8 +155,9 @@ def test_the_coordinator_sees_a_series_conflict_explained_then_books_it(
     student, and nothing is booked; from tomorrow all four lessons are."""
     refused = journey["booking_refused"]
     assert refused.startswith("Not booked")
-    assert "the tutor already teaches session" in refused
-    assert "is already in session" in refused  # the student too
+    # Named as a coordinator knows them: the lesson by its subject, the student by name.
+    assert "the tutor already teaches mathematics (session " in refused
+    assert "Sam Student is already in mathematics (session " in refused
     made = journey["booking_made"]
     assert made.startswith("Booked: 4 lessons") and made.count("\n") >= 4
     assert journey["tabbed_to_book"] and journey["tabbed_to_submit"]
