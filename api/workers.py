@@ -26,6 +26,7 @@ from notifications import (
 )
 from notifications.reminders import ReminderSweep
 from notifications.transport import sender_address
+from notifications.unsubscribe import stop_links
 from sessions.documentation import DraftingHandler, TranscriptionHandler
 from sessions.lifecycle_handlers import lifecycle_handlers
 from sessions.timers import SweepStep, TimerPolicy, sweep_forever
@@ -82,11 +83,16 @@ def timer_policy(settings: Settings) -> TimerPolicy:
     )
 
 
-def sweep_steps(settings: Settings) -> list[SweepStep]:
+def sweep_steps(settings: Settings, secret: str) -> list[SweepStep]:
     """What else runs on the sweep's beat: the reminders (24 h and 1 h before), with
-    Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain."""
+    Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain and, for guardians, the one-click
+    stop (signed with ``secret``)."""
     domain = sender_address(settings.mail_from).rpartition("@")[2] or "localhost"
-    return [ReminderSweep(message_domain=domain)]
+    return [
+        ReminderSweep(
+            message_domain=domain, stop_link=stop_links(settings.public_url, secret=secret)
+        )
+    ]
 
 
 def build_event_bus(services: Services, *, consume: bool) -> EventBus:
@@ -160,7 +166,7 @@ class Runner:
                         self._sweep_policy,
                         interval=interval,
                         stop=self._stopping,
-                        steps=sweep_steps(self._services.settings),
+                        steps=sweep_steps(self._services.settings, self._services.secret),
                     ),
                     name="lifecycle-sweep",
                 )

@@ -13,7 +13,7 @@ from notifications.models import DeliveryKind
 from notifications.queue import queue_guardian_notice
 from notifications.substitution_notices import queue_substitution_notices
 from notifications.transport import sender_address
-from notifications.unsubscribe import Stop, stop_token
+from notifications.unsubscribe import stop_links
 from scheduling.models import User
 
 ABSENCE = "student_absent"
@@ -50,12 +50,8 @@ class GuardianNotices(_Notices):
     ) -> None:
         super().__init__(mail_from=mail_from)
         self._app_url = app_url
-        self._secret = secret
-        # The server's base: the stop links live at /unsubscribe/<token>, outside the app.
-        self._base = app_url.removesuffix("/app")
-
-    def _stop_link(self, stop: Stop) -> str:
-        return f"{self._base}/unsubscribe/{stop_token(stop, secret=self._secret)}"
+        # The stop links live at /unsubscribe/<token> on the server, outside the app.
+        self._stop_link = stop_links(app_url.removesuffix("/app"), secret=secret)
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         payload = event.payload

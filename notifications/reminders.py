@@ -27,7 +27,7 @@ after its 24 h reminder went out gets the 1 h one only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ from core.logging import get_logger
 from notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
 from notifications.queue import message_id_for, skip_reason
 from notifications.templates import join_names, lead_time, local_time, render, zone
+from notifications.unsubscribe import STOPS, Stop
 from scheduling.models import (
     Guardian,
     Guardianship,
@@ -114,6 +115,7 @@ async def queue_due_reminders(
     *,
     ahead: Iterable[timedelta] = DEFAULT_AHEAD,
     message_domain: str = "localhost",
+    stop_link: Callable[[Stop], str] | None = None,
 ) -> int:
     """Write the reminders due at ``now``; the caller commits. Returns how many emails
     were queued to send (skipped rows are written too, but not counted).
@@ -121,6 +123,8 @@ async def queue_due_reminders(
     Args:
         ahead: how long before the start each reminder is due (24 h and 1 h).
         message_domain: the right-hand side of each Message-ID (the From domain).
+        stop_link: a guardian's one-click stop to its URL (``notifications.
+            unsubscribe``); with it, each guardian's reminder carries its stop.
     """
     offsets = sorted({o for o in ahead if o > timedelta(0)})
     if not offsets:
@@ -157,7 +161,9 @@ async def queue_due_reminders(
             people = await recipients(db, live)
             shared = await _session_values(db, live)
             for recipient in people:
-                queued += await _write(db, live, offset, recipient, now, message_domain, shared)
+                queued += await _write(
+                    db, live, offset, recipient, now, message_domain, shared, stop_link
+                )
     return queued
 
 
@@ -238,6 +244,7 @@ async def _write(
     now: datetime,
     message_domain: str,
     shared: dict[str, str],
+    stop_link: Callable[[Stop], str] | None = None,
 ) -> int:
     """Insert one reminder unless its key exists (another worker's, committed or not);
     1 if an email was queued."""
@@ -261,6 +268,9 @@ async def _write(
     }
     if recipient.skip is None:
         tz = zone(recipient.time_zone)
+        stop = None
+        if stop_link is not None and recipient.role is RecipientRole.GUARDIAN:
+            stop = stop_link(Stop(recipient.profile_id, recipient.student_id, STOPS[KIND]))
         rendered = render(
             KIND,
             {
@@ -269,10 +279,18 @@ async def _write(
                 "student_name": shared[f"student:{recipient.student_id}"],
                 "scheduled_local": local_time(live.scheduled_start, tz),
                 "starts_in": lead_time(live.scheduled_start - now),
+                "stop_line": f"Stop these reminders with one click: {stop}"
+                if stop
+                else "Choose which emails you get in your family portal.",
             },
             role=recipient.role,
         )
-        values.update(subject=rendered.subject, text_body=rendered.text, html_body=rendered.html)
+        values.update(
+            subject=rendered.subject,
+            text_body=rendered.text,
+            html_body=rendered.html,
+            unsubscribe_url=stop,
+        )
     written = await db.scalar(_insert_ignoring_duplicate_key(db, values))
     if written is None:
         return 0  # another worker wrote this reminder first
@@ -386,10 +404,15 @@ class ReminderSweep:
     message_domain: str = "localhost"
     ahead: tuple[timedelta, ...] = DEFAULT_AHEAD
     name: str = "reminder"
+    stop_link: Callable[[Stop], str] | None = None  # guardians' one-click stops
 
     async def __call__(self, db: AsyncSession, now: datetime) -> int:
         queued = await queue_due_reminders(
-            db, now, ahead=self.ahead, message_domain=self.message_domain
+            db,
+            now,
+            ahead=self.ahead,
+            message_domain=self.message_domain,
+            stop_link=self.stop_link,
         )
         if queued:
             log.info("reminders queued", count=queued)

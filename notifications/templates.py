@@ -216,13 +216,16 @@ REMINDERS: dict[RecipientRole, Letter] = {
             "$student_name's $session_subject session with $tutor_name starts "
             "$scheduled_local (in $starts_in).\n\n"
             "You receive this because you are $student_name's guardian at Liveclass. "
-            "Ask your coordinator to change which emails you get.\n"
+            "$stop_line\n"
         ),
         html=Template(
             "<p>Dear $recipient_name,</p>\n"
             "<p><strong>$student_name</strong>'s <strong>$session_subject</strong> "
             "session with <strong>$tutor_name</strong> is coming up.</p>\n"
             "<p>It starts <strong>$scheduled_local</strong> (in $starts_in).</p>"
+        ),
+        footer=Template(
+            "You receive this because you are $student_name's guardian at Liveclass. $stop_line"
         ),
     ),
 }

@@ -10,13 +10,14 @@ It only ever turns a switch off; turning one back on is the family portal's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
 
 from notifications.models import DeliveryKind
 
-__all__ = ["STOPS", "Stop", "read_stop_token", "stop_token"]
+__all__ = ["STOPS", "Stop", "read_stop_token", "stop_links", "stop_token"]
 
 # Which switch of the guardianship each kind of guardian email obeys.
 STOPS: dict[DeliveryKind, str] = {
@@ -56,3 +57,13 @@ def read_stop_token(token: str, *, secret: str) -> Stop:
     if stop.term not in STOPS.values():
         raise ValueError("this link names no kind of email")
     return stop
+
+
+def stop_links(base_url: str, *, secret: str) -> Callable[[Stop], str]:
+    """The URL of each stop on the server at ``base_url`` (``LIVECLASS_PUBLIC_URL``)."""
+    base = base_url.rstrip("/")
+
+    def link(stop: Stop) -> str:
+        return f"{base}/unsubscribe/{stop_token(stop, secret=secret)}"
+
+    return link

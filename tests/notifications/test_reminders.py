@@ -37,6 +37,7 @@ from tests.notifications.test_notifications import (
     set_link,
     settle,
     smtp,
+    stop_link,
 )
 
 DOMAIN = "school.example"
@@ -81,7 +82,7 @@ async def add_guardian(app: Starlette, world: World, guardian: str, student: str
 async def remind(app: Starlette, at: datetime) -> int:
     """One reminder pass at ``at``, committed, as a worker's sweep makes it."""
     async with app.state.services.sessionmaker() as db, db.begin():
-        return await queue_due_reminders(db, at, message_domain=DOMAIN)
+        return await queue_due_reminders(db, at, message_domain=DOMAIN, stop_link=stop_link)
 
 
 async def send(app: Starlette, clock: FixedClock, mail: MailServer, at: datetime) -> int:
@@ -169,6 +170,11 @@ async def test_reminders_go_24h_and_1h_before_to_the_tutor_the_student_and_each_
     assert "Zoë <b>Bold</b>'s maths session with Person t1" in text
     assert "Zoë &lt;b&gt;Bold&lt;/b&gt;" in html and "<b>Bold</b>" not in html
     assert "09:00 (UTC)" in parts(first[address("g2")])[0]
+    # A guardian's reminder carries its one-click stop; the tutor's and student's do not.
+    stop = guardian["List-Unsubscribe"].strip("<>")
+    assert "/unsubscribe/" in stop and f"Stop these reminders with one click: {stop}" in text
+    assert guardian["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert tutor["List-Unsubscribe"] is None and student["List-Unsubscribe"] is None
 
     hour_before = start - timedelta(hours=1)
     assert await remind(app, hour_before - timedelta(seconds=1)) == 0
