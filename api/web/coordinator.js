@@ -1,7 +1,7 @@
 // The coordinator console: today's lessons and the exceptions to handle (acknowledge,
 // resolve with a note, or give a no-show's lesson to a ranked substitute), and booking
 // a weekly series, with each conflict the API finds shown in place.
-import { api, el, say, show, when } from "./ui.js";
+import { api, app, el, say, show, when } from "./ui.js";
 
 export function coordinatorRoutes() {
   return [
@@ -38,8 +38,119 @@ const KINDS = {
   drafting_failed: "Drafting failed",
 };
 
-async function today() {
-  say("Loading…");
+// --- the ops feed: Server-Sent Events read with fetch (EventSource sends no bearer header)
+
+function follow(onEvent, onStop) {
+  const controller = new AbortController();
+  (async () => {
+    const response = await fetch("/api/v1/ops/feed", {
+      headers: { authorization: `Bearer ${app.token}`, accept: "text/event-stream" },
+      signal: controller.signal,
+    });
+    if (!response.ok) throw new Error(`the live feed answered ${response.status}`);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the live feed ended");
+      buffer += value;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let type = "message";
+        let data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) type = line.slice(7);
+          else if (line.startsWith("data: ")) data += line.slice(6);
+        }
+        if (data) onEvent(type, JSON.parse(data));
+      }
+    }
+  })().catch((error) => {
+    if (error.name !== "AbortError") onStop(error);
+  });
+  return () => controller.abort();
+}
+
+// session id -> snapshot room; user id, tutor id or student id -> their name
+const live = { rooms: new Map(), names: new Map() };
+
+function roomTitle(room) {
+  const students = (room.student_ids || []).map((id) => live.names.get(id) || "a student");
+  const tutor = live.names.get(room.tutor_id);
+  const who = students.length ? ` with ${students.join(", ")}` : "";
+  return `${room.subject || "Lesson"}${who}${tutor ? `, taught by ${tutor}` : ""} (${room.status})`;
+}
+
+function liveRooms(box) {
+  const rooms = [...live.rooms.values()];
+  if (!rooms.length) {
+    box.replaceChildren(el("p", {}, "No room is open now."));
+    return;
+  }
+  box.replaceChildren(
+    el(
+      "ul",
+      { class: "rooms" },
+      rooms.map((room) =>
+        el(
+          "li",
+          { "data-room": room.id },
+          el("strong", {}, roomTitle(room)),
+          room.present.length
+            ? ` · in the room: ${room.present
+                .map((p) => `${live.names.get(p.participant_id) || "someone"} (${p.role}, since ${new Date(p.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })})`)
+                .join(", ")}`
+            : " · nobody in the room",
+        ),
+      ),
+    ),
+  );
+}
+
+// One ops-feed event on Today: the rooms follow joins, leaves and ends; the lists below
+// refresh unless a coordinator is writing a note there.
+function onLiveEvent(type, data, boxes) {
+  if (type === "snapshot") {
+    live.rooms = new Map(data.sessions.map((room) => [room.id, room]));
+    liveRooms(boxes.rooms);
+    return;
+  }
+  const room = live.rooms.get(data.session_id);
+  const who = data.payload && data.payload.participant_id;
+  if (type === "participant.joined" && room && who) {
+    room.present = [...room.present.filter((p) => p.participant_id !== who), { participant_id: who, role: data.payload.role, since: data.occurred_at }];
+  } else if (type === "participant.left" && room && who) {
+    room.present = room.present.filter((p) => p.participant_id !== who);
+  } else if (["session.opened", "session.started"].includes(type)) {
+    const status = type === "session.opened" ? "open" : "live";
+    if (room) room.status = status;
+    else live.rooms.set(data.session_id, { id: data.session_id, status, subject: "", present: [] });
+  } else if (["session.ended", "session.cancelled", "session.no_show"].includes(type)) {
+    live.rooms.delete(data.session_id);
+  }
+  liveRooms(boxes.rooms);
+  clearTimeout(boxes.timer);
+  boxes.timer = setTimeout(() => refreshLists(boxes), 300);
+}
+
+async function refreshLists(boxes) {
+  // Someone writing a note, or with the focus on an exception's button, keeps their place:
+  // the page says that something changed instead of redrawing under them.
+  const writing = [...document.querySelectorAll("li.exception textarea")].some((t) => t.value.trim());
+  if (writing || boxes.exceptions.contains(document.activeElement)) {
+    boxes.changed.hidden = false;
+    return;
+  }
+  const fresh = await todayLists();
+  boxes.exceptions.replaceChildren(...fresh.exceptions);
+  boxes.lessons.replaceChildren(...fresh.lessons);
+  boxes.count.textContent = fresh.title;
+  boxes.changed.hidden = true;
+}
+
+async function todayLists() {
   const start = new Date();
   start.setHours(0, 0, 0, 0);
   const end = new Date(start.getTime() + 24 * 3600 * 1000);
@@ -64,12 +175,50 @@ async function today() {
       ),
     ),
   );
-  show("Today", [
-    el("h2", {}, `Exceptions to handle (${exceptions.length})`),
-    cards.length ? el("ul", { class: "exceptions" }, cards) : el("p", {}, "Nothing needs you: no open exceptions."),
-    el("h2", {}, "Lessons today"),
-    rows.length ? el("ul", { class: "sessions" }, rows) : el("p", {}, "No lessons today."),
+  return {
+    title: `Exceptions to handle (${exceptions.length})`,
+    exceptions: cards.length ? [el("ul", { class: "exceptions" }, cards)] : [el("p", {}, "Nothing needs you: no open exceptions.")],
+    lessons: rows.length ? [el("ul", { class: "sessions" }, rows)] : [el("p", {}, "No lessons today.")],
+  };
+}
+
+async function today() {
+  say("Loading…");
+  const [lists, tutors, students] = await Promise.all([
+    todayLists(),
+    api("GET", "/api/v1/tutors?limit=200"),
+    api("GET", "/api/v1/students?limit=200"),
   ]);
+  for (const person of [...tutors.items, ...students.items]) {
+    live.names.set(person.user_id, person.display_name);
+    live.names.set(person.id, person.display_name);
+  }
+  const boxes = {
+    rooms: el("div", { class: "live", "aria-live": "polite" }, el("p", {}, "Connecting to the live feed…")),
+    count: el("h2", {}, lists.title),
+    exceptions: el("div", {}, lists.exceptions),
+    lessons: el("div", {}, lists.lessons),
+    changed: el(
+      "p",
+      { class: "changed", hidden: true, role: "status" },
+      "Something changed since this list was drawn. ",
+      el("button", { type: "button", onclick: () => today() }, "Refresh"),
+    ),
+    timer: null,
+  };
+  show("Today", [
+    el("h2", {}, "In the rooms now"),
+    boxes.rooms,
+    boxes.count,
+    boxes.changed,
+    boxes.exceptions,
+    el("h2", {}, "Lessons today"),
+    boxes.lessons,
+  ]);
+  app.leave = follow(
+    (type, data) => onLiveEvent(type, data, boxes),
+    (error) => boxes.rooms.replaceChildren(el("p", {}, `The live view stopped (${error.message}); reload to follow again.`)),
+  );
   say("");
 }
 

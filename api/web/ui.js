@@ -10,6 +10,7 @@ export const app = {
   zone: undefined, // the reader's own time zone, from their profile; unset: the browser's
   route: null,
   onExpired: () => {}, // the API said 401 to a stored token: log in again
+  leave: null, // what the page shown now must close when another replaces it
 };
 window.liveclassApp = app;
 
@@ -93,6 +94,12 @@ export function when(iso, { dateOnly = false } = {}) {
 // Replace the main area with a page: its heading takes the focus, so a screen reader
 // (and a keyboard) starts there, and the tab's title names it.
 export function show(title, content) {
+  // The page being left lets go of what it held open (the coordinator's live feed).
+  if (app.leave) {
+    const leave = app.leave;
+    app.leave = null;
+    leave();
+  }
   const heading = el("h1", { tabindex: "-1" }, title);
   $("main").replaceChildren(heading, ...content.filter((part) => part !== null && part !== undefined));
   document.title = `${title} · Liveclass`;

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
@@ -315,12 +315,25 @@ async def coordinate(
     demo_start: str,
     shots: Path,
     result: dict[str, Any],
+    acknowledge_elsewhere: Callable[[], Awaitable[None]],
 ) -> None:
     """The coordinator: give the no-show's lesson to the best substitute, then book a
     weekly series that clashes with the demo lesson (each conflict is shown), and again
     from tomorrow (booked). The keyboard alone, but for the date and time inputs."""
     axe = Axe()
     await log_in_by_keyboard(page, who, landing="ul.exceptions")
+
+    async def rooms_shown() -> bool:
+        return "Alex Amber (student, since" in await page.inner_text("div.live")
+
+    await poll("the live feed's snapshot", rooms_shown, 15)
+    # Live: an exception acknowledged elsewhere shows here without a reload.
+    await acknowledge_elsewhere()
+
+    async def acknowledged_shown() -> bool:
+        return "; acknowledged." in await main_text(page)
+
+    await poll("the ops feed to bring the change", acknowledged_shown, 15)
     result["today"] = {"main": await main_text(page)}
     result["axe"]["today"] = await axe_check(page, axe)
     await page.screenshot(path=str(shots / "app-today.png"), full_page=True)
@@ -627,8 +640,28 @@ async def run(out: Path, shots: Path) -> None:
                     f"/api/v1/sessions/{demo['session_id']}", headers=coordinator
                 )
                 demo_start = demo_session.json()["scheduled_start"].replace("Z", "+00:00")
+
+                async def acknowledge_elsewhere() -> None:
+                    """Another coordinator acknowledges yesterday's no-recording exception."""
+                    xs = await client.get(
+                        "/api/v1/exceptions?kind=no_recording&status=open", headers=coordinator
+                    )
+                    for x in xs.json()["items"]:
+                        r = await client.post(
+                            f"/api/v1/exceptions/{x['id']}/acknowledge",
+                            json={"note": "looking into it"},
+                            headers=coordinator,
+                        )
+                        r.raise_for_status()
+
                 await coordinate(
-                    page, creds["coordinator"], demo["session_id"], demo_start, shots, result
+                    page,
+                    creds["coordinator"],
+                    demo["session_id"],
+                    demo_start,
+                    shots,
+                    result,
+                    acknowledge_elsewhere,
                 )
                 cancelled = await client.get(
                     f"/api/v1/sessions/{demo['session_id']}", headers=coordinator

@@ -140,6 +140,10 @@ def test_the_coordinator_gives_a_no_shows_lesson_to_the_ranked_substitute(
     lesson, and the exception is resolved."""
     today = journey["today"]["main"]
     assert "Tutor has not joined: mathematics with Alex Amber, taught by Riley Rivers" in today
+    # Live from the ops feed: who is in each room, and a change made elsewhere.
+    assert "mathematics with Alex Amber, taught by Riley Rivers (live)" in today
+    assert "in the room: Alex Amber (student, since" in today
+    assert "No recording: mathematics with Sam Student" in today and "; acknowledged." in today
     assert journey["tabbed_to_find"] and journey["tabbed_to_give"]
     assert "Morgan Moss" in journey["substitutes"]
     assert "qualified for mathematics" in journey["substitutes"]
