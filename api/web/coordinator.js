@@ -8,6 +8,7 @@ export function coordinatorRoutes() {
     [/^#\/today$/, today],
     [/^#\/calendar$/, calendarPage],
     [/^#\/book$/, book],
+    [/^#\/messages$/, messagesPage],
   ];
 }
 
@@ -599,3 +600,95 @@ function entryItem(e) {
     panel,
   );
 }
+
+// --- emails and failed events ------------------------------------------------------
+
+const STATUSES = ["", "pending", "sent", "skipped", "failed"];
+
+async function messagesPage() {
+  say("Loading…");
+  const filter = el(
+    "select",
+    { id: "email-status" },
+    STATUSES.map((s) => el("option", { value: s, selected: s === (messages.status || "") }, s ? s : "every state")),
+  );
+  filter.addEventListener("change", () => {
+    messages.status = filter.value;
+    messagesPage();
+  });
+  const query = messages.status ? `&status=${encodeURIComponent(messages.status)}` : "";
+  const [emails, letters] = await Promise.all([
+    api("GET", `/api/v1/notifications?limit=100${query}`),
+    api("GET", "/api/v1/dead-letters?limit=100"),
+  ]);
+  const cell = (text) => el("td", {}, text ?? "");
+  const emailRows = emails.items.map((d) =>
+    el(
+      "tr",
+      { "data-status": d.status },
+      cell(when(d.created_at)),
+      cell(d.kind.replaceAll("_", " ")),
+      cell(d.to_address),
+      cell(d.subject),
+      cell(d.status),
+      cell(d.skip_reason || d.last_error || (d.attempts ? `${d.attempts} attempt(s)` : "")),
+    ),
+  );
+  const letterRows = letters.items.map((x) =>
+    el(
+      "tr",
+      {},
+      cell(when(x.failed_at)),
+      cell(x.handler),
+      cell(x.event_type),
+      cell(x.session_id),
+      cell(String(x.attempts)),
+      cell(x.last_error.slice(0, 200)),
+      el(
+        "td",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            onclick: async () => {
+              try {
+                await api("POST", `/api/v1/dead-letters/${encodeURIComponent(x.handler)}/${encodeURIComponent(x.event_id)}/replay`);
+                await messagesPage();
+                say(`Replayed: ${x.handler} gets ${x.event_type} again.`);
+              } catch (error) {
+                say(error.message, { error: true });
+              }
+            },
+          },
+          "Replay",
+        ),
+      ),
+    ),
+  );
+  const table = (caption, heads, rows) =>
+    el(
+      "table",
+      {},
+      el("caption", {}, caption),
+      el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows),
+    );
+  show("Emails and failures", [
+    el("div", { class: "field" }, el("label", { for: "email-status" }, "Show emails in"), filter),
+    emailRows.length
+      ? table(`Emails (${emails.total}, newest first)`, ["Queued", "Kind", "To", "Subject", "State", "Why / tries"], emailRows)
+      : el("p", {}, "No emails in this state."),
+    el("h2", {}, "Failed events"),
+    letterRows.length
+      ? table(
+          "Events a handler gave up on: replay one once its cause is fixed",
+          ["Failed", "Handler", "Event", "Session", "Tries", "Last error", ""],
+          letterRows,
+        )
+      : el("p", {}, "No failed events: every handler is up to date."),
+  ]);
+  say("");
+}
+
+const messages = { status: "" };

@@ -135,6 +135,7 @@ function navigation(role) {
       ["#/today", "Today"],
       ["#/calendar", "Calendar"],
       ["#/book", "Book a series"],
+      ["#/messages", "Emails and failures"],
     ],
   }[role] || [];
   const nav = $("nav");

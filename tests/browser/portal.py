@@ -430,6 +430,15 @@ async def coordinate(
     result["status_after_move"] = await page.inner_text("#status")
     result["moved"] = moved
 
+    # What was emailed, and what failed: the summary the guardian got is there, sent.
+    result["tabbed_to_messages"] = await tab_to(page, "e.getAttribute('href') === '#/messages'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#email-status")
+    result["messages"] = {"main": await main_text(page)}
+    result["axe"]["messages"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-messages.png"), full_page=True)
+    result["shots"].append("app-messages.png")
+
 
 async def log_in_by_keyboard(page: Page, who: dict[str, str], *, landing: str) -> None:
     """Open the app, type the login (the email field has the focus) and wait for the

@@ -183,9 +183,28 @@ def test_the_coordinator_cancels_late_and_moves_a_lesson_from_the_calendar(
     assert journey["status_after_move"].startswith("Moved mathematics to ")
 
 
+def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str, Any]) -> None:
+    """The guardian's summary email is listed as sent, with its subject; no event failed."""
+    main = journey["messages"]["main"]
+    assert journey["tabbed_to_messages"]
+    assert "Sam Student's mathematics session on" in main and "sent" in main
+    assert "No failed events" in main
+
+
 @pytest.mark.parametrize(
     "page",
-    ["desk", "review", "login", "summary", "family", "lessons", "today", "book", "calendar"],
+    [
+        "desk",
+        "review",
+        "login",
+        "summary",
+        "family",
+        "lessons",
+        "today",
+        "book",
+        "calendar",
+        "messages",
+    ],
 )
 def test_axe_finds_no_serious_or_critical_violations(journey: dict[str, Any], page: str) -> None:
     assert journey["axe"][page] == [], journey["axe"][page]
@@ -205,4 +224,4 @@ def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
     shots = journey["shots_dir"]
     for name in journey["shots"]:
         assert (shots / name).stat().st_size > 10_000, name
-    assert len(journey["shots"]) == 9
+    assert len(journey["shots"]) == 10
