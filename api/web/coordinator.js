@@ -9,6 +9,7 @@ export function coordinatorRoutes() {
     [/^#\/calendar$/, calendarPage],
     [/^#\/book$/, book],
     [/^#\/messages$/, messagesPage],
+    [/^#\/people$/, peoplePage],
   ];
 }
 
@@ -692,3 +693,75 @@ async function messagesPage() {
 }
 
 const messages = { status: "" };
+
+// --- people: tutors, students, and each family's consents ------------------------------
+
+async function peoplePage() {
+  say("Loading…");
+  const [tutors, students, guardians] = await Promise.all([
+    api("GET", "/api/v1/tutors?limit=200"),
+    api("GET", "/api/v1/students?limit=200"),
+    api("GET", "/api/v1/guardians?limit=200"),
+  ]);
+  const names = new Map(students.items.map((s) => [s.id, s.display_name]));
+  const cell = (text) => el("td", {}, text ?? "");
+  const yes = (on) => (on ? "yes" : "no");
+  const table = (caption, heads, rows) =>
+    el(
+      "table",
+      {},
+      el("caption", {}, caption),
+      el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows),
+    );
+  show("People", [
+    table(
+      `Tutors (${tutors.total})`,
+      ["Name", "Email", "Subjects", "Levels", "Time zone"],
+      tutors.items.map((t) => el("tr", {}, cell(t.display_name), cell(t.email), cell((t.subjects || []).join(", ")), cell((t.levels || []).join(", ")), cell(t.time_zone))),
+    ),
+    table(
+      `Students (${students.total})`,
+      ["Name", "Email", "Level", "Time zone"],
+      students.items.map((s) => el("tr", {}, cell(s.display_name), cell(s.email), cell(s.level), cell(s.time_zone))),
+    ),
+    table(
+      `Guardians and their consents (${guardians.total})`,
+      ["Guardian", "Email", "Child", "Recording", "AI processing", "Emails"],
+      guardians.items.flatMap((g) =>
+        (g.students.length ? g.students : [null]).map((link) =>
+          el(
+            "tr",
+            {},
+            cell(g.display_name),
+            cell(g.email),
+            cell(link ? names.get(link.student_id) || link.student_id : "no child linked"),
+            cell(link ? yes(link.recording_consent) : ""),
+            cell(link ? yes(link.ai_processing_consent) : ""),
+            cell(
+              link
+                ? link.notify_email
+                  ? [
+                      link.notify_summaries && "summaries",
+                      link.notify_absences && "absences",
+                      link.notify_reminders && "reminders",
+                    ]
+                      .filter(Boolean)
+                      .join(", ") || "none"
+                  : "none"
+                : "",
+            ),
+          ),
+        ),
+      ),
+    ),
+    el(
+      "p",
+      { class: "hint" },
+      "Families change their own consents and emails in their portal; each change holds at once. Qualifications, availability and limits are set through the API for now (",
+      el("a", { href: "/docs" }, "API reference"),
+      ").",
+    ),
+  ]);
+  say("");
+}

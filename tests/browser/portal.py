@@ -430,6 +430,13 @@ async def coordinate(
     result["status_after_move"] = await page.inner_text("#status")
     result["moved"] = moved
 
+    # People: the guardian's consents as the guardian left them (AI processing off).
+    result["tabbed_to_people"] = await tab_to(page, "e.getAttribute('href') === '#/people'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("table caption")
+    result["people"] = {"main": await main_text(page)}
+    result["axe"]["people"] = await axe_check(page, axe)
+
     # What was emailed, and what failed: the summary the guardian got is there, sent.
     result["tabbed_to_messages"] = await tab_to(page, "e.getAttribute('href') === '#/messages'")
     await page.keyboard.press("Enter")

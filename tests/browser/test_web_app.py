@@ -183,6 +183,18 @@ def test_the_coordinator_cancels_late_and_moves_a_lesson_from_the_calendar(
     assert journey["status_after_move"].startswith("Moved mathematics to ")
 
 
+def test_the_coordinator_sees_each_familys_consents_as_the_family_left_them(
+    journey: dict[str, Any],
+) -> None:
+    """Glenn turned AI processing off for Sam in the portal: People shows it so."""
+    assert journey["tabbed_to_people"]
+    rows = [r for r in journey["people"]["main"].splitlines() if r.startswith("Glenn Guardian")]
+    assert rows == [
+        "Glenn Guardian\tguardian@demo.example.org\tSam Student\tyes\tno\t"
+        "summaries, absences, reminders"
+    ], rows
+
+
 def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str, Any]) -> None:
     """The guardian's summary email is listed as sent, with its subject; no event failed."""
     main = journey["messages"]["main"]
@@ -203,6 +215,7 @@ def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str
         "today",
         "book",
         "calendar",
+        "people",
         "messages",
     ],
 )
