@@ -10,6 +10,7 @@ export function coordinatorRoutes() {
     [/^#\/book$/, book],
     [/^#\/messages$/, messagesPage],
     [/^#\/people$/, peoplePage],
+    [/^#\/requests$/, requestsPage],
   ];
 }
 
@@ -762,6 +763,105 @@ async function peoplePage() {
       el("a", { href: "/docs" }, "API reference"),
       ").",
     ),
+  ]);
+  say("");
+}
+
+// --- requests and matching ---------------------------------------------------------------
+
+async function requestsPage() {
+  say("Loading…");
+  const [requests, students] = await Promise.all([
+    api("GET", "/api/v1/requests?status=open&limit=200"),
+    api("GET", "/api/v1/students?limit=200"),
+  ]);
+  const names = new Map(students.items.map((s) => [s.id, s.display_name]));
+  const span = (w) =>
+    `${new Date(w.start).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" })}–${new Date(w.end).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+  const items = requests.items.map((r) => {
+    const box = el("div", { class: "candidates" });
+    const offer = async () => {
+      say("Ranking the tutors who could take it…");
+      try {
+        const ranked = await api("GET", `/api/v1/requests/${encodeURIComponent(r.id)}/candidates`);
+        const heading = el("h3", { tabindex: "-1" }, "Tutors who could take it, best first");
+        box.replaceChildren(
+          heading,
+          ranked.candidates.length
+            ? el(
+                "ol",
+                {},
+                ranked.candidates.map((c) =>
+                  el(
+                    "li",
+                    {},
+                    el("strong", {}, c.display_name),
+                    ` · ${span({ start: c.start, end: c.end })}`,
+                    el("ul", { class: "reasons" }, c.reasons.map((reason) => el("li", {}, reason))),
+                    el(
+                      "button",
+                      {
+                        type: "button",
+                        onclick: async () => {
+                          try {
+                            await api("POST", `/api/v1/requests/${encodeURIComponent(r.id)}/book`, { tutor_id: c.tutor_id, start: c.start });
+                            await requestsPage();
+                            say(`Booked ${names.get(r.student_id) || "the student"} with ${c.display_name}, ${span({ start: c.start, end: c.end })}.`);
+                          } catch (error) {
+                            say(`Not booked: ${error.message}`, { error: true });
+                          }
+                        },
+                      },
+                      `Book with ${c.display_name}`,
+                    ),
+                  ),
+                ),
+              )
+            : el("p", {}, "No tutor is qualified and free in its windows."),
+          ranked.excluded.length
+            ? el(
+                "details",
+                {},
+                el("summary", {}, `Why ${ranked.excluded.length} other tutor(s) are left out`),
+                el("ul", {}, ranked.excluded.map((x) => el("li", {}, `${x.display_name}: ${x.reasons.join("; ")}`))),
+              )
+            : null,
+        );
+        say("");
+        heading.focus();
+      } catch (error) {
+        say(error.message, { error: true });
+      }
+    };
+    return el(
+      "li",
+      { class: "request", "data-request": r.id },
+      el("h2", {}, `${names.get(r.student_id) || r.student_id}: ${r.subject} (${r.level}), ${r.duration_minutes} min`),
+      el("p", { class: "meta" }, `Could meet: ${r.windows.map(span).join("; ")}`, r.note ? `. ${r.note}` : ""),
+      el("button", { type: "button", onclick: offer }, "Find tutors"),
+      box,
+    );
+  });
+  const matchAll = el("button", { type: "button", class: "primary" }, "Match and book every open request");
+  matchAll.addEventListener("click", async () => {
+    matchAll.disabled = true;
+    say("Matching…");
+    try {
+      const done = await api("POST", "/api/v1/requests/match", { book: true });
+      await requestsPage();
+      say(
+        `Booked ${done.booked.length}; ${done.not_booked.length} refused when booked; ` +
+          `${done.expired.length} with no room left in their windows.`,
+      );
+    } catch (error) {
+      say(error.message, { error: true });
+      matchAll.disabled = false;
+    }
+  });
+  show("Requests", [
+    items.length
+      ? [el("p", {}, matchAll), el("ul", { class: "requests" }, items)]
+      : el("p", {}, "No open requests: every student who asked has a tutor."),
   ]);
   say("");
 }

@@ -135,6 +135,7 @@ function navigation(role) {
       ["#/today", "Today"],
       ["#/calendar", "Calendar"],
       ["#/book", "Book a series"],
+      ["#/requests", "Requests"],
       ["#/people", "People"],
       ["#/messages", "Emails and failures"],
     ],

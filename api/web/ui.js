@@ -101,7 +101,7 @@ export function show(title, content) {
     leave();
   }
   const heading = el("h1", { tabindex: "-1" }, title);
-  $("main").replaceChildren(heading, ...content.filter((part) => part !== null && part !== undefined));
+  $("main").replaceChildren(heading, ...content.flat().filter((part) => part !== null && part !== undefined));
   document.title = `${title} · Liveclass`;
   heading.focus();
 }

@@ -279,6 +279,23 @@ async def seed_no_show(client: httpx.AsyncClient, coordinator: dict[str, str]) -
             )
             r.raise_for_status()
     session_id = await _book_started(made["riley"], made["alex"])
+    # Alex asks for a weekly maths tutor: a request, waiting for a coordinator to match.
+    day = (datetime.now(UTC) + timedelta(days=2)).replace(
+        hour=14, minute=0, second=0, microsecond=0
+    )
+    r = await client.post(
+        "/api/v1/requests",
+        json={
+            "student_id": made["alex"],
+            "subject": "mathematics",
+            "level": "year-9",
+            "windows": [{"start": day.isoformat(), "end": (day + timedelta(hours=3)).isoformat()}],
+            "duration_minutes": 60,
+        },
+        headers=coordinator,
+    )
+    r.raise_for_status()
+    made["request"] = r.json()["id"]
 
     async def raised() -> bool:
         r = await client.get(
@@ -436,6 +453,26 @@ async def coordinate(
     await page.wait_for_selector("table caption")
     result["people"] = {"main": await main_text(page)}
     result["axe"]["people"] = await axe_check(page, axe)
+
+    # Requests: Alex's, matched by hand: the ranked tutors, then Book with the first.
+    result["tabbed_to_requests"] = await tab_to(page, "e.getAttribute('href') === '#/requests'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("li.request")
+    result["tabbed_to_find_tutors"] = await tab_to(page, "e.textContent === 'Find tutors'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(".candidates ol")
+    result["candidates"] = await page.inner_text(".candidates")
+    result["axe"]["requests"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-requests.png"), full_page=True)
+    result["shots"].append("app-requests.png")
+    result["tabbed_to_book_request"] = await tab_to(page, "e.textContent.startsWith('Book with ')")
+    await page.keyboard.press("Enter")
+    try:
+        await poll("the request to be booked", lambda: said("Booked Alex Amber with"), 10)
+    except TimeoutError:
+        result["status_stuck"] = await page.inner_text("#status")
+        raise
+    result["status_after_request"] = await page.inner_text("#status")
 
     # What was emailed, and what failed: the summary the guardian got is there, sent.
     result["tabbed_to_messages"] = await tab_to(page, "e.getAttribute('href') === '#/messages'")
@@ -692,6 +729,10 @@ async def run(out: Path, shots: Path) -> None:
                     f"/api/v1/exceptions?session_id={ses}&kind=tutor_no_show", headers=coordinator
                 )
                 result["no_show_exceptions_after"] = [x["status"] for x in xs.json()["items"]]
+                request = await client.get(
+                    f"/api/v1/requests/{result['no_show']['request']}", headers=coordinator
+                )
+                result["request_after"] = request.json()["status"]
                 await ctx.close()
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"

@@ -195,6 +195,16 @@ def test_the_coordinator_sees_each_familys_consents_as_the_family_left_them(
     ], rows
 
 
+def test_the_coordinator_matches_a_request_by_hand(journey: dict[str, Any]) -> None:
+    """Alex's request: Find tutors ranks those qualified and free, each with its slot and
+    reasons; Book with the first books it, and the request is booked."""
+    assert journey["tabbed_to_requests"] and journey["tabbed_to_find_tutors"]
+    assert "Tutors who could take it, best first" in journey["candidates"]
+    assert journey["tabbed_to_book_request"]
+    assert journey["status_after_request"].startswith("Booked Alex Amber with")
+    assert journey["request_after"] == "booked"
+
+
 def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str, Any]) -> None:
     """The guardian's summary email is listed as sent, with its subject; no event failed."""
     main = journey["messages"]["main"]
@@ -216,6 +226,7 @@ def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str
         "book",
         "calendar",
         "people",
+        "requests",
         "messages",
     ],
 )
@@ -237,4 +248,4 @@ def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
     shots = journey["shots_dir"]
     for name in journey["shots"]:
         assert (shots / name).stat().st_size > 10_000, name
-    assert len(journey["shots"]) == 10
+    assert len(journey["shots"]) == 11
