@@ -131,7 +131,14 @@ def _key(label: str) -> str:
 
 
 def _minute(dt: datetime) -> int:
+    """The whole minute ``dt`` falls in (an interval's end: the last minute it covers)."""
     return int((dt - _EPOCH).total_seconds() // 60)
+
+
+def _minute_up(dt: datetime) -> int:
+    """The first whole minute at or after ``dt`` (an interval's start: a window that opens
+    at 14:00:00.5 has room from 14:01, and a slot offered at 14:00 would not fit it)."""
+    return -int(-(dt - _EPOCH).total_seconds() // 60)
 
 
 def _at(minute: int) -> datetime:
@@ -227,7 +234,7 @@ def _prepare(t: TutorSnapshot, start: datetime, end: datetime) -> _Tutor:
         )
         if full_day or full_week:
             busy.append(local_interval(day, 0, MINUTES_PER_DAY, zone))
-    free = [(_minute(iv.start), _minute(iv.end)) for iv in subtract(available, busy)]
+    free = [(_minute_up(iv.start), _minute(iv.end)) for iv in subtract(available, busy)]
     return _Tutor(
         snap=t,
         id=t.id,
@@ -288,7 +295,7 @@ class _Index:
         """Every feasible start (UTC minutes) for each qualified tutor with any, by tutor id."""
         duration = math.ceil(r.duration.total_seconds() / 60)
         busy = self.student_busy.get(r.student_id, [])
-        windows = [(_minute(w.start), _minute(w.end)) for w in r.windows]
+        windows = [(_minute_up(w.start), _minute(w.end)) for w in r.windows]
         out: dict[str, list[int]] = {}
         for t in self.qualified(r):
             found = t.starts(windows, duration, step)
@@ -395,7 +402,7 @@ def _not_free(
 ) -> Excluded:
     # Explain with the check bookings use, at the first start the request allows.
     w = min(r.windows)
-    first = _at(-(-_minute(w.start) // step) * step)
+    first = _at(-(-_minute_up(w.start) // step) * step)
     proposal = Proposal(
         tutor_id=t.id,
         student_ids=(r.student_id,),

@@ -228,3 +228,13 @@ def test_batch_keeps_continuity_and_spreads_the_rest() -> None:
     by_request = {p.request_id: p.tutor_id for p in result.placements}
     assert by_request["own"] == "t2"
     assert set(by_request.values()) == {"t1", "t2"}
+
+
+def test_a_window_that_opens_mid_minute_offers_a_slot_inside_it() -> None:
+    """A window from 14:00:00.5 (a client sent seconds) has room from the next slot on the
+    grid: offering 14:00 gave a slot the booking then refused as outside the window."""
+    opens = utc(15, 14) + timedelta(milliseconds=500)
+    ranked = rank(request((opens, utc(15, 17))), Snapshot(tutors=(tutor("t1"),)))
+    [offer] = ranked.candidates
+    assert offer.start >= opens
+    assert offer.start + timedelta(minutes=60) <= utc(15, 17)
