@@ -85,9 +85,9 @@ async def view(url: str, seconds: float, every: float, join_within: float) -> di
             await page.goto(url)
             join = page.get_by_role("button", name="Join session")
             await join.wait_for(timeout=join_within * 1000)
-            await page.wait_for_function(
-                "!document.getElementById('join').disabled", timeout=join_within * 1000
-            )
+            # Not wait_for_function: it evaluates a string in the page, which the lesson
+            # page's Content-Security-Policy (no 'unsafe-eval') refuses.
+            await page.wait_for_selector("#join:not([disabled])", timeout=join_within * 1000)
             await join.click()
             result["joined_at"] = time.monotonic()
             end = time.monotonic() + seconds
