@@ -112,7 +112,12 @@ class _Dropped(ConnectionError):
 
 
 # Close codes after which coming back would be refused, or would fight another connection.
-_FINAL_CLOSES = {CloseCode.REPLACED, CloseCode.JOIN_REFUSED, CloseCode.SESSION_NOT_FOUND}
+_FINAL_CLOSES = {
+    CloseCode.REPLACED,
+    CloseCode.JOIN_REFUSED,
+    CloseCode.SESSION_NOT_FOUND,
+    CloseCode.SESSION_ENDED,
+}
 RECONNECT_DELAY = 0.5  # seconds between attempts while the server cannot be reached
 
 

@@ -32,6 +32,7 @@ class CloseCode:
     SESSION_NOT_FOUND = 4404
     TIMEOUT = 4408
     REPLACED = 4409
+    SESSION_ENDED = 4410  # the tutor (or a coordinator) ended the session: do not rejoin
     ROOM_FULL = 4429
 
 
@@ -197,7 +198,7 @@ class ParticipantJoined(_Message):
 class ParticipantLeft(_Message):
     type: Literal["participant.left"] = "participant.left"
     participant_id: str
-    reason: Literal["left", "disconnected", "timeout"]
+    reason: Literal["left", "disconnected", "timeout", "ended"]
 
 
 class ParticipantReconnecting(_Message):

@@ -132,6 +132,7 @@ class Connection:
         self.chat_allowance = float(CHAT_BURST)  # chat messages it may send now
         self.chat_at = time.monotonic()
         self.expired = False
+        self.ending = False  # the session was ended: this connection leaves, nothing is held
 
     async def send(self, message: BaseModel) -> None:
         """Send one message; raises ``ConnectionGone`` if the client has vanished."""
@@ -504,6 +505,8 @@ class SignalingServer:
         finally:
             proto.closed()
             await cancel_and_wait(watch)
+            if conn.ending:
+                reason = "ended"
             # A client killed mid-call must still leave the room (or, dropped, have its
             # seat held), whatever its socket does now: nothing in _leave lets a socket
             # error escape.
@@ -704,6 +707,24 @@ class SignalingServer:
         except Exception:
             log.exception("holding a seat failed", session=grant.session_id, participant=pid)
 
+    async def end_room(self, session_id: str) -> int:
+        """The session was ended: everyone in its room is let go (closed with
+        ``SESSION_ENDED``, so clients do not rejoin) and held seats are given up; each
+        leaves with reason ``ended``. Returns how many connections were closed."""
+        state = self.rooms.get(session_id)
+        if state is None:
+            return 0
+        for pid, seat in list(state.held.items()):
+            seat.timer.cancel()
+            state.held.pop(pid, None)
+            await self._remove(seat.grant, state, "ended", at=seat.since)
+        conns = list(state.connections.values())
+        for conn in conns:
+            conn.ending = True
+            await conn.close(CloseCode.SESSION_ENDED, "the session was ended")
+        log.info("room ended", session=session_id, connections=len(conns))
+        return len(conns)
+
     async def _expire(self, grant: JoinGrant, state: RoomState, grace: float) -> None:
         """The grace window ran out: the held seat's participant leaves, as of their drop."""
         await asyncio.sleep(grace)
@@ -758,7 +779,7 @@ class SignalingServer:
                 grant.session_id,
                 ParticipantLeft(
                     participant_id=pid,
-                    reason=reason if reason in ("left", "timeout") else "disconnected",
+                    reason=reason if reason in ("left", "timeout", "ended") else "disconnected",
                 ),
                 exclude=pid,
             )

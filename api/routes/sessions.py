@@ -22,8 +22,10 @@ from scheduling.bookings import book_session, find_sessions
 from scheduling.models import ChangeParty, LiveSession, Role, SessionStatus
 from sessions.changes import change_session, delete_booking
 from sessions.join_terms import join_terms, lesson_facts
+from sessions.lifecycle import Action
 from sessions.models import Presence, PresenceType
 from sessions.presence_log import presence_of
+from sessions.service import apply
 from signaling.tokens import JoinGrant, issue_join_token, verify_join_token
 
 router = Router()
@@ -265,6 +267,34 @@ async def lesson_header(call: Call, session_id: str) -> LessonOut:
         scheduled_end=facts.scheduled_end,
         status=live.status,
     )
+
+
+@router.post(
+    "/api/v1/sessions/{session_id}/lesson/end", tags=TAGS, auth=False, errors=[401, 403, 409]
+)
+async def end_lesson(call: Call, session_id: str) -> SessionOut:
+    """End the lesson for everyone, from the lesson page: its tutor's join token, sent as
+    `X-Join-Token` (a student's gets 403). The session ends (`session.ended`, as
+    `POST .../end`), and everyone in its room is let go: the signaling connections close
+    with 4410, so the pages do not rejoin. Only a `live` session can end (409)."""
+    grant = verify_join_token(
+        call.request.headers.get("x-join-token"),
+        secret=call.services.secret,
+        session_id=session_id,
+        now=call.now,
+    )
+    if grant.role != "tutor":
+        raise PermissionDenied("only the session's tutor ends the lesson; leave it instead")
+    # Its own transaction, committed before the room is let go: a page told the lesson
+    # ended must find it ended.
+    async with call.services.sessionmaker() as db, db.begin():
+        await apply(db, session_id, Action.END, now=call.now, by=grant.participant_id)
+        live = await db.get(LiveSession, session_id)
+        if live is None:
+            raise NotFound(f"no session {session_id}")
+        ended = SessionOut.of(live)
+    await call.request.app.state.signaling.end_room(session_id)
+    return ended
 
 
 @router.post("/api/v1/sessions/{session_id}/join-token", tags=TAGS, status_code=201, errors=[409])

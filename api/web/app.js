@@ -98,6 +98,38 @@ async function loadLesson() {
   tick();
   clearInterval(state.clock);
   state.clock = setInterval(tick, 1000);
+  $("end").hidden = lesson.role !== "tutor";
+}
+
+// The tutor ends the lesson for everyone: a second press within 5 s confirms (a stray
+// press must not end it, and a dialog would take the keyboard away).
+async function endLesson() {
+  const button = $("end");
+  if (!state.endArmed) {
+    state.endArmed = true;
+    button.textContent = "Press again to end the lesson for everyone";
+    clearTimeout(state.endTimer);
+    state.endTimer = setTimeout(() => {
+      state.endArmed = false;
+      button.textContent = "End the lesson for everyone";
+    }, 5000);
+    return;
+  }
+  clearTimeout(state.endTimer);
+  state.endArmed = false;
+  button.disabled = true;
+  state.ended = true; // the room closes before this answer arrives
+  const response = await fetch(`/api/v1/sessions/${encodeURIComponent(sessionId)}/lesson/end`, {
+    method: "POST",
+    headers: { accept: "application/json", "x-join-token": state.token },
+  });
+  if (!response.ok) {
+    const data = await response.json().catch(() => ({}));
+    say(`The lesson did not end: ${(data.error && data.error.message) || response.statusText}`);
+    state.ended = false;
+    button.disabled = false;
+    button.textContent = "End the lesson for everyone";
+  }
 }
 
 // The time now, and how far into the lesson (or how long until it starts).
@@ -427,9 +459,18 @@ async function connect() {
   signaling.addEventListener("close", (e) => {
     if (state.signaling !== signaling || state.leaving) return;
     if (FINAL_CLOSE_CODES.has(e.detail.code)) {
-      say(e.detail.code === 4409 ? "You joined from another tab or device." : `Disconnected: ${e.detail.reason || e.detail.code}`);
+      const why = {
+        4409: "You joined from another tab or device.",
+        4410: state.ended ? "You ended the lesson." : "The lesson has ended.",
+      }[e.detail.code];
+      say(why || `Disconnected: ${e.detail.reason || e.detail.code}`);
       teardown();
-      offerRejoin();
+      if (e.detail.code === 4410) {
+        $("call").hidden = true; // nothing to rejoin: the session is over
+        clearInterval(state.clock);
+      } else {
+        offerRejoin();
+      }
     } else {
       scheduleRejoin("the connection dropped");
     }
@@ -581,6 +622,7 @@ $("camera-toggle").addEventListener("click", (e) => toggle(e.currentTarget, "Tur
 $("leave").addEventListener("click", leave);
 $("rejoin").addEventListener("click", rejoin);
 $("chat-form").addEventListener("submit", sendChat);
+$("end").addEventListener("click", () => endLesson().catch((error) => say(error.message)));
 
 if (state.token) {
   showLobby();

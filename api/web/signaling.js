@@ -3,7 +3,8 @@
 export const PROTOCOL_VERSION = 1;
 
 // Close codes after which reconnecting cannot help (the user must act).
-export const FINAL_CLOSE_CODES = new Set([1000, 4401, 4404, 4409, 4429]);
+// 4410: the tutor ended the lesson (docs/signaling.md): nothing to rejoin.
+export const FINAL_CLOSE_CODES = new Set([1000, 4401, 4404, 4409, 4410, 4429]);
 
 export class Signaling extends EventTarget {
   constructor(url) {

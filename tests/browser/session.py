@@ -81,6 +81,7 @@ STATS = """async () => {
     waiting: !document.getElementById("waiting").hidden,
     notices: [...document.querySelectorAll("#notices li")].map((li) => li.textContent),
     chat: [...document.querySelectorAll("#chat-log li")].map((li) => li.textContent),
+    end_offered: !document.getElementById("end").hidden,
     self_view: Boolean(document.getElementById("self-video").srcObject &&
       document.getElementById("self-video").srcObject.getVideoTracks().length),
   };
@@ -314,6 +315,22 @@ async def run(out: Path) -> None:
                 pages["student"], "window.liveclass.participants.size === 0", 10
             )
             result["tutor_after_leave"] = await pages["tutor"].evaluate(STATS)
+            # The tutor comes back (Rejoin), then ends the lesson for everyone: two presses.
+            await pages["tutor"].get_by_role("button", name="Rejoin").click()
+            await until(pages["tutor"], "window.liveclass.participants.size === 1", 20)
+            await pages["tutor"].get_by_role("button", name="End the lesson for everyone").click()
+            await (
+                pages["tutor"]
+                .get_by_role("button", name="Press again to end the lesson for everyone")
+                .click()
+            )
+            ended = "document.getElementById('message').textContent"
+            result["student_after_end"] = await until(
+                pages["student"], f"{ended} === 'The lesson has ended.'", 15
+            )
+            result["tutor_after_end"] = await until(
+                pages["tutor"], f"{ended} === 'You ended the lesson.'", 15
+            )
             for ctx in contexts:
                 await ctx.close()
     finally:

@@ -163,3 +163,13 @@ def test_a_chat_line_reaches_the_other_page(session: dict[str, Any]) -> None:
     ), line
     [mine] = session["tutor_chat"]["chat"]
     assert mine.startswith("You (")
+
+
+def test_the_tutor_ends_the_lesson_for_everyone(session: dict[str, Any]) -> None:
+    """Only the tutor's page offers End; pressed twice, both pages say the lesson ended
+    and neither offers Rejoin (the session is over)."""
+    assert session["tutor"]["end_offered"] and not session["student"]["end_offered"]
+    student, tutor = session["student_after_end"], session["tutor_after_end"]
+    assert student["message"] == "The lesson has ended.", student
+    assert tutor["message"] == "You ended the lesson.", tutor
+    assert not student["rejoin_offered"] and not tutor["rejoin_offered"]

@@ -515,3 +515,48 @@ async def test_chat_reaches_everyone_is_kept_for_newcomers_and_recorded(live: Li
     assert lines[0].id == echo["id"] and lines[0].role == "tutor"
     await tutor.close()
     await student.close()
+
+
+async def test_the_tutor_ends_the_lesson_and_everyone_is_let_go(live: Live) -> None:
+    """From the lesson page (its join token): a student may not; the tutor may. The
+    session ends, and every connection closes with 4410 (clients do not rejoin): each
+    leaves with reason ended, never reconnecting."""
+    tutor, _ = await _join(live, "t1", role="tutor")
+    student, _ = await _join(live, "s1")
+    ses = live.world.ids["ses1"]
+    services = live.app.state.services
+    async with asyncio.timeout(10 * WAIT):  # the first join makes the session live
+        while True:
+            async with services.sessionmaker() as db:
+                status = (await db.get(LiveSession, ses)).status  # type: ignore[union-attr]
+            if status.value == "live":
+                break
+            await asyncio.sleep(0.1)
+    base = live.url.replace("ws://", "http://").removesuffix("/rtc")
+    path = f"/api/v1/sessions/{ses}/lesson/end"
+    async with httpx.AsyncClient(base_url=base) as http:
+        refused = await http.post(path, headers={"x-join-token": live.token("s1")})
+        assert refused.status_code == 403, refused.text
+        done = await http.post(path, headers={"x-join-token": live.token("t1", role="tutor")})
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "ended"
+    for ws in (student, tutor):
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(5 * WAIT):
+                while True:
+                    await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4410
+    async with asyncio.timeout(10 * WAIT):
+        while True:
+            async with services.sessionmaker() as db:
+                left = list(
+                    await db.scalars(
+                        select(Presence).where(
+                            Presence.session_id == ses, Presence.type == PresenceType.LEFT
+                        )
+                    )
+                )
+            if len(left) >= 2:
+                break
+            await asyncio.sleep(0.1)
+    assert {p.reason for p in left} == {"ended"}
