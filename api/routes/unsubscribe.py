@@ -47,25 +47,26 @@ def _unknown() -> Response:
     )
 
 
-async def _named(call: Call, stop: Stop) -> tuple[Guardian, Student] | None:
+async def _named(call: Call, token: str) -> tuple[Stop, Guardian, Student] | None:
+    """What the link names, if Liveclass sent it and its guardian and child still exist."""
+    try:
+        stop = read_stop_token(token, secret=call.services.secret)
+    except ValueError:
+        return None
     guardian = await call.db.get(Guardian, stop.guardian_id)
     student = await call.db.get(Student, stop.student_id)
     if guardian is None or student is None:
         return None
-    return guardian, student
+    return stop, guardian, student
 
 
 @router.get("/unsubscribe/{token}", tags=TAGS, auth=False, media_type="text/html", errors=[404])
 async def confirm_stop(call: Call, token: str) -> Response:
     """What this email link stops, with one button to stop it (no login needed)."""
-    try:
-        stop = read_stop_token(token, secret=call.services.secret)
-    except ValueError:
-        return _unknown()
-    named = await _named(call, stop)
+    named = await _named(call, token)
     if named is None:
         return _unknown()
-    _, student = named
+    stop, _, student = named
     what = WHAT[stop.term]
     response = html_page(
         "Stop these emails",
@@ -84,14 +85,10 @@ async def confirm_stop(call: Call, token: str) -> Response:
 async def stop_emails(call: Call, token: str) -> Response:
     """Stop the kind of email this link names, about that child, at once (RFC 8058
     one-click: the mail client's own Unsubscribe posts here too)."""
-    try:
-        stop = read_stop_token(token, secret=call.services.secret)
-    except ValueError:
-        return _unknown()
-    named = await _named(call, stop)
+    named = await _named(call, token)
     if named is None:
         return _unknown()
-    guardian, student = named
+    stop, guardian, student = named
     changed = await guardianships.change_terms(
         call.db, guardian, student_id=student.id, changes={stop.term: False}, now=call.now
     )

@@ -603,6 +603,19 @@ function entryItem(e) {
   );
 }
 
+// A table with its caption and column headings; cells hold text only.
+function table(caption, heads, rows) {
+  return el(
+    "table",
+    {},
+    el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows),
+  );
+}
+
+const cell = (text) => el("td", {}, text ?? "");
+
 // --- emails and failed events ------------------------------------------------------
 
 const STATUSES = ["", "pending", "sent", "skipped", "failed"];
@@ -623,7 +636,6 @@ async function messagesPage() {
     api("GET", `/api/v1/notifications?limit=100${query}`),
     api("GET", "/api/v1/dead-letters?limit=100"),
   ]);
-  const cell = (text) => el("td", {}, text ?? "");
   const emailRows = emails.items.map((d) =>
     el(
       "tr",
@@ -668,14 +680,6 @@ async function messagesPage() {
       ),
     ),
   );
-  const table = (caption, heads, rows) =>
-    el(
-      "table",
-      {},
-      el("caption", {}, caption),
-      el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, rows),
-    );
   show("Emails and failures", [
     el("div", { class: "field" }, el("label", { for: "email-status" }, "Show emails in"), filter),
     emailRows.length
@@ -705,16 +709,7 @@ async function peoplePage() {
     api("GET", "/api/v1/guardians?limit=200"),
   ]);
   const names = new Map(students.items.map((s) => [s.id, s.display_name]));
-  const cell = (text) => el("td", {}, text ?? "");
   const yes = (on) => (on ? "yes" : "no");
-  const table = (caption, heads, rows) =>
-    el(
-      "table",
-      {},
-      el("caption", {}, caption),
-      el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, rows),
-    );
   show("People", [
     table(
       `Tutors (${tutors.total})`,
