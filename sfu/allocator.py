@@ -41,13 +41,13 @@ from sfu.transport_wide import TransportWide
 
 log = get_logger("liveclass.sfu.allocator")
 
-# (subscriber id, publisher id, the new allocation, the one before)
-AllocationChange = Callable[[str, str, Allocation, Allocation], None]
+# (subscriber id, publisher id, source: camera or screen, the new allocation, the one before)
+AllocationChange = Callable[[str, str, str, Allocation, Allocation], None]
 
 
 @dataclass
 class _SlotState:
-    publisher_id: str
+    publication: Publication  # what the slot carries: a slot recycled starts anew
     allocation: Allocation
     sent: int = 0  # packets the leg had sent at the last pass
     lost: int = 0  # of its packets, NACKed by its far end, at the last pass
@@ -189,8 +189,10 @@ class Allocator:
                 seen.add(id(slot))
                 sources.add(id(slot.source.publication))
                 state = self._slots.get(id(slot))
-                if state is None or state.publisher_id != publisher_id:
-                    state = self._slots[id(slot)] = _SlotState(publisher_id, Allocation())
+                if state is None or state.publication is not slot.source.publication:
+                    state = self._slots[id(slot)] = _SlotState(
+                        slot.source.publication, Allocation()
+                    )
                 report = LegReport(
                     estimate_bps=estimate,
                     fraction_lost=self._leg_loss(state, slot),
@@ -226,6 +228,7 @@ class Allocator:
                         "video allocation",
                         subscriber=subscriber_id,
                         publisher=publisher_id,
+                        source=slot.source.publication.source,
                         layer=after.layer,
                         reason=str(after.reason),
                         estimate=estimate,
@@ -234,7 +237,13 @@ class Allocator:
                     )
                     if self._on_change is not None:
                         try:
-                            self._on_change(subscriber_id, publisher_id, after, before)
+                            self._on_change(
+                                subscriber_id,
+                                publisher_id,
+                                slot.source.publication.source,
+                                after,
+                                before,
+                            )
                         except Exception:
                             log.exception("allocation callback failed")
             if transport is not None:

@@ -5,7 +5,9 @@ benchmarks); ``signaling.bot`` drives it over the WebSocket protocol for
 ``liveclass bot``. Received frames are counted per remote participant and kind,
 without decoding: the bot proves media flowed, cheaply. Its audio is a tone
 sent with its RFC 6464 level, so the SFU hears it speak; ``silent`` sends
-silence instead, like a muted microphone.
+silence instead, like a muted microphone. It can share a "screen" too: a
+second synthetic video (``share_screen``), whose frames a receiving bot counts
+apart from the camera's.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class SlotRef(Protocol):
     def participant_id(self) -> str | None: ...
     @property
     def publish(self) -> bool: ...
+    @property
+    def source(self) -> str | None: ...
 
 
 @dataclass
@@ -55,6 +59,8 @@ class Reception:
 
     audio: int = 0
     video: int = 0
+    screen: int = 0  # frames of their shared screen
+    last_screen_at: float | None = None  # time.monotonic() of the latest
     video_keyframes: int = 0
     first_video_at: float | None = None  # time.monotonic()
     first_audio_at: float | None = None
@@ -79,6 +85,9 @@ class BotPeer:
         passthrough.install()
         self.pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
         self._mids: dict[str, str | None] = {}
+        self._screen_mids: set[str] = set()  # of the send slots: those carrying a screen
+        self._screen_slot: str | None = None  # mid of our own screen's slot, once offered
+        self.screen_track: EncodedLoopTrack | None = None  # shared now, if any
         self._readers: set[asyncio.Task[None]] = set()
         self._requests: set[asyncio.Future[None]] = set()
         self._attached = False
@@ -98,10 +107,15 @@ class BotPeer:
         """
         refs = list(tracks)
         self._mids.update({r.mid: r.participant_id for r in refs if not r.publish})
+        self._screen_mids = {r.mid for r in refs if r.source == "screen" and not r.publish}
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        screen = next((r.mid for r in refs if r.publish and r.source == "screen"), None)
+        if screen is not None and self._screen_slot is None:
+            self._screen_slot = screen
+            self._attach_screen()
         if not self._attached:
             self._attached = True
-            own = {r.mid: r.kind for r in refs if r.publish}
+            own = {r.mid: r.kind for r in refs if r.publish and r.source != "screen"}
             for transceiver in self.pc.getTransceivers():
                 kind = own.get(transceiver.mid or "")
                 track = next((t for t in self.tracks if t.kind == kind), None)
@@ -113,6 +127,30 @@ class BotPeer:
                     transceiver.direction = "inactive"
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
+
+    def share_screen(self, size: tuple[int, int] = (640, 360)) -> bool:
+        """Start sending a screen (a synthetic video of ``size``). True if its slot is there
+        and the track went on it; False if the SFU has yet to offer one (``answer_offer``
+        attaches it then)."""
+        self.screen_track = EncodedLoopTrack(video_loop(size=size))
+        return self._attach_screen()
+
+    def stop_screen(self) -> None:
+        """Stop sending the screen: its slot stays, idle, for the next share."""
+        self.screen_track = None
+        self._attach_screen()
+
+    def _attach_screen(self) -> bool:
+        transceiver = next(
+            (t for t in self.pc.getTransceivers() if t.mid and t.mid == self._screen_slot), None
+        )
+        if transceiver is None:
+            return False
+        transceiver.sender.replaceTrack(self.screen_track)
+        if self.screen_track is not None:
+            transceiver.direction = "sendonly"
+            passthrough.on_keyframe_request(transceiver.sender, self.screen_track.request_keyframe)
+        return self.screen_track is not None
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
@@ -156,7 +194,10 @@ class BotPeer:
                     continue
                 got = self.received[publisher]
                 now = time.monotonic()
-                if track.kind == "video":
+                if mid in self._screen_mids:
+                    got.screen += 1
+                    got.last_screen_at = now
+                elif track.kind == "video":
                     got.video += 1
                     got.video_keyframes += frame.keyframe
                     got.first_video_at = got.first_video_at or now

@@ -69,6 +69,16 @@ SYNC_WAIT = 1.0
 # Gap between two sources' timestamps on a switch, in clock ticks, at the least.
 SWITCH_GAP = {"audio": 960, "video": 3000}
 CLOCK_RATE = {"audio": 48_000, "video": 90_000}
+# What a published track is of: a participant has at most one of each. A screen is a
+# second video publication, forwarded like the camera (its own subscriptions, allocation).
+MICROPHONE, CAMERA, SCREEN = "microphone", "camera", "screen"
+
+
+def default_source(kind: str) -> str:
+    """The source a track of ``kind`` is unless said otherwise: microphone or camera."""
+    return MICROPHONE if kind == "audio" else CAMERA
+
+
 _OPUS_BASE = fractions.Fraction(1, 48_000)
 
 
@@ -334,6 +344,7 @@ class Publication:
         participant_id: str,
         kind: str,
         send_keyframe_request: Callable[[], Coroutine[Any, Any, bool]],
+        source: str = "",
         track: MediaStreamTrack | None = None,
         on_frame: FrameTap | None = None,
         on_audio_level: Callable[[int, bool], None] | None = None,
@@ -345,9 +356,11 @@ class Publication:
         subscribers do (the recorder's tap); it must only queue, and its failures are
         logged, never let into forwarding. ``on_audio_level(level, voice)`` hears the
         RFC 6464 level of each audio packet that carries one (the speaker detector).
-        ``counts()``: (received, lost) as the publisher's receiver counts them."""
+        ``counts()``: (received, lost) as the publisher's receiver counts them.
+        ``source``: microphone, camera (the defaults by kind) or screen."""
         self.participant_id = participant_id
         self.kind = kind
+        self.source = source or default_source(kind)
         self.stats = ForwardingStats()
         # Video bytes received per temporal layer (0 when the sender marks none), for the
         # allocation loop's rates; never reset, read as differences.
@@ -373,7 +386,7 @@ class Publication:
         self._task: asyncio.Task[None] | None = None
         if track is not None:
             self._task = asyncio.create_task(
-                self._watch(track), name=f"publication-{participant_id}-{kind}"
+                self._watch(track), name=f"publication-{participant_id}-{self.source}"
             )
 
     @property
@@ -430,7 +443,7 @@ class Publication:
         for sub in tuple(self._subscribers):
             sub.restart()
         self._task = asyncio.create_task(
-            self._watch(track), name=f"publication-{self.participant_id}-{self.kind}"
+            self._watch(track), name=f"publication-{self.participant_id}-{self.source}"
         )
         if self.kind == "video":
             self.request_keyframe()

@@ -5,7 +5,8 @@ packet (``sfu.forwarding``) and hold each leg's RTCP state
 (``passthrough.LegState``), so a scrape walks them. A room's series go when
 the room does; nothing accumulates for rooms that closed. Labels: ``room``
 (the session id), ``participant`` (who receives, on a leg; who publishes, on a
-publication), ``publisher`` and ``kind``.
+publication), ``publisher``, ``kind`` and ``source`` (microphone, camera or
+screen: a participant sharing a screen publishes two videos).
 
 ``first_media`` is the one thing a scrape cannot rebuild: the time from a
 participant joining to the first packet forwarded to them, a histogram fed by
@@ -44,8 +45,8 @@ class MediaCollector(Collector):
         return []  # the families depend on the rooms live at scrape time
 
     def collect(self) -> Iterator[Metric]:
-        pub = ["room", "participant", "kind"]
-        leg = ["room", "participant", "publisher", "kind"]
+        pub = ["room", "participant", "kind", "source"]
+        leg = ["room", "participant", "publisher", "kind", "source"]
 
         def counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
             return CounterMetricFamily(f"liveclass_media_{name}", doc, labels=labels)
@@ -108,7 +109,7 @@ class MediaCollector(Collector):
         for room in self._rooms():
             for pid, pubs in list(room.publications.items()):
                 for p in pubs:
-                    labels = [room.room_id, pid, p.kind]
+                    labels = [room.room_id, pid, p.kind, p.source]
                     received, lost = p.counts()
                     packets_in.add_metric(labels, p.stats.packets_in)
                     bytes_in.add_metric(labels, p.stats.bytes_in)
@@ -122,7 +123,13 @@ class MediaCollector(Collector):
                 for publisher, slot in peer.send_slots:
                     if publisher is None or slot.source is None:
                         continue
-                    labels = [room.room_id, pid, publisher, slot.kind]
+                    labels = [
+                        room.room_id,
+                        pid,
+                        publisher,
+                        slot.kind,
+                        slot.source.publication.source,
+                    ]
                     stats, state = slot.source.stats, slot.sender.state
                     packets_out.add_metric(labels, stats.packets_out)
                     bytes_out.add_metric(labels, stats.bytes_out)

@@ -491,6 +491,13 @@ def receive_packets(
     nacks = NackTracker()
     counter = 0
     frame_bytes = 0  # of the video frame under way, for the bitrate estimator
+    # The one media stream this receiver carries: the first SSRC it hears. aiortc routes a
+    # packet of an SSRC it does not know yet to the one receiver of its payload type, so
+    # a second video (a shared screen) that starts before the SFU applied the answer
+    # declaring it reached the camera's receiver; interleaved, its numbers sent the
+    # camera's forwarded sequence thousands back and the subscriber's SRTP refused the
+    # rest (tests/signaling/test_server.py).
+    media_ssrc: int | None = None
 
     def rtcp(packet: rtp.AnyRtcpPacket | None) -> None:
         """Feedback goes out as a task of its own: the forwarding path never awaits."""
@@ -500,9 +507,15 @@ def receive_packets(
             task.add_done_callback(_pending.discard)
 
     def handle(packet: rtp.RtpPacket, arrival_time_ms: int) -> None:
-        nonlocal counter, frame_bytes
+        nonlocal counter, frame_bytes, media_ssrc
         if not receiver._enabled:
             return
+        kind = codecs_by_pt.get(packet.payload_type)
+        if kind is not None and not codecs.is_rtx(kind):
+            if media_ssrc is None:
+                media_ssrc = packet.ssrc
+            elif packet.ssrc != media_ssrc:
+                return  # another stream's, misrouted: its own receiver takes it once known
         counter += 1
         rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
         if estimator is not None and packet.extensions.abs_send_time is not None:
@@ -544,6 +557,7 @@ def receive_packets(
             apt = codec.parameters.get("apt")
             if (
                 original is None
+                or original != media_ssrc
                 or len(packet.payload) < 2
                 or not isinstance(apt, int)
                 or apt not in codecs_by_pt
@@ -569,7 +583,10 @@ def receive_packets(
     _receive_directly(receiver.transport)
     receiver._handle_rtp_packet = handle_queued  # type: ignore[method-assign]
     if on_sender_report is not None:
-        handle_rtcp = receiver._handle_rtcp_packet
+        # aiortc's own handler, kept from the first call: a receiver handed to a new
+        # publication (a screen shared again) must not report to the old one too.
+        handle_rtcp = getattr(receiver, "_liveclass_rtcp", None) or receiver._handle_rtcp_packet
+        receiver._liveclass_rtcp = handle_rtcp  # type: ignore[attr-defined]
 
         async def handle_rtcp_with_report(packet: rtp.AnyRtcpPacket) -> None:
             if isinstance(packet, rtp.RtcpSrPacket):
@@ -788,8 +805,11 @@ class PacketSender:
 
     @property
     def ready(self) -> bool:
-        """Whether the sender started: its leg is negotiated and connected."""
-        return self.payload_type is not None
+        """Whether the leg can send now: negotiated, connected, and not inactive. A
+        recycled slot is inactive until the answer to the offer that reuses it: a
+        keyframe forwarded before then was numbered and lost, and the subscriber's
+        decoder waited on a gap nothing would fill (tests/signaling/test_server.py)."""
+        return self.payload_type is not None and self.sender._enabled
 
     async def _run_rtp(self, codec: RTCRtpCodecParameters) -> None:
         """Stands in for aiortc's loop: nothing to encode or pack, only wait to be stopped."""

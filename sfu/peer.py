@@ -11,6 +11,11 @@ followed by an SFU offer would fail.
 Send slots are recycled rather than removed (aiortc has no ``removeTrack``):
 a slot whose publisher left goes inactive and is reused for the next track of
 its kind.
+
+A screen share needs a third receive slot, added by the first share
+(``open_screen_slot``) and kept for the connection's life: the participant
+stops sharing by detaching its track (``replaceTrack(null)``) and shares again
+into the same slot, with no offer.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from core.logging import get_logger
 from sfu import passthrough
 from sfu.errors import IcePortsExhausted, NegotiationFailed, SfuError
-from sfu.forwarding import SendSlot, Subscription
+from sfu.forwarding import SCREEN, SendSlot, Subscription, default_source
 from sfu.ice import rtc_configuration
 from sfu.transport_feedback import accepted_mids, offer_transport_cc
 from sfu.transport_wide import TransportWide
@@ -61,6 +66,7 @@ class TrackInfo:
     kind: str
     participant_id: str | None  # publisher of a send slot; None: idle slot
     publish: bool = False  # a receive slot: attach your own track of this kind here
+    source: str = ""  # microphone, camera or screen; "" for an idle slot
 
 
 @dataclass
@@ -68,6 +74,7 @@ class _Slot:
     transceiver: RTCRtpTransceiver
     send: SendSlot
     publisher_id: str | None = None
+    source: str = ""  # of the publication it carries
 
 
 def forwarded_codecs(kind: str) -> list[RTCRtpCodecCapability]:
@@ -120,6 +127,7 @@ class Peer:
         self._dirty = asyncio.Event()
         self._negotiator: asyncio.Task[None] | None = None
         self._publish: list[RTCRtpTransceiver] = []
+        self._screen: RTCRtpTransceiver | None = None  # the screen's receive slot, once asked
         # The send slots' packets are numbered for transport-wide feedback where the
         # participant's answer accepts it (sfu.transport_feedback).
         self.transport_wide = TransportWide()
@@ -132,6 +140,28 @@ class Peer:
     def _track_arrived(self, track: MediaStreamTrack) -> None:
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
         self._on_track(self, track, receiver)
+
+    def source_of(self, receiver: RTCRtpReceiver) -> str:
+        """Which of the participant's sources arrives on ``receiver``."""
+        if self._screen is not None and receiver is self._screen.receiver:
+            return SCREEN
+        return default_source(receiver.track.kind if receiver.track else "video")
+
+    @property
+    def screen_receiver(self) -> RTCRtpReceiver | None:
+        """The screen slot's receiver, if a share was ever asked for on this connection."""
+        return self._screen.receiver if self._screen is not None else None
+
+    def open_screen_slot(self) -> bool:
+        """Offer a receive slot for the participant's screen; False if there is one already
+        (its track, if the participant answered with one, is on ``screen_receiver``)."""
+        if self._screen is not None or self.closed:
+            return False
+        self._screen = self.pc.addTransceiver("video", direction="recvonly")
+        self._screen.setCodecPreferences(forwarded_codecs("video"))
+        self._publish.append(self._screen)
+        self._dirty.set()
+        return True
 
     def start(self) -> None:
         """Begin negotiating: the first offer goes out now."""
@@ -165,17 +195,20 @@ class Peer:
             slot.transceiver.direction = "sendonly"
         slot.send.attach(subscription)
         slot.publisher_id = publisher_id
+        slot.source = subscription.publication.source
         # msid: browsers group a publisher's tracks into one stream by it.
         slot.transceiver.sender._stream_id = publisher_id
         self._dirty.set()
 
-    def unsubscribe(self, publisher_id: str) -> None:
-        """Stop sending ``publisher_id``'s tracks; their slots go inactive for reuse."""
+    def unsubscribe(self, publisher_id: str, source: str | None = None) -> None:
+        """Stop sending ``publisher_id``'s tracks (of ``source`` only, if given); their
+        slots go inactive for reuse."""
         for slot in self._slots:
-            if slot.publisher_id == publisher_id:
+            if slot.publisher_id == publisher_id and source in (None, slot.source):
                 slot.send.detach()
                 slot.transceiver.direction = "inactive"
                 slot.publisher_id = None
+                slot.source = ""
                 self._dirty.set()
 
     @property
@@ -219,12 +252,21 @@ class Peer:
     def track_infos(self) -> list[TrackInfo]:
         infos = [
             TrackInfo(
-                mid=t.mid or "", kind=t.kind, participant_id=self.participant_id, publish=True
+                mid=t.mid or "",
+                kind=t.kind,
+                participant_id=self.participant_id,
+                publish=True,
+                source=SCREEN if t is self._screen else default_source(t.kind),
             )
             for t in self._publish
         ]
         infos += [
-            TrackInfo(mid=s.transceiver.mid or "", kind=s.send.kind, participant_id=s.publisher_id)
+            TrackInfo(
+                mid=s.transceiver.mid or "",
+                kind=s.send.kind,
+                participant_id=s.publisher_id,
+                source=s.source if s.publisher_id is not None else "",
+            )
             for s in self._slots
         ]
         return infos

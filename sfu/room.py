@@ -15,6 +15,11 @@ each change (a participant id, or None for nobody).
 Given a ``Recorder`` (``sfu.recording``), the room taps each published audio
 track for it: one call per frame that only queues. Its owner closes it after
 the room.
+
+A participant may also share a screen (``share_screen``): a second video
+publication, forwarded and fitted like the camera. It ends with
+``stop_screen``, and with the connection: a seat held after a drop keeps the
+camera and microphone, not the share, which the participant starts again.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from sfu import passthrough
 from sfu.allocation import TOP_LAYER, AllocationSettings
 from sfu.allocator import AllocationChange, Allocator
 from sfu.errors import RoomFull, SfuError
-from sfu.forwarding import Publication
+from sfu.forwarding import SCREEN, Publication
 from sfu.peer import OfferExchange, Peer
 from sfu.quality import QUALITY_INTERVAL, Counters, Quality, QualityMeter, rate
 from sfu.recording import Recorder
@@ -49,7 +54,8 @@ class Room:
         *,
         max_participants: int,
         ice_servers: list[str],
-        on_publish: Callable[[str, str], None] | None = None,
+        on_publish: Callable[[str, str, str], None] | None = None,
+        on_unpublish: Callable[[str, str, str], None] | None = None,
         on_active_speaker: Callable[[str | None], None] | None = None,
         speaker_settings: SpeakerSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -59,9 +65,11 @@ class Room:
         allocation_settings: AllocationSettings | None = None,
         on_quality: Callable[[dict[str, Quality]], None] | None = None,
     ) -> None:
-        """``on_first_media(seconds)``: for each participant, once, the time from joining
+        """``on_publish(participant, kind, source)`` hears each new publication, and
+        ``on_unpublish`` each screen share that ends (a leave ends the rest).
+        ``on_first_media(seconds)``: for each participant, once, the time from joining
         to the first media packet forwarded to them (``/metrics``).
-        ``on_video_allocation(subscriber, publisher, allocation, before)``: a
+        ``on_video_allocation(subscriber, publisher, source, allocation, before)``: a
         subscriber's video of a publisher was thinned, paused or restored
         (``sfu.allocator``). ``on_quality(ratings)``: every participant's connection
         quality (``sfu.quality``), whenever one of them changes."""
@@ -70,6 +78,7 @@ class Room:
         self.recorder = recorder
         self._roles: dict[str, str] = {}
         self._on_publish = on_publish
+        self._on_unpublish = on_unpublish
         self._on_active_speaker = on_active_speaker
         self._clock = clock
         self.speakers = ActiveSpeakerDetector(speaker_settings)
@@ -133,8 +142,9 @@ class Room:
 
     def _on_track(self, peer: Peer, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         pid = peer.participant_id
+        source = peer.source_of(receiver)
         held = next(
-            (p for p in self.publications.get(pid, []) if p.held and p.kind == track.kind), None
+            (p for p in self.publications.get(pid, []) if p.held and p.source == source), None
         )
         if held is not None:
             # Back in a held seat: the same publication, fed from the new connection; the
@@ -145,14 +155,17 @@ class Room:
                 counts=lambda: passthrough.receiver_counts(receiver),
             )
             self._receive(peer, receiver, held)
-            log.info("track resumed", room=self.room_id, participant=pid, kind=track.kind)
+            log.info("track resumed", room=self.room_id, participant=pid, source=source)
             return
+        if any(p.source == source for p in self.publications.get(pid, [])):
+            return  # a track for a source already published: the first one stands
         tap = None
         if track.kind == "audio" and self.recorder is not None:
             tap = self.recorder.tap(pid, self._roles.get(pid, ""))
         pub = Publication(
             participant_id=pid,
             kind=track.kind,
+            source=source,
             track=track,
             send_keyframe_request=lambda: passthrough.request_keyframe(receiver),
             on_frame=tap,
@@ -161,12 +174,47 @@ class Room:
         )
         self._receive(peer, receiver, pub)
         self.publications.setdefault(pid, []).append(pub)
-        log.info("track published", room=self.room_id, participant=pid, kind=track.kind)
+        log.info("track published", room=self.room_id, participant=pid, source=source)
         if self._on_publish is not None:
-            self._on_publish(pid, track.kind)
+            self._on_publish(pid, track.kind, source)
         for other_id, other in self.peers.items():
             if other_id != pid and not other.closed:
                 other.subscribe(pid, pub.subscribe())
+
+    def share_screen(self, participant_id: str) -> None:
+        """Start forwarding the participant's screen.
+
+        The first share on a connection offers them a slot for it; its track
+        publishes when they answer (``on_publish``). Later shares reuse the slot,
+        whose track the participant attaches again: it publishes at once.
+        """
+        peer = self.peers.get(participant_id)
+        if peer is None or peer.closed:
+            return
+        if any(
+            p.source == SCREEN and not p.held for p in self.publications.get(participant_id, [])
+        ):
+            return  # sharing already
+        receiver = peer.screen_receiver
+        if receiver is None:
+            peer.open_screen_slot()
+        elif receiver.track is not None:
+            self._on_track(peer, receiver.track, receiver)
+
+    async def stop_screen(self, participant_id: str) -> bool:
+        """End the participant's screen share; False if there was none."""
+        pubs = self.publications.get(participant_id, [])
+        screen = next((p for p in pubs if p.source == SCREEN), None)
+        if screen is None:
+            return False
+        pubs.remove(screen)
+        for other in self.peers.values():
+            other.unsubscribe(participant_id, SCREEN)
+        await screen.aclose()
+        log.info("screen share ended", room=self.room_id, participant=participant_id)
+        if self._on_unpublish is not None:
+            self._on_unpublish(participant_id, screen.kind, SCREEN)
+        return True
 
     @staticmethod
     def _receive(peer: Peer, receiver: RTCRtpReceiver, pub: Publication) -> None:
@@ -259,6 +307,7 @@ class Room:
         """Close a participant's connection but keep their seat: their publications stay
         (detached), so the others' subscriptions need no new offer when they come back
         (``add_peer`` again, whose tracks rebind to them); ``remove_peer`` ends the seat."""
+        await self.stop_screen(participant_id)
         peer = self.peers.pop(participant_id, None)
         for pub in self.publications.get(participant_id, []):
             pub.detach_source()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,8 @@ class BotReport:
     offers: list[float] = field(default_factory=list)  # when each SFU offer came
     # connection_quality as it came: at, and each participant's rating
     quality: list[dict[str, Any]] = field(default_factory=list)
+    # track.published / track.unpublished as they came, with at
+    tracks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -87,6 +90,7 @@ class BotReport:
             "presence": self.presence,
             "offers": self.offers,
             "quality": self.quality,
+            "tracks": self.tracks,
         }
 
 
@@ -135,6 +139,7 @@ async def run_bot(
     resume_token: str | None = None,
     reconnect: bool = True,
     drop: bool = False,
+    share: Sequence[tuple[float, float]] = (),
 ) -> BotReport:
     """Join, exchange media for ``seconds``, leave; return what was received.
 
@@ -154,7 +159,9 @@ async def run_bot(
     the resume token of its last ``joined`` (``reconnect``), on a new peer
     connection, trying every ``RECONNECT_DELAY`` until the stay ends;
     ``resume_token`` starts with one (another process's seat). ``drop`` ends the
-    stay by closing the socket without a leave, as a crash would.
+    stay by closing the socket without a leave, as a crash would. ``share``:
+    windows (start, stop), in seconds after joining, in which the bot shares a
+    screen (a second synthetic video); a share starts again after a reconnect.
     """
     report = BotReport(session_id=session_of(token))
     names: dict[str, str] = {}
@@ -179,6 +186,7 @@ async def run_bot(
                 deadline=deadline,
                 media_seconds=media_seconds,
                 drop=drop,
+                share=share,
                 peer_options={
                     "publish": publish,
                     "silent": silent,
@@ -222,6 +230,7 @@ async def _connection(
     deadline: float,
     media_seconds: float | None,
     drop: bool,
+    share: Sequence[tuple[float, float]],
     peer_options: dict[str, Any],
 ) -> None:
     """One WebSocket's life: join (resuming if we can), stay, leave; ``_Dropped`` if it broke."""
@@ -261,6 +270,8 @@ async def _connection(
                 elif kind == "connection_quality":
                     ratings = {p["participant_id"]: p["quality"] for p in msg["participants"]}
                     report.quality.append({"at": time.monotonic(), "ratings": ratings})
+                elif kind in ("track.published", "track.unpublished"):
+                    report.tracks.append({**msg, "at": time.monotonic()})
                 elif kind in ("video_paused", "video_resumed", "video_thinned"):
                     report.video_notices.append({**msg, "at": time.monotonic()})
                 elif kind == "error":
@@ -272,7 +283,21 @@ async def _connection(
                 await asyncio.sleep(10)
                 await _send(ws, type="ping")
 
+        joined_at = time.monotonic()
+
+        async def sharer() -> None:
+            for start, stop in share:
+                await asyncio.sleep(max(0.0, joined_at + start - time.monotonic()))
+                peer.share_screen()
+                await _send(ws, type="screen", sharing=True)
+                await asyncio.sleep(max(0.0, joined_at + stop - time.monotonic()))
+                peer.stop_screen()
+                await _send(ws, type="screen", sharing=False)
+            await asyncio.Event().wait()  # done: a finished task would end the stay
+
         tasks = [asyncio.create_task(reader()), asyncio.create_task(keepalive())]
+        if share:
+            tasks.append(asyncio.create_task(sharer()))
         left = False
         try:
             await _stay(tasks, report, peer, deadline=deadline, media_seconds=media_seconds)
@@ -297,6 +322,10 @@ def _entry(
         "name": name,
         "audio": sum(got.audio for got in receptions),
         "video": sum(got.video for got in receptions),
+        "screen": sum(got.screen for got in receptions),
+        "last_screen_at": max(
+            (got.last_screen_at for got in receptions if got.last_screen_at), default=None
+        ),
         "first_video_s": round(min(firsts) - started, 3) if firsts else None,
         "audio_packets": sum(packets for packets, _ in shares),
         "audio_expected": sum(expected for _, expected in shares),

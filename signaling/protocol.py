@@ -99,6 +99,20 @@ class Chat(_Message):
     )
 
 
+class Screen(_Message):
+    """Start or stop sharing your screen.
+
+    ``sharing: true`` the first time on a connection brings an offer with a
+    ``publish`` slot whose source is ``screen``: attach the screen's track there
+    when answering. Later shares reuse that slot: attach the track to it again
+    (``replaceTrack``), then send this. To stop, detach the track and send
+    ``sharing: false``; a dropped connection stops it too.
+    """
+
+    type: Literal["screen"]
+    sharing: bool
+
+
 class Leave(_Message):
     type: Literal["leave"]
 
@@ -108,10 +122,10 @@ class Ping(_Message):
 
 
 ClientMessage = Annotated[
-    Join | Answer | Ice | Mute | Chat | Leave | Ping, Field(discriminator="type")
+    Join | Answer | Ice | Mute | Chat | Screen | Leave | Ping, Field(discriminator="type")
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("join", "answer", "ice", "mute", "chat", "leave", "ping")
+CLIENT_TYPES = ("join", "answer", "ice", "mute", "chat", "screen", "leave", "ping")
 
 # --- server to client ----------------------------------------------------------
 
@@ -128,13 +142,21 @@ class IceServer(BaseModel):
     urls: str
 
 
+Source = Literal["microphone", "camera", "screen"]
+
+
 class TrackRef(BaseModel):
     mid: str
     kind: Literal["audio", "video"]
     participant_id: str | None = Field(description="Publisher of the track; null for an idle slot.")
     publish: bool = Field(
         default=False,
-        description="A slot for your own track of this kind: attach it when answering.",
+        description="A slot for your own track of this source: attach it when answering.",
+    )
+    source: Source | None = Field(
+        default=None,
+        description="What the track is of: microphone, camera or screen (a second video). "
+        "Null for an idle slot.",
     )
 
 
@@ -217,12 +239,14 @@ class TrackPublished(_Message):
     type: Literal["track.published"] = "track.published"
     participant_id: str
     kind: Literal["audio", "video"]
+    source: Source = Field(description="screen: they started sharing their screen.")
 
 
 class TrackUnpublished(_Message):
     type: Literal["track.unpublished"] = "track.unpublished"
     participant_id: str
     kind: Literal["audio", "video"]
+    source: Source = Field(description="screen: they stopped sharing (or dropped).")
 
 
 class MuteChanged(_Message):
@@ -245,6 +269,7 @@ VideoReason = Literal["bandwidth", "loss", "full"]
 class VideoPaused(_Message):
     type: Literal["video_paused"] = "video_paused"
     participant_id: str = Field(description="Whose video the SFU stopped sending you.")
+    source: Source = Field(default="camera", description="camera or screen.")
     reason: VideoReason = Field(
         description="bandwidth: your link cannot carry it beside the audio; loss: too many "
         "of your packets are lost."
@@ -254,6 +279,7 @@ class VideoPaused(_Message):
 class VideoResumed(_Message):
     type: Literal["video_resumed"] = "video_resumed"
     participant_id: str = Field(description="Whose paused video flows again.")
+    source: Source = Field(default="camera", description="camera or screen.")
     frame_share: float = Field(description="Of the publisher's frames, the share you now get.")
     reason: VideoReason
 
@@ -261,6 +287,7 @@ class VideoResumed(_Message):
 class VideoThinned(_Message):
     type: Literal["video_thinned"] = "video_thinned"
     participant_id: str = Field(description="Whose video changed for you.")
+    source: Source = Field(default="camera", description="camera or screen.")
     frame_share: float = Field(
         description="Of the publisher's frames, the share you now get: 1 (all), 0.5 or 0.25."
     )
@@ -268,20 +295,25 @@ class VideoThinned(_Message):
 
 
 def video_notice(
-    publisher_id: str, after: Allocation, before: Allocation
+    publisher_id: str, after: Allocation, before: Allocation, source: Source = "camera"
 ) -> VideoPaused | VideoResumed | VideoThinned | None:
-    """What to tell a subscriber whose video of ``publisher_id`` changed from ``before``."""
+    """What to tell a subscriber whose video (``source``) of ``publisher_id`` changed
+    from ``before``."""
     reason: VideoReason = after.reason.value
     if after.layer is None:
         if before.layer is None:
             return None
-        return VideoPaused(participant_id=publisher_id, reason=reason)
+        return VideoPaused(participant_id=publisher_id, source=source, reason=reason)
     share = 1 / (1 << (TOP_LAYER - after.layer))
     if before.layer is None:
-        return VideoResumed(participant_id=publisher_id, frame_share=share, reason=reason)
+        return VideoResumed(
+            participant_id=publisher_id, source=source, frame_share=share, reason=reason
+        )
     if after.layer == before.layer:
         return None
-    return VideoThinned(participant_id=publisher_id, frame_share=share, reason=reason)
+    return VideoThinned(
+        participant_id=publisher_id, source=source, frame_share=share, reason=reason
+    )
 
 
 class QualityInfo(BaseModel):

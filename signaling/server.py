@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from aiortc.sdp import candidate_from_sdp
 from pydantic import BaseModel
@@ -60,7 +61,9 @@ from signaling.protocol import (
     Pong,
     ProtocolError,
     QualityInfo,
+    Screen,
     ServerOffer,
+    Source,
     TrackPublished,
     TrackRef,
     TrackUnpublished,
@@ -150,7 +153,13 @@ class Connection:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._answer = future
         refs = [
-            TrackRef(mid=t.mid, kind=t.kind, participant_id=t.participant_id, publish=t.publish)
+            TrackRef(
+                mid=t.mid,
+                kind=t.kind,
+                participant_id=t.participant_id,
+                publish=t.publish,
+                source=t.source or None,
+            )
             for t in tracks
         ]
         await self.send(ServerOffer(sdp=sdp, tracks=refs))
@@ -266,16 +275,21 @@ class SignalingServer:
                     session_id,
                     max_participants=self.limits.max_participants,
                     ice_servers=self._ice_servers,
-                    on_publish=lambda pid, kind: self._broadcast_soon(
+                    on_publish=lambda pid, kind, source: self._broadcast_soon(
                         session_id,
-                        TrackPublished(participant_id=pid, kind=kind),
+                        TrackPublished(participant_id=pid, kind=kind, source=source),
+                        exclude=pid,
+                    ),
+                    on_unpublish=lambda pid, kind, source: self._broadcast_soon(
+                        session_id,
+                        TrackUnpublished(participant_id=pid, kind=kind, source=source),
                         exclude=pid,
                     ),
                     on_active_speaker=lambda pid: self._broadcast_soon(
                         session_id, ActiveSpeaker(participant_id=pid)
                     ),
-                    on_video_allocation=lambda sub, pub, after, before: self._tell_soon(
-                        session_id, sub, video_notice(pub, after, before)
+                    on_video_allocation=lambda sub, pub, source, after, before: self._tell_soon(
+                        session_id, sub, video_notice(pub, after, before, cast(Source, source))
                     ),
                     on_quality=lambda ratings: self._broadcast_soon(
                         session_id, _quality_message(ratings)
@@ -570,6 +584,11 @@ class SignalingServer:
             await self._add_candidate(state, pid, message)
         elif isinstance(message, Chat):
             await self._chat(conn, message, grant, state)
+        elif isinstance(message, Screen):
+            if message.sharing:
+                state.room.share_screen(pid)
+            else:
+                await state.room.stop_screen(pid)
         elif isinstance(message, Mute):
             assert conn.info is not None
             setattr(conn.info, f"{message.kind}_muted", message.muted)
@@ -768,12 +787,14 @@ class SignalingServer:
             reason=reason,
         )
         self._record(left)
-        kinds = [p.kind for p in state.room.publications.get(pid, [])]
+        tracks = [(p.kind, p.source) for p in state.room.publications.get(pid, [])]
         try:
             await state.room.remove_peer(pid)
-            for kind in kinds:
+            for kind, source in tracks:
                 await self._broadcast(
-                    grant.session_id, TrackUnpublished(participant_id=pid, kind=kind), exclude=pid
+                    grant.session_id,
+                    TrackUnpublished(participant_id=pid, kind=kind, source=source),
+                    exclude=pid,
                 )
             await self._broadcast(
                 grant.session_id,

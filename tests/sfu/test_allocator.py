@@ -50,7 +50,7 @@ async def test_a_leg_whose_estimate_falls_is_thinned_then_paused_and_told() -> N
     allocator = Allocator(
         peers=lambda: peers,
         settings=AllocationSettings(step_up_after=2.0),
-        on_change=lambda sub, publisher, after, before: changes.append(
+        on_change=lambda sub, publisher, source, after, before: changes.append(
             (sub, publisher, after.layer, after.reason)
         ),
         clock=lambda: now[0],

@@ -107,6 +107,7 @@ def test_a_subscriber_hears_of_its_video_being_paused_thinned_and_resumed() -> N
         "v": 1,
         "type": "video_thinned",
         "participant_id": "usr_T",
+        "source": "camera",
         "frame_share": 0.5,
         "reason": "bandwidth",
     }
@@ -114,8 +115,11 @@ def test_a_subscriber_hears_of_its_video_being_paused_thinned_and_resumed() -> N
         "v": 1,
         "type": "video_paused",
         "participant_id": "usr_T",
+        "source": "camera",
         "reason": "bandwidth",
     }
+    screen = video_notice("usr_T", paused, half, "screen")
+    assert screen is not None and screen.source == "screen"
     resumed = said(quarter, paused)
     assert resumed is not None and resumed["type"] == "video_resumed"
     assert resumed["frame_share"] == 0.25

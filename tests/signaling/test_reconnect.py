@@ -207,3 +207,25 @@ async def test_media_comes_back_through_a_resumed_seat_without_a_new_offer(live:
     after = [at for _, at in got["audio_arrivals"] if at > back_at]
     assert len(after) > 50, "no audio from the student after it came back"
     assert any(at > back_at for at, _, _ in got["video_decoded"]), "no video after it came back"
+
+
+async def test_a_drop_ends_the_screen_share_but_keeps_the_seat(live: Live) -> None:
+    """A tutor sharing a screen drops: the student is told the share ended and that the
+    tutor is reconnecting (the seat is held with camera and microphone, not the share,
+    which the tutor's client starts again on its new connection)."""
+    tutor = run_bot(
+        live.url,
+        live.token("t1", role="tutor"),
+        seconds=5 * WAIT,
+        share=[(0.5 * WAIT, 60.0)],
+        drop=True,
+        reconnect=False,
+    )
+    student = run_bot(live.url, live.token("s1"), seconds=7.5 * WAIT)
+    _, s_report = await asyncio.gather(tutor, student)
+    tutor_id = live.world.users["t1"].id
+    screens = [t["type"] for t in s_report.tracks if t["source"] == "screen"]
+    assert screens == ["track.published", "track.unpublished"], s_report.tracks
+    assert s_report.participants[tutor_id]["screen"] > 0
+    told = [p["type"] for p in s_report.presence if p["participant_id"] == tutor_id]
+    assert "participant.reconnecting" in told and "participant.left" not in told, told

@@ -358,6 +358,36 @@ async def test_two_bots_exchange_media_while_a_third_client_misbehaves(live: Liv
         assert report.errors == []
 
 
+async def test_a_shared_screen_reaches_the_other_participant_and_stops(live: Live) -> None:
+    """The tutor shares a screen twice (the second time into the same slot, with no new
+    offer for the tutor): the student is told each start and stop, gets the screen's
+    frames apart from the camera's, and gets none after the last stop."""
+    tutor = run_bot(
+        live.url,
+        live.token("t1", role="tutor"),
+        seconds=14 * WAIT,
+        share=[(0.5 * WAIT, 5 * WAIT), (7 * WAIT, 10 * WAIT)],
+    )
+    student = run_bot(live.url, live.token("s1"), seconds=14 * WAIT)
+    t_report, s_report = await asyncio.gather(tutor, student)
+    tutor_id = live.world.users["t1"].id
+    screens = [t for t in s_report.tracks if t["source"] == "screen"]
+    assert [(t["type"], t["participant_id"]) for t in screens] == [
+        ("track.published", tutor_id),
+        ("track.unpublished", tutor_id),
+        ("track.published", tutor_id),
+        ("track.unpublished", tutor_id),
+    ], s_report.tracks
+    got = s_report.participants[tutor_id]
+    assert got["screen"] > 15 and got["video"] > 15, got
+    # The second share flowed, and the last stop stopped it (what was in flight aside).
+    assert screens[2]["at"] < got["last_screen_at"] < screens[3]["at"] + 1.0
+    assert t_report.participants[live.world.users["s1"].id]["screen"] == 0
+    # The second share reused the slot: no offer to the tutor once the first share ended.
+    assert [at for at in t_report.offers if at > screens[1]["at"]] == []
+    assert s_report.errors == [] and t_report.errors == []
+
+
 async def test_everyone_is_told_who_is_speaking(live: Live) -> None:
     """Clients hear that the bot sending its tone is active speaker, then nobody once it leaves.
 
@@ -438,16 +468,18 @@ async def test_a_live_rooms_media_is_on_metrics(live: Live) -> None:
                 break
             assert asyncio.get_running_loop().time() < deadline, text
             await asyncio.sleep(0.2)
-        leg = _labels(room=session, participant=s1, publisher=t1, kind="video")
+        leg = _labels(room=session, participant=s1, publisher=t1, kind="video", source="camera")
         assert sent[leg] > 0
         received = _samples(text, "liveclass_media_packets_received_total")
-        assert received[_labels(room=session, participant=t1, kind="video")] > 0
+        assert received[_labels(room=session, participant=t1, kind="video", source="camera")] > 0
         assert leg in _samples(text, "liveclass_media_nacks_received_total")
         assert _samples(text, "liveclass_media_nacks_unrepairable_total")[leg] == 0  # clean link
         # The bot publishes three temporal layers; a clean link is sent all of them.
         layers = _samples(text, "liveclass_media_layer_payload_bytes_received_total")
         for n in range(3):
-            labels = _labels(room=session, participant=t1, kind="video", layer=str(n))
+            labels = _labels(
+                room=session, participant=t1, kind="video", source="camera", layer=str(n)
+            )
             assert layers[labels] > 0, (n, layers)
         assert _samples(text, "liveclass_media_video_layer")[leg] == 2
         assert _samples(text, "liveclass_media_packets_thinned_total")[leg] == 0
