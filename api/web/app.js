@@ -13,6 +13,10 @@ const state = {
   me: null,
   participants: new Map(), // participant_id -> {info, tile, stream}
   mids: new Map(), // mid -> participant_id
+  sources: new Map(), // mid -> microphone, camera or screen
+  screens: new Map(), // participant_id -> MediaStream of the screen they share
+  screenTrack: null, // our own shared screen, while sharing
+  screenMid: null, // our screen's slot on this connection, once the SFU offered it
   activeSpeaker: null, // participant_id the SFU names as speaking (may be ours), or null
   quality: new Map(), // participant_id -> the SFU's rating of their connection (ours too)
   leaving: false,
@@ -260,6 +264,87 @@ function removeTile(participantId) {
     state.participants.delete(participantId);
   }
   for (const [mid, owner] of state.mids) if (owner === participantId) state.mids.delete(mid);
+  showScreen(participantId, null);
+}
+
+// --- screen sharing: a second video, forwarded like the camera -------------------------
+
+// Someone's shared screen, or none (stream null). The newest share is shown large.
+function showScreen(participantId, stream) {
+  if (stream) state.screens.set(participantId, stream);
+  else state.screens.delete(participantId);
+  const [sharer, shown] = [...state.screens].pop() || [];
+  $("screen").hidden = !shown;
+  $("screen-video").srcObject = shown || null;
+  $("screen-caption").textContent = shown ? `${nameOf(sharer)}'s screen` : "";
+  $("screen-video").setAttribute("aria-label", shown ? `Screen shared by ${nameOf(sharer)}` : "Shared screen");
+}
+
+// A received track of `mid` into its place: the sharer's screen, or the tile's stream.
+function placeTrack(mid, track) {
+  const participantId = state.mids.get(mid);
+  const entry = mediaTile(participantId);
+  if (!entry) return;
+  if (state.sources.get(mid) === "screen") {
+    const stream = state.screens.get(participantId) || new MediaStream();
+    if (!stream.getTracks().includes(track)) {
+      stream.getTracks().forEach((t) => stream.removeTrack(t));
+      stream.addTrack(track);
+    }
+    showScreen(participantId, stream);
+    return;
+  }
+  if (!entry.stream.getTracks().includes(track)) {
+    for (const old of entry.stream.getTracks().filter((t) => t.kind === track.kind)) entry.stream.removeTrack(old);
+    entry.stream.addTrack(track);
+  }
+}
+
+function screenSender() {
+  const transceiver = state.pc && state.pc.getTransceivers().find((tr) => tr.mid === state.screenMid);
+  return transceiver && transceiver.sender;
+}
+
+async function startShare() {
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (error) {
+    if (error.name !== "NotAllowedError") say(`Cannot share your screen: ${error.message}`);
+    return; // cancelled in the browser's picker: nothing to say
+  }
+  const track = stream.getVideoTracks()[0];
+  track.contentHint = "detail"; // a worksheet's text stays sharp; motion may lose frames
+  track.addEventListener("ended", () => stopShare()); // the browser's own "Stop sharing"
+  state.screenTrack = track;
+  showSharing(true);
+  await shareOnConnection();
+}
+
+// Tell the SFU we share, on this connection: the first time it offers a slot, which
+// acceptOffer fills; later the slot is there, and the track goes on it first.
+async function shareOnConnection() {
+  if (!state.screenTrack || !state.signaling) return;
+  const sender = screenSender();
+  if (sender) await sender.replaceTrack(state.screenTrack);
+  state.signaling.send({ type: "screen", sharing: true });
+}
+
+async function stopShare() {
+  const track = state.screenTrack;
+  if (!track) return;
+  state.screenTrack = null;
+  track.stop();
+  showSharing(false);
+  const sender = screenSender();
+  if (sender) await sender.replaceTrack(null);
+  if (state.signaling) state.signaling.send({ type: "screen", sharing: false });
+}
+
+function showSharing(sharing) {
+  $("share").setAttribute("aria-pressed", String(sharing));
+  $("share").textContent = sharing ? "Stop sharing" : "Share screen";
+  if (sharing) notice("You are sharing your screen");
 }
 
 // Media never creates a tile: only the roster (joined, participant.joined) does, and it
@@ -285,12 +370,14 @@ async function acceptOffer(pc, signaling, offer) {
     if (t.publish) continue;
     if (t.participant_id) state.mids.set(t.mid, t.participant_id);
     else state.mids.delete(t.mid);
+    if (t.source) state.sources.set(t.mid, t.source);
+    else state.sources.delete(t.mid);
   }
   await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
   const first = !state.published;
   if (first) {
     // The SFU's first offer has a receive slot per kind for our own media.
-    for (const slot of offer.tracks.filter((t) => t.publish)) {
+    for (const slot of offer.tracks.filter((t) => t.publish && t.source !== "screen")) {
       const transceiver = pc.getTransceivers().find((tr) => tr.mid === slot.mid);
       const track = state.stream.getTracks().find((t) => t.kind === slot.kind);
       if (!transceiver) continue;
@@ -304,25 +391,31 @@ async function acceptOffer(pc, signaling, offer) {
     }
     state.published = true;
   }
+  // Our screen's slot, offered after we asked to share: the track goes on it now.
+  const screenSlot = offer.tracks.find((t) => t.publish && t.source === "screen");
+  let newScreen = null;
+  if (screenSlot && state.screenMid !== screenSlot.mid) {
+    state.screenMid = screenSlot.mid;
+    const transceiver = pc.getTransceivers().find((tr) => tr.mid === screenSlot.mid);
+    if (transceiver) {
+      transceiver.direction = "sendonly"; // kept: the next share needs no offer
+      await transceiver.sender.replaceTrack(state.screenTrack);
+      newScreen = transceiver.sender;
+    }
+  }
   await pc.setLocalDescription(await pc.createAnswer());
-  if (first) await publishTemporalLayers(pc);
+  if (first) await publishTemporalLayers(pc.getSenders().find((s) => s.track && s.track.kind === "video" && s.track !== state.screenTrack));
+  if (newScreen) await publishTemporalLayers(newScreen);
   if (first) await waitForCandidates(pc, 2000);
   signaling.send({ type: "answer", sdp: pc.localDescription.sdp });
   for (const tr of pc.getTransceivers()) {
-    const entry = mediaTile(state.mids.get(tr.mid));
-    if (entry && tr.receiver.track && tr.currentDirection !== "inactive") {
-      if (!entry.stream.getTracks().includes(tr.receiver.track)) {
-        for (const old of entry.stream.getTracks().filter((t) => t.kind === tr.receiver.track.kind)) entry.stream.removeTrack(old);
-        entry.stream.addTrack(tr.receiver.track);
-      }
-    }
+    if (tr.receiver.track && tr.currentDirection !== "inactive" && tr.mid !== state.screenMid) placeTrack(tr.mid, tr.receiver.track);
   }
 }
 
 // Our video in three temporal layers (VP8 L1T3): the SFU can then send a viewer on a
 // poor link every other frame, or one in four, instead of pausing the video outright.
-async function publishTemporalLayers(pc) {
-  const sender = pc.getSenders().find((s) => s.track && s.track.kind === "video");
+async function publishTemporalLayers(sender) {
   if (!sender) return;
   const params = sender.getParameters();
   if (!params.encodings || params.encodings.length === 0) return;
@@ -392,12 +485,7 @@ async function connect() {
   $("self-video").srcObject = state.stream;
   for (const message of joined.chat || []) showChat(message);
 
-  pc.ontrack = (event) => {
-    const entry = mediaTile(state.mids.get(event.transceiver.mid) || (event.streams[0] && event.streams[0].id));
-    if (!entry) return;
-    for (const old of entry.stream.getTracks().filter((t) => t.kind === event.track.kind)) entry.stream.removeTrack(old);
-    entry.stream.addTrack(event.track);
-  };
+  pc.ontrack = (event) => placeTrack(event.transceiver.mid, event.track);
   pc.onicecandidate = (event) => {
     if (event.candidate && pc.remoteDescription) {
       signaling.send({ type: "ice", candidate: event.candidate.candidate, sdp_mid: event.candidate.sdpMid, sdp_mline_index: event.candidate.sdpMLineIndex });
@@ -450,6 +538,14 @@ async function connect() {
     }
   });
   signaling.addEventListener("chat", (e) => showChat(e.detail));
+  signaling.addEventListener("track.published", (e) => {
+    if (e.detail.source === "screen") notice(`${nameOf(e.detail.participant_id)} is sharing their screen`);
+  });
+  signaling.addEventListener("track.unpublished", (e) => {
+    if (e.detail.source !== "screen") return;
+    showScreen(e.detail.participant_id, null);
+    notice(`${nameOf(e.detail.participant_id)} stopped sharing`);
+  });
   signaling.addEventListener("active_speaker", (e) => showActiveSpeaker(e.detail.participant_id));
   signaling.addEventListener("connection_quality", (e) => showQuality(e.detail.participants));
   signaling.addEventListener("video_paused", (e) => showVideoNotice(e.detail.participant_id, "paused"));
@@ -477,6 +573,8 @@ async function connect() {
   });
 
   applyMute();
+  // Back after a drop while sharing: the share goes on, on the new connection.
+  if (state.screenTrack && state.screenTrack.readyState === "live") await shareOnConnection();
 }
 
 function applyMute() {
@@ -498,8 +596,10 @@ function teardown() {
   clearTimeout(state.iceTimer);
   if (state.pc) state.pc.close();
   state.pc = null;
+  state.screenMid = null; // a new connection gets a new slot
   for (const id of [...state.participants.keys()]) removeTile(id);
   state.mids.clear();
+  state.sources.clear();
   state.activeSpeaker = null;
   state.quality = new Map();
 }
@@ -571,6 +671,9 @@ function leave() {
   }
   teardown();
   if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
+  if (state.screenTrack) state.screenTrack.stop();
+  state.screenTrack = null;
+  showSharing(false);
   $("call").hidden = true;
   $("quality").dataset.level = "none";
   $("quality").textContent = "Not connected";
@@ -623,6 +726,8 @@ $("leave").addEventListener("click", leave);
 $("rejoin").addEventListener("click", rejoin);
 $("chat-form").addEventListener("submit", sendChat);
 $("end").addEventListener("click", () => endLesson().catch((error) => say(error.message)));
+$("share").hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+$("share").addEventListener("click", () => (state.screenTrack ? stopShare() : startShare()).catch((error) => say(error.message)));
 
 if (state.token) {
   showLobby();

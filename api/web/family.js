@@ -66,8 +66,11 @@ async function upcomingList(studentId) {
     `/api/v1/sessions?student_id=${encodeURIComponent(studentId)}&starts_after=${encodeURIComponent(since)}&limit=50`,
   );
   const now = Date.now();
-  const coming = page.items.filter((s) => Date.parse(s.scheduled_end) > now).slice(0, 5);
-  if (!coming.length) return el("p", {}, "No lessons are booked yet.");
+  // Cancelled ones stay, said so: a parent must see that a lesson will not happen.
+  const coming = page.items
+    .filter((s) => Date.parse(s.scheduled_end) > now && ["scheduled", "open", "live", "cancelled"].includes(s.status))
+    .slice(0, 5);
+  if (!coming.length) return el("p", {}, "No lessons to come.");
   const items = await Promise.all(
     coming.map(async (s) =>
       el(

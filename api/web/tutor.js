@@ -3,6 +3,9 @@
 // transcript it cites: edit, save, approve (which emails the families).
 import { api, app, el, joinButton, say, show, when } from "./ui.js";
 
+// A lesson that ended (or was cancelled, or nobody came) is no longer one to come.
+const JOINABLE = new Set(["scheduled", "open", "live"]);
+
 export function tutorRoutes() {
   return [
     [/^#\/desk$/, desk],
@@ -40,7 +43,7 @@ async function desk() {
   ]);
   const now = Date.now();
   const coming = sessions.items
-    .filter((s) => Date.parse(s.scheduled_end) > now && s.status !== "cancelled")
+    .filter((s) => Date.parse(s.scheduled_end) > now && JOINABLE.has(s.status))
     .slice(0, 10);
   const reviewItems = await Promise.all(
     drafts.items.map(async (d) =>
@@ -63,7 +66,7 @@ async function desk() {
       ? el("ul", { class: "reviews" }, reviewItems)
       : el("p", {}, "Nothing to review: every lesson's document is approved."),
     el("h2", {}, "Coming up"),
-    comingItems.length ? el("ul", { class: "sessions" }, comingItems) : el("p", {}, "No lessons are booked yet."),
+    comingItems.length ? el("ul", { class: "sessions" }, comingItems) : el("p", {}, "No lessons to come."),
   ]);
   say("");
 }

@@ -2,16 +2,20 @@
 
 Started by tests/browser/test_join_page.py as
 ``unshare --net sh -c 'ip link set lo up && python -m tests.browser.session OUT'``.
-Serves Liveclass on embedded defaults, opens the demo's join links for the
-tutor and the student, waits until each decodes the other's video and receives
-audio (from getStats) and the student's page highlights the tutor as active
-speaker; drops the student's WebSocket (no leave) and waits for the page to come
-back into its seat; then the tutor leaves; writes what it saw to OUT as JSON.
+Serves Liveclass on embedded defaults, seeds the demo school, and runs the tutor's
+journey: the tutor logs in to the web app and joins the lesson from the desk, the
+student from their lessons; it waits until each decodes the other's video and
+receives audio (from getStats) and the student's page highlights the tutor as
+active speaker; the tutor chats and shares a screen; the student's WebSocket drops
+(no leave) and the page comes back into its seat; the tutor leaves, rejoins and
+ends the lesson for everyone; then the tutor finds the lesson's draft on the desk
+(recorded, transcribed by Whisper, drafted by the server's workers), edits the
+summary for families and approves it. Writes what it saw to OUT as JSON.
 
-The tutor's fake microphone plays a speech-like WAV (voiced syllables with
-pauses), so Chrome's own audio-level header extension makes the tutor the
-active speaker; the student's is Chrome's default fake input, short beeps
-that are too brief to count as speech.
+The tutor's fake microphone plays a WAV of espeak-ng saying what a tutor says
+(``TUTOR_SAYS``), so Chrome's own audio-level header extension makes the tutor
+the active speaker and Whisper has words to transcribe; the student's is
+Chrome's default fake input, short beeps that are too brief to count as speech.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 from playwright.async_api import Page, async_playwright
 
 from bench.lesson_lab import seed_demo
+from bench.speech import VOICES, say
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
 LIVECLASS = str(Path(sys.executable).with_name("liveclass"))
@@ -53,11 +58,11 @@ STATS = """async () => {
   let sourceLevel = null;
   if (s.pc) (await s.pc.getStats()).forEach((x) => {
     if (x.type === "media-source" && x.kind === "audio") sourceLevel = x.audioLevel;
-    if (x.type === "inbound-rtp") {
-      inbound[x.kind] = {
-        framesDecoded: x.framesDecoded || 0,
-        packetsReceived: x.packetsReceived || 0,
-      };
+    if (x.type === "inbound-rtp") {  // summed: a shared screen is a second video
+      const sum = inbound[x.kind] || {framesDecoded: 0, packetsReceived: 0};
+      sum.framesDecoded += x.framesDecoded || 0;
+      sum.packetsReceived += x.packetsReceived || 0;
+      inbound[x.kind] = sum;
     }
   });
   const tiles = [...document.querySelectorAll("#tiles li .name")].map((n) => n.textContent);
@@ -82,6 +87,10 @@ STATS = """async () => {
     notices: [...document.querySelectorAll("#notices li")].map((li) => li.textContent),
     chat: [...document.querySelectorAll("#chat-log li")].map((li) => li.textContent),
     end_offered: !document.getElementById("end").hidden,
+    screen_caption: document.getElementById("screen-caption").textContent,
+    screen_shown: !document.getElementById("screen").hidden,
+    screen_size: [document.getElementById("screen-video").videoWidth,
+                  document.getElementById("screen-video").videoHeight],
     self_view: Boolean(document.getElementById("self-video").srcObject &&
       document.getElementById("self-video").srcObject.getVideoTracks().length),
   };
@@ -100,6 +109,16 @@ MEDIA_FLOWING = """(async () => {
 })()"""
 
 
+# A shared screen shown on the page, playing: its caption, and the frames it has shown.
+SCREEN_PLAYING = """(() => {
+  const video = document.getElementById("screen-video");
+  return !document.getElementById("screen").hidden && video.videoWidth > 0 &&
+    video.getVideoPlaybackQuality().totalVideoFrames > 10;
+})()"""
+SHARING = """(() => ({
+  pressed: document.getElementById("share").getAttribute("aria-pressed"),
+  label: document.getElementById("share").textContent,
+}))()"""
 # The SFU's ratings reached the page, for itself and the other, and its indicator shows its own.
 RATED = """(() => {
   const s = window.liveclass;
@@ -193,6 +212,8 @@ def layer_bytes(metrics: str, roles: dict[str, str]) -> dict[str, dict[str, floa
             part.split("=", 1) for part in labels.split("{", 1)[1].split(",") if "=" in part
         )
         who = fields["participant"].strip('"')
+        if fields.get("source", '"camera"').strip('"') != "camera":
+            continue  # a shared screen's layers are its own
         out.setdefault(roles.get(who, who), {})[fields["layer"].strip('"')] = float(value)
     return out
 
@@ -216,19 +237,78 @@ VIDEO_NOTICE_SHOWN = """(() => {
 })()"""
 
 
+TUTOR_SAYS = (
+    "Today we are adding fractions. When the bottom numbers match, add the top numbers. "
+    "For homework, finish the fractions worksheet."
+)
+EDITED_SUMMARY = (
+    "Sam added fractions with matching denominators today and has a worksheet to finish."
+)
+
+
+async def log_in(page: Page, base: str, who: dict[str, str]) -> None:
+    """Log in to the web app with the keyboard (the email field has the focus)."""
+    await page.goto(f"{base}/app")
+    await page.wait_for_selector("#login-form")
+    await page.keyboard.type(who["email"])
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(who["password"])
+    await page.keyboard.press("Enter")
+
+
+async def review_the_draft(page: Page, base: str, session_id: str, result: dict[str, Any]) -> None:
+    """From the desk: wait for the lesson's draft, open it, rewrite the summary, approve."""
+    link = f"ul.reviews a[href='#/review/{session_id}']"
+    deadline = time.monotonic() + 120 * WAIT
+    await page.goto(f"{base}/app#/desk")
+    await page.wait_for_selector("main h2")
+    result["desk_after_end"] = await page.inner_text("main")
+    while True:
+        await page.wait_for_selector("main h2")
+        if await page.query_selector(link) is not None:
+            break
+        if time.monotonic() > deadline:
+            result["desk_without_draft"] = await page.inner_text("main")
+            return
+        await asyncio.sleep(1)
+        await page.reload()  # as a tutor would, to see whether it came
+    result["draft_waited_s"] = round(120 * WAIT - (deadline - time.monotonic()), 1)
+    await page.click(link)
+    await page.wait_for_selector("#parent-summary")
+    result["review_page"] = await page.inner_text("main")
+    await page.fill("#parent-summary", EDITED_SUMMARY)
+    await page.get_by_role("button", name="Save changes").click()
+    await until_text(page, "#status", "Saved", 10)
+    await page.get_by_role("button", name="Approve and send to families").click()
+    result["review_status"] = await until_text(page, "#status", "Approved", 10)
+
+
+async def until_text(page: Page, selector: str, start: str, within: float) -> str:
+    """The text of ``selector`` once it starts with ``start``, or as it is after ``within``."""
+    deadline = time.monotonic() + within * WAIT
+    while True:
+        text = await page.inner_text(selector)
+        if text.startswith(start) or time.monotonic() > deadline:
+            return text
+        await asyncio.sleep(0.2)
+
+
 async def run(out: Path) -> None:
     data = Path(tempfile.mkdtemp())
     port = 8765
+    base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "LIVECLASS_DATA_DIR": str(data / "var"),
         "LIVECLASS_ICE_ADDRESSES": "127.0.0.1",
-        "LIVECLASS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "LIVECLASS_PUBLIC_URL": base,
+        "LIVECLASS_EVENT_POLL_SECONDS": "0.2",
     }
     env = {
         k: v for k, v in env.items() if k != "LIVECLASS_DATABASE_URL" and k != "LIVECLASS_REDIS_URL"
     }
-    voice = speech_like_wav(data / "voice.wav")
+    voice = data / "voice.wav"
+    say(TUTOR_SAYS, voice, voice=VOICES["tutor"])
     log = (data / "serve.log").open("w")
     server = subprocess.Popen(
         [LIVECLASS, "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -265,7 +345,10 @@ async def run(out: Path) -> None:
                 errors: list[str] = []
                 page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
                 result[f"{role}_errors"] = errors
-                await page.goto(demo[role]["join_url"])
+                # From the web app: the desk's (or the student's lessons') Join button asks
+                # for a join token and opens the lesson page with it.
+                await log_in(page, base, demo[role])
+                await page.get_by_role("button", name="Join", exact=True).click()
                 join = page.get_by_role("button", name="Join session")
                 await join.wait_for()
                 # Not wait_for_function: the page's Content-Security-Policy has no eval.
@@ -289,6 +372,15 @@ async def run(out: Path) -> None:
                 pages["student"], "document.querySelectorAll('#chat-log li').length > 0", 10
             )
             result["tutor_chat"] = await pages["tutor"].evaluate(STATS)
+            # Screen sharing: the tutor shares (the browser's picker is accepted by the fake
+            # UI flag), the student's page shows it large, then the tutor stops.
+            await pages["tutor"].get_by_role("button", name="Share screen").click()
+            result["student_screen"] = await until(pages["student"], SCREEN_PLAYING, 20)
+            result["tutor_sharing"] = await pages["tutor"].evaluate(SHARING)
+            await pages["tutor"].get_by_role("button", name="Stop sharing").click()
+            result["student_screen_stopped"] = await until(
+                pages["student"], "document.getElementById('screen').hidden", 10
+            )
             result["student_notice"] = await pages["student"].evaluate(VIDEO_NOTICE_SHOWN)
             for role, page in pages.items():
                 result[f"{role}_rated"] = await until(page, RATED, 15)
@@ -331,6 +423,10 @@ async def run(out: Path) -> None:
             result["tutor_after_end"] = await until(
                 pages["tutor"], f"{ended} === 'You ended the lesson.'", 15
             )
+            # Back to the desk: the lesson just held, recorded, transcribed and drafted
+            # by the server's workers, waits for review.
+            await review_the_draft(pages["tutor"], base, demo["session_id"], result)
+            result["review_errors"] = result["tutor_errors"]
             for ctx in contexts:
                 await ctx.close()
     finally:

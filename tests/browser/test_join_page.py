@@ -1,4 +1,6 @@
-"""The browser client in real headless Chromium: two pages see and hear each other through the SFU.
+"""The tutor's journey in real headless Chromium: join from the desk, hold the lesson with a
+student (media both ways, chat, a shared screen, a drop, a leave and a rejoin), end it, then
+review and approve the draft the server made of it.
 
 Runs tests/browser/session.py inside ``unshare --net`` with only loopback up,
 so no candidate on any other interface can be tried (see FIELD-NOTES.md).
@@ -36,7 +38,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180 * WAIT,
+        timeout=330 * WAIT,
     )
     assert proc.returncode == 0, (
         f"browser session failed (unshare needs root):\n{proc.stdout}\n{proc.stderr}"
@@ -165,6 +167,21 @@ def test_a_chat_line_reaches_the_other_page(session: dict[str, Any]) -> None:
     assert mine.startswith("You (")
 
 
+def test_the_tutors_shared_screen_shows_on_the_students_page(session: dict[str, Any]) -> None:
+    """Share screen on the tutor's page: the student's page shows it large, captioned, and
+    playing, and says so; Stop sharing takes it away there."""
+    shown = session["student_screen"]
+    assert shown["screen_shown"] and shown["screen_caption"] == "Taylor Tutor's screen", shown
+    assert shown["screen_size"][0] > 0, shown
+    assert "Taylor Tutor is sharing their screen" in shown["notices"], shown
+    assert session["tutor_sharing"] == {"pressed": "true", "label": "Stop sharing"}
+    stopped = session["student_screen_stopped"]
+    assert not stopped["screen_shown"], stopped
+    assert "Taylor Tutor stopped sharing" in stopped["notices"], stopped
+    # The camera went on beside it: the tutor's tile kept its video.
+    assert stopped["inbound"]["video"]["framesDecoded"] > shown["inbound"]["video"]["framesDecoded"]
+
+
 def test_the_tutor_ends_the_lesson_for_everyone(session: dict[str, Any]) -> None:
     """Only the tutor's page offers End; pressed twice, both pages say the lesson ended
     and neither offers Rejoin (the session is over)."""
@@ -173,3 +190,17 @@ def test_the_tutor_ends_the_lesson_for_everyone(session: dict[str, Any]) -> None
     assert student["message"] == "The lesson has ended.", student
     assert tutor["message"] == "You ended the lesson.", tutor
     assert not student["rejoin_offered"] and not tutor["rejoin_offered"]
+
+
+def test_the_tutor_reviews_the_lessons_own_draft_and_approves_it(session: dict[str, Any]) -> None:
+    """After End the desk lists the lesson just held: recorded, transcribed (Whisper heard
+    what the tutor said), drafted; its review shows the lesson's chat; the summary the
+    tutor rewrote is approved."""
+    assert "desk_without_draft" not in session, session.get("desk_without_draft")
+    review = session["review_page"]
+    assert "fraction" in review.lower(), review
+    assert "Hello Sam, can you see the worksheet?" in review, review
+    assert session["review_status"].startswith("Approved"), session["review_status"]
+    assert session["review_errors"] == []
+    # The ended lesson is no longer one to come: the desk offers no Join for it.
+    assert "Join" not in session["desk_after_end"], session["desk_after_end"]
