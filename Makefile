@@ -117,9 +117,10 @@ bench-events: $(DEV_STAMP) services
 bench-matching: $(DEV_STAMP)
 	$(BIN)/python -m bench.matching
 
-## The web app's screenshots in docs/screenshots/, from its browser journey (tests/browser/portal.py).
+## The web app's screenshots in docs/screenshots/, from its browser journeys (tests/browser/portal.py, session.py).
 screenshots: $(DEV_STAMP) system-deps
 	unshare --net sh -c 'ip link set lo up && exec $(BIN)/python -m tests.browser.portal /tmp/liveclass-screenshots.json docs/screenshots'
+	unshare --net sh -c 'ip link set lo up && exec $(BIN)/python -m tests.browser.session /tmp/liveclass-lesson.json docs/screenshots'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -36,7 +36,7 @@ from playwright.async_api import Page, async_playwright
 from sqlalchemy import select
 
 from bench.lesson_lab import seed_demo
-from tests.browser.session import CHROMIUM_ARGS, LIVECLASS, WAIT, interfaces
+from tests.browser.session import CHROMIUM_ARGS, LIVECLASS, WAIT, axe_check, interfaces, tab_to
 
 PORT = 8766
 BASE = f"http://127.0.0.1:{PORT}"
@@ -174,26 +174,6 @@ async def login(client: httpx.AsyncClient, who: dict[str, str]) -> dict[str, str
     r = await client.post("/api/v1/auth/login", json=who)
     r.raise_for_status()
     return {"authorization": f"Bearer {r.json()['access_token']}"}
-
-
-async def axe_check(page: Page, axe: Axe) -> list[dict[str, Any]]:
-    """The serious and critical violations axe-core finds on the page as it is."""
-    results = await axe.run(page)
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-async def tab_to(page: Page, check: str, presses: int = 40) -> bool:
-    """Press Tab until ``check`` (a JS expression on ``document.activeElement``) holds."""
-    for _ in range(presses):
-        await page.keyboard.press("Tab")
-        script = f"(() => {{ const e = document.activeElement; return {check}; }})()"
-        if await page.evaluate(script):
-            return True
-    return False
 
 
 EDITED = (

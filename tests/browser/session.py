@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, async_playwright
 
 from bench.lesson_lab import seed_demo
@@ -237,6 +238,26 @@ VIDEO_NOTICE_SHOWN = """(() => {
 })()"""
 
 
+async def axe_check(page: Page, axe: Axe) -> list[dict[str, Any]]:
+    """The serious and critical violations axe-core finds on the page as it is."""
+    results = await axe.run(page)
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def tab_to(page: Page, check: str, presses: int = 40) -> bool:
+    """Press Tab until ``check`` (a JS expression on ``document.activeElement``) holds."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        script = f"(() => {{ const e = document.activeElement; return {check}; }})()"
+        if await page.evaluate(script):
+            return True
+    return False
+
+
 TUTOR_SAYS = (
     "Today we are adding fractions. When the bottom numbers match, add the top numbers. "
     "For homework, finish the fractions worksheet."
@@ -273,13 +294,21 @@ async def review_the_draft(page: Page, base: str, session_id: str, result: dict[
         await asyncio.sleep(1)
         await page.reload()  # as a tutor would, to see whether it came
     result["draft_waited_s"] = round(120 * WAIT - (deadline - time.monotonic()), 1)
-    await page.click(link)
+    keys = result["keys"]
+    keys["review"] = await tab_to(
+        page, f"e.tagName === 'A' && e.getAttribute('href') === '#/review/{session_id}'"
+    )
+    await page.keyboard.press("Enter")
     await page.wait_for_selector("#parent-summary")
     result["review_page"] = await page.inner_text("main")
-    await page.fill("#parent-summary", EDITED_SUMMARY)
-    await page.get_by_role("button", name="Save changes").click()
+    keys["summary"] = await tab_to(page, "e.id === 'parent-summary'")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type(EDITED_SUMMARY)
+    keys["save"] = await tab_to(page, "e.textContent === 'Save changes'")
+    await page.keyboard.press("Enter")
     await until_text(page, "#status", "Saved", 10)
-    await page.get_by_role("button", name="Approve and send to families").click()
+    keys["approve"] = await tab_to(page, "e.textContent === 'Approve and send to families'")
+    await page.keyboard.press("Enter")
     result["review_status"] = await until_text(page, "#status", "Approved", 10)
 
 
@@ -293,7 +322,8 @@ async def until_text(page: Page, selector: str, start: str, within: float) -> st
         await asyncio.sleep(0.2)
 
 
-async def run(out: Path) -> None:
+async def run(out: Path, shots: Path | None = None) -> None:
+    """The journey; its pictures (the lesson page) into ``shots`` when given."""
     data = Path(tempfile.mkdtemp())
     port = 8765
     base = f"http://127.0.0.1:{port}"
@@ -317,7 +347,11 @@ async def run(out: Path) -> None:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    result: dict[str, Any] = {"interfaces": interfaces()}
+    keys: dict[str, bool] = {}  # each step done with the keyboard: its control was reached
+    result: dict[str, Any] = {"interfaces": interfaces(), "axe": {}, "shots": [], "keys": keys}
+    axe = Axe()
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
     try:
         deadline = time.monotonic() + 30 * WAIT
         while True:
@@ -347,13 +381,20 @@ async def run(out: Path) -> None:
                 result[f"{role}_errors"] = errors
                 # From the web app: the desk's (or the student's lessons') Join button asks
                 # for a join token and opens the lesson page with it.
+                # With the keyboard alone, as everything the tutor does below.
                 await log_in(page, base, demo[role])
-                await page.get_by_role("button", name="Join", exact=True).click()
-                join = page.get_by_role("button", name="Join session")
-                await join.wait_for()
+                await page.wait_for_selector("ul.sessions button")
+                keys[f"{role}_join"] = await tab_to(page, "e.textContent === 'Join'")
+                await page.keyboard.press("Enter")
                 # Not wait_for_function: the page's Content-Security-Policy has no eval.
                 await page.wait_for_selector("#join:not([disabled])")
-                await join.click()
+                if role == "tutor":
+                    result["axe"]["lobby"] = await axe_check(page, axe)
+                # The lobby gives Join session the focus.
+                keys[f"{role}_join_session"] = await page.evaluate(
+                    "document.activeElement.id === 'join'"
+                )
+                await page.keyboard.press("Enter")
                 pages[role] = page
             for role, page in pages.items():
                 result[role] = await until(page, MEDIA_FLOWING, 20)
@@ -374,10 +415,15 @@ async def run(out: Path) -> None:
             result["tutor_chat"] = await pages["tutor"].evaluate(STATS)
             # Screen sharing: the tutor shares (the browser's picker is accepted by the fake
             # UI flag), the student's page shows it large, then the tutor stops.
-            await pages["tutor"].get_by_role("button", name="Share screen").click()
+            keys["share"] = await tab_to(pages["tutor"], "e.id === 'share'")
+            await pages["tutor"].keyboard.press("Enter")
             result["student_screen"] = await until(pages["student"], SCREEN_PLAYING, 20)
             result["tutor_sharing"] = await pages["tutor"].evaluate(SHARING)
-            await pages["tutor"].get_by_role("button", name="Stop sharing").click()
+            result["axe"]["lesson"] = await axe_check(pages["student"], axe)
+            if shots is not None:
+                await pages["student"].screenshot(path=str(shots / "lesson.png"), full_page=True)
+                result["shots"].append("lesson.png")
+            await pages["tutor"].keyboard.press("Enter")  # the focus stays: Stop sharing
             result["student_screen_stopped"] = await until(
                 pages["student"], "document.getElementById('screen').hidden", 10
             )
@@ -402,20 +448,21 @@ async def run(out: Path) -> None:
             result["tutor_saw_of_the_drop"] = await pages["tutor"].evaluate("window.presenceSeen")
             result["tutor_after_drop"] = await until(pages["tutor"], frames_past(before + 15), 10)
             result["tutor_after_drop"]["decoded_before"] = before
-            await pages["tutor"].get_by_role("button", name="Leave").click()
+            keys["leave"] = await tab_to(pages["tutor"], "e.id === 'leave'")
+            await pages["tutor"].keyboard.press("Enter")
             result["student_after_leave"] = await until(
                 pages["student"], "window.liveclass.participants.size === 0", 10
             )
             result["tutor_after_leave"] = await pages["tutor"].evaluate(STATS)
             # The tutor comes back (Rejoin), then ends the lesson for everyone: two presses.
-            await pages["tutor"].get_by_role("button", name="Rejoin").click()
-            await until(pages["tutor"], "window.liveclass.participants.size === 1", 20)
-            await pages["tutor"].get_by_role("button", name="End the lesson for everyone").click()
-            await (
-                pages["tutor"]
-                .get_by_role("button", name="Press again to end the lesson for everyone")
-                .click()
+            keys["rejoin"] = await pages["tutor"].evaluate(
+                "document.activeElement.id === 'rejoin'"  # offered with the focus
             )
+            await pages["tutor"].keyboard.press("Enter")
+            await until(pages["tutor"], "window.liveclass.participants.size === 1", 20)
+            keys["end"] = await tab_to(pages["tutor"], "e.id === 'end'")
+            await pages["tutor"].keyboard.press("Enter")
+            await pages["tutor"].keyboard.press("Enter")  # again, to confirm
             ended = "document.getElementById('message').textContent"
             result["student_after_end"] = await until(
                 pages["student"], f"{ended} === 'The lesson has ended.'", 15
@@ -446,4 +493,4 @@ async def run(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(run(Path(sys.argv[1])))
+    asyncio.run(run(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None))

@@ -31,8 +31,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert Path("/usr/bin/chromium").exists(), (
         "Chromium is missing; 'make test' installs the Debian package"
     )
-    out = tmp_path_factory.mktemp("browser") / "result.json"
-    inner = f"ip link set lo up && exec {sys.executable} -m tests.browser.session {out}"
+    folder = tmp_path_factory.mktemp("browser")
+    out, shots = folder / "result.json", folder / "shots"
+    inner = f"ip link set lo up && exec {sys.executable} -m tests.browser.session {out} {shots}"
     proc = subprocess.run(
         ["unshare", "--net", "sh", "-c", inner],
         cwd=ROOT,
@@ -44,6 +45,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         f"browser session failed (unshare needs root):\n{proc.stdout}\n{proc.stderr}"
     )
     result: dict[str, Any] = json.loads(out.read_text())
+    result["shots_dir"] = shots
     return result
 
 
@@ -204,3 +206,23 @@ def test_the_tutor_reviews_the_lessons_own_draft_and_approves_it(session: dict[s
     assert session["review_errors"] == []
     # The ended lesson is no longer one to come: the desk offers no Join for it.
     assert "Join" not in session["desk_after_end"], session["desk_after_end"]
+
+
+def test_the_tutors_journey_passes_with_the_keyboard_alone(session: dict[str, Any]) -> None:
+    """Join from the desk, Join session, Share screen and Stop, Leave, Rejoin, End (twice),
+    then the review's link, summary, Save and Approve: each reached with Tab and pressed
+    with Enter (the student's Joins too)."""
+    keys = session["keys"]
+    assert keys and all(keys.values()), keys
+    assert len(keys) == 12, keys
+
+
+@pytest.mark.parametrize("page", ["lobby", "lesson"])
+def test_axe_finds_no_serious_or_critical_violations(session: dict[str, Any], page: str) -> None:
+    """The lobby (camera preview) and the lesson in progress, a shared screen shown."""
+    assert session["axe"][page] == [], session["axe"][page]
+
+
+def test_the_lesson_page_is_photographed(session: dict[str, Any]) -> None:
+    assert session["shots"] == ["lesson.png"]
+    assert (session["shots_dir"] / "lesson.png").stat().st_size > 10_000
