@@ -53,7 +53,7 @@ from core.errors import LiveclassError, NotFound
 from core.logging import get_logger
 from sessions import admission, consent
 from sessions.chat import record_chat
-from sessions.documentation import record_recording
+from sessions.documentation import record_recording, record_recording_decision
 from sessions.models import PresenceType
 from sessions.service import record_presence as write_presence
 from sessions.service import session_status
@@ -177,7 +177,16 @@ def build_signaling(
     def recorder_for(session_id: str) -> Recorder | None:
         if not settings.recording:
             return None
-        return Recorder(settings.recordings_dir / session_id, may_record=may_record)
+
+        async def decided(participant_id: str, role: str, recorded: bool) -> None:
+            async with services.sessionmaker() as db, db.begin():
+                await record_recording_decision(
+                    db, session_id, participant_id, role, recorded, now=services.clock.now()
+                )
+
+        return Recorder(
+            settings.recordings_dir / session_id, may_record=may_record, on_decision=decided
+        )
 
     return SignalingServer(
         secret=services.secret,

@@ -112,6 +112,28 @@ async def record_recording(
     )
 
 
+async def record_recording_decision(
+    db: AsyncSession,
+    session_id: str,
+    participant_id: str,
+    role: str,
+    recorded: bool,
+    *,
+    now: datetime,
+) -> OutboxEvent:
+    """Write ``recording.started`` (their audio is being recorded) or ``recording.skipped``
+    (it is not: no guardian's consent) for one participant of a room; the caller commits.
+    The ops view reads a room's recording status from these."""
+    return record(
+        db,
+        "recording.started" if recorded else "recording.skipped",
+        session_id=session_id,
+        at=now,
+        payload={"participant_id": participant_id, "role": role}
+        | ({} if recorded else {"reason": "no_consent"}),
+    )
+
+
 class TranscriptionHandler:
     """On ``recording.ready``: transcribe every participant's track on its own (Whisper,
     off the event loop), merge them on the session clock and store the segments.

@@ -32,6 +32,8 @@ EVENT_TYPES = frozenset(
         "exception.raised",
         "exception.resolved",
         "recording.ready",
+        "recording.skipped",
+        "recording.started",
         "summary.approved",
         "summary.drafted",
         "transcript.ready",

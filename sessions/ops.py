@@ -25,8 +25,39 @@ log = get_logger("liveclass.sessions.ops")
 
 IN_PROGRESS = (SessionStatus.OPEN, SessionStatus.LIVE)
 SNAPSHOT_LIMIT = 500
-# Recording is not built yet (the recording issue); every session reads so until it is.
-NOT_RECORDING = "not recording"
+RECORDING, NOT_RECORDING = "recording", "not recording"
+_RECORDING_EVENTS = ("recording.started", "recording.skipped", "recording.ready")
+
+
+async def recording_status(
+    db: AsyncSession, session_id: str, present: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Whether the room records now, from its recorder's events since the last part closed
+    (``recording.ready``): ``recording`` while someone recorded is in the room.
+
+    ``recorded``: who is recorded in this part; ``not_recorded``: who is not, with
+    why (``no_consent``). Derived from the outbox, so any node's room reads the same.
+    """
+    recorded: list[str] = []
+    skipped: dict[str, str] = {}
+    rows = await db.execute(
+        select(OutboxEvent.type, OutboxEvent.payload)
+        .where(OutboxEvent.session_id == session_id, OutboxEvent.type.in_(_RECORDING_EVENTS))
+        .order_by(OutboxEvent.seq)
+    )
+    for type_, payload in rows.all():
+        if type_ == "recording.ready":
+            recorded, skipped = [], {}
+        elif type_ == "recording.started" and payload["participant_id"] not in recorded:
+            recorded.append(payload["participant_id"])
+        elif type_ == "recording.skipped":
+            skipped[payload["participant_id"]] = payload.get("reason", "no_consent")
+    here = {p["participant_id"] for p in present}
+    return {
+        "recording": RECORDING if here & set(recorded) else NOT_RECORDING,
+        "recorded": recorded,
+        "not_recorded": [{"participant_id": p, "reason": r} for p, r in skipped.items()],
+    }
 
 
 def event_json(e: OutboxEvent) -> dict[str, Any]:
@@ -67,6 +98,7 @@ async def snapshot(db: AsyncSession, org_id: str, now: datetime) -> dict[str, An
     )
     out = []
     for live in sessions:
+        present = await present_now(db, live.id)
         started = await db.scalar(
             select(func.min(OutboxEvent.occurred_at)).where(
                 OutboxEvent.session_id == live.id, OutboxEvent.type == "session.started"
@@ -83,8 +115,8 @@ async def snapshot(db: AsyncSession, org_id: str, now: datetime) -> dict[str, An
                 "scheduled_end": live.scheduled_end.isoformat(),
                 "started_at": started.isoformat() if started else None,
                 "duration_seconds": int((now - started).total_seconds()) if started else 0,
-                "present": await present_now(db, live.id),
-                "recording": NOT_RECORDING,
+                "present": present,
+                **await recording_status(db, live.id, present),
             }
         )
     return {"at": now.isoformat(), "seq": cursor, "sessions": out}

@@ -48,6 +48,9 @@ from sfu.passthrough import EncodedFrame
 log = get_logger("liveclass.sfu.recording")
 
 ConsentCheck = Callable[[str], bool | Awaitable[bool]]
+# Told, once per participant and recorder, whether their audio is recorded:
+# (participant id, role, recorded). Only reports; the recording never waits on it.
+DecisionReport = Callable[[str, str, bool], Awaitable[None]]
 FrameTap = Callable[[EncodedFrame], None]
 RTP_WRAP = 1 << 32
 # Within one publication, trust RTP timestamps unless they stray this far from the
@@ -176,7 +179,9 @@ class _ParticipantRecording:
             return False
 
     async def _run(self) -> None:
-        if not await self._decide():
+        decided = await self._decide()
+        self._recorder.report(self.participant_id, self.role, decided)
+        if not decided:
             self.refused = True
             self._frames.clear()
             log.info("not recording: no consent", participant=self.participant_id)
@@ -276,6 +281,8 @@ class Recorder:
         max_frames: each participant's queue bound (50 frames a second).
         consent_timeout: seconds ``may_record`` may take.
         clock: monotonic seconds; the session clock's time source.
+        on_decision: told each decision (``DecisionReport``), in a task of its
+            own: what a coordinator's ops view shows as the room's recording status.
     """
 
     def __init__(
@@ -286,8 +293,11 @@ class Recorder:
         max_frames: int = 500,
         consent_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        on_decision: DecisionReport | None = None,
     ) -> None:
         self.folder = folder
+        self._on_decision = on_decision
+        self._reports: set[asyncio.Task[None]] = set()
         self.may_record = may_record
         self.consent_timeout = consent_timeout
         self.clock = clock
@@ -300,6 +310,23 @@ class Recorder:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def report(self, participant_id: str, role: str, recorded: bool) -> None:
+        """Tell ``on_decision``, without holding up the recording; its failure is logged."""
+        if self._on_decision is None:
+            return
+
+        async def tell(callback: DecisionReport) -> None:
+            try:
+                await callback(participant_id, role, recorded)
+            except Exception:
+                log.exception("recording decision report failed", participant=participant_id)
+
+        task = asyncio.create_task(
+            tell(self._on_decision), name=f"recording-report-{participant_id}"
+        )
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     def tap(self, participant_id: str, role: str = "") -> FrameTap | None:
         """Start (or continue) ``participant_id``'s recording for one published audio track.
@@ -330,6 +357,8 @@ class Recorder:
             return []
         self._closed = True
         results = await asyncio.gather(*(r.aclose() for r in self._participants.values()))
+        # Reported before the files are handed on: what was recorded is told first.
+        await asyncio.gather(*self._reports, return_exceptions=True)
         tracks = [t for t in results if t is not None]
         log.info("recording finished", files=len(tracks), folder=str(self.folder))
         return tracks

@@ -69,9 +69,14 @@ async def ops_feed(call: Call) -> Response:
 
     First a `snapshot` event: `{"at", "seq", "sessions": [{"id", "status",
     "tutor_id", "student_ids", "started_at", "duration_seconds", "present":
-    [{"participant_id", "role", "since"}], "recording"}]}` for the open and live
-    sessions. Then one event per domain event of the organisation's sessions as
-    it commits, named by its type (`participant.joined`, `session.ended`,
+    [{"participant_id", "role", "since"}], "recording", "recorded", "not_recorded"}]}`
+    for the open and live sessions: `recording` is `recording` while someone whose audio
+    is recorded is in the room, else `not recording`; `recorded` lists who is recorded
+    since the room opened (or last closed), `not_recorded` who is not and why
+    (`[{"participant_id", "reason": "no_consent"}]`). `recording.started`,
+    `recording.skipped` and `recording.ready` events follow it live.
+    Then one event per domain event of the organisation's sessions as it commits,
+    named by its type (`participant.joined`, `session.ended`,
     `exception.raised`, ...), its data the event as JSON, its SSE `id` the
     outbox sequence number. Comment lines (`: heartbeat`) keep an idle stream
     open. Send the usual `Authorization` header.

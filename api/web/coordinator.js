@@ -86,6 +86,15 @@ function roomTitle(room) {
   return `${room.subject || "Lesson"}${who}${tutor ? `, taught by ${tutor}` : ""} (${room.status})`;
 }
 
+// Whether the room records now: while someone recorded is in it (as sessions/ops.py says),
+// and whose audio is not recorded, and why.
+function recordingOf(room) {
+  const here = new Set((room.present || []).map((p) => p.participant_id));
+  const recording = (room.recorded || []).some((id) => here.has(id));
+  const skipped = (room.not_recorded || []).map((s) => `${live.names.get(s.participant_id) || "someone"}: no consent`);
+  return `${recording ? "recording" : "not recording"}${skipped.length ? ` (not recorded: ${skipped.join(", ")})` : ""}`;
+}
+
 function liveRooms(box) {
   const rooms = [...live.rooms.values()];
   if (!rooms.length) {
@@ -106,6 +115,7 @@ function liveRooms(box) {
                 .map((p) => `${live.names.get(p.participant_id) || "someone"} (${p.role}, since ${new Date(p.since).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })})`)
                 .join(", ")}`
             : " · nobody in the room",
+          el("span", { class: "recording", "data-recording": recordingOf(room).startsWith("recording") ? "on" : "off" }, ` · ${recordingOf(room)}`),
         ),
       ),
     ),
@@ -126,6 +136,13 @@ function onLiveEvent(type, data, boxes) {
     room.present = [...room.present.filter((p) => p.participant_id !== who), { participant_id: who, role: data.payload.role, since: data.occurred_at }];
   } else if (type === "participant.left" && room && who) {
     room.present = room.present.filter((p) => p.participant_id !== who);
+  } else if (type === "recording.started" && room && who) {
+    room.recorded = [...(room.recorded || []).filter((id) => id !== who), who];
+  } else if (type === "recording.skipped" && room && who) {
+    room.not_recorded = [...(room.not_recorded || []).filter((s) => s.participant_id !== who), { participant_id: who, reason: data.payload.reason }];
+  } else if (type === "recording.ready" && room) {
+    room.recorded = [];
+    room.not_recorded = [];
   } else if (["session.opened", "session.started"].includes(type)) {
     const status = type === "session.opened" ? "open" : "live";
     if (room) room.status = status;

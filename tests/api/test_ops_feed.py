@@ -16,7 +16,10 @@ import uvicorn
 from starlette.applications import Starlette
 
 from api.settings import Settings
+from sessions.documentation import record_recording_decision
+from sessions.events import record
 from sessions.models import PresenceType
+from sessions.ops import snapshot
 from sessions.service import record_presence
 from sessions.session_exceptions import detect_due
 from tests.conftest import NOW, World
@@ -142,3 +145,32 @@ async def test_only_coordinators_may_follow_the_feed(app: Starlette, world: Worl
         assert r.status_code == 403
         assert r.json()["error"]["code"] == "permission_denied"
         assert (await http.get("/api/v1/ops/feed")).status_code == 401
+
+
+async def test_the_snapshot_says_whether_each_room_records_and_whom_it_does_not(
+    app: Starlette, world: World
+) -> None:
+    """From the recorder's events: recording while someone recorded is in the room, the
+    student without consent named; a closed part (recording.ready) starts anew."""
+    sid = world.ids["ses1"]
+    await _join(app, world, "ses1", "t1", NOW)
+    await _join(app, world, "ses1", "s1", NOW)
+    tutor, student = world.users["t1"].id, world.users["s1"].id
+
+    async def status() -> dict[str, Any]:
+        async with app.state.services.sessionmaker() as db:
+            [room] = (await snapshot(db, world.ids["orgA"], NOW))["sessions"]
+        return {k: room[k] for k in ("recording", "recorded", "not_recorded")}
+
+    assert await status() == {"recording": "not recording", "recorded": [], "not_recorded": []}
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await record_recording_decision(db, sid, tutor, "tutor", True, now=NOW)
+        await record_recording_decision(db, sid, student, "student", False, now=NOW)
+    assert await status() == {
+        "recording": "recording",
+        "recorded": [tutor],
+        "not_recorded": [{"participant_id": student, "reason": "no_consent"}],
+    }
+    async with app.state.services.sessionmaker() as db, db.begin():
+        record(db, "recording.ready", session_id=sid, at=NOW, payload={"tracks": []})
+    assert await status() == {"recording": "not recording", "recorded": [], "not_recorded": []}

@@ -288,14 +288,16 @@ async def seed_no_show(client: httpx.AsyncClient, coordinator: dict[str, str]) -
 
 
 async def _book_started(tutor_id: str, student_id: str) -> str:
-    """A lesson that began 12 minutes ago, the student in it since its first minute."""
+    """A lesson that began 12 minutes ago, the student in it since its first minute, and
+    not recorded: no guardian has consented (what the room's recorder reports)."""
     from scheduling.models import Student
+    from sessions.documentation import record_recording_decision
 
     async with _database() as db:
         student = await db.get(Student, student_id)
         assert student is not None
         start = datetime.now(UTC) - timedelta(minutes=12)
-        return await _book(
+        lesson = await _book(
             db,
             org_id=student.org_id,
             tutor_id=tutor_id,
@@ -303,6 +305,10 @@ async def _book_started(tutor_id: str, student_id: str) -> str:
             start=start,
             joined=[(student.user_id, "student", start + timedelta(minutes=1))],
         )
+        await record_recording_decision(
+            db, lesson, student.user_id, "student", False, now=start + timedelta(minutes=1)
+        )
+        return lesson
 
 
 async def coordinate(

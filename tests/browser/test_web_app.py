@@ -143,6 +143,8 @@ def test_the_coordinator_gives_a_no_shows_lesson_to_the_ranked_substitute(
     # Live from the ops feed: who is in each room, and a change made elsewhere.
     assert "mathematics with Alex Amber, taught by Riley Rivers (live)" in today
     assert "in the room: Alex Amber (student, since" in today
+    # Alex has no guardian's consent: the room records nobody, and says why.
+    assert "not recording (not recorded: Alex Amber: no consent)" in today
     assert "No recording: mathematics with Sam Student" in today and "; acknowledged." in today
     assert journey["tabbed_to_find"] and journey["tabbed_to_give"]
     assert "Morgan Moss" in journey["substitutes"]

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 import av
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from api.app import create_app
 from api.settings import Settings
 from core.clock import FixedClock
+from eventbus.models import OutboxEvent
 from scheduling.models import Base, Guardianship
 from sfu.recording import RecordedTrack
 from signaling.bot import run_bot
@@ -87,6 +88,19 @@ async def test_a_student_is_recorded_only_with_their_guardians_consent(
     by_role = {t.role: t for t in tracks}
     expected = {"tutor", "student"} if consented else {"tutor"}
     assert set(by_role) == expected
+    # What the coordinators' ops view reads the room's recording status from.
+    async with app.state.services.sessionmaker() as db:
+        told = {
+            (e.type, e.payload["role"])
+            for e in await db.scalars(
+                select(OutboxEvent).where(
+                    OutboxEvent.session_id == session_id,
+                    OutboxEvent.type.in_(("recording.started", "recording.skipped")),
+                )
+            )
+        }
+    student = "recording.started" if consented else "recording.skipped"
+    assert told == {("recording.started", "tutor"), (student, "student")}
     assert by_role["tutor"].participant_id == world.users["t1"].id
     folder = app.state.services.settings.data_dir / "recordings" / session_id
     assert sorted(p.name for p in folder.iterdir()) == sorted(t.path.name for t in tracks)
