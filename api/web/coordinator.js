@@ -1,6 +1,7 @@
 // The coordinator console: today's lessons and the exceptions to handle (acknowledge,
 // resolve with a note, or give a no-show's lesson to a ranked substitute), and booking
 // a weekly series, with each conflict the API finds shown in place.
+import { tutorSettingsPage } from "./tutor_settings.js";
 import { api, app, el, say, show, when } from "./ui.js";
 
 export function coordinatorRoutes() {
@@ -10,6 +11,7 @@ export function coordinatorRoutes() {
     [/^#\/book$/, book],
     [/^#\/messages$/, messagesPage],
     [/^#\/people$/, peoplePage],
+    [/^#\/people\/tutors\/([^/]+)$/, tutorSettingsPage],
     [/^#\/requests$/, requestsPage],
   ];
 }
@@ -731,7 +733,7 @@ async function peoplePage() {
     table(
       `Tutors (${tutors.total})`,
       ["Name", "Email", "Subjects", "Levels", "Time zone"],
-      tutors.items.map((t) => el("tr", {}, cell(t.display_name), cell(t.email), cell((t.subjects || []).join(", ")), cell((t.levels || []).join(", ")), cell(t.time_zone))),
+      tutors.items.map((t) => el("tr", {}, el("td", {}, el("a", { href: `#/people/tutors/${encodeURIComponent(t.id)}` }, t.display_name)), cell(t.email), cell((t.subjects || []).join(", ")), cell((t.levels || []).join(", ")), cell(t.time_zone))),
     ),
     table(
       `Students (${students.total})`,
@@ -771,9 +773,7 @@ async function peoplePage() {
     el(
       "p",
       { class: "hint" },
-      "Families change their own consents and emails in their portal; each change holds at once. Qualifications, availability and limits are set through the API for now (",
-      el("a", { href: "/docs" }, "API reference"),
-      ").",
+      "Families change their own consents and emails in their portal; each change holds at once. A tutor's name opens what they teach, their hours and their limits."
     ),
   ]);
   say("");
@@ -874,6 +874,84 @@ async function requestsPage() {
     items.length
       ? [el("p", {}, matchAll), el("ul", { class: "requests" }, items)]
       : el("p", {}, "No open requests: every student who asked has a tutor."),
+    requestForm(students.items),
   ]);
   say("");
+}
+
+// A new request, as a family asks by phone: who, what, how long, and when they could meet
+// (times in this browser's zone; the API keeps UTC). Refusals name the field.
+function requestForm(students) {
+  const student = el("select", { required: true }, students.map((s) => el("option", { value: s.id }, s.display_name)));
+  const subject = el("input", { type: "text", required: true, maxlength: 64, value: "mathematics" });
+  const level = el("input", { type: "text", required: true, maxlength: 64 });
+  const minutes = el("input", { type: "number", required: true, min: "15", max: "480", value: "60" });
+  const tomorrow = new Date();
+  tomorrow.setDate(tomorrow.getDate() + 1);
+  tomorrow.setHours(16, 0, 0, 0);
+  const windows = el("ul", { class: "rows" });
+  let count = 0;
+  const addWindow = (from) => {
+    count += 1;
+    const start = el("input", { type: "datetime-local", required: true, id: `request-from-${count}`, value: localInput(from) });
+    const end = el("input", { type: "datetime-local", required: true, id: `request-to-${count}`, value: localInput(new Date(from.getTime() + 3 * 3600 * 1000)) });
+    const remove = el("button", { type: "button", class: "remove" }, "Remove");
+    const li = el(
+      "li",
+      {},
+      el("span", { class: "cell" }, el("label", { for: start.id }, "From"), start),
+      el("span", { class: "cell" }, el("label", { for: end.id }, "To"), end),
+      remove,
+    );
+    li.read = () => ({ start: new Date(start.value).toISOString(), end: new Date(end.value).toISOString() });
+    remove.addEventListener("click", () => {
+      li.remove();
+      more.focus();
+    });
+    windows.append(li);
+    return start;
+  };
+  const more = el("button", { type: "button" }, "Add a time they could meet");
+  more.addEventListener("click", () => {
+    const last = windows.lastElementChild;
+    const after = last ? new Date(new Date(last.read().start).getTime() + 24 * 3600 * 1000) : tomorrow;
+    addWindow(after).focus();
+  });
+  addWindow(tomorrow);
+  const outcome = el("div", { class: "outcome", "aria-live": "polite" });
+  const form = el(
+    "form",
+    {
+      class: "booking",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        say("Storing the request…");
+        try {
+          await api("POST", "/api/v1/requests", {
+            student_id: student.value,
+            subject: subject.value.trim(),
+            level: level.value.trim(),
+            duration_minutes: Number(minutes.value),
+            windows: [...windows.children].map((li) => li.read()),
+          });
+          await requestsPage();
+          say(`Stored: ${student.selectedOptions[0].textContent} asks for ${subject.value.trim()}. Find tutors for it above.`);
+        } catch (error) {
+          outcome.replaceChildren(
+            el("p", {}, `Not stored: ${error.message}`),
+            error.details.length ? el("ul", { class: "conflicts" }, error.details.map((d) => el("li", {}, d.message))) : null,
+          );
+          say("Not stored: see why below.", { error: true });
+        }
+      },
+    },
+    field("request-student", "Student", student),
+    field("request-subject", "Subject", subject),
+    field("request-level", "Level", level),
+    field("request-minutes", "Minutes each lesson", minutes),
+    el("fieldset", {}, el("legend", {}, "When they could meet (your time zone)"), windows, more),
+    el("button", { type: "submit", class: "primary" }, "Store the request"),
+    outcome,
+  );
+  return [el("h2", {}, "A new request"), form];
 }

@@ -440,6 +440,48 @@ async def coordinate(
     result["people"] = {"main": await main_text(page)}
     result["axe"]["people"] = await axe_check(page, axe)
 
+    # Riley's teaching, hours and limits, from People: a subject added, weekly hours (a
+    # first try refused in place: it ends before it starts), a daily limit.
+    keys = result.setdefault("tutor_keys", {})
+    keys["open"] = await tab_to(page, "e.tagName === 'A' && e.textContent === 'Riley Rivers'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("form.settings")
+    keys["add_subject"] = await tab_to(page, "e.textContent === 'Add a subject'")
+    await page.keyboard.press("Enter")  # the new row's Subject takes the focus
+    await page.keyboard.type("physics")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("year-10")
+    keys["save_subjects"] = await tab_to(page, "e.textContent === 'Save qualifications'")
+    await page.keyboard.press("Enter")
+    await poll("the qualifications", lambda: said("Saved qualifications"), 10)
+    keys["add_hours"] = await tab_to(page, "e.textContent === 'Add hours'")
+    await page.keyboard.press("Enter")  # Monday, 16:00 to 19:00
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")  # To
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("15:00")
+    keys["save_hours"] = await tab_to(page, "e.textContent === 'Save availability'")
+    await page.keyboard.press("Enter")
+    await poll("the refusal", lambda: said("Availability not saved"), 10)
+    result["hours_refused"] = await page.inner_text("form.settings:nth-of-type(2) .outcome")
+    result["axe"]["tutor"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-tutor.png"), full_page=True)
+    result["shots"].append("app-tutor.png")
+    await page.fill(
+        "form.settings:nth-of-type(2) ul.rows li:first-child input[placeholder='HH:MM'] >> nth=1",
+        "19:00",
+    )
+    keys["save_hours_again"] = await tab_to(page, "e.textContent === 'Save availability'")
+    await page.keyboard.press("Enter")
+    await poll("the weekly hours", lambda: said("Saved availability"), 10)
+    keys["per_day"] = await tab_to(
+        page, "e.labels && e.labels[0] && e.labels[0].textContent === 'Lessons a day at most'"
+    )
+    await page.keyboard.type("3")
+    keys["save_limits"] = await tab_to(page, "e.textContent === 'Save limits'")
+    await page.keyboard.press("Enter")
+    await poll("the limits", lambda: said("Saved limits"), 10)
+
     # Requests: Alex's, matched by hand: the ranked tutors, then Book with the first.
     result["tabbed_to_requests"] = await tab_to(page, "e.getAttribute('href') === '#/requests'")
     await page.keyboard.press("Enter")
@@ -459,6 +501,21 @@ async def coordinate(
         result["status_stuck"] = await page.inner_text("#status")
         raise
     result["status_after_request"] = await page.inner_text("#status")
+
+    # A new request, as a family asked by phone: Alex, year-9 maths, tomorrow after school.
+    await page.wait_for_selector("#request-student")
+    result["tabbed_to_request_form"] = await tab_to(page, "e.id === 'request-student'")
+    await page.keyboard.type("Alex")  # a closed select picks the option typed
+    result["request_student"] = await page.evaluate(
+        "document.getElementById('request-student').selectedOptions[0].textContent"
+    )
+    await tab_to(page, "e.id === 'request-level'")
+    await page.keyboard.type("year-9")
+    await tab_to(page, "e.textContent === 'Store the request'")
+    await page.keyboard.press("Enter")
+    await poll("the request to be stored", lambda: said("Stored"), 10)
+    result["status_after_new_request"] = await page.inner_text("#status")
+    result["requests_after"] = await main_text(page)
 
     # What was emailed, and what failed: the summary the guardian got is there, sent.
     result["tabbed_to_messages"] = await tab_to(page, "e.getAttribute('href') === '#/messages'")
@@ -719,6 +776,18 @@ async def run(out: Path, shots: Path) -> None:
                     f"/api/v1/requests/{result['no_show']['request']}", headers=coordinator
                 )
                 result["request_after"] = request.json()["status"]
+                riley = result["no_show"]["riley"]
+                result["riley_after"] = {
+                    part: (
+                        await client.get(f"/api/v1/tutors/{riley}/{part}", headers=coordinator)
+                    ).json()
+                    for part in ("qualifications", "availability", "limits")
+                }
+                stored = await client.get("/api/v1/requests?status=open", headers=coordinator)
+                result["open_requests_after"] = [
+                    (r["subject"], r["level"], r["duration_minutes"])
+                    for r in stored.json()["items"]
+                ]
                 await ctx.close()
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"

@@ -197,6 +197,34 @@ def test_the_coordinator_sees_each_familys_consents_as_the_family_left_them(
     ], rows
 
 
+def test_the_coordinator_sets_a_tutors_subjects_hours_and_limits(
+    journey: dict[str, Any],
+) -> None:
+    """From People, Riley's page: a subject added, weekly hours (first refused in place,
+    naming why), a daily limit; the API then has each."""
+    keys = journey["tutor_keys"]
+    assert keys and all(keys.values()), keys
+    assert "Not saved:" in journey["hours_refused"], journey["hours_refused"]
+    assert "end" in journey["hours_refused"].lower(), journey["hours_refused"]
+    riley = journey["riley_after"]
+    assert {(q["subject"], q["level"]) for q in riley["qualifications"]["items"]} == {
+        ("mathematics", "year-9"),
+        ("physics", "year-10"),
+    }
+    assert [(r["weekday"], r["start"], r["end"]) for r in riley["availability"]["rules"]] == [
+        ("monday", "16:00", "19:00")
+    ]
+    assert riley["limits"]["max_sessions_per_day"] == 3
+
+
+def test_the_coordinator_stores_a_families_request(journey: dict[str, Any]) -> None:
+    """The Requests page's form: Alex, year-9 maths, an hour, tomorrow after school."""
+    assert journey["tabbed_to_request_form"] and journey["request_student"] == "Alex Amber"
+    assert journey["status_after_new_request"].startswith("Stored: Alex Amber asks for")
+    assert ["mathematics", "year-9", 60] in journey["open_requests_after"]
+    assert "Alex Amber: mathematics (year-9), 60 min" in journey["requests_after"]
+
+
 def test_the_coordinator_matches_a_request_by_hand(journey: dict[str, Any]) -> None:
     """Alex's request: Find tutors ranks those qualified and free, each with its slot and
     reasons; Book with the first books it, and the request is booked."""
@@ -228,6 +256,7 @@ def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str
         "book",
         "calendar",
         "people",
+        "tutor",
         "requests",
         "messages",
     ],
@@ -250,4 +279,4 @@ def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
     shots = journey["shots_dir"]
     for name in journey["shots"]:
         assert (shots / name).stat().st_size > 10_000, name
-    assert len(journey["shots"]) == 11
+    assert len(journey["shots"]) == 12
