@@ -1,8 +1,9 @@
 // The coordinator console: today's lessons and the exceptions to handle (acknowledge,
 // resolve with a note, or give a no-show's lesson to a ranked substitute), and booking
 // a weekly series, with each conflict the API finds shown in place.
+import { addPeopleForms } from "./people_forms.js";
 import { tutorSettingsPage } from "./tutor_settings.js";
-import { api, app, el, say, show, when } from "./ui.js";
+import { api, app, el, put, say, show, when } from "./ui.js";
 
 export function coordinatorRoutes() {
   return [
@@ -412,7 +413,7 @@ async function book() {
             duration_minutes: Number(minutes.value),
             rrule: `FREQ=WEEKLY;BYDAY=${byday.join(",")};COUNT=${Number(count.value)}`,
           });
-          outcome.replaceChildren(
+          put(outcome,
             el("h2", { tabindex: "-1" }, `Booked: ${series.occurrences.length} lessons`),
             el(
               "ul",
@@ -423,7 +424,7 @@ async function book() {
           say(`Booked ${series.occurrences.length} lessons.`);
           outcome.querySelector("h2").focus();
         } catch (error) {
-          outcome.replaceChildren(
+          put(outcome,
             el("h2", { tabindex: "-1" }, "Not booked"),
             el("p", {}, error.message),
             error.details.length
@@ -775,6 +776,7 @@ async function peoplePage() {
       { class: "hint" },
       "Families change their own consents and emails in their portal; each change holds at once. A tutor's name opens what they teach, their hours and their limits."
     ),
+    addPeopleForms(students.items, peoplePage),
   ]);
   say("");
 }
@@ -797,7 +799,7 @@ async function requestsPage() {
       try {
         const ranked = await api("GET", `/api/v1/requests/${encodeURIComponent(r.id)}/candidates`);
         const heading = el("h3", { tabindex: "-1" }, "Tutors who could take it, best first");
-        box.replaceChildren(
+        put(box,
           heading,
           ranked.candidates.length
             ? el(
@@ -937,7 +939,7 @@ function requestForm(students) {
           await requestsPage();
           say(`Stored: ${student.selectedOptions[0].textContent} asks for ${subject.value.trim()}. Find tutors for it above.`);
         } catch (error) {
-          outcome.replaceChildren(
+          put(outcome,
             el("p", {}, `Not stored: ${error.message}`),
             error.details.length ? el("ul", { class: "conflicts" }, error.details.map((d) => el("li", {}, d.message))) : null,
           );

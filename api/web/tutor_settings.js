@@ -1,7 +1,7 @@
 // A tutor's settings, for a coordinator: what they teach, when they are free (weekly
 // hours, time off, extra hours) and their limits. Each part saves on its own through the
 // API's PUT, which replaces it whole; a refusal names the field it is about.
-import { api, el, say, show } from "./ui.js";
+import { api, el, put, say, show } from "./ui.js";
 
 const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].map((day) => [
   day,
@@ -69,7 +69,7 @@ function saver(form, label, save) {
       outcome.replaceChildren();
       say(`Saved ${label}.`);
     } catch (error) {
-      outcome.replaceChildren(
+      put(outcome,
         el("p", {}, `Not saved: ${error.message}`),
         error.details.length ? el("ul", { class: "conflicts" }, error.details.map((d) => el("li", {}, `${where(d.loc)}: ${d.message.replace(/^Value error, /, "")}`))) : null,
       );

@@ -74,6 +74,12 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Replace what `node` holds; parts that are null, undefined or false are left out (the
+// DOM's replaceChildren would write them as text: "null").
+export function put(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 // Status for everyone, read out by screen readers; errors are alerts.
 export function say(text, { error = false } = {}) {
   const status = $("status");

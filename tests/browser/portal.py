@@ -440,6 +440,49 @@ async def coordinate(
     result["people"] = {"main": await main_text(page)}
     result["axe"]["people"] = await axe_check(page, axe)
 
+    # Adding people: a tutor with an email already taken is refused in place; a student
+    # and her guardian are added (keyboard only; each field reached with Tab).
+    async def fill(form: str, values: dict[str, str]) -> bool:
+        reached = True
+        for label, text in values.items():
+            reached &= await tab_to(
+                page,
+                f"e.labels && e.labels[0] && e.labels[0].textContent === {label!r} && "
+                f"e.closest('section.add-person').querySelector('h3').textContent === {form!r}",
+                presses=120,
+            )
+            if text.startswith("choose:"):
+                await page.keyboard.type(text.removeprefix("choose:"))
+            else:
+                await page.keyboard.press("Control+A")
+                await page.keyboard.type(text)
+        reached &= await tab_to(page, f"e.tagName === 'BUTTON' && e.textContent === {form!r}")
+        await page.keyboard.press("Enter")
+        return reached
+
+    added = result.setdefault("added_keys", {})
+    added["tutor"] = await fill(
+        "Add a tutor", {"Name": "Riley Again", "Email": "riley@demo.example.org"}
+    )
+    await poll("the refusal", lambda: said("Not added"), 10)
+    result["tutor_refused"] = await page.inner_text("section.add-person:nth-of-type(1) .outcome")
+    added["student"] = await fill(
+        "Add a student", {"Name": "Jo Jones", "Email": "jo@demo.example.org", "Level": "year-7"}
+    )
+    await poll("the student", lambda: said("Added student Jo Jones"), 10)
+    added["guardian"] = await fill(
+        "Add a guardian",
+        {
+            "Name": "Pat Jones",
+            "Email": "pat@demo.example.org",
+            "Their child": "choose:Jo",
+            "Relationship (mother, father, carer…)": "mother",
+        },
+    )
+    await poll("the guardian", lambda: said("Added guardian Pat Jones"), 10)
+    result["people_after_adding"] = await main_text(page)
+    result["axe"]["people_forms"] = await axe_check(page, axe)
+
     # Riley's teaching, hours and limits, from People: a subject added, weekly hours (a
     # first try refused in place: it ends before it starts), a daily limit.
     keys = result.setdefault("tutor_keys", {})

@@ -197,6 +197,21 @@ def test_the_coordinator_sees_each_familys_consents_as_the_family_left_them(
     ], rows
 
 
+def test_the_coordinator_adds_a_student_and_her_guardian_and_is_told_of_a_taken_email(
+    journey: dict[str, Any],
+) -> None:
+    """People's forms, by keyboard: a tutor whose email is taken is refused in place; a
+    student and her guardian are added, the guardian linked with every consent off (the
+    family gives them in the portal)."""
+    added = journey["added_keys"]
+    assert added and all(added.values()), added
+    assert "Not added:" in journey["tutor_refused"], journey["tutor_refused"]
+    assert "null" not in journey["tutor_refused"]  # nothing absent is written as text
+    rows = journey["people_after_adding"].splitlines()
+    assert "Jo Jones\tjo@demo.example.org\tyear-7" in "\n".join(rows), rows
+    assert any(r.startswith("Pat Jones\tpat@demo.example.org\tJo Jones\tno\tno") for r in rows)
+
+
 def test_the_coordinator_sets_a_tutors_subjects_hours_and_limits(
     journey: dict[str, Any],
 ) -> None:
@@ -230,6 +245,7 @@ def test_the_coordinator_matches_a_request_by_hand(journey: dict[str, Any]) -> N
     reasons; Book with the first books it, and the request is booked."""
     assert journey["tabbed_to_requests"] and journey["tabbed_to_find_tutors"]
     assert "Tutors who could take it, best first" in journey["candidates"]
+    assert "null" not in journey["candidates"]
     assert journey["tabbed_to_book_request"]
     assert journey["status_after_request"].startswith("Booked Alex Amber with")
     assert journey["request_after"] == "booked"
@@ -256,6 +272,7 @@ def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str
         "book",
         "calendar",
         "people",
+        "people_forms",
         "tutor",
         "requests",
         "messages",
