@@ -670,7 +670,9 @@ async def run(out: Path, shots: Path) -> None:
                         continue
                     text = str(body.get_content())
                     link = re.search(r"(http://\S+#/summaries/\S+)", text)
+                    stop = re.search(r"(http://\S+/unsubscribe/\S+)", text)
                     if link:
+                        result["stop_link"] = stop.group(1) if stop else None
                         return link.group(1)
                 return None
 
@@ -758,7 +760,26 @@ async def run(out: Path, shots: Path) -> None:
                 await page.wait_for_selector("#login-form")
                 result["family_after_logout"] = await page.inner_text("h1")
 
+                # The email's one-click stop for summaries: a page (no login) with one
+                # button, by keyboard; the start page is checked by axe too.
+                await page.goto(result["stop_link"])
+                result["stop_page"] = await page.inner_text("main")
+                result["axe"]["stop"] = await axe_check(page, axe)
+                result["tabbed_to_stop"] = await tab_to(page, "e.tagName === 'BUTTON'")
+                await page.keyboard.press("Enter")
+                await page.wait_for_selector("text=Emails stopped")
+                result["stopped_page"] = await page.inner_text("main")
+                result["axe"]["stopped"] = await axe_check(page, axe)
+                got = (
+                    await client.get(f"/api/v1/guardians/{me['guardian_id']}", headers=guardian)
+                ).json()
+                result["summaries_after_stop"] = [s["notify_summaries"] for s in got["students"]]
+                await page.goto(f"{BASE}/")
+                result["axe"]["home"] = await axe_check(page, axe)
+
                 # The student's page: their lessons, each with Join.
+                await page.goto(f"{BASE}/app")
+                await page.wait_for_selector("#login-form")
                 await page.fill("#email", creds["student"]["email"])
                 await page.fill("#password", creds["student"]["password"])
                 await page.press("#password", "Enter")

@@ -381,6 +381,11 @@ async def run(out: Path, shots: Path | None = None) -> None:
                 result[f"{role}_errors"] = errors
                 # From the web app: the desk's (or the student's lessons') Join button asks
                 # for a join token and opens the lesson page with it.
+                if role == "tutor":
+                    # The lesson page without a token asks for a login: axe checks it too.
+                    await page.goto(f"{base}/join/{demo['session_id']}")
+                    await page.wait_for_selector("#login-form")
+                    result["axe"]["join_login"] = await axe_check(page, axe)
                 # With the keyboard alone, as everything the tutor does below.
                 await log_in(page, base, demo[role])
                 await page.wait_for_selector("ul.sessions button")

@@ -217,9 +217,10 @@ def test_the_tutors_journey_passes_with_the_keyboard_alone(session: dict[str, An
     assert len(keys) == 12, keys
 
 
-@pytest.mark.parametrize("page", ["lobby", "lesson"])
+@pytest.mark.parametrize("page", ["join_login", "lobby", "lesson"])
 def test_axe_finds_no_serious_or_critical_violations(session: dict[str, Any], page: str) -> None:
-    """The lobby (camera preview) and the lesson in progress, a shared screen shown."""
+    """The lesson page's login (no token), the lobby (camera preview) and the lesson in
+    progress, a shared screen shown."""
     assert session["axe"][page] == [], session["axe"][page]
 
 

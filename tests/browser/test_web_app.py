@@ -188,12 +188,12 @@ def test_the_coordinator_cancels_late_and_moves_a_lesson_from_the_calendar(
 def test_the_coordinator_sees_each_familys_consents_as_the_family_left_them(
     journey: dict[str, Any],
 ) -> None:
-    """Glenn turned AI processing off for Sam in the portal: People shows it so."""
+    """Glenn turned AI processing off for Sam in the portal, and stopped summaries from the
+    email's link: People shows both so."""
     assert journey["tabbed_to_people"]
     rows = [r for r in journey["people"]["main"].splitlines() if r.startswith("Glenn Guardian")]
     assert rows == [
-        "Glenn Guardian\tguardian@demo.example.org\tSam Student\tyes\tno\t"
-        "summaries, absences, reminders"
+        "Glenn Guardian\tguardian@demo.example.org\tSam Student\tyes\tno\tabsences, reminders"
     ], rows
 
 
@@ -210,6 +210,16 @@ def test_the_coordinator_adds_a_student_and_her_guardian_and_is_told_of_a_taken_
     rows = journey["people_after_adding"].splitlines()
     assert "Jo Jones\tjo@demo.example.org\tyear-7" in "\n".join(rows), rows
     assert any(r.startswith("Pat Jones\tpat@demo.example.org\tJo Jones\tno\tno") for r in rows)
+
+
+def test_the_emails_stop_link_stops_summaries_by_keyboard(journey: dict[str, Any]) -> None:
+    """The summary email's one-click stop: a page that names what it stops and about whom,
+    one button (no login); pressed, summaries about Sam stop at once."""
+    assert "Stop summaries" in journey["stop_page"] or "summar" in journey["stop_page"].lower()
+    assert "Sam Student" in journey["stop_page"], journey["stop_page"]
+    assert journey["tabbed_to_stop"]
+    assert "You will no longer get" in journey["stopped_page"], journey["stopped_page"]
+    assert journey["summaries_after_stop"] == [False]
 
 
 def test_the_coordinator_sets_a_tutors_subjects_hours_and_limits(
@@ -274,6 +284,9 @@ def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str
         "people",
         "people_forms",
         "tutor",
+        "stop",
+        "stopped",
+        "home",
         "requests",
         "messages",
     ],
