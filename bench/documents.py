@@ -1,0 +1,280 @@
+"""How truthful and complete the session documents are, on an evaluation set with known truth.
+
+    python -m bench.documents --generate [--count 30]   # build the set (minutes)
+    python -m bench.documents [--model-url URL --model NAME] [--json FILE]
+
+The set (``bench/data/documents/lesson-NN.json``): scripted lessons
+(``bench.lessons``), spoken by espeak-ng (``bench.speech``) and transcribed by
+our own pipeline (the bundled Whisper tiny.en, settings' defaults), so the
+speech-recognition errors are real; each file keeps the script, its truth and
+the transcript. Generating needs espeak-ng and sox (``make system-deps``);
+scoring reads only the files.
+
+Each drafter (offline always; the model with ``--model-url``) drafts every
+lesson, and the documents are scored against the truth:
+
+- homework precision and recall: a document that reports homework is right
+  when the lesson set some and the report names it (most of its content words);
+- topic recall: of the lessons' topics, those the document's topics name;
+- unsupported statements: items whose cited lines do not hold most of their
+  content words, and a "no homework" in the summary of a lesson that set some,
+  or that never said so (target: none);
+- time: drafting, per lesson.
+
+JSON on stdout (or ``--json FILE``), a table on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ai_docs import SourceTranscript, Track, Transcriber, WhisperOptions, word_error_rate
+from ai_docs._offline import content_words
+from ai_docs.documents import Item, SessionDocument
+from ai_docs.offline_summary import draft_offline
+from bench.lessons import lesson
+
+ROOT = Path(__file__).resolve().parent.parent
+SET = ROOT / "bench" / "data" / "documents"
+AUDIO = ROOT / "var" / "bench" / "documents"
+SPEAKERS = {"tutor": "Taylor Tutor", "student": "Sam Student"}
+# A statement is supported when its cited lines hold this share of its content words.
+SUPPORTED = 0.6
+_NO_HOMEWORK = re.compile(r"\bno homework\b|\bhomework was not\b|\bnot set any homework\b", re.I)
+
+
+def _stem(word: str) -> str:
+    """Crude, for matching only: plural and verb endings off, 'home work' and 'homework' one."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _words(text: str) -> set[str]:
+    return {_stem(w) for w in content_words(text.replace("home work", "homework"))}
+
+
+def _covers(claim: str, evidence: str, share: float) -> bool:
+    wanted = _words(claim)
+    return not wanted or len(wanted & _words(evidence)) >= share * len(wanted)
+
+
+# --- building the set ---------------------------------------------------------------------
+
+
+def generate(count: int) -> None:
+    """Speak and transcribe lessons 0..count-1 into the set; a lesson already there is kept."""
+    from bench.speech import make_dialogue
+
+    SET.mkdir(parents=True, exist_ok=True)
+    transcriber = Transcriber(WhisperOptions())
+    for n in range(count):
+        out = SET / f"lesson-{n:02d}.json"
+        if out.exists():
+            continue
+        print(f"lesson {n + 1}/{count}: speaking", file=sys.stderr, flush=True)
+        lines, truth = lesson(n)
+        tracks = make_dialogue(lines, AUDIO, speakers=SPEAKERS)
+        print(f"lesson {n + 1}/{count}: transcribing", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        transcript = transcriber.transcribe(
+            [Track(t.path, t.speaker, t.role, t.offset) for t in tracks]
+        )
+        seconds = time.perf_counter() - started
+        record = {
+            "lesson": n,
+            "script": [[line.role, line.text] for line in lines],
+            "truth": truth.as_dict(),
+            "audio_s": round(max(t.duration for t in tracks), 1),
+            "transcribe_s": round(seconds, 1),
+            "wer": {
+                t.role: round(word_error_rate(t.text, transcript.by_speaker(t.speaker)), 3)
+                for t in tracks
+            },
+            "segments": [
+                {
+                    "start": round(s.start, 2),
+                    "end": round(s.end, 2),
+                    "speaker": s.speaker,
+                    "role": s.role,
+                    "text": s.text,
+                }
+                for s in transcript.segments
+            ],
+        }
+        out.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def load() -> list[dict[str, Any]]:
+    files = sorted(SET.glob("lesson-*.json"))
+    if not files:
+        raise SystemExit(
+            f"no evaluation set under {SET}; build it: python -m bench.documents --generate"
+        )
+    return [json.loads(f.read_text()) for f in files]
+
+
+def transcript_of(record: dict[str, Any]) -> SourceTranscript:
+    return SourceTranscript.model_validate(
+        {"segments": [{"index": i, **s} for i, s in enumerate(record["segments"])]}
+    )
+
+
+# --- scoring ------------------------------------------------------------------------------
+
+
+@dataclass
+class Score:
+    drafter: str
+    lessons: int = 0
+    homework_true: int = 0  # lessons that set homework
+    homework_reported: int = 0  # documents that report some
+    homework_right: int = 0  # ... and name what was set
+    topics: int = 0
+    topics_found: int = 0
+    statements: int = 0
+    unsupported: list[dict[str, Any]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        def ratio(a: int, b: int) -> float | None:
+            return round(a / b, 3) if b else None
+
+        return {
+            "drafter": self.drafter,
+            "lessons": self.lessons,
+            "homework_precision": ratio(self.homework_right, self.homework_reported),
+            "homework_recall": ratio(self.homework_right, self.homework_true),
+            "topic_recall": ratio(self.topics_found, self.topics),
+            "statements": self.statements,
+            "unsupported": len(self.unsupported),
+            "draft_s_mean": round(sum(self.seconds) / len(self.seconds), 3)
+            if self.seconds
+            else None,
+            "unsupported_examples": self.unsupported[:10],
+        }
+
+
+def score(doc: SessionDocument, record: dict[str, Any], into: Score) -> None:
+    truth = record["truth"]
+    # A line as the document may quote it: "Speaker: text".
+    lines = [f"{s.get('speaker', '')}: {s['text']}" for s in record["segments"]]
+    into.lessons += 1
+    # Homework: reported, and naming what was set.
+    reported = " ".join(item.text for item in doc.homework)
+    if truth["homework"]:
+        into.homework_true += 1
+    if doc.homework:
+        into.homework_reported += 1
+        if truth["homework"] and _covers(truth["homework"], reported, 0.5):
+            into.homework_right += 1
+    # Topics: each of the lesson's, named among the document's topics.
+    named = " ".join(item.text for item in doc.topics)
+    for topic in truth["topics"]:
+        into.topics += 1
+        into.topics_found += _covers(topic, named, 0.5)
+    # Every statement against the lines it cites.
+    parts: dict[str, list[Item]] = {
+        "topics": doc.topics,
+        "went_well": doc.went_well,
+        "difficulties": doc.difficulties,
+        "comprehension_checks": list(doc.comprehension_checks),
+        "homework": doc.homework,
+        "next_focus": doc.next_focus,
+    }
+    for part, items in parts.items():
+        for item in items:
+            into.statements += 1
+            cited = " ".join(lines[i] for i in item.segments if i < len(lines))
+            if not _covers(item.text, cited, SUPPORTED):
+                into.unsupported.append(
+                    {"lesson": record["lesson"], "part": part, "text": item.text, "cited": cited}
+                )
+    summary = doc.parent_summary.text
+    into.statements += 1
+    if _NO_HOMEWORK.search(summary) and (truth["homework"] or not truth["said_no_homework"]):
+        into.unsupported.append(
+            {"lesson": record["lesson"], "part": "parent_summary", "text": summary, "cited": ""}
+        )
+
+
+async def _model_drafts(
+    records: list[dict[str, Any]], url: str, model: str, into: Score
+) -> list[SessionDocument]:
+    from pydantic import SecretStr
+
+    from ai_docs import draft_document
+    from ai_docs.settings import AIDocsSettings
+
+    settings = AIDocsSettings(
+        openai_base_url=url, llm_model=model, openai_api_key=SecretStr("unused")
+    )
+    docs = []
+    for n, record in enumerate(records):
+        print(f"model: lesson {n + 1}/{len(records)}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        docs.append(await draft_document(transcript_of(record), settings=settings))
+        into.seconds.append(time.perf_counter() - started)
+    return docs
+
+
+def evaluate(records: list[dict[str, Any]], *, model_url: str | None, model: str) -> list[Score]:
+    offline = Score("offline")
+    for record in records:
+        started = time.perf_counter()
+        doc = draft_offline(transcript_of(record))
+        offline.seconds.append(time.perf_counter() - started)
+        score(doc, record, offline)
+    scores = [offline]
+    if model_url:
+        scored = Score(f"model:{model}")
+        for doc, record in zip(
+            asyncio.run(_model_drafts(records, model_url, model, scored)), records, strict=True
+        ):
+            score(doc, record, scored)
+        scores.append(scored)
+    return scores
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--generate", action="store_true", help="build the evaluation set")
+    parser.add_argument("--count", type=int, default=30, help="lessons in the set (30)")
+    parser.add_argument("--model-url", help="an OpenAI-compatible server to score too")
+    parser.add_argument("--model", default="smollm2", help="its model name")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(argv)
+    if args.generate:
+        generate(args.count)
+    records = load()
+    wer = {
+        role: round(sum(r["wer"][role] for r in records) / len(records), 3)
+        for role in ("tutor", "student")
+    }
+    scores = [s.summary() for s in evaluate(records, model_url=args.model_url, model=args.model)]
+    out = {"lessons": len(records), "mean_wer": wer, "drafters": scores}
+    text = json.dumps(out, indent=1)
+    if args.json:
+        args.json.write_text(text + "\n")
+    print(text)
+    for s in scores:
+        print(
+            f"{s['drafter']}: homework precision {s['homework_precision']}, recall "
+            f"{s['homework_recall']}; topic recall {s['topic_recall']}; "
+            f"{s['unsupported']} of {s['statements']} statements unsupported; "
+            f"{s['draft_s_mean']} s a draft",
+            file=sys.stderr,
+        )
+
+
+if __name__ == "__main__":
+    main()

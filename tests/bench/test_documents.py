@@ -1,0 +1,104 @@
+"""The documents benchmark: its lessons say what their truth says, and its scoring catches
+what a parent must never read (a statement its cited lines do not hold, a false "no homework")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ai_docs.documents import Item, SessionDocument, Summary
+from bench.documents import Score, load, score
+from bench.lessons import NO_HOMEWORK, lesson
+
+
+def test_each_lesson_says_what_its_truth_says() -> None:
+    """Homework set is in the tutor's words; 'none' is said when the truth says so; the same
+    lesson every time."""
+    for n in range(30):
+        lines, truth = lesson(n)
+        assert (lines, truth) == lesson(n)
+        tutor = " ".join(line.text for line in lines if line.role == "tutor")
+        if truth.homework:
+            assert truth.homework in tutor
+        assert truth.said_no_homework == any(none in tutor for none in NO_HOMEWORK)
+        assert not (truth.homework and truth.said_no_homework)
+        for topic_check in truth.checks:
+            assert topic_check in tutor
+    sets = [lesson(n)[1] for n in range(30)]
+    assert 10 <= sum(bool(t.homework) for t in sets) <= 20  # both kinds, in numbers
+    assert any(t.said_no_homework for t in sets) and any(t.mentions_last_homework for t in sets)
+
+
+def _record(homework: str | None, said_none: bool = False) -> dict[str, Any]:
+    return {
+        "lesson": 0,
+        "truth": {
+            "topics": ["adding fractions"],
+            "homework": homework,
+            "said_no_homework": said_none,
+        },
+        "segments": [
+            {"text": "Today we are adding fractions."},
+            {"text": "For homework, please finish the fractions work sheet."},
+            {"text": "I find it hard when the bottom numbers are different."},
+        ],
+    }
+
+
+def _doc(summary: str, **parts: list[Item]) -> SessionDocument:
+    empty: dict[str, list[Item]] = {
+        "topics": [],
+        "went_well": [],
+        "difficulties": [],
+        "homework": [],
+        "next_focus": [],
+    }
+    return SessionDocument(
+        **(empty | parts),
+        comprehension_checks=[],
+        parent_summary=Summary(text=summary, segments=[0]),
+        drafted_by="offline",
+    )
+
+
+def test_scoring_counts_homework_named_topics_found_and_statements_supported() -> None:
+    into = Score("offline")
+    doc = _doc(
+        "Sam added fractions.",
+        topics=[Item(text="Adding fractions", segments=[0])],
+        homework=[Item(text="Finish the fractions worksheet.", segments=[1])],
+        difficulties=[Item(text="Bottom numbers that are different", segments=[2])],
+    )
+    score(doc, _record("finish the fractions worksheet"), into)
+    summary = into.summary()
+    assert summary["homework_precision"] == 1.0 and summary["homework_recall"] == 1.0
+    assert summary["topic_recall"] == 1.0
+    assert summary["statements"] == 4 and summary["unsupported"] == 0
+
+
+def test_scoring_catches_a_false_no_homework_and_a_statement_its_lines_do_not_hold() -> None:
+    into = Score("offline")
+    doc = _doc(
+        "This session covered leaf, carbon and color. No homework was mentioned.",
+        topics=[Item(text="Leaf, carbon and colour", segments=[0])],
+    )
+    score(doc, _record("finish the fractions worksheet"), into)
+    summary = into.summary()
+    assert summary["unsupported"] == 2, summary["unsupported_examples"]
+    assert summary["homework_recall"] == 0.0 and summary["topic_recall"] == 0.0
+    # Said outright in the lesson, "no homework" is supported.
+    said = Score("offline")
+    score(_doc("No homework this week."), _record(None, said_none=True), said)
+    assert said.summary()["unsupported"] == 0
+
+
+def test_the_committed_set_matches_its_scripts_and_was_transcribed() -> None:
+    """Each stored lesson is the script ``lesson(n)`` makes today, with its truth, and a
+    transcript of both speakers (Whisper's, with its real errors: WER under 0.3)."""
+    records = load()
+    assert len(records) == 30
+    for record in records:
+        lines, truth = lesson(record["lesson"])
+        assert record["script"] == [[line.role, line.text] for line in lines]
+        assert record["truth"] == truth.as_dict()
+        assert {s["role"] for s in record["segments"]} == {"tutor", "student"}
+        assert max(record["wer"].values()) < 0.3, record["wer"]
