@@ -40,6 +40,7 @@ from ai_docs.documents import (
     Summary,
 )
 from ai_docs.errors import DraftingFailed, ModelOutputInvalid
+from ai_docs.grounding import ground
 from ai_docs.model_client import ModelClient, ModelOptions
 from ai_docs.offline_summary import analyse, draft_offline
 from ai_docs.settings import AIDocsSettings
@@ -303,7 +304,9 @@ async def draft_document(
     """
     options = ModelOptions.from_settings(settings)
     if options is None or not transcript.segments:
-        return await asyncio.to_thread(draft_offline, transcript)
+        return _grounded(
+            await asyncio.to_thread(draft_offline, transcript), transcript, check_summary=False
+        )
     started = time.monotonic()
     async with ModelDrafter(options, client=client) as drafter:
         try:
@@ -315,9 +318,10 @@ async def draft_document(
                 retryable=exc.retryable,
                 segments=len(transcript.segments),
             )
-            return await asyncio.to_thread(
+            offline = await asyncio.to_thread(
                 draft_offline, transcript, fallback_reason=f"{exc.code}: {exc.message}"
             )
+            return _grounded(offline, transcript, check_summary=False)
     log.info(
         "document drafted",
         drafted_by=document.drafted_by,
@@ -325,4 +329,19 @@ async def draft_document(
         segments=len(transcript.segments),
         seconds=round(time.monotonic() - started, 2),
     )
-    return document
+    return _grounded(document, transcript, check_summary=True)
+
+
+def _grounded(
+    document: SessionDocument, transcript: SourceTranscript, *, check_summary: bool
+) -> SessionDocument:
+    """The document with what the transcript does not bear out dropped (``ai_docs.grounding``)."""
+    grounded, dropped = ground(document, transcript, check_summary=check_summary)
+    if dropped:
+        log.info(
+            "unsupported statements dropped",
+            drafted_by=document.drafted_by,
+            dropped=len(dropped),
+            parts=sorted({d.part for d in dropped}),
+        )
+    return grounded

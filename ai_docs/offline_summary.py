@@ -12,7 +12,14 @@ every ranking breaks ties by position.
   check, judged by the answer and the tutor's next words;
 - terms: frequent content words; the top ones are the topics;
 - talk time: seconds and share per speaker from segment times;
-- homework, praise and difficulty: sentences with cue phrases.
+- homework: a tutor's sentence that sets it ("for homework", "before next time",
+  "your homework is", with what speech recognition writes: "home work",
+  "practice"), never a question about last week's; quoted as the task in the
+  tutor's words. "No homework" is said only when the tutor said so;
+- topics: what the tutor said the lesson is about ("today we are looking at the
+  water cycle"), else the most frequent content words;
+- praise and difficulty: sentences with cue phrases; next time: the student's
+  difficulties and the checks they struggled with, never advice nobody gave.
 
 ``analyse`` (the measurements) is also what a model-drafted document carries.
 """
@@ -44,8 +51,30 @@ __all__ = ["analyse", "draft_offline"]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
+# A tutor setting homework; speech recognition also writes "home work", "home-work".
 _HOMEWORK = re.compile(
-    r"\b(homework|for next time|before next|next week|practi[cs]e|worksheet|exercises?)\b", re.I
+    r"\b(for (?:your )?home[ -]?work|as home[ -]?work|your home[ -]?work(?: this week| for)? is"
+    r"|home[ -]?work (?:is|for this week|tonight)|for next time|before next time"
+    r"|before (?:the )?next (?:lesson|session|week)|by next (?:lesson|session|week))\b",
+    re.I,
+)
+# Not homework set now: asking about, or marking, what was set before.
+_PAST_HOMEWORK = re.compile(
+    r"\b(last (?:week|time|lesson)'?s?|did you (?:do|finish|try|manage)"
+    r"|have you (?:done|finished))\b",
+    re.I,
+)
+_NO_HOMEWORK = re.compile(
+    r"\b(no home[ -]?work|not (?:setting|set) (?:any )?home[ -]?work)\b", re.I
+)
+# What a tutor says the lesson is about: "today we are looking at the water cycle".
+_TOPIC = re.compile(
+    r"\b(?:today|this (?:lesson|session)|in this (?:lesson|session)),? (?:we are going to|"
+    r"we're going to|we will be|we'll be|we will|we'll|we are|we're|let's|we|is about|is on)\s+"
+    r"(?:(?:learn|find|talk|think|read)(?:ing)? (?:out )?about|find(?:ing)? out about|"
+    r"look(?:ing)? at|stud(?:y|ying)|practi[cs](?:e|ing)|work(?:ing)? (?:out|on)|"
+    r"learn(?:ing)?|revis(?:e|ing)|do(?:ing)?|go(?:ing)? over)?\s*(?P<topic>[^.?!]+)",
+    re.I,
 )
 _PRAISE = re.compile(
     r"\b(well done|great job|good job|nice work|excellent|exactly|perfect|"
@@ -54,10 +83,16 @@ _PRAISE = re.compile(
 )
 _CONFUSION = re.compile(
     r"\b(don't understand|do not understand|confus\w*|not sure|don't know|do not know|"
-    r"don't get|stuck|lost|hard|difficult|tricky)\b",
+    r"don't get|stuck|lost|hard|difficult|tricky|forget\w*|mix up|mixed up|muddled)\b",
     re.I,
 )
 _UNDERSTOOD = re.compile(r"\b(got it|makes sense|i see|i understand|oh right|yes|yeah)\b", re.I)
+# A tutor's question that checks nothing: a greeting, the start, last week's homework.
+_NOT_A_CHECK = re.compile(
+    r"\b(how are you|ready to (?:start|begin)|can you (?:hear|see) me|any questions"
+    r"|shall we (?:start|begin))\b",
+    re.I,
+)
 _PARTLY = re.compile(r"\b(not quite|almost|close|nearly|partly|sort of)\b", re.I)
 
 TOP_TERMS = 8
@@ -185,6 +220,42 @@ def analyse(transcript: SourceTranscript) -> Analysis:
     )
 
 
+def _homework(sentences: list[_Sentence], tutors: set[str]) -> tuple[list[Item], Item | None]:
+    """Homework the tutor set, each as the task in their words; and the line where the
+    tutor said there is none, if they did (the only ground for saying so)."""
+    items: list[Item] = []
+    none: Item | None = None
+    for s in sentences:
+        if s.segment.speaker not in tutors:
+            continue
+        if _NO_HOMEWORK.search(s.text):
+            none = none or Item(text=_quote(s), segments=[s.index])
+            continue
+        if not _HOMEWORK.search(s.text) or _PAST_HOMEWORK.search(s.text):
+            continue
+        if len(items) < MAX_ITEMS:
+            items.append(Item(text=clip(f"{s.segment.speaker} set: {s.text}"), segments=[s.index]))
+    return items, (none if not items else None)
+
+
+def _topics(sentences: list[_Sentence], tutors: set[str], terms: list[Term]) -> list[Item]:
+    """What the tutor said the lesson is about, in their words; else the frequent terms."""
+    items: list[Item] = []
+    seen: set[str] = set()
+    for s in sentences:
+        match = _TOPIC.search(s.text) if s.segment.speaker in tutors else None
+        if match is None:
+            continue
+        topic = match.group("topic").strip(" ,;:")
+        if len(content_words(topic)) == 0 or topic.lower() in seen:
+            continue
+        seen.add(topic.lower())
+        items.append(Item(text=clip(topic[0].upper() + topic[1:]), segments=[s.index]))
+        if len(items) == TOPIC_TERMS:
+            break
+    return items or [Item(text=t.term, segments=t.segments) for t in terms[:TOPIC_TERMS]]
+
+
 def _matching(sentences: list[_Sentence], pattern: re.Pattern[str]) -> list[Item]:
     items: list[Item] = []
     for s in sentences:
@@ -198,6 +269,9 @@ def _checks(transcript: SourceTranscript, tutors: set[str]) -> list[Comprehensio
     checks: list[ComprehensionCheck] = []
     for segment in segments:
         if segment.speaker not in tutors or not segment.text.rstrip().endswith("?"):
+            continue
+        question = _SENTENCE_END.split(segment.text.strip())[-1]
+        if _NOT_A_CHECK.search(question) or _PAST_HOMEWORK.search(question):
             continue
         after = segments[segment.index + 1 :]
         reply = next((s for s in after if s.speaker != segment.speaker), None)
@@ -218,7 +292,6 @@ def _checks(transcript: SourceTranscript, tutors: set[str]) -> list[Comprehensio
                 cited.append(follow.index)
             elif _UNDERSTOOD.search(reply.text):
                 outcome = "understood"
-        question = _SENTENCE_END.split(segment.text.strip())[-1]
         checks.append(
             ComprehensionCheck(
                 text=clip(f"{segment.speaker} asked: {question}"),
@@ -231,36 +304,85 @@ def _checks(transcript: SourceTranscript, tutors: set[str]) -> list[Comprehensio
     return checks
 
 
+def _lower_first(text: str) -> str:
+    """'The water cycle' inside a sentence; 'FOGO', 'Romans' and 'I' kept as they are."""
+    first = text.split(" ", 1)[0]
+    if first in ("The", "A", "An", "Some") or (first.istitle() and first.lower() in _COMMON):
+        return text[0].lower() + text[1:]
+    return text
+
+
+_COMMON = frozenset({"adding", "writing", "reading", "solids", "magnets", "fractions"})
+
+
 def _join(words: list[str]) -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+_ASKING = re.compile(
+    r"^[\s,:]*(?:i(?:'d| would) like you to|i want you to|(?:could|can|would) you"
+    r"|please|is to|to|you should|you need to)\s*",
+    re.I,
+)
+
+
+def _task(item: Item) -> str:
+    """A homework item's task alone, in the tutor's words: their sentence without the cue
+    ("for homework, please") and the asking ("I would like you to")."""
+    said = item.text.split(" set: ", 1)[-1].strip()
+    rest = _HOMEWORK.sub("", said)
+    for _ in range(2):
+        rest = _ASKING.sub("", rest)
+    rest = re.sub(r"^[\s,:]*please\s*", "", rest, flags=re.I).strip(" ,.?!")
+    return rest if len(content_words(rest)) >= 2 else said.rstrip(" .?!")
+
+
 def _summary(
     transcript: SourceTranscript,
-    analysis: Analysis,
+    topics: list[Item],
     checks: list[ComprehensionCheck],
+    difficulties: list[Item],
     homework: list[Item],
+    no_homework: Item | None,
 ) -> Summary:
+    """A few plain sentences, each resting on cited lines; nothing is said of what the
+    transcript does not show (no homework only when the tutor said there is none)."""
     if not transcript.segments:
         return Summary(text="No speech was recorded in this session.", segments=[])
-    topics = [t.term for t in analysis.terms[:3]]
-    parts = [
-        f"This session covered {_join(topics)}." if topics else "This session was a short one."
-    ]
-    understood = sum(1 for c in checks if c.outcome == "understood")
+    named = [_lower_first(t.text) for t in topics[:3]]
+    parts = [f"The lesson was about {_join(named)}." if named else "The lesson was a short one."]
+    cited = [i for t in topics[:3] for i in t.segments]
     if checks:
-        parts.append(f"Of {len(checks)} checks of understanding, {understood} went well.")
-    parts.append(
-        f"There is homework ({len(homework)} item{'s' if len(homework) != 1 else ''})."
-        if homework
-        else "No homework was mentioned."
-    )
+        # Only what the answers showed: an unclear outcome is neither well nor badly.
+        n = len(checks)
+        asked = f"{n} question{'s' if n != 1 else ''} checking understanding"
+        well = sum(c.outcome == "understood" for c in checks)
+        more = sum(c.outcome in ("not_yet", "partly") for c in checks)
+        if well:
+            parts.append(f"{well} of {asked} {'was' if well == 1 else 'were'} answered well.")
+        elif more:
+            parts.append(f"{more} of {asked} {'needs' if more == 1 else 'need'} more work.")
+        else:
+            parts.append(f"The tutor asked {asked}.")
+        cited += [i for c in checks for i in c.segments]
+    if difficulties:
+        who, _, hard = difficulties[0].text.partition(": ")
+        parts.append(f'{who} found this hard: "{hard}"' if hard else f'Found hard: "{who}"')
+        cited += difficulties[0].segments
+    if homework:
+        parts.append("Homework: " + "; ".join(_task(h) for h in homework[:2]) + ".")
+        cited += [i for h in homework[:2] for i in h.segments]
+    elif no_homework is not None:
+        parts.append("No homework was set this time.")
+        cited += no_homework.segments
     # Nothing about review here: whether a person approved it is known only once
     # someone has, and the guardian's email says so then.
-    cited = sorted({i for item in [*analysis.key_sentences, *homework] for i in item.segments})
-    return Summary(text=clip(" ".join(parts), MAX_SUMMARY_CHARS), segments=cited[:MAX_CITED] or [0])
+    return Summary(
+        text=clip(" ".join(parts), MAX_SUMMARY_CHARS),
+        segments=sorted(set(cited))[:MAX_CITED] or [0],
+    )
 
 
 def draft_offline(
@@ -278,24 +400,23 @@ def draft_offline(
     tutors = _tutors(transcript)
     learners = [s for s in sentences if s.segment.speaker not in tutors]
     checks = _checks(transcript, tutors)
-    homework = _matching(sentences, _HOMEWORK)
+    homework, no_homework = _homework(sentences, tutors)
     difficulties = _matching(learners, _CONFUSION)
     struggled = [c for c in checks if c.outcome in ("not_yet", "partly")]
+    # Only what the lesson showed: no advice made up from a frequent word.
     next_focus = [
         Item(text=clip(f"Revisit: {item.text}"), segments=item.segments)
         for item in [*difficulties, *struggled][:3]
     ]
-    if not next_focus and analysis.terms:
-        top = analysis.terms[0]
-        next_focus = [Item(text=f"Build on {top.term}", segments=top.segments)]
+    topics = _topics(sentences, tutors, analysis.terms)
     return SessionDocument(
-        topics=[Item(text=t.term, segments=t.segments) for t in analysis.terms[:TOPIC_TERMS]],
+        topics=topics,
         went_well=_matching(sentences, _PRAISE),
         difficulties=difficulties,
         comprehension_checks=checks,
         homework=homework,
         next_focus=next_focus,
-        parent_summary=_summary(transcript, analysis, checks, homework),
+        parent_summary=_summary(transcript, topics, checks, difficulties, homework, no_homework),
         drafted_by=OFFLINE,
         automatic=True,
         fallback_reason=fallback_reason,

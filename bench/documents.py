@@ -144,6 +144,7 @@ class Score:
     statements: int = 0
     unsupported: list[dict[str, Any]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    fallbacks: int = 0  # model documents the offline drafter wrote instead
 
     def summary(self) -> dict[str, Any]:
         def ratio(a: int, b: int) -> float | None:
@@ -156,6 +157,7 @@ class Score:
             "homework_recall": ratio(self.homework_right, self.homework_true),
             "topic_recall": ratio(self.topics_found, self.topics),
             "statements": self.statements,
+            "fallbacks": self.fallbacks,
             "unsupported": len(self.unsupported),
             "draft_s_mean": round(sum(self.seconds) / len(self.seconds), 3)
             if self.seconds
@@ -166,6 +168,7 @@ class Score:
 
 def score(doc: SessionDocument, record: dict[str, Any], into: Score) -> None:
     truth = record["truth"]
+    into.fallbacks += doc.fallback_reason is not None
     # A line as the document may quote it: "Speaker: text".
     lines = [f"{s.get('speaker', '')}: {s['text']}" for s in record["segments"]]
     into.lessons += 1
@@ -208,7 +211,7 @@ def score(doc: SessionDocument, record: dict[str, Any], into: Score) -> None:
 
 
 async def _model_drafts(
-    records: list[dict[str, Any]], url: str, model: str, into: Score
+    records: list[dict[str, Any]], url: str, model: str, structured: str, into: Score
 ) -> list[SessionDocument]:
     from pydantic import SecretStr
 
@@ -216,7 +219,10 @@ async def _model_drafts(
     from ai_docs.settings import AIDocsSettings
 
     settings = AIDocsSettings(
-        openai_base_url=url, llm_model=model, openai_api_key=SecretStr("unused")
+        openai_base_url=url,
+        llm_model=model,
+        openai_api_key=SecretStr("unused"),
+        llm_structured_output=structured,
     )
     docs = []
     for n, record in enumerate(records):
@@ -227,7 +233,13 @@ async def _model_drafts(
     return docs
 
 
-def evaluate(records: list[dict[str, Any]], *, model_url: str | None, model: str) -> list[Score]:
+def evaluate(
+    records: list[dict[str, Any]],
+    *,
+    model_url: str | None,
+    model: str,
+    structured: str = "json_object_schema",
+) -> list[Score]:
     offline = Score("offline")
     for record in records:
         started = time.perf_counter()
@@ -238,7 +250,9 @@ def evaluate(records: list[dict[str, Any]], *, model_url: str | None, model: str
     if model_url:
         scored = Score(f"model:{model}")
         for doc, record in zip(
-            asyncio.run(_model_drafts(records, model_url, model, scored)), records, strict=True
+            asyncio.run(_model_drafts(records, model_url, model, structured, scored)),
+            records,
+            strict=True,
         ):
             score(doc, record, scored)
         scores.append(scored)
@@ -251,6 +265,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=30, help="lessons in the set (30)")
     parser.add_argument("--model-url", help="an OpenAI-compatible server to score too")
     parser.add_argument("--model", default="smollm2", help="its model name")
+    parser.add_argument(
+        "--structured",
+        default="json_object_schema",
+        choices=["json_schema", "json_object_schema", "json_object"],
+        help="how the schema is asked for (llama.cpp: json_object_schema)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     if args.generate:
@@ -260,7 +280,12 @@ def main(argv: list[str] | None = None) -> None:
         role: round(sum(r["wer"][role] for r in records) / len(records), 3)
         for role in ("tutor", "student")
     }
-    scores = [s.summary() for s in evaluate(records, model_url=args.model_url, model=args.model)]
+    scores = [
+        s.summary()
+        for s in evaluate(
+            records, model_url=args.model_url, model=args.model, structured=args.structured
+        )
+    ]
     out = {"lessons": len(records), "mean_wer": wer, "drafters": scores}
     text = json.dumps(out, indent=1)
     if args.json:

@@ -74,13 +74,15 @@ def test_questions_homework_and_checks_found() -> None:
     document = draft_offline(crafted())
     questions = {(q.speaker, q.segments[0]) for q in document.analysis.questions}
     assert questions == {("Ms Rivera", 2), ("Ms Rivera", 5), ("Sam", 8)}
-    assert [h.segments for h in document.homework] == [[10], [11]]
+    # The tutor set it (line 10); the student saying they will do it is not more homework.
+    assert [h.segments for h in document.homework] == [[10]]
     assert "worksheet" in document.homework[0].text
     outcomes = {c.segments[0]: c.outcome for c in document.comprehension_checks}
     assert outcomes == {2: "understood", 5: "not_yet"}
     assert [d.segments for d in document.difficulties] == [[6]]
     assert any(4 in item.segments for item in document.went_well)
-    assert document.topics[0].text == "fractions"
+    # What the tutor said the lesson is about, in their words.
+    assert document.topics[0].text == "Fractions and equivalent fractions"
     assert document.next_focus[0].text.startswith("Revisit:")
 
 
