@@ -7,10 +7,10 @@ from ai_docs.documents import (
     SessionDocument,
     SourceSegment,
     SourceTranscript,
-    Summary,
 )
 from ai_docs.grounding import ground, supported
 from ai_docs.offline_summary import draft_offline
+from tests.ai_docs.transcripts import document
 
 LINES = [
     ("Taylor Tutor", "tutor", "Today we are adding fractions."),
@@ -29,19 +29,7 @@ def _transcript(lines: list[tuple[str, str, str]] = LINES) -> SourceTranscript:
 
 
 def _model_document(summary: str, **parts: list[Item]) -> SessionDocument:
-    empty: dict[str, list[Item]] = {
-        "topics": [],
-        "went_well": [],
-        "difficulties": [],
-        "homework": [],
-        "next_focus": [],
-    }
-    return SessionDocument(
-        **(empty | parts),
-        comprehension_checks=[],
-        parent_summary=Summary(text=summary, segments=[0]),
-        drafted_by="model:smollm2",
-    )
+    return document(summary, drafted_by="model:smollm2", **parts)
 
 
 def test_speech_recognitions_spellings_count_as_the_same_words() -> None:

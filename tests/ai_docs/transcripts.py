@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ai_docs.documents import SourceSegment, SourceTranscript
+from ai_docs.documents import Item, SessionDocument, SourceSegment, SourceTranscript, Summary
 
 LINES: list[tuple[str, str, str]] = [
     ("Ms Rivera", "tutor", "Today we are working on fractions and equivalent fractions."),
@@ -37,4 +37,21 @@ def crafted() -> SourceTranscript:
             )
             for i, (who, role, text) in enumerate(LINES)
         )
+    )
+
+
+def document(summary: str, *, drafted_by: str = "offline", **parts: list[Item]) -> SessionDocument:
+    """A document with only the given parts (the rest empty) and a summary citing line 0."""
+    empty: dict[str, list[Item]] = {
+        "topics": [],
+        "went_well": [],
+        "difficulties": [],
+        "homework": [],
+        "next_focus": [],
+    }
+    return SessionDocument(
+        **(empty | parts),
+        comprehension_checks=[],
+        parent_summary=Summary(text=summary, segments=[0]),
+        drafted_by=drafted_by,
     )

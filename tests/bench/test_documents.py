@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ai_docs.documents import Item, SessionDocument, Summary
+from ai_docs.documents import Item
 from bench.documents import Score, load, score
 from bench.lessons import NO_HOMEWORK, lesson
+from tests.ai_docs.transcripts import document
 
 
 def test_each_lesson_says_what_its_truth_says() -> None:
@@ -44,20 +45,7 @@ def _record(homework: str | None, said_none: bool = False) -> dict[str, Any]:
     }
 
 
-def _doc(summary: str, **parts: list[Item]) -> SessionDocument:
-    empty: dict[str, list[Item]] = {
-        "topics": [],
-        "went_well": [],
-        "difficulties": [],
-        "homework": [],
-        "next_focus": [],
-    }
-    return SessionDocument(
-        **(empty | parts),
-        comprehension_checks=[],
-        parent_summary=Summary(text=summary, segments=[0]),
-        drafted_by="offline",
-    )
+_doc = document
 
 
 def test_scoring_counts_homework_named_topics_found_and_statements_supported() -> None:

@@ -36,7 +36,15 @@ from playwright.async_api import Page, async_playwright
 from sqlalchemy import select
 
 from bench.lesson_lab import seed_demo
-from tests.browser.session import CHROMIUM_ARGS, LIVECLASS, WAIT, axe_check, interfaces, tab_to
+from tests.browser.session import (
+    CHROMIUM_ARGS,
+    LIVECLASS,
+    WAIT,
+    axe_check,
+    interfaces,
+    log_in,
+    tab_to,
+)
 
 PORT = 8766
 BASE = f"http://127.0.0.1:{PORT}"
@@ -573,12 +581,7 @@ async def coordinate(
 async def log_in_by_keyboard(page: Page, who: dict[str, str], *, landing: str) -> None:
     """Open the app, type the login (the email field has the focus) and wait for the
     role's home page to show ``landing``."""
-    await page.goto(f"{BASE}/app")
-    await page.wait_for_selector("#login-form")
-    await page.keyboard.type(who["email"])
-    await page.keyboard.press("Tab")
-    await page.keyboard.type(who["password"])
-    await page.keyboard.press("Enter")
+    await log_in(page, BASE, who)
     await page.wait_for_selector(landing)
 
 
