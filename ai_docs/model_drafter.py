@@ -304,9 +304,8 @@ async def draft_document(
     """
     options = ModelOptions.from_settings(settings)
     if options is None or not transcript.segments:
-        return _grounded(
-            await asyncio.to_thread(draft_offline, transcript), transcript, check_summary=False
-        )
+        document = await asyncio.to_thread(draft_offline, transcript)
+        return await _grounded(document, transcript, check_summary=False)
     started = time.monotonic()
     async with ModelDrafter(options, client=client) as drafter:
         try:
@@ -321,7 +320,7 @@ async def draft_document(
             offline = await asyncio.to_thread(
                 draft_offline, transcript, fallback_reason=f"{exc.code}: {exc.message}"
             )
-            return _grounded(offline, transcript, check_summary=False)
+            return await _grounded(offline, transcript, check_summary=False)
     log.info(
         "document drafted",
         drafted_by=document.drafted_by,
@@ -329,14 +328,17 @@ async def draft_document(
         segments=len(transcript.segments),
         seconds=round(time.monotonic() - started, 2),
     )
-    return _grounded(document, transcript, check_summary=True)
+    return await _grounded(document, transcript, check_summary=True)
 
 
-def _grounded(
+async def _grounded(
     document: SessionDocument, transcript: SourceTranscript, *, check_summary: bool
 ) -> SessionDocument:
-    """The document with what the transcript does not bear out dropped (``ai_docs.grounding``)."""
-    grounded, dropped = ground(document, transcript, check_summary=check_summary)
+    """The document with what the transcript does not bear out dropped (``ai_docs.grounding``),
+    off the event loop: it reads every line, and may draft the offline summary."""
+    grounded, dropped = await asyncio.to_thread(
+        ground, document, transcript, check_summary=check_summary
+    )
     if dropped:
         log.info(
             "unsupported statements dropped",

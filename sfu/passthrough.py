@@ -510,8 +510,8 @@ def receive_packets(
         nonlocal counter, frame_bytes, media_ssrc
         if not receiver._enabled:
             return
-        kind = codecs_by_pt.get(packet.payload_type)
-        if kind is not None and not codecs.is_rtx(kind):
+        codec = codecs_by_pt.get(packet.payload_type)
+        if codec is not None and not codecs.is_rtx(codec):
             if media_ssrc is None:
                 media_ssrc = packet.ssrc
             elif packet.ssrc != media_ssrc:
@@ -545,7 +545,6 @@ def receive_packets(
                     )
         if counter % 64 == 1 or packet.ssrc not in active:  # seen within 10 s is all it means
             active[packet.ssrc] = clock.current_datetime()
-        codec = codecs_by_pt.get(packet.payload_type)
         if codec is None:
             return
         stream = streams.get(packet.ssrc)
