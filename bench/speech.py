@@ -180,3 +180,28 @@ def to_ogg_opus(wav: Path, out: Path | None = None) -> Path:
             for packet in stream.encode(frame):
                 sink.mux(packet)
     return out_path
+
+
+def opus_packets(wav: Path) -> list[tuple[int, bytes]]:
+    """``wav`` encoded as a browser sends it (Opus, 48 kHz mono, 20 ms packets): each
+    packet with its position in 48 kHz samples from the first, as the recorder places them."""
+    import fractions
+
+    import av
+
+    codec = av.CodecContext.create("libopus", "w")
+    assert isinstance(codec, av.AudioCodecContext)
+    codec.rate = 48_000
+    codec.layout = "mono"
+    codec.format = "s16"
+    codec.time_base = fractions.Fraction(1, 48_000)
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=48_000, frame_size=960)
+    packets: list[tuple[int, bytes]] = []
+    with av.open(str(wav)) as source:
+        frames = [f for frame in source.decode(audio=0) for f in resampler.resample(frame)]
+    frames += resampler.resample(None)
+    for frame in [*frames, None]:
+        for packet in codec.encode(frame):
+            packets.append((int(packet.pts or 0), bytes(packet)))
+    first = packets[0][0] if packets else 0
+    return [(pts - first, data) for pts, data in packets]

@@ -1,0 +1,129 @@
+"""One participant's audio, transcribed as it is recorded: Opus frames in, segments out.
+
+Runs inside a live transcription worker process (``ai_docs.live_worker``), one
+``StreamTranscriber`` per recorded file. It hears the same encoded frames the
+recorder writes, at the same positions in the file (48 kHz samples from the
+file's first sample), so its segments carry the file's own clock, exactly as
+transcribing the file afterwards would:
+
+- each frame is decoded (Opus, PyAV) and resampled to 16 kHz mono; a gap
+  between frames (packet loss, the participant away) becomes silence, as the
+  recorder writes it; a frame behind what was already heard is skipped;
+- every whole 32 ms window gets a speech probability (Silero VAD), and
+  ``ai_docs.utterances.UtteranceCutter`` decides where utterances end;
+- each finished utterance goes to Whisper at once; only the audio an open
+  utterance may still need is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from ai_docs._whisper import Audio, RawSegment, VoiceActivity, WhisperModel
+from ai_docs.utterances import SAMPLE_RATE, WINDOW, CutterOptions, UtteranceCutter
+
+FILE_RATE = 48_000  # the recorder's positions: Opus's clock
+_DOWN = FILE_RATE // SAMPLE_RATE
+# A frame this far (16 kHz samples) past what was heard means audio went missing:
+# fill with silence. Less is the resampler's own delay.
+_GAP_TOLERANCE = 960
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What one ``feed`` or ``finish`` produced, and how far the stream has got."""
+
+    segments: list[RawSegment]
+    upto: float  # seconds of the file heard and segmented so far
+
+
+class StreamTranscriber:
+    """Decode, detect speech, cut and transcribe one file's audio as its frames come.
+
+    Args:
+        model: the worker's Whisper model.
+        vad: the worker's voice activity model.
+        beam_size: Whisper's beam width (the settings' ``WHISPER_BEAM_SIZE``).
+        cutter: where utterances end (``ai_docs.utterances``).
+    """
+
+    def __init__(
+        self,
+        model: WhisperModel,
+        vad: VoiceActivity,
+        *,
+        beam_size: int = 1,
+        cutter: CutterOptions | None = None,
+    ) -> None:
+        self._model = model
+        self._vad = vad
+        self._beam_size = beam_size
+        self._decoder = av.CodecContext.create("opus", "r")
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        self._cutter = UtteranceCutter(cutter)
+        self._pad = round(self._cutter.options.pad * SAMPLE_RATE)
+        self._chunks: list[Audio] = []
+        self._base = 0  # sample index (16 kHz) of the first kept sample
+        self._heard = 0  # samples received, gaps included
+
+    def feed(self, frames: list[tuple[int, bytes]]) -> Heard:
+        """Take ``(position in 48 kHz samples, Opus packet)`` frames in file order."""
+        for at, packet in frames:
+            expected = at // _DOWN
+            if expected > self._heard + _GAP_TOLERANCE:
+                self._append(np.zeros(expected - self._heard, dtype=np.float32))
+            elif expected + _GAP_TOLERANCE < self._heard:
+                continue  # already heard: a repeat, or a sender's step back
+            for frame in self._decoder.decode(av.Packet(packet)):
+                frame.pts = None  # the resampler need not follow the packet clock
+                for out in self._resampler.resample(frame):
+                    self._append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+        return Heard(self._segment(flush=False), self._cutter.position / SAMPLE_RATE)
+
+    def finish(self) -> Heard:
+        """The file ended: transcribe what is left, the open utterance included."""
+        for out in self._resampler.resample(None):
+            self._append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+        tail = (-self._heard) % WINDOW
+        if tail:
+            self._append(np.zeros(tail, dtype=np.float32))
+        return Heard(self._segment(flush=True), self._heard / SAMPLE_RATE)
+
+    def _append(self, samples: Audio) -> None:
+        if len(samples):
+            self._chunks.append(samples)
+            self._heard += len(samples)
+
+    def _audio(self) -> Audio:
+        if len(self._chunks) != 1:
+            self._chunks = [
+                np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+            ]
+        return self._chunks[0]
+
+    def _segment(self, *, flush: bool) -> list[RawSegment]:
+        audio = self._audio()
+        done = self._cutter.position
+        whole = (self._heard - done) // WINDOW * WINDOW
+        fresh = audio[done - self._base : done - self._base + whole]
+        utterances = self._cutter.feed(self._vad.probabilities(fresh))
+        if flush:
+            utterances += self._cutter.flush()
+        segments: list[RawSegment] = []
+        for u in utterances:
+            clip = audio[u.start - self._base : u.end - self._base]
+            offset = u.start / SAMPLE_RATE
+            for seg in self._model.transcribe_audio(clip, beam_size=self._beam_size):
+                segments.append(
+                    RawSegment(round(seg.start + offset, 3), round(seg.end + offset, 3), seg.text)
+                )
+        keep = self._cutter.open_since
+        if keep is None:
+            keep = max(self._base, self._cutter.position - self._pad)
+        if keep > self._base:
+            self._chunks = [audio[keep - self._base :]]
+            self._base = keep
+        return segments
