@@ -54,6 +54,7 @@ from core.logging import get_logger
 from sessions import admission, consent
 from sessions.chat import record_chat
 from sessions.documentation import record_recording, record_recording_decision
+from sessions.live_transcript import LiveTranscription
 from sessions.models import PresenceType
 from sessions.service import record_presence as write_presence
 from sessions.service import session_status
@@ -119,7 +120,9 @@ def build_signaling(
     every join and leave written to ``presence_records`` as it happens, and, with
     ``LIVECLASS_RECORDING``, each room's audio recorded under DATA_DIR/recordings/{session_id}/
     (consenting participants only). A closed room's files go to ``on_recording``, by
-    default ``recording.ready`` in the outbox, which starts transcription."""
+    default ``recording.ready`` in the outbox, which starts transcription. With
+    ``LIVECLASS_LIVE_TRANSCRIPTION`` too, what may be transcribed is transcribed as it is
+    recorded (``sessions.live_transcript``) and shown as the room's live captions."""
     settings = services.settings
     ice.confine(settings.ice_addresses, settings.ice_port_range)
     first_media = first_media_histogram(services.metrics.registry)
@@ -174,6 +177,12 @@ def build_signaling(
             await record_recording(db, session_id, tracks, now=services.clock.now())
         log.info("recording ready", session=session_id, files=len(tracks))
 
+    live = (
+        LiveTranscription(services.live_transcriber, services.sessionmaker, services.clock)
+        if settings.live_transcription
+        else None
+    )
+
     def recorder_for(session_id: str) -> Recorder | None:
         if not settings.recording:
             return None
@@ -185,10 +194,13 @@ def build_signaling(
                 )
 
         return Recorder(
-            settings.recordings_dir / session_id, may_record=may_record, on_decision=decided
+            settings.recordings_dir / session_id,
+            may_record=may_record,
+            on_decision=decided,
+            live=live.source(session_id) if live is not None else None,
         )
 
-    return SignalingServer(
+    server = SignalingServer(
         secret=services.secret,
         clock=services.clock,
         limits=SignalingLimits(
@@ -205,7 +217,11 @@ def build_signaling(
         recorder_for=recorder_for,
         on_recording=on_recording or recording_ready,
         on_first_media=first_media.observe,
+        live_captions=live is not None and settings.recording,
     )
+    if live is not None:
+        live.on_caption = server.caption
+    return server
 
 
 def create_app(

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ai_docs import Transcriber, WhisperOptions
+from ai_docs.live import LiveTranscriber
 from api.metrics import Metrics
 from api.settings import Settings
 from core.clock import Clock
@@ -25,6 +26,7 @@ class Services:
     metrics: Metrics
     redis: Redis | None
     transcriber: Transcriber
+    live_transcriber: LiveTranscriber
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> Services:
@@ -46,9 +48,15 @@ class Services:
             redis=redis,
             # Loads Whisper on first use, starts its threads then too.
             transcriber=Transcriber(WhisperOptions.from_settings(settings)),
+            # Starts its worker processes on the first live stream (a recorded room).
+            live_transcriber=LiveTranscriber(
+                WhisperOptions.from_settings(settings),
+                workers=settings.live_transcription_workers,
+            ),
         )
 
     async def aclose(self) -> None:
+        await self.live_transcriber.aclose()
         await self.transcriber.aclose()
         if self.redis is not None:
             await self.redis.aclose()

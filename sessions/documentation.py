@@ -60,6 +60,7 @@ from sessions.consent import ai_consented, transcribable
 from sessions.errors import NoTranscript, TranscriptionGaveUp, TranscriptPending
 from sessions.events import record
 from sessions.lifecycle import Action
+from sessions.live_transcript import live_segments
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
@@ -90,6 +91,7 @@ def recording_payload(tracks: Sequence[Any]) -> dict[str, Any]:
                 "duration": round(t.duration, 3),
                 "size": t.size,
                 "sha256": t.sha256,
+                "live": getattr(t, "live", None),
             }
             for t in tracks
         ]
@@ -143,8 +145,12 @@ class TranscriptionHandler:
     to AI processing); the others are never turned into text, and the event names
     them (``untranscribed``). A session recorded in several parts (its room emptied
     and filled again) is transcribed from all of its recordings together, each time
-    one arrives, and the stored transcript replaced. Emits ``transcript.ready`` with
-    ``segments``, ``duration``, ``tracks`` (files transcribed) and ``untranscribed``.
+    one arrives, and the stored transcript replaced. A file that live transcription
+    heard in full (its track names the ``live`` stream) is not transcribed again: its
+    stored live segments (``sessions.live_transcript``) are used, so after a lesson
+    only the files it missed go to Whisper. Emits ``transcript.ready`` with
+    ``segments``, ``duration``, ``tracks`` (files transcribed), ``live_tracks`` (of
+    those, how many live) and ``untranscribed``.
     """
 
     name = "transcription"
@@ -179,22 +185,51 @@ class TranscriptionHandler:
                 session=event.session_id,
                 participants=len(untranscribed),
             )
-        tracks = [
-            Track(
-                path=t["path"],
-                speaker=t["participant_id"],
-                role=t.get("role"),
-                offset=(datetime.fromisoformat(t["started_at"]) - origin).total_seconds(),
+        entries = [
+            (
+                Track(
+                    path=t["path"],
+                    speaker=t["participant_id"],
+                    role=t.get("role"),
+                    offset=(datetime.fromisoformat(t["started_at"]) - origin).total_seconds(),
+                ),
+                t.get("live"),
+                float(t.get("duration") or 0.0),
             )
             for t in files
             if t["participant_id"] in allowed
         ]
-        # Whisper runs before anything is written, so no lock is held meanwhile.
-        transcript = (
-            await self._transcriber.atranscribe(tracks)
-            if tracks
+        # Files heard in full while the lesson ran are transcribed already; only the
+        # others go to Whisper, before anything is written (no lock is held meanwhile).
+        later = [track for track, live, _ in entries if not live]
+        transcribed = (
+            await self._transcriber.atranscribe(later)
+            if later
             else Transcript(segments=(), duration=0.0)
         )
+        per_track = [list(transcribed.segments)]
+        ends = [transcribed.duration]
+        for index, (track, live, duration) in enumerate(entries):
+            if not live:
+                continue
+            per_track.append(
+                [
+                    Segment(
+                        start=round(row.start + track.offset, 3),
+                        end=round(row.end + track.offset, 3),
+                        text=row.text,
+                        speaker=track.speaker,
+                        role=track.role,
+                        track=index,
+                    )
+                    for row in await live_segments(db, live)
+                ]
+            )
+            ends.append(track.offset + duration)
+        transcript = Transcript.merge(
+            per_track, duration=round(max(ends), 3), language=transcribed.language
+        )
+        tracks = [track for track, _, _ in entries]
         ids = sorted(allowed)
         rows = await db.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
         names: dict[str, str] = {row[0]: row[1] for row in rows}
@@ -223,6 +258,7 @@ class TranscriptionHandler:
                 "segments": len(transcript.segments),
                 "duration": round(transcript.duration, 3),
                 "tracks": len(tracks),
+                "live_tracks": len(tracks) - len(later),
                 "untranscribed": untranscribed,
             },
         )

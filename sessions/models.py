@@ -177,6 +177,31 @@ class TranscriptSegment(Base):
     text: Mapped[str] = mapped_column(Text)
 
 
+class LiveSegmentRecord(Base):
+    """One stretch of speech transcribed while the lesson ran (``ai_docs.live``).
+
+    Written as each utterance is transcribed, per recorded file (``stream_id``,
+    which ``recording.ready`` names for a file heard in full); times are seconds
+    from the start of that file. The transcription handler builds the session's
+    transcript from these instead of transcribing the file again. Only a
+    participant whose audio may be transcribed (``sessions.consent.
+    transcribable``) ever has rows here.
+    """
+
+    __tablename__ = "live_segments"
+
+    stream_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[str] = mapped_column(String(32))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
 class DocumentStatus(StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"

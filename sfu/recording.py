@@ -19,7 +19,14 @@ Everything else happens off the forwarding path:
   tracks can be laid side by side;
 - muxing and disk writes run in a worker thread per batch; each track's queue
   is bounded, and on overflow the newest frames are dropped and logged (the
-  timeline turns them into silence).
+  timeline turns them into silence);
+- with a ``live`` source (``LiveSource``: the live transcription of
+  ``ai_docs.live``, behind the transcription consent), each written frame is
+  also handed to that participant's ``LiveFeed`` with its position in the file,
+  so the file is transcribed while it is written. Opening the feed never holds
+  up the file: frames written meanwhile wait for it (up to ``LIVE_PENDING``
+  frames, else the feed is given up). ``RecordedTrack.live`` names the feed
+  when it heard the whole file.
 
 Nothing here decodes: packets are muxed as they came (``sfu.ogg``).
 """
@@ -35,14 +42,14 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from core.logging import get_logger
-from sfu.ogg import OPUS_RATE, OggOpusWriter
+from sfu.ogg import OPUS_RATE, OggOpusWriter, opus_samples
 from sfu.passthrough import EncodedFrame
 
 log = get_logger("liveclass.sfu.recording")
@@ -52,6 +59,24 @@ ConsentCheck = Callable[[str], bool | Awaitable[bool]]
 # (participant id, role, recorded). Only reports; the recording never waits on it.
 DecisionReport = Callable[[str, str, bool], Awaitable[None]]
 FrameTap = Callable[[EncodedFrame], None]
+
+
+class LiveFeed(Protocol):
+    """Where a participant's recorded frames also go while being written (live transcription)."""
+
+    id: str
+
+    def feed(self, frames: Sequence[tuple[int, bytes]]) -> None:
+        """Take ``(position in the file in 48 kHz samples, Opus packet)`` frames; never blocks."""
+
+    async def finish(self) -> bool:
+        """The file ended; True when every frame of it was heard and handled."""
+
+
+# Opens a participant's live feed (participant id, role), or None (no consent, or
+# live transcription is off). Asked once per participant, after recording consent.
+LiveSource = Callable[[str, str], Awaitable[LiveFeed | None]]
+LIVE_PENDING = 3000  # frames (60 s) written before the live feed opened, kept for it
 RTP_WRAP = 1 << 32
 # Within one publication, trust RTP timestamps unless they stray this far from the
 # arrival clock (a sender's jump); then re-anchor on arrival time.
@@ -66,7 +91,8 @@ class RecordedTrack:
     ``offset`` is where the file starts on the session clock, in seconds after
     ``Recorder.started_at``; ``started_at`` is the same instant in UTC (for
     laying files of different recorders side by side); ``duration`` is its
-    length in seconds, silences included.
+    length in seconds, silences included. ``live`` is the id of the live feed
+    that heard all of it (its transcript is already made), else None.
     """
 
     participant_id: str
@@ -77,6 +103,7 @@ class RecordedTrack:
     duration: float
     size: int
     sha256: str
+    live: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +166,10 @@ class _ParticipantRecording:
         self._timeline = _Timeline()
         self._file: BinaryIO | None = None
         self._writer: OggOpusWriter | None = None
+        self._live: LiveFeed | None = None
+        self._abandoned: LiveFeed | None = None  # given up: only to be told the file ended
+        self._live_opening: asyncio.Task[LiveFeed | None] | None = None
+        self._live_pending: list[tuple[int, bytes]] | None = []  # None: no live feed after all
         self.task = asyncio.create_task(self._run(), name=f"record-{participant_id}")
 
     def tap(self) -> FrameTap:
@@ -186,6 +217,12 @@ class _ParticipantRecording:
             self._frames.clear()
             log.info("not recording: no consent", participant=self.participant_id)
             return
+        if self._recorder.live is not None:
+            self._live_opening = asyncio.create_task(
+                self._open_live(self._recorder.live), name=f"live-open-{self.participant_id}"
+            )
+        else:
+            self._live_pending = None
         while True:
             if not self._frames:
                 if self._closing:
@@ -196,24 +233,61 @@ class _ParticipantRecording:
             batch = list(self._frames)
             self._frames.clear()
             try:
-                await asyncio.to_thread(self._write, batch)
+                placed = await asyncio.to_thread(self._write, batch)
             except Exception:
                 log.exception("recording write failed", participant=self.participant_id)
+                self._give_up_live()  # the file misses these frames: so would its transcript
+                continue
+            self._to_live(placed)
         try:
             await asyncio.to_thread(self._finish)
         except Exception:
             log.exception("recording not finished", participant=self.participant_id)
 
-    def _write(self, batch: list[_Frame]) -> None:
-        """Runs in a worker thread, one batch at a time per participant."""
+    async def _open_live(self, source: LiveSource) -> LiveFeed | None:
+        try:
+            live = await source(self.participant_id, self.role)
+        except Exception:
+            log.exception("live transcription not opened", participant=self.participant_id)
+            live = None
+        pending, self._live_pending = self._live_pending, None
+        if live is not None and pending is not None:
+            self._live = live
+            for start in range(0, len(pending), 250):
+                live.feed(pending[start : start + 250])
+        return self._live
+
+    def _to_live(self, placed: list[tuple[int, bytes]]) -> None:
+        if self._live is not None:
+            self._live.feed(placed)
+        elif self._live_pending is not None:
+            self._live_pending.extend(placed)
+            if len(self._live_pending) > LIVE_PENDING:
+                log.warning("live feed took too long to open", participant=self.participant_id)
+                self._give_up_live()
+
+    def _give_up_live(self) -> None:
+        """The live transcript would miss part of the file: the file is transcribed later."""
+        self._live_pending = None
+        if self._live is not None:
+            self._abandoned = self._live
+            self._live = None
+
+    def _write(self, batch: list[_Frame]) -> list[tuple[int, bytes]]:
+        """Runs in a worker thread, one batch at a time per participant; says where each
+        frame went in the file."""
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = _create_new(self.path)
             self.path = Path(self._file.name)
             self._writer = OggOpusWriter(self._file, serial=secrets.randbits(32))
+        placed = []
         for frame in batch:
-            self._writer.write(frame.data, at=self._timeline.place(frame))
+            if self._writer.write(frame.data, at=self._timeline.place(frame)):
+                # Where the writer put it (it closes small gaps and never overlaps).
+                placed.append((self._writer.position - opus_samples(frame.data), frame.data))
         self._file.flush()  # type: ignore[union-attr]
+        return placed
 
     def _finish(self) -> None:
         if self._writer is not None and self._file is not None:
@@ -225,6 +299,7 @@ class _ParticipantRecording:
         self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
+        live = await self._finish_live()
         if self.refused or self._writer is None or self._timeline.start is None:
             return None
         size, digest = await asyncio.to_thread(_size_and_sha256, self.path)
@@ -238,7 +313,24 @@ class _ParticipantRecording:
             duration=self._writer.duration,
             size=size,
             sha256=digest,
+            live=live,
         )
+
+    async def _finish_live(self) -> str | None:
+        """End the live feed; its id when it heard the whole file."""
+        if self._live_opening is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._live_opening
+        heard_all = self._live is not None
+        feed = self._live or self._abandoned
+        if feed is None:
+            return None
+        try:
+            finished = await feed.finish()
+        except Exception:
+            log.exception("live transcription did not finish", participant=self.participant_id)
+            finished = False
+        return feed.id if heard_all and finished else None
 
 
 def _ticks(frame: EncodedFrame) -> int:
@@ -283,6 +375,7 @@ class Recorder:
         clock: monotonic seconds; the session clock's time source.
         on_decision: told each decision (``DecisionReport``), in a task of its
             own: what a coordinator's ops view shows as the room's recording status.
+        live: opens each recorded participant's live transcription feed.
     """
 
     def __init__(
@@ -294,8 +387,10 @@ class Recorder:
         consent_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         on_decision: DecisionReport | None = None,
+        live: LiveSource | None = None,
     ) -> None:
         self.folder = folder
+        self.live = live
         self._on_decision = on_decision
         self._reports: set[asyncio.Task[None]] = set()
         self.may_record = may_record

@@ -130,6 +130,8 @@ def settings(migrated_database: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "var",
         secret_key=SECRET,  # type: ignore[arg-type]
         redis_url=None,
+        # Worker processes only where a test turns it on (tests/signaling/test_captions.py).
+        live_transcription=False,
     )
 
 

@@ -38,6 +38,7 @@ from sessions.events import record
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
+    LiveSegmentRecord,
     PresenceType,
     SessionDocumentRecord,
     SessionException,
@@ -85,8 +86,11 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> list[SpeechTrack]:
 class _Track:
     """Shaped like ``sfu.RecordedTrack``, for a file the test made."""
 
-    def __init__(self, participant_id: str, role: str, speech: SpeechTrack) -> None:
+    def __init__(
+        self, participant_id: str, role: str, speech: SpeechTrack, live: str | None = None
+    ) -> None:
         self.participant_id, self.role, self.path = participant_id, role, speech.path
+        self.live = live
         self.offset = speech.offset
         self.started_at = START + timedelta(seconds=speech.offset)
         self.duration = speech.duration
@@ -95,11 +99,17 @@ class _Track:
 
 
 async def recording_ready(
-    app: Starlette, world: World, session_id: str, speech: list[SpeechTrack]
+    app: Starlette,
+    world: World,
+    session_id: str,
+    speech: list[SpeechTrack],
+    live: dict[str, str] | None = None,
 ) -> None:
+    """``live``: the role whose file live transcription heard in full, and its stream."""
+    live = live or {}
     tracks = [
-        _Track(world.users["t1"].id, "tutor", speech[0]),
-        _Track(world.users["s1"].id, "student", speech[1]),
+        _Track(world.users["t1"].id, "tutor", speech[0], live.get("tutor")),
+        _Track(world.users["s1"].id, "student", speech[1], live.get("student")),
     ]
     async with app.state.services.sessionmaker() as db, db.begin():
         await record_recording(db, session_id, tracks, now=NOW)
@@ -608,3 +618,78 @@ async def test_a_session_that_recorded_nothing_has_no_transcript_once_the_wait_i
     assert body["state"] == "none" and body["segments"] == []
     r = await captions(client, world, ses)
     assert r.status_code == 404 and r.json()["error"]["code"] == "no_transcript"
+
+
+async def _store_live(
+    app: Starlette, session_id: str, participant_id: str, stream_id: str, lines: list[str]
+) -> None:
+    """Rows as ``sessions.live_transcript`` stores them while the lesson runs."""
+    async with app.state.services.sessionmaker() as db, db.begin():
+        for seq, text in enumerate(lines):
+            db.add(
+                LiveSegmentRecord(
+                    stream_id=stream_id,
+                    seq=seq,
+                    session_id=session_id,
+                    participant_id=participant_id,
+                    start=1.0 + 4 * seq,
+                    end=3.0 + 4 * seq,
+                    text=text,
+                    at=NOW,
+                )
+            )
+
+
+@pytest.mark.parametrize("student_consents", [True, False], ids=["ai consent", "no ai consent"])
+async def test_files_heard_live_are_not_transcribed_again(
+    app: Starlette,
+    world: World,
+    client: httpx.AsyncClient,
+    speech: list[SpeechTrack],
+    student_consents: bool,
+) -> None:
+    """The tutor's and the student's files were transcribed live: their stored text is the
+    transcript, on the session clock; a student whose guardian has since withdrawn AI
+    consent is left out even though their text was stored."""
+    if student_consents:
+        async with app.state.services.sessionmaker() as db, db.begin():
+            await db.execute(update(Guardianship).values(ai_processing_consent=True))
+    ses = await book_pair(app, world)
+    await presence(app, world, ses, "t1", J, 0)
+    await presence(app, world, ses, "s1", J, 1)
+    await _store_live(app, ses, world.users["t1"].id, "lvs_t", ["Heard live one.", "Two."])
+    await _store_live(app, ses, world.users["s1"].id, "lvs_s", ["The student, live."])
+    await recording_ready(app, world, ses, speech, live={"tutor": "lvs_t", "student": "lvs_s"})
+    await run(app)
+    body = await transcript_body(client, world, ses)
+    assert body["state"] == "ready"
+    said = [(s["speaker"], s["text"], s["start"]) for s in body["segments"]]
+    expected = [(TUTOR, "Heard live one.", 1.0), (TUTOR, "Two.", 5.0)]
+    if student_consents:
+        expected.insert(1, (STUDENT, "The student, live.", 3.5))  # the file starts at 2.5 s
+    assert said == expected
+    async with app.state.services.sessionmaker() as db:
+        ready = await db.scalar(
+            select(OutboxEvent).where(
+                OutboxEvent.session_id == ses, OutboxEvent.type == "transcript.ready"
+            )
+        )
+    assert ready is not None
+    assert ready.payload["live_tracks"] == ready.payload["tracks"] == (2 if student_consents else 1)
+
+
+async def test_a_file_live_transcription_missed_is_transcribed_afterwards(
+    app: Starlette, world: World, client: httpx.AsyncClient, speech: list[SpeechTrack]
+) -> None:
+    """Only the tutor's file was heard in full; the student's goes to Whisper."""
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await db.execute(update(Guardianship).values(ai_processing_consent=True))
+    ses = await book_pair(app, world)
+    await presence(app, world, ses, "t1", J, 0)
+    await _store_live(app, ses, world.users["t1"].id, "lvs_t2", ["Heard live."])
+    await recording_ready(app, world, ses, speech, live={"tutor": "lvs_t2"})
+    await run(app)
+    segments = (await transcript_body(client, world, ses))["segments"]
+    assert [s["text"] for s in segments if s["speaker"] == TUTOR] == ["Heard live."]
+    student = " ".join(s["text"] for s in segments if s["speaker"] == STUDENT)
+    assert word_error_rate(speech[1].text, student) <= 0.15, student

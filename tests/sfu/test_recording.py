@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import av
@@ -201,3 +201,83 @@ async def test_a_full_queue_drops_audio_and_the_gap_stays_in_time(tmp_path: Path
     # Only the first 10 frames were kept: 0.2 s, nothing invented after them.
     assert abs(track.duration - 0.2) < 0.01
     assert abs(len(_decode(track.path)) / OPUS_RATE - 0.2) < 0.01
+
+
+class Heard:
+    """A live feed that keeps what it is given (what ``ai_docs.live`` would transcribe)."""
+
+    def __init__(self, feed_id: str, *, complete: bool = True) -> None:
+        self.id = feed_id
+        self.frames: list[tuple[int, bytes]] = []
+        self.finished = False
+        self._complete = complete
+
+    def feed(self, frames: Sequence[tuple[int, bytes]]) -> None:
+        self.frames.extend(frames)
+
+    async def finish(self) -> bool:
+        self.finished = True
+        return self._complete
+
+
+def _tap_frames(recorder: Recorder, now: list[float], count: int, *, skip: int = 0) -> None:
+    tap = recorder.tap("A", "tutor")
+    assert tap is not None
+    frames = audio_loop().frames
+    base = fractions.Fraction(1, OPUS_RATE)
+    away = 0
+    for i in range(count):
+        if skip and i == count // 2:
+            away = skip  # the participant's audio stops for a while (packets lost)
+            now[0] += skip * 0.02
+        now[0] += 0.02
+        rtp = 1000 + (i + away) * AUDIO_FRAME
+        tap(EncodedFrame(frames[i % len(frames)], rtp, base, True))
+
+
+async def test_the_live_feed_hears_every_written_frame_where_the_file_has_it(
+    tmp_path: Path,
+) -> None:
+    """The feed opens late (a worker starting): frames written meanwhile wait for it, and
+    each frame comes with its place in the file, gaps included."""
+    now = [0.0]
+    opened = asyncio.Event()
+    heard = Heard("lvs_1")
+    asked: list[tuple[str, str]] = []
+
+    async def live(participant_id: str, role: str) -> Heard:
+        asked.append((participant_id, role))
+        await opened.wait()
+        return heard
+
+    recorder = Recorder(tmp_path / "rec", may_record=_allow_all(), clock=lambda: now[0], live=live)
+    _tap_frames(recorder, now, 100, skip=50)  # 1 s away in the middle
+    await eventually(lambda: bool(asked))
+    await asyncio.sleep(0.1)  # written to the file while the feed is still opening
+    opened.set()
+    [track] = await recorder.aclose()
+    assert asked == [("A", "tutor")]
+    assert heard.finished and track.live == "lvs_1"
+    assert [data for _, data in heard.frames] == [
+        audio_loop().frames[i % len(audio_loop().frames)] for i in range(100)
+    ]
+    positions = [at for at, _ in heard.frames]
+    steps = {b - a for a, b in zip(positions, positions[1:], strict=False)}
+    assert steps == {AUDIO_FRAME, AUDIO_FRAME * 51}, "frames back to back, and the second away"
+    # The file has the same time line: its length is where the last frame ends.
+    assert abs(track.duration - (positions[-1] + AUDIO_FRAME) / OPUS_RATE) < 0.001
+
+
+@pytest.mark.parametrize("why", ["no feed", "feed incomplete", "feed failed to open"])
+async def test_a_file_not_heard_in_full_is_not_marked_live(tmp_path: Path, why: str) -> None:
+    now = [0.0]
+
+    async def live(participant_id: str, role: str) -> Heard | None:
+        if why == "feed failed to open":
+            raise RuntimeError("worker gone")
+        return None if why == "no feed" else Heard("lvs_2", complete=False)
+
+    recorder = Recorder(tmp_path / "rec", may_record=_allow_all(), clock=lambda: now[0], live=live)
+    _tap_frames(recorder, now, 20)
+    [track] = await recorder.aclose()
+    assert track.live is None and track.duration > 0.3
