@@ -62,6 +62,8 @@ class BotReport:
     quality: list[dict[str, Any]] = field(default_factory=list)
     # track.published / track.unpublished as they came, with at
     tracks: list[dict[str, Any]] = field(default_factory=list)
+    # caption messages as they came (with ``captions=True``), with at
+    captions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +142,7 @@ async def run_bot(
     reconnect: bool = True,
     drop: bool = False,
     share: Sequence[tuple[float, float]] = (),
+    captions: bool = False,
 ) -> BotReport:
     """Join, exchange media for ``seconds``, leave; return what was received.
 
@@ -162,6 +165,7 @@ async def run_bot(
     stay by closing the socket without a leave, as a crash would. ``share``:
     windows (start, stop), in seconds after joining, in which the bot shares a
     screen (a second synthetic video); a share starts again after a reconnect.
+    ``captions`` turns live captions on after each join and keeps what comes.
     """
     report = BotReport(session_id=session_of(token))
     names: dict[str, str] = {}
@@ -187,6 +191,7 @@ async def run_bot(
                 media_seconds=media_seconds,
                 drop=drop,
                 share=share,
+                captions=captions,
                 peer_options={
                     "publish": publish,
                     "silent": silent,
@@ -231,6 +236,7 @@ async def _connection(
     media_seconds: float | None,
     drop: bool,
     share: Sequence[tuple[float, float]],
+    captions: bool,
     peer_options: dict[str, Any],
 ) -> None:
     """One WebSocket's life: join (resuming if we can), stay, leave; ``_Dropped`` if it broke."""
@@ -246,6 +252,8 @@ async def _connection(
         names.update({p["participant_id"]: p["name"] for p in first["participants"]})
         peer = BotPeer(ice_servers=[s["urls"] for s in first["ice_servers"]], **peer_options)
         peers.append(peer)
+        if captions:
+            await _send(ws, type="captions", on=True)
 
         async def reader() -> None:
             async for raw in ws:
@@ -274,6 +282,8 @@ async def _connection(
                     report.tracks.append({**msg, "at": time.monotonic()})
                 elif kind in ("video_paused", "video_resumed", "video_thinned"):
                     report.video_notices.append({**msg, "at": time.monotonic()})
+                elif kind == "caption":
+                    report.captions.append({**msg, "at": time.monotonic()})
                 elif kind == "error":
                     report.errors.append({"code": msg["code"], "message": msg["message"]})
             raise _Dropped(ws.close_code)

@@ -113,6 +113,19 @@ class Screen(_Message):
     sharing: bool
 
 
+class Captions(_Message):
+    """Turn live captions on or off for this connection (off when joining).
+
+    While on, each utterance transcribed in the room comes as a ``caption``, a
+    few seconds after it was spoken. Only those whose speech may be transcribed
+    are captioned: the tutor, and a student whose every guardian consented to AI
+    processing; the others' speech never becomes text.
+    """
+
+    type: Literal["captions"]
+    on: bool
+
+
 class Leave(_Message):
     type: Literal["leave"]
 
@@ -122,10 +135,11 @@ class Ping(_Message):
 
 
 ClientMessage = Annotated[
-    Join | Answer | Ice | Mute | Chat | Screen | Leave | Ping, Field(discriminator="type")
+    Join | Answer | Ice | Mute | Chat | Screen | Captions | Leave | Ping,
+    Field(discriminator="type"),
 ]
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("join", "answer", "ice", "mute", "chat", "screen", "leave", "ping")
+CLIENT_TYPES = ("join", "answer", "ice", "mute", "chat", "screen", "captions", "leave", "ping")
 
 # --- server to client ----------------------------------------------------------
 
@@ -172,6 +186,16 @@ class ChatSent(_Message):
     at: datetime = Field(description="When the server received it (UTC).")
 
 
+class Caption(_Message):
+    """One utterance of the room, transcribed while the lesson runs (live captions)."""
+
+    type: Literal["caption"] = "caption"
+    participant_id: str
+    name: str = Field(description="The speaker's name, as their join token gave it.")
+    role: str
+    text: str
+
+
 class Joined(_Message):
     type: Literal["joined"] = "joined"
     session_id: str
@@ -198,6 +222,11 @@ class Joined(_Message):
         default_factory=list,
         description="The room's last chat messages (up to 100), oldest first: what was said "
         "before you came, or while you were away.",
+    )
+    captions: bool = Field(
+        default=False,
+        description="Live captions can be turned on in this room (``captions``): its speech "
+        "is transcribed while the lesson runs.",
     )
 
 
@@ -357,6 +386,7 @@ ServerMessage = (
     | VideoResumed
     | VideoThinned
     | ConnectionQuality
+    | Caption
     | Error
     | Pong
 )

@@ -14,10 +14,10 @@ import contextlib
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Protocol, cast
 
 from aiortc.sdp import candidate_from_sdp
 from pydantic import BaseModel
@@ -39,6 +39,8 @@ from signaling.protocol import (
     CHAT_HISTORY,
     ActiveSpeaker,
     Answer,
+    Caption,
+    Captions,
     Chat,
     ChatSent,
     CloseCode,
@@ -119,6 +121,13 @@ GONE: tuple[type[BaseException], ...] = (ConnectionGone, TimeoutError, RuntimeEr
 DISCONNECTED: tuple[type[BaseException], ...] = (WebSocketDisconnect, *GONE)
 
 
+class Spoken(Protocol):
+    """What a caption is made of (``ai_docs.live.LiveSegment`` fits)."""
+
+    @property
+    def text(self) -> str: ...
+
+
 class Connection:
     """One client's WebSocket: serialised sends, and the pending answer to an SFU offer."""
 
@@ -136,6 +145,7 @@ class Connection:
         self.chat_at = time.monotonic()
         self.expired = False
         self.ending = False  # the session was ended: this connection leaves, nothing is held
+        self.captions = False  # live captions turned on
 
     async def send(self, message: BaseModel) -> None:
         """Send one message; raises ``ConnectionGone`` if the client has vanished."""
@@ -243,12 +253,14 @@ class SignalingServer:
         on_recording: RecordingSink | None = None,
         still_admitted: StillAdmitted | None = None,
         on_first_media: Callable[[float], None] | None = None,
+        live_captions: bool = False,
     ) -> None:
         """``recorder_for`` gives each new room its recorder; when the room closes (the
         last participant left, or the server shuts down) the recorder is closed and
         ``on_recording`` hears its files. ``still_admitted`` re-checks, at each join,
         that the token's holder still belongs to the session: a token outlives changes
-        to who teaches or attends it."""
+        to who teaches or attends it. ``live_captions`` says the rooms' speech is
+        transcribed live (``caption`` then sends it to those who turned captions on)."""
         self._secret = secret
         self._clock = clock
         self.limits = limits
@@ -263,6 +275,7 @@ class SignalingServer:
         self._recorder_for = recorder_for
         self._on_recording = on_recording
         self._on_first_media = on_first_media
+        self.live_captions = live_captions
         self.rooms: dict[str, RoomState] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False  # shutting down: a closed connection leaves, nothing is held
@@ -476,6 +489,7 @@ class SignalingServer:
                 resumed=decision.resumed,
                 reconnecting=reconnecting,
                 chat=list(state.chat),
+                captions=self.live_captions,
             )
         )
         if state.room.active_speaker is not None:
@@ -589,6 +603,14 @@ class SignalingServer:
                 state.room.share_screen(pid)
             else:
                 await state.room.stop_screen(pid)
+        elif isinstance(message, Captions):
+            if message.on and not self.live_captions:
+                raise ProtocolError(
+                    "captions_unavailable",
+                    "live captions are off on this server: speech is transcribed only after "
+                    "the session (LIVECLASS_LIVE_TRANSCRIPTION)",
+                )
+            conn.captions = message.on
         elif isinstance(message, Mute):
             assert conn.info is not None
             setattr(conn.info, f"{message.kind}_muted", message.muted)
@@ -640,6 +662,28 @@ class SignalingServer:
                 )
             )
         await self._broadcast(grant.session_id, sent)
+
+    def caption(self, session_id: str, participant_id: str, segments: Sequence[Spoken]) -> None:
+        """Send newly transcribed speech (``ai_docs.live.LiveSegment``s) of one participant
+        to everyone in the room who turned captions on; never waits for a slow reader."""
+        state = self.rooms.get(session_id)
+        if state is None:
+            return
+        conn = state.connections.get(participant_id)
+        held = state.held.get(participant_id)
+        info = conn.info if conn is not None else held.info if held is not None else None
+        if info is None:
+            return  # they left before their last words were transcribed
+        for segment in segments:
+            text = segment.text.strip()
+            if not text:
+                continue
+            message = Caption(
+                participant_id=participant_id, name=info.name, role=info.role, text=text
+            )
+            for pid, other in state.connections.items():
+                if other.captions:
+                    self._broadcast_soon(session_id, message, only=pid)
 
     async def _add_candidate(self, state: RoomState, pid: str, message: Ice) -> None:
         line = message.candidate.removeprefix("a=").removeprefix("candidate:")

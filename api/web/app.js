@@ -17,6 +17,7 @@ const state = {
   screens: new Map(), // participant_id -> MediaStream of the screen they share
   screenTrack: null, // our own shared screen, while sharing
   screenMid: null, // our screen's slot on this connection, once the SFU offered it
+  captionsOn: false, // live captions asked for (sent again after a rejoin)
   activeSpeaker: null, // participant_id the SFU names as speaking (may be ours), or null
   quality: new Map(), // participant_id -> the SFU's rating of their connection (ours too)
   leaving: false,
@@ -187,6 +188,32 @@ function sendChat(event) {
   state.signaling.send({ type: "chat", text });
   input.value = "";
   input.focus();
+}
+
+// --- live captions: the room's speech, transcribed while the lesson runs ----------------
+// Only those whose speech may be transcribed are captioned (the tutor; a student with
+// their guardian's consent). On or off per page; kept on across a rejoin.
+
+const CAPTION_LINES = 3;
+
+function showCaption(caption) {
+  const list = $("caption-lines");
+  const li = document.createElement("li");
+  const who = document.createElement("strong");
+  who.textContent = `${caption.name || "Someone"}: `;
+  li.append(who, document.createTextNode(caption.text)); // text, never markup
+  list.append(li);
+  while (list.children.length > CAPTION_LINES) list.firstElementChild.remove();
+}
+
+function setCaptions(on) {
+  state.captionsOn = on;
+  const button = $("captions-toggle");
+  button.setAttribute("aria-pressed", String(on));
+  button.textContent = on ? "Turn captions off" : "Turn captions on";
+  $("captions").hidden = !on;
+  if (!on) $("caption-lines").replaceChildren();
+  if (state.signaling) state.signaling.send({ type: "captions", on });
 }
 
 // A student waits for the tutor: said until one is in the room.
@@ -484,6 +511,8 @@ async function connect() {
   showWaiting();
   $("self-video").srcObject = state.stream;
   for (const message of joined.chat || []) showChat(message);
+  $("captions-toggle").hidden = !joined.captions;
+  if (joined.captions && state.captionsOn) signaling.send({ type: "captions", on: true });
 
   pc.ontrack = (event) => placeTrack(event.transceiver.mid, event.track);
   pc.onicecandidate = (event) => {
@@ -538,6 +567,7 @@ async function connect() {
     }
   });
   signaling.addEventListener("chat", (e) => showChat(e.detail));
+  signaling.addEventListener("caption", (e) => showCaption(e.detail));
   signaling.addEventListener("track.published", (e) => {
     if (e.detail.source === "screen") notice(`${nameOf(e.detail.participant_id)} is sharing their screen`);
   });
@@ -725,6 +755,7 @@ $("camera-toggle").addEventListener("click", (e) => toggle(e.currentTarget, "Tur
 $("leave").addEventListener("click", leave);
 $("rejoin").addEventListener("click", rejoin);
 $("chat-form").addEventListener("submit", sendChat);
+$("captions-toggle").addEventListener("click", () => setCaptions(!state.captionsOn));
 $("end").addEventListener("click", () => endLesson().catch((error) => say(error.message)));
 $("share").hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
 $("share").addEventListener("click", () => (state.screenTrack ? stopShare() : startShare()).catch((error) => say(error.message)));

@@ -322,6 +322,11 @@ async def until_text(page: Page, selector: str, start: str, within: float) -> st
         await asyncio.sleep(0.2)
 
 
+# A caption line came in.
+CAPTIONS_SHOWN = "document.querySelectorAll('#caption-lines li').length > 0"
+CAPTION_LINES = "[...document.querySelectorAll('#caption-lines li')].map((li) => li.textContent)"
+
+
 async def run(out: Path, shots: Path | None = None) -> None:
     """The journey; its pictures (the lesson page) into ``shots`` when given."""
     data = Path(tempfile.mkdtemp())
@@ -418,6 +423,12 @@ async def run(out: Path, shots: Path | None = None) -> None:
                 pages["student"], "document.querySelectorAll('#chat-log li').length > 0", 10
             )
             result["tutor_chat"] = await pages["tutor"].evaluate(STATS)
+            # Live captions: the student turns them on and reads what the tutor says, with
+            # the tutor's name, a few seconds after it was said.
+            keys["captions"] = await tab_to(pages["student"], "e.id === 'captions-toggle'")
+            await pages["student"].keyboard.press("Enter")
+            result["student_captions"] = await until(pages["student"], CAPTIONS_SHOWN, 40)
+            result["student_captions"]["lines"] = await pages["student"].evaluate(CAPTION_LINES)
             # Screen sharing: the tutor shares (the browser's picker is accepted by the fake
             # UI flag), the student's page shows it large, then the tutor stops.
             keys["share"] = await tab_to(pages["tutor"], "e.id === 'share'")

@@ -169,6 +169,16 @@ def test_a_chat_line_reaches_the_other_page(session: dict[str, Any]) -> None:
     assert mine.startswith("You (")
 
 
+def test_live_captions_show_what_the_tutor_says_with_their_name(session: dict[str, Any]) -> None:
+    """Captions on (the student's keyboard): the tutor's speech, transcribed while the lesson
+    runs, appears on the student's page as lines that name the tutor."""
+    lines = session["student_captions"]["lines"]
+    assert lines, session["student_captions"]
+    assert all(line.startswith("Taylor Tutor: ") for line in lines), lines
+    heard = " ".join(lines).lower()
+    assert "fraction" in heard or "homework" in heard or "worksheet" in heard, lines
+
+
 def test_the_tutors_shared_screen_shows_on_the_students_page(session: dict[str, Any]) -> None:
     """Share screen on the tutor's page: the student's page shows it large, captioned, and
     playing, and says so; Stop sharing takes it away there."""
@@ -211,10 +221,10 @@ def test_the_tutor_reviews_the_lessons_own_draft_and_approves_it(session: dict[s
 def test_the_tutors_journey_passes_with_the_keyboard_alone(session: dict[str, Any]) -> None:
     """Join from the desk, Join session, Share screen and Stop, Leave, Rejoin, End (twice),
     then the review's link, summary, Save and Approve: each reached with Tab and pressed
-    with Enter (the student's Joins too)."""
+    with Enter (the student's Joins and Turn captions on too)."""
     keys = session["keys"]
     assert keys and all(keys.values()), keys
-    assert len(keys) == 12, keys
+    assert len(keys) == 13, keys
 
 
 @pytest.mark.parametrize("page", ["join_login", "lobby", "lesson"])
