@@ -123,9 +123,13 @@ class WhisperModel:
         )
         return _read(segments), str(info.language)
 
-    def transcribe_audio(self, audio: Audio, *, beam_size: int) -> list[RawSegment]:
+    def transcribe_audio(
+        self, audio: Audio, *, beam_size: int, keep_from: float = 0.0
+    ) -> list[RawSegment]:
         """Transcribe one utterance already cut out by voice activity (no VAD again);
-        times are seconds from the start of ``audio``."""
+        times are seconds from the start of ``audio``. Words that start before
+        ``keep_from`` seconds are context (speech heard before, which helps Whisper
+        hear the utterance right) and are left out."""
         segments, _ = self._model.transcribe(
             audio,
             beam_size=beam_size,
@@ -133,7 +137,7 @@ class WhisperModel:
             vad_filter=False,
             word_timestamps=True,
         )
-        return list(_read(segments))
+        return list(_read(segments, keep_from=keep_from))
 
 
 class VoiceActivity:
@@ -153,13 +157,15 @@ class VoiceActivity:
         return [float(p) for p in np.asarray(out).reshape(-1)]
 
 
-def _read(segments: Any) -> Iterator[RawSegment]:
+def _read(segments: Any, *, keep_from: float = 0.0) -> Iterator[RawSegment]:
     for seg in segments:
-        words = list(seg.words or ())
-        if not words:
+        words = [w for w in seg.words or () if float(w.start) >= keep_from]
+        if not seg.words:
             text = " ".join(str(seg.text).split())
-            if text:
+            if text and float(seg.start) >= keep_from:
                 yield RawSegment(float(seg.start), float(seg.end), text)
+            continue
+        if not words:
             continue
         group = [words[0]]
         for word in words[1:]:

@@ -122,7 +122,7 @@ class LiveStream:
                 await asyncio.shield(self._finished)
         except TimeoutError:
             self.fail(f"not finished within {wait:.0f} s")
-        self._callbacks.put_nowait(None)
+        self._end_delivery()
         with contextlib.suppress(asyncio.CancelledError):
             await self._delivery
         if self._failed:
@@ -138,6 +138,10 @@ class LiveStream:
         self._worker.send(("drop", self.id))
         self._worker.streams.pop(self.id, None)
         self._finished.set_result(None)
+
+    def _end_delivery(self) -> None:
+        """No more callbacks: what is queued is delivered, then the delivery task ends."""
+        self._callbacks.put_nowait(None)
 
     def _heard_back(self, raw: list[tuple[float, float, str]], upto: float, *, done: bool) -> None:
         if self._failed:
@@ -241,6 +245,7 @@ class _Worker:
         self._stopping = True
         for stream in list(self.streams.values()):
             stream.fail("live transcription stopped")
+            stream._end_delivery()
         if self.process.is_alive():
             self.inbox.put(("stop",))
         await asyncio.to_thread(self.process.join, 10.0)
@@ -302,6 +307,11 @@ class LiveTranscriber:
     def unavailable(self) -> str:
         """Why live transcription is off ("" while it is not)."""
         return self._unavailable
+
+    @property
+    def behind(self) -> float:
+        """Seconds of audio the most lagging open stream has sent and not had handled."""
+        return max((st.behind for w in self._workers for st in w.streams.values()), default=0.0)
 
     @property
     def pids(self) -> list[int]:

@@ -11,8 +11,11 @@ transcribing the file afterwards would:
   recorder writes it; a frame behind what was already heard is skipped;
 - every whole 32 ms window gets a speech probability (Silero VAD), and
   ``ai_docs.utterances.UtteranceCutter`` decides where utterances end;
-- each finished utterance goes to Whisper at once; only the audio an open
-  utterance may still need is kept.
+- each finished utterance goes to Whisper at once, after up to 20 s of the
+  speech heard before it (context: Whisper's encoder hears 30 s windows anyway,
+  and alone an utterance's first words came out wrong twice as often; the
+  context's own words are left out); only the audio an open utterance may
+  still need is kept.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ _DOWN = FILE_RATE // SAMPLE_RATE
 # A frame this far (16 kHz samples) past what was heard means audio went missing:
 # fill with silence. Less is the resampler's own delay.
 _GAP_TOLERANCE = 960
+CONTEXT_SAMPLES = 20 * SAMPLE_RATE  # speech heard before an utterance, given as context
+KEEP_SLACK = 0.1  # a word starting this close before the utterance is its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,7 @@ class StreamTranscriber:
         self._chunks: list[Audio] = []
         self._base = 0  # sample index (16 kHz) of the first kept sample
         self._heard = 0  # samples received, gaps included
+        self._context: Audio = np.zeros(0, dtype=np.float32)  # the last utterances' audio
 
     def feed(self, frames: list[tuple[int, bytes]]) -> Heard:
         """Take ``(position in 48 kHz samples, Opus packet)`` frames in file order."""
@@ -115,11 +121,25 @@ class StreamTranscriber:
         segments: list[RawSegment] = []
         for u in utterances:
             clip = audio[u.start - self._base : u.end - self._base]
-            offset = u.start / SAMPLE_RATE
-            for seg in self._model.transcribe_audio(clip, beam_size=self._beam_size):
+            # Whisper hears the utterance after the speech just before it: on the 10-minute
+            # benchmark session the tutor's WER was 8.9% heard alone, 2.9% with 20 s of
+            # context (3.3% transcribing the file afterwards), for about 25% more time.
+            context = self._context[-CONTEXT_SAMPLES:]
+            lead = len(context) / SAMPLE_RATE
+            offset = u.start / SAMPLE_RATE - lead
+            for seg in self._model.transcribe_audio(
+                np.concatenate([context, clip]) if len(context) else clip,
+                beam_size=self._beam_size,
+                keep_from=max(0.0, lead - KEEP_SLACK),
+            ):
                 segments.append(
-                    RawSegment(round(seg.start + offset, 3), round(seg.end + offset, 3), seg.text)
+                    RawSegment(
+                        round(max(seg.start + offset, u.start / SAMPLE_RATE), 3),
+                        round(seg.end + offset, 3),
+                        seg.text,
+                    )
                 )
+            self._context = np.concatenate([context, clip])[-CONTEXT_SAMPLES:]
         keep = self._cutter.open_since
         if keep is None:
             keep = max(self._base, self._cutter.position - self._pad)

@@ -64,6 +64,7 @@ from sessions.live_transcript import live_segments
 from sessions.models import (
     BriefingRecord,
     DocumentStatus,
+    LiveSegmentRecord,
     SessionDocumentRecord,
     SessionException,
     SessionExceptionKind,
@@ -184,6 +185,13 @@ class TranscriptionHandler:
                 "tracks left untranscribed without AI consent",
                 session=event.session_id,
                 participants=len(untranscribed),
+            )
+            # Consent withdrawn since the lesson: what was transcribed live goes too.
+            await db.execute(
+                delete(LiveSegmentRecord).where(
+                    LiveSegmentRecord.session_id == event.session_id,
+                    LiveSegmentRecord.participant_id.in_(untranscribed),
+                )
             )
         entries = [
             (

@@ -32,18 +32,27 @@ CaptionSink = Callable[[str, str, Sequence[LiveSegment]], None]
 
 
 class Feed:
-    """A live stream as the recorder sees it (it fits ``sfu.recording.LiveFeed``)."""
+    """A live stream as the recorder sees it (it fits ``sfu.recording.LiveFeed``).
 
-    def __init__(self, feed_id: str, stream: LiveStream) -> None:
+    ``broken`` once a batch of its segments could not be stored: the stored
+    transcript of its file would miss them, so ``finish`` then says the file was
+    not heard in full, and it is transcribed afterwards.
+    """
+
+    def __init__(self, feed_id: str, stream: LiveStream | None = None) -> None:
         self.id = feed_id
-        self._stream = stream
+        self.stream = stream
+        self.broken = False
 
     def feed(self, frames: Sequence[tuple[int, bytes]]) -> None:
-        self._stream.feed(frames)
+        if self.stream is not None:
+            self.stream.feed(frames)
 
     async def finish(self) -> bool:
-        result = await self._stream.finish()
-        return result.complete
+        if self.stream is None:
+            return False
+        result = await self.stream.finish()
+        return result.complete and not self.broken
 
 
 class LiveTranscription:
@@ -53,7 +62,7 @@ class LiveTranscription:
         transcriber: the node's worker processes.
         sessionmaker: where the segments are stored.
         clock: stamps each stored segment.
-        on_caption: told each stored batch (the signaling server's captions).
+        on_caption: told each batch as it comes (the signaling server's captions).
     """
 
     def __init__(
@@ -78,30 +87,37 @@ class LiveTranscription:
             if participant_id not in allowed:
                 log.info("not transcribed live: no AI consent", session=session_id)
                 return None
-            feed_id = new_id("lvs")
+            feed = Feed(new_id("lvs"))
             seq = itertools.count()
 
-            async def store(segments: list[LiveSegment]) -> None:
-                async with self._sessionmaker() as db, db.begin():
-                    now = self._clock.now()
-                    for s in segments:
-                        db.add(
-                            LiveSegmentRecord(
-                                stream_id=feed_id,
-                                seq=next(seq),
-                                session_id=session_id,
-                                participant_id=participant_id,
-                                start=s.start,
-                                end=s.end,
-                                text=s.text,
-                                at=now,
-                            )
-                        )
+            async def keep(segments: list[LiveSegment]) -> None:
                 if self.on_caption is not None:
                     self.on_caption(session_id, participant_id, segments)
+                try:
+                    async with self._sessionmaker() as db, db.begin():
+                        now = self._clock.now()
+                        for s in segments:
+                            db.add(
+                                LiveSegmentRecord(
+                                    stream_id=feed.id,
+                                    seq=next(seq),
+                                    session_id=session_id,
+                                    participant_id=participant_id,
+                                    start=s.start,
+                                    end=s.end,
+                                    text=s.text,
+                                    at=now,
+                                )
+                            )
+                except Exception:
+                    feed.broken = True
+                    log.exception(
+                        "live segments not stored; the file is transcribed later",
+                        session=session_id,
+                    )
 
-            stream = await self.transcriber.open(store)
-            return Feed(feed_id, stream) if stream is not None else None
+            feed.stream = await self.transcriber.open(keep)
+            return feed if feed.stream is not None else None
 
         return open_feed
 

@@ -251,11 +251,15 @@ class _ParticipantRecording:
             log.exception("live transcription not opened", participant=self.participant_id)
             live = None
         pending, self._live_pending = self._live_pending, None
-        if live is not None and pending is not None:
-            self._live = live
-            for start in range(0, len(pending), 250):
-                live.feed(pending[start : start + 250])
-        return self._live
+        if live is None:
+            return None
+        if pending is None:
+            self._abandoned = live  # too late: it is told the file ended, and that is all
+            return None
+        self._live = live
+        for start in range(0, len(pending), 250):
+            live.feed(pending[start : start + 250])
+        return live
 
     def _to_live(self, placed: list[tuple[int, bytes]]) -> None:
         if self._live is not None:

@@ -676,6 +676,11 @@ async def test_files_heard_live_are_not_transcribed_again(
         )
     assert ready is not None
     assert ready.payload["live_tracks"] == ready.payload["tracks"] == (2 if student_consents else 1)
+    async with app.state.services.sessionmaker() as db:
+        kept = set(await db.scalars(select(LiveSegmentRecord.participant_id).distinct()))
+    # Without consent (any more), the student's live text is deleted, not only left out.
+    expected_kept = {world.users["t1"].id} | ({world.users["s1"].id} if student_consents else set())
+    assert kept == expected_kept
 
 
 async def test_a_file_live_transcription_missed_is_transcribed_afterwards(
