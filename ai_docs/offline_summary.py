@@ -94,12 +94,18 @@ _NOT_A_CHECK = re.compile(
     re.I,
 )
 _PARTLY = re.compile(r"\b(not quite|almost|close|nearly|partly|sort of)\b", re.I)
+_GREETING = re.compile(
+    r"^\W*(good (?:morning|afternoon|evening)|hello|hi|hey|welcome|thank you|thanks|bye"
+    r"|goodbye|see you)\b",
+    re.I,
+)
 
 TOP_TERMS = 8
 TOPIC_TERMS = 5
 MIN_TERM_COUNT = 2
 MIN_KEY_WORDS = 3
 MAX_CITED = 20
+MIN_EXPLAINED_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -238,9 +244,25 @@ def _homework(sentences: list[_Sentence], tutors: set[str]) -> tuple[list[Item],
     return items, (none if not items else None)
 
 
+def _explains(s: _Sentence) -> bool:
+    """A tutor's sentence that teaches something: a statement (not a question, praise,
+    greeting or homework) with enough content to say what was explained."""
+    text = s.text
+    return (
+        not text.rstrip().endswith("?")
+        and len(content_words(text)) >= MIN_EXPLAINED_WORDS
+        and not any(
+            p.search(text)
+            for p in (_PRAISE, _HOMEWORK, _NO_HOMEWORK, _PAST_HOMEWORK, _TOPIC, _GREETING)
+        )
+    )
+
+
 def _topics(sentences: list[_Sentence], tutors: set[str], terms: list[Term]) -> list[Item]:
-    """What the tutor said the lesson is about, in their words; else the frequent terms."""
-    items: list[Item] = []
+    """What the tutor said the lesson is about, in their words, each with the first thing
+    they explained about it ("Adding fractions: when the bottom numbers match, ..."); else
+    the frequent terms."""
+    found: list[tuple[str, _Sentence]] = []
     seen: set[str] = set()
     for s in sentences:
         match = _TOPIC.search(s.text) if s.segment.speaker in tutors else None
@@ -250,10 +272,50 @@ def _topics(sentences: list[_Sentence], tutors: set[str], terms: list[Term]) -> 
         if len(content_words(topic)) == 0 or topic.lower() in seen:
             continue
         seen.add(topic.lower())
-        items.append(Item(text=clip(topic[0].upper() + topic[1:]), segments=[s.index]))
-        if len(items) == TOPIC_TERMS:
+        found.append((topic, s))
+        if len(found) == TOPIC_TERMS:
             break
-    return items or [Item(text=t.term, segments=t.segments) for t in terms[:TOPIC_TERMS]]
+    if not found:
+        return [Item(text=t.term, segments=t.segments) for t in terms[:TOPIC_TERMS]]
+    items: list[Item] = []
+    for n, (topic, intro) in enumerate(found):
+        until = found[n + 1][1].position if n + 1 < len(found) else len(sentences)
+        explained = next(
+            (
+                s
+                for s in sentences[intro.position + 1 : until]
+                if s.segment.speaker in tutors and _explains(s)
+            ),
+            None,
+        )
+        text = topic[0].upper() + topic[1:]
+        cited = [intro.index]
+        if explained is not None:
+            text += ": " + _lower_first(explained.text.rstrip(" ."), always=True) + "."
+            cited.append(explained.index)
+        items.append(Item(text=clip(text), segments=sorted(set(cited))))
+    return items
+
+
+def _went_well(
+    transcript: SourceTranscript, checks: list[ComprehensionCheck], sentences: list[_Sentence]
+) -> list[Item]:
+    """The student's right answers, in their words and beside the question; without any,
+    the tutor's praise as said."""
+    items: list[Item] = []
+    for check in checks:
+        if check.outcome != "understood" or len(check.segments) < 2:
+            continue
+        reply = transcript.segments[check.segments[1]]
+        question = check.text.split(" asked: ", 1)[-1]
+        answer = reply.text.strip()
+        items.append(
+            Item(
+                text=clip(f'{reply.speaker} answered "{question}" with "{answer}"'),
+                segments=check.segments,
+            )
+        )
+    return items[:MAX_ITEMS] or _matching(sentences, _PRAISE)
 
 
 def _matching(sentences: list[_Sentence], pattern: re.Pattern[str]) -> list[Item]:
@@ -304,15 +366,20 @@ def _checks(transcript: SourceTranscript, tutors: set[str]) -> list[Comprehensio
     return checks
 
 
-def _lower_first(text: str) -> str:
-    """'The water cycle' inside a sentence; 'FOGO', 'Romans' and 'I' kept as they are."""
+def _lower_first(text: str, *, always: bool = False) -> str:
+    """'The water cycle' inside a sentence; 'FOGO', 'Romans' and 'I' kept as they are.
+    ``always``: any capitalised first word but those (a quoted sentence's start)."""
     first = text.split(" ", 1)[0]
     if first in ("The", "A", "An", "Some") or (first.istitle() and first.lower() in _COMMON):
+        return text[0].lower() + text[1:]
+    if always and first.istitle() and first != "I" and len(first) > 1:
         return text[0].lower() + text[1:]
     return text
 
 
-_COMMON = frozenset({"adding", "writing", "reading", "solids", "magnets", "fractions"})
+_COMMON = frozenset(
+    {"adding", "writing", "reading", "solid", "solids", "magnets", "fractions", "plants"}
+)
 
 
 def _join(words: list[str]) -> str:
@@ -341,6 +408,7 @@ def _task(item: Item) -> str:
 
 def _summary(
     transcript: SourceTranscript,
+    tutor: str,
     topics: list[Item],
     checks: list[ComprehensionCheck],
     difficulties: list[Item],
@@ -351,9 +419,14 @@ def _summary(
     transcript does not show (no homework only when the tutor said there is none)."""
     if not transcript.segments:
         return Summary(text="No speech was recorded in this session.", segments=[])
-    named = [_lower_first(t.text) for t in topics[:3]]
+    named = [_lower_first(t.text.split(": ", 1)[0]) for t in topics[:3]]
     parts = [f"The lesson was about {_join(named)}." if named else "The lesson was a short one."]
-    cited = [i for t in topics[:3] for i in t.segments]
+    cited = [t.segments[0] for t in topics[:3]]
+    explained = next((t for t in topics if ": " in t.text and len(t.segments) > 1), None)
+    if explained is not None and tutor:
+        said = explained.text.split(": ", 1)[1]
+        parts.append(f'{tutor} explained that {said[0].lower() + said[1:]}')
+        cited += explained.segments
     if checks:
         # Only what the answers showed: an unclear outcome is neither well nor badly.
         n = len(checks)
@@ -411,12 +484,20 @@ def draft_offline(
     topics = _topics(sentences, tutors, analysis.terms)
     return SessionDocument(
         topics=topics,
-        went_well=_matching(sentences, _PRAISE),
+        went_well=_went_well(transcript, checks, sentences),
         difficulties=difficulties,
         comprehension_checks=checks,
         homework=homework,
         next_focus=next_focus,
-        parent_summary=_summary(transcript, topics, checks, difficulties, homework, no_homework),
+        parent_summary=_summary(
+            transcript,
+            min(tutors, default=""),
+            topics,
+            checks,
+            difficulties,
+            homework,
+            no_homework,
+        ),
         drafted_by=OFFLINE,
         automatic=True,
         fallback_reason=fallback_reason,

@@ -80,9 +80,14 @@ def test_questions_homework_and_checks_found() -> None:
     outcomes = {c.segments[0]: c.outcome for c in document.comprehension_checks}
     assert outcomes == {2: "understood", 5: "not_yet"}
     assert [d.segments for d in document.difficulties] == [[6]]
-    assert any(4 in item.segments for item in document.went_well)
-    # What the tutor said the lesson is about, in their words.
-    assert document.topics[0].text == "Fractions and equivalent fractions"
+    # What went well: the student's right answer, beside the question, in their words.
+    [well] = document.went_well
+    assert well.segments == [2, 3, 4] and well.text.startswith('Sam answered "')
+    # What the tutor said the lesson is about, in their words, with what they explained.
+    topic, explained = document.topics[0].text.split(": ")
+    assert topic == "Fractions and equivalent fractions"
+    assert explained == "the denominator names the size of the pieces, so pieces must be the same size."
+    assert "Ms Rivera explained that the denominator names" in document.parent_summary.text
     assert document.next_focus[0].text.startswith("Revisit:")
 
 
