@@ -127,9 +127,9 @@ class WhisperModel:
         self, audio: Audio, *, beam_size: int, keep_from: float = 0.0
     ) -> list[RawSegment]:
         """Transcribe one utterance already cut out by voice activity (no VAD again);
-        times are seconds from the start of ``audio``. Words that start before
-        ``keep_from`` seconds are context (speech heard before, which helps Whisper
-        hear the utterance right) and are left out."""
+        times are seconds from the start of ``audio``. Words that end by ``keep_from``
+        seconds are context (speech heard before, which helps Whisper hear the
+        utterance right) and are left out."""
         segments, _ = self._model.transcribe(
             audio,
             beam_size=beam_size,
@@ -141,28 +141,48 @@ class WhisperModel:
 
 
 class VoiceActivity:
-    """Silero's voice activity model, as faster-whisper ships it (onnxruntime, one thread)."""
+    """Silero's voice activity model (as faster-whisper ships it), heard as a stream.
+
+    One per audio stream: the model's recurrent state and the last samples carry
+    over from one call to the next, so a stream fed in chunks gets the same
+    probabilities as one fed whole (reset at each call, the first windows of
+    every chunk came out low, and a short first word such as "Before" was lost).
+    The model itself is loaded once per process and shared.
+    """
+
+    _CONTEXT = 64  # samples of the previous window each window is heard with
 
     def __init__(self) -> None:
         from faster_whisper.vad import get_vad_model
 
-        self._model: Any = get_vad_model()
+        self._session: Any = get_vad_model().session
+        self._h = np.zeros((1, 1, 128), dtype=np.float32)
+        self._c = np.zeros((1, 1, 128), dtype=np.float32)
+        self._context = np.zeros(self._CONTEXT, dtype=np.float32)
 
     def probabilities(self, audio: Audio) -> list[float]:
         """Speech probability of each 512-sample window of ``audio`` (whose length must be
-        a multiple of 512)."""
+        a multiple of 512), continuing from the previous call."""
         if len(audio) == 0:
             return []
-        out = self._model(audio)
+        windows = audio.reshape(-1, 512)
+        before = np.concatenate([self._context[None, :], windows[:-1, -self._CONTEXT :]])
+        heard = np.concatenate([before, windows], axis=1)
+        out, self._h, self._c = self._session.run(
+            None, {"input": heard, "h": self._h, "c": self._c}
+        )
+        self._context = windows[-1, -self._CONTEXT :].copy()
         return [float(p) for p in np.asarray(out).reshape(-1)]
 
 
 def _read(segments: Any, *, keep_from: float = 0.0) -> Iterator[RawSegment]:
     for seg in segments:
-        words = [w for w in seg.words or () if float(w.start) >= keep_from]
+        # By its end: Whisper pulls the start of a word after silence back into the
+        # silence (a whole second, measured), but not its end.
+        words = [w for w in seg.words or () if float(w.end) > keep_from]
         if not seg.words:
             text = " ".join(str(seg.text).split())
-            if text and float(seg.start) >= keep_from:
+            if text and float(seg.end) > keep_from:
                 yield RawSegment(float(seg.start), float(seg.end), text)
             continue
         if not words:

@@ -12,9 +12,10 @@ transcribing the file afterwards would:
 - every whole 32 ms window gets a speech probability (Silero VAD), and
   ``ai_docs.utterances.UtteranceCutter`` decides where utterances end;
 - each finished utterance goes to Whisper at once, after up to 20 s of the
-  speech heard before it (context: Whisper's encoder hears 30 s windows anyway,
-  and alone an utterance's first words came out wrong twice as often; the
-  context's own words are left out); only the audio an open utterance may
+  speech heard before it and a second of silence (context: Whisper's encoder
+  hears 30 s windows anyway, and alone an utterance's first words came out
+  wrong twice as often); the words that end before the middle of that silence
+  are the context's and are left out. Only the audio an open utterance may
   still need is kept.
 """
 
@@ -34,7 +35,11 @@ _DOWN = FILE_RATE // SAMPLE_RATE
 # fill with silence. Less is the resampler's own delay.
 _GAP_TOLERANCE = 960
 CONTEXT_SAMPLES = 20 * SAMPLE_RATE  # speech heard before an utterance, given as context
-KEEP_SLACK = 0.1  # a word starting this close before the utterance is its own
+# Between the context and the utterance, a second of silence, so that no word is half in
+# each; a word is the utterance's when it ends after the middle of it.
+GAP_SECONDS = 1.0
+_SILENCE = np.zeros(round(GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+KEEP_SLACK = GAP_SECONDS / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,6 @@ class StreamTranscriber:
 
     Args:
         model: the worker's Whisper model.
-        vad: the worker's voice activity model.
         beam_size: Whisper's beam width (the settings' ``WHISPER_BEAM_SIZE``).
         cutter: where utterances end (``ai_docs.utterances``).
     """
@@ -58,13 +62,12 @@ class StreamTranscriber:
     def __init__(
         self,
         model: WhisperModel,
-        vad: VoiceActivity,
         *,
         beam_size: int = 1,
         cutter: CutterOptions | None = None,
     ) -> None:
         self._model = model
-        self._vad = vad
+        self._vad = VoiceActivity()  # its state is this stream's
         self._beam_size = beam_size
         self._decoder = av.CodecContext.create("opus", "r")
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
@@ -125,6 +128,8 @@ class StreamTranscriber:
             # benchmark session the tutor's WER was 8.9% heard alone, 2.9% with 20 s of
             # context (3.3% transcribing the file afterwards), for about 25% more time.
             context = self._context[-CONTEXT_SAMPLES:]
+            if len(context):
+                context = np.concatenate([context, _SILENCE])
             lead = len(context) / SAMPLE_RATE
             offset = u.start / SAMPLE_RATE - lead
             for seg in self._model.transcribe_audio(
@@ -139,7 +144,7 @@ class StreamTranscriber:
                         seg.text,
                     )
                 )
-            self._context = np.concatenate([context, clip])[-CONTEXT_SAMPLES:]
+            self._context = np.concatenate([self._context, clip])[-CONTEXT_SAMPLES:]
         keep = self._cutter.open_since
         if keep is None:
             keep = max(self._base, self._cutter.position - self._pad)

@@ -61,7 +61,7 @@ def run(inbox: Queue[Any], outbox: Queue[Any], options: WorkerOptions) -> None:
             threads=options.threads,
             workers=1,
         )
-        vad = VoiceActivity()
+        VoiceActivity()  # loads the model now: a failure shows here, once
     except Exception as exc:  # ModelUnavailable, onnxruntime
         outbox.put(("unavailable", str(exc)))
         return
@@ -75,7 +75,7 @@ def run(inbox: Queue[Any], outbox: Queue[Any], options: WorkerOptions) -> None:
         stream = message[1]
         try:
             if kind == "open":
-                streams[stream] = StreamTranscriber(model, vad, beam_size=options.beam_size)
+                streams[stream] = StreamTranscriber(model, beam_size=options.beam_size)
             elif kind == "audio":
                 if stream in streams:
                     heard = streams[stream].feed(message[2])

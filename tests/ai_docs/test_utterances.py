@@ -86,3 +86,25 @@ def test_open_since_says_what_audio_is_still_needed() -> None:
     cutter.feed(probs((1.0, 0.9)))
     since = cutter.open_since
     assert since is not None and abs(since / SAMPLE_RATE - 4.7) < 0.05
+
+
+def test_voice_activity_heard_in_chunks_is_heard_as_a_whole() -> None:
+    """The live path feeds the VAD a second at a time; its probabilities must not differ
+    from hearing the whole stretch at once (a reset per chunk lost short first words)."""
+    import numpy as np
+
+    from ai_docs._whisper import VoiceActivity
+
+    rng = np.random.default_rng(3)
+    t = np.arange(16_000 * 4) / 16_000
+    # A voiced buzz with gaps, like syllables, then quiet: something the model scores.
+    voiced = (np.sin(2 * np.pi * 140 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    audio = np.concatenate([voiced * 0.3, rng.normal(0, 0.001, 16_000 * 2).astype(np.float32)])
+    audio = audio[: len(audio) // WINDOW * WINDOW]
+    whole = VoiceActivity().probabilities(audio)
+    stream = VoiceActivity()
+    chunked: list[float] = []
+    for start in range(0, len(audio), WINDOW * 31):
+        chunked += stream.probabilities(audio[start : start + WINDOW * 31])
+    assert len(chunked) == len(whole) == len(audio) // WINDOW
+    assert max(abs(a - b) for a, b in zip(whole, chunked, strict=True)) < 1e-4
