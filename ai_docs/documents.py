@@ -226,6 +226,12 @@ class SessionDocument(DocumentContent):
     fallback_reason: str | None = Field(
         default=None, description="Why the configured model did not draft this, if it did not."
     )
+    dropped: int = Field(
+        default=0,
+        ge=0,
+        description="Statements the drafter made that the transcript did not bear out, left "
+        "out of this document (ai_docs.grounding).",
+    )
     analysis: Analysis = Field(default_factory=Analysis)
 
     @property

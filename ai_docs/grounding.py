@@ -92,7 +92,10 @@ def ground(
     summary = document.parent_summary
     if check_summary:
         summary = _ground_summary(summary, transcript, dropped)
-    return document.model_copy(update={**kept, "parent_summary": summary}), dropped
+    grounded = document.model_copy(
+        update={**kept, "parent_summary": summary, "dropped": document.dropped + len(dropped)}
+    )
+    return grounded, dropped
 
 
 def _ground_summary(

@@ -425,7 +425,7 @@ def _summary(
     explained = next((t for t in topics if ": " in t.text and len(t.segments) > 1), None)
     if explained is not None and tutor:
         said = explained.text.split(": ", 1)[1]
-        parts.append(f'{tutor} explained that {said[0].lower() + said[1:]}')
+        parts.append(f"{tutor} explained that {said[0].lower() + said[1:]}")
         cited += explained.segments
     if checks:
         # Only what the answers showed: an unclear outcome is neither well nor badly.

@@ -317,6 +317,9 @@ async function review(sessionId) {
       approved
         ? `Approved ${when(doc.approved_at)}: families have been sent the summary.`
         : `${doc.label[0].toUpperCase()}${doc.label.slice(1)}, drafted ${when(doc.drafted_at)}. ` +
+            (doc.document.dropped
+              ? `${doc.document.dropped} of its statements did not match the transcript and were left out. `
+              : "") +
             "Check each line against the transcript, change what is wrong, then approve: " +
             "the summary for families is sent only then.",
     ),
