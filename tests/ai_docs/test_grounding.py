@@ -58,6 +58,8 @@ def test_a_model_statement_its_cited_lines_do_not_hold_is_dropped() -> None:
         ("went_well", "Sam mastered every question quickly"),
     }
     assert grounded.parent_summary == document.parent_summary
+    # The document says how many were left out: the tutor's review tells them.
+    assert document.dropped == 0 and grounded.dropped == 2
 
 
 def test_no_homework_is_said_only_when_the_tutor_said_so() -> None:
