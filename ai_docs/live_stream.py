@@ -137,13 +137,11 @@ class StreamTranscriber:
                 beam_size=self._beam_size,
                 keep_from=max(0.0, lead - KEEP_SLACK),
             ):
-                segments.append(
-                    RawSegment(
-                        round(max(seg.start + offset, u.start / SAMPLE_RATE), 3),
-                        round(seg.end + offset, 3),
-                        seg.text,
-                    )
-                )
+                # Within the utterance: a first word's times can reach back into the
+                # silence before it, even whole (then it ends where the utterance starts).
+                start = max(seg.start + offset, u.start / SAMPLE_RATE)
+                end = min(max(seg.end + offset, start), u.end / SAMPLE_RATE)
+                segments.append(RawSegment(round(start, 3), round(max(end, start), 3), seg.text))
             self._context = np.concatenate([self._context, clip])[-CONTEXT_SAMPLES:]
         keep = self._cutter.open_since
         if keep is None:

@@ -64,6 +64,7 @@ async def test_live_text_matches_transcribing_the_file_afterwards(
         finally:
             await transcriber.aclose()
     assert complete, reason
+    assert all(0 <= s.start <= s.end for s in segments), segments
     live_text = " ".join(s.text for s in segments)
     assert word_error_rate(track.text, live_text) < 0.25, live_text
     # The same frames, written as the recorder writes them and transcribed afterwards.
