@@ -127,8 +127,8 @@ class WhisperModel:
         self, audio: Audio, *, beam_size: int, keep_from: float = 0.0
     ) -> list[RawSegment]:
         """Transcribe one utterance already cut out by voice activity (no VAD again);
-        times are seconds from the start of ``audio``. Words that end by ``keep_from``
-        seconds are context (speech heard before, which helps Whisper hear the
+        times are seconds from the start of ``audio``. Words whose middle comes before
+        ``keep_from`` seconds are context (speech heard before, which helps Whisper hear the
         utterance right) and are left out."""
         segments, _ = self._model.transcribe(
             audio,
@@ -177,12 +177,12 @@ class VoiceActivity:
 
 def _read(segments: Any, *, keep_from: float = 0.0) -> Iterator[RawSegment]:
     for seg in segments:
-        # By its end: Whisper pulls the start of a word after silence back into the
-        # silence (a whole second, measured), but not its end.
-        words = [w for w in seg.words or () if float(w.end) > keep_from]
+        # By its middle: Whisper pulls the start of a word after silence back into it (by
+        # a whole second, measured), and stretches the end of one before silence into it.
+        words = [w for w in seg.words or () if float(w.start) + float(w.end) > 2 * keep_from]
         if not seg.words:
             text = " ".join(str(seg.text).split())
-            if text and float(seg.end) > keep_from:
+            if text and float(seg.start) + float(seg.end) > 2 * keep_from:
                 yield RawSegment(float(seg.start), float(seg.end), text)
             continue
         if not words:

@@ -239,8 +239,19 @@ def _homework(sentences: list[_Sentence], tutors: set[str]) -> tuple[list[Item],
             continue
         if not _HOMEWORK.search(s.text) or _PAST_HOMEWORK.search(s.text):
             continue
+        said, cited = s.text, [s.index]
+        # "Before next time" | "please sort the objects ...": speech recognition can cut a
+        # sentence in two at a pause; the task is then the tutor's next sentence.
+        later = sentences[s.position + 1] if s.position + 1 < len(sentences) else None
+        if (
+            len(content_words(_HOMEWORK.sub("", said))) < 2
+            and later is not None
+            and later.segment.speaker == s.segment.speaker
+        ):
+            said = f"{said.rstrip(' .,')}, {later.text[0].lower()}{later.text[1:]}"
+            cited = sorted({s.index, later.index})
         if len(items) < MAX_ITEMS:
-            items.append(Item(text=clip(f"{s.segment.speaker} set: {s.text}"), segments=[s.index]))
+            items.append(Item(text=clip(f"{s.segment.speaker} set: {said}"), segments=cited))
     return items, (none if not items else None)
 
 

@@ -86,7 +86,10 @@ def test_questions_homework_and_checks_found() -> None:
     # What the tutor said the lesson is about, in their words, with what they explained.
     topic, explained = document.topics[0].text.split(": ")
     assert topic == "Fractions and equivalent fractions"
-    assert explained == "the denominator names the size of the pieces, so pieces must be the same size."
+    assert (
+        explained
+        == "the denominator names the size of the pieces, so pieces must be the same size."
+    )
     assert "Ms Rivera explained that the denominator names" in document.parent_summary.text
     assert document.next_focus[0].text.startswith("Revisit:")
 
@@ -230,3 +233,24 @@ def test_without_roles_the_longest_speaker_is_the_tutor() -> None:
     assert [(c.segments, c.outcome) for c in document.comprehension_checks] == [
         ([1, 2, 3], "understood")
     ]
+
+
+def test_homework_cut_in_two_by_speech_recognition_is_read_as_one() -> None:
+    """'Before next time' | 'Please sort the objects ...': the task is the next line."""
+    said = ["Before next time", "Please sort the objects on the sheet into solids.", "Bye!"]
+    transcript = SourceTranscript.from_segments(
+        [
+            SourceSegment(
+                index=i, start=2 * i, end=2 * i + 1, speaker="Ms Rivera", role="tutor", text=t
+            )
+            for i, t in enumerate(said)
+        ]
+    )
+    [homework] = draft_offline(transcript).homework
+    assert homework.segments == [0, 1]
+    assert homework.text == (
+        "Ms Rivera set: Before next time, please sort the objects on the sheet into solids."
+    )
+    assert "Homework: sort the objects on the sheet into solids." in (
+        draft_offline(transcript).parent_summary.text
+    )

@@ -668,6 +668,9 @@ async def test_files_heard_live_are_not_transcribed_again(
     if student_consents:
         expected.insert(1, (STUDENT, "The student, live.", 3.5))  # the file starts at 2.5 s
     assert said == expected
+    # The captions after the session come from the same segments.
+    vtt = await captions(client, world, ses)
+    assert vtt.status_code == 200 and f"<v {TUTOR}>Heard live one." in vtt.text, vtt.text
     async with app.state.services.sessionmaker() as db:
         ready = await db.scalar(
             select(OutboxEvent).where(
