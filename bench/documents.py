@@ -1,6 +1,7 @@
 """How truthful and complete the session documents are, on an evaluation set with known truth.
 
     python -m bench.documents --generate [--count 30]   # build the set (minutes)
+    python -m bench.documents --live                    # add live transcripts (minutes)
     python -m bench.documents [--model-url URL --model NAME] [--json FILE]
 
 The set (``bench/data/documents/lesson-NN.json``): scripted lessons
@@ -20,6 +21,13 @@ lesson, and the documents are scored against the truth:
   content words, and a "no homework" in the summary of a lesson that set some,
   or that never said so (target: none);
 - time: drafting, per lesson.
+
+``--live`` speaks each lesson again and transcribes it as a lesson in progress
+is transcribed (``ai_docs.live``: the Opus packets the recorder would write, fed
+to a worker process that cuts utterances and transcribes each), and keeps that
+transcript and its word error rate beside the one made after the end. Once a
+lesson has one, the offline drafter is also scored on the live transcripts, and
+both word error rates are reported.
 
 JSON on stdout (or ``--json FILE``), a table on stderr.
 """
@@ -114,6 +122,68 @@ def generate(count: int) -> None:
         out.write_text(json.dumps(record, indent=1) + "\n")
 
 
+def transcribe_live(records: list[dict[str, Any]]) -> None:
+    """Add a live transcript to each lesson that has none (and write it to its file)."""
+    asyncio.run(_transcribe_live(records))
+
+
+async def _transcribe_live(records: list[dict[str, Any]]) -> None:
+    from ai_docs.live import LiveTranscriber
+    from bench.speech import make_dialogue, opus_packets
+
+    transcriber = LiveTranscriber()
+    try:
+        for n, record in enumerate(records):
+            if "live" in record:
+                continue
+            print(f"lesson {n + 1}/{len(records)}: live", file=sys.stderr, flush=True)
+            lines, _ = lesson(record["lesson"])
+            tracks = make_dialogue(lines, AUDIO, speakers=SPEAKERS)
+            segments: list[dict[str, Any]] = []
+            started = time.perf_counter()
+            for t in tracks:
+                stream = await transcriber.open()
+                if stream is None:
+                    raise SystemExit(f"live transcription is off: {transcriber.unavailable}")
+                packets = opus_packets(t.path)
+                for start in range(0, len(packets), 50):
+                    stream.feed(packets[start : start + 50])
+                    while stream.behind > 10:  # as fast as the worker goes, never given up
+                        await asyncio.sleep(0.02)
+                result = await stream.finish()
+                if not result.complete:
+                    raise SystemExit(f"lesson {record['lesson']}: {result.reason}")
+                segments += [
+                    {
+                        "start": round(s.start + t.offset, 2),
+                        "end": round(s.end + t.offset, 2),
+                        "speaker": t.speaker,
+                        "role": t.role,
+                        "text": s.text,
+                    }
+                    for s in result.segments
+                ]
+            segments.sort(key=lambda s: (s["start"], s["end"]))
+            record["live"] = {
+                "transcribe_s": round(time.perf_counter() - started, 1),
+                "wer": {
+                    t.role: round(
+                        word_error_rate(
+                            t.text,
+                            " ".join(str(s["text"]) for s in segments if s["role"] == t.role),
+                        ),
+                        3,
+                    )
+                    for t in tracks
+                },
+                "segments": segments,
+            }
+            out = SET / f"lesson-{record['lesson']:02d}.json"
+            out.write_text(json.dumps(record, indent=1) + "\n")
+    finally:
+        await transcriber.aclose()
+
+
 def load() -> list[dict[str, Any]]:
     files = sorted(SET.glob("lesson-*.json"))
     if not files:
@@ -145,6 +215,7 @@ class Score:
     unsupported: list[dict[str, Any]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     fallbacks: int = 0  # model documents the offline drafter wrote instead
+    dropped: int = 0  # statements grounding took out before scoring (ai_docs.grounding)
 
     def summary(self) -> dict[str, Any]:
         def ratio(a: int, b: int) -> float | None:
@@ -158,6 +229,7 @@ class Score:
             "topic_recall": ratio(self.topics_found, self.topics),
             "statements": self.statements,
             "fallbacks": self.fallbacks,
+            "dropped_by_grounding": self.dropped,
             "unsupported": len(self.unsupported),
             "draft_s_mean": round(sum(self.seconds) / len(self.seconds), 3)
             if self.seconds
@@ -169,6 +241,7 @@ class Score:
 def score(doc: SessionDocument, record: dict[str, Any], into: Score) -> None:
     truth = record["truth"]
     into.fallbacks += doc.fallback_reason is not None
+    into.dropped += doc.dropped
     # A line as the document may quote it: "Speaker: text".
     lines = [f"{s.get('speaker', '')}: {s['text']}" for s in record["segments"]]
     into.lessons += 1
@@ -233,6 +306,19 @@ async def _model_drafts(
     return docs
 
 
+def _offline(into: Score, records: list[dict[str, Any]]) -> Score:
+    """The offline drafter on each lesson, grounded as a server grounds it."""
+    from ai_docs.grounding import ground
+
+    for record in records:
+        transcript = transcript_of(record)
+        started = time.perf_counter()
+        doc, _ = ground(draft_offline(transcript), transcript, check_summary=False)
+        into.seconds.append(time.perf_counter() - started)
+        score(doc, record, into)
+    return into
+
+
 def evaluate(
     records: list[dict[str, Any]],
     *,
@@ -240,13 +326,10 @@ def evaluate(
     model: str,
     structured: str = "json_object_schema",
 ) -> list[Score]:
-    offline = Score("offline")
-    for record in records:
-        started = time.perf_counter()
-        doc = draft_offline(transcript_of(record))
-        offline.seconds.append(time.perf_counter() - started)
-        score(doc, record, offline)
-    scores = [offline]
+    scores = [_offline(Score("offline"), records)]
+    live = [r | {"segments": r["live"]["segments"]} for r in records if "live" in r]
+    if live:
+        scores.append(_offline(Score("offline, live transcripts"), live))
     if model_url:
         scored = Score(f"model:{model}")
         for doc, record in zip(
@@ -263,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--generate", action="store_true", help="build the evaluation set")
     parser.add_argument("--count", type=int, default=30, help="lessons in the set (30)")
+    parser.add_argument(
+        "--live", action="store_true", help="add live transcripts to the set's lessons"
+    )
     parser.add_argument("--model-url", help="an OpenAI-compatible server to score too")
     parser.add_argument("--model", default="smollm2", help="its model name")
     parser.add_argument(
@@ -276,17 +362,34 @@ def main(argv: list[str] | None = None) -> None:
     if args.generate:
         generate(args.count)
     records = load()
+    if args.live:
+        transcribe_live(records)
     wer = {
         role: round(sum(r["wer"][role] for r in records) / len(records), 3)
         for role in ("tutor", "student")
     }
+    with_live = [r for r in records if "live" in r]
+    live_wer = (
+        {
+            role: round(sum(r["live"]["wer"][role] for r in with_live) / len(with_live), 3)
+            for role in ("tutor", "student")
+        }
+        if with_live
+        else None
+    )
     scores = [
         s.summary()
         for s in evaluate(
             records, model_url=args.model_url, model=args.model, structured=args.structured
         )
     ]
-    out = {"lessons": len(records), "mean_wer": wer, "drafters": scores}
+    out = {
+        "lessons": len(records),
+        "mean_wer": wer,
+        "mean_wer_live": live_wer,
+        "live_lessons": len(with_live),
+        "drafters": scores,
+    }
     text = json.dumps(out, indent=1)
     if args.json:
         args.json.write_text(text + "\n")
@@ -295,7 +398,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{s['drafter']}: homework precision {s['homework_precision']}, recall "
             f"{s['homework_recall']}; topic recall {s['topic_recall']}; "
-            f"{s['unsupported']} of {s['statements']} statements unsupported; "
+            f"{s['unsupported']} of {s['statements']} statements unsupported "
+            f"({s['dropped_by_grounding']} dropped before by grounding); "
             f"{s['draft_s_mean']} s a draft",
             file=sys.stderr,
         )

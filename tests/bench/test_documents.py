@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ai_docs.documents import Item
-from bench.documents import Score, load, score
+from bench.documents import Score, evaluate, load, score
 from bench.lessons import NO_HOMEWORK, lesson
 from tests.ai_docs.transcripts import document
 
@@ -90,3 +90,35 @@ def test_the_committed_set_matches_its_scripts_and_was_transcribed() -> None:
         assert record["truth"] == truth.as_dict()
         assert {s["role"] for s in record["segments"]} == {"tutor", "student"}
         assert max(record["wer"].values()) < 0.3, record["wer"]
+
+
+def test_the_offline_drafter_states_nothing_unsupported_and_finds_the_homework() -> None:
+    """The issue's floor, on the committed set: from the transcripts made after the end and
+    from those made live, no unsupported statement, homework precision and recall >= 90%."""
+    scores = {s.drafter: s.summary() for s in evaluate(load(), model_url=None, model="")}
+    assert set(scores) == {"offline", "offline, live transcripts"}
+    for drafter, summary in scores.items():
+        assert summary["lessons"] == 30, drafter
+        assert summary["unsupported"] == 0, (drafter, summary["unsupported_examples"])
+        assert summary["homework_precision"] >= 0.9, (drafter, summary)
+        assert summary["homework_recall"] >= 0.9, (drafter, summary)
+
+
+def test_each_lesson_was_also_transcribed_live_about_as_well() -> None:
+    """The live transcript of each lesson (``--live``) is close to the one made after the
+    end: the same speakers, each under 30% WER (a student says a few short lines, so one
+    word is several points), and on the whole within three points of it."""
+    records = load()
+    for record in records:
+        live = record["live"]
+        assert {s["role"] for s in live["segments"]} == {"tutor", "student"}
+        for role, wer in live["wer"].items():
+            assert wer < 0.3, (record["lesson"], role, wer)
+    mean = {
+        when: sum(sum(w.values()) for w in wers) / (2 * len(records))
+        for when, wers in (
+            ("after", [r["wer"] for r in records]),
+            ("live", [r["live"]["wer"] for r in records]),
+        )
+    }
+    assert mean["live"] <= mean["after"] + 0.03, mean
