@@ -30,7 +30,7 @@ LLAMA_BASELINE := $(shell printf '%s %s' '$(ARCH)' '$(LLAMA_CMAKE_ARGS)' | sha25
 WHEELHOUSE ?= $(HOME)/.cache/liveclass/wheels/llama-$(LLAMA_VERSION)-$(ARCH)-$(LLAMA_BASELINE)
 LLAMA_WHEEL_STAMP := $(WHEELHOUSE)/.built
 
-.PHONY: run test install install-run services system-deps lint typecheck pytest demo bench screenshots \
+.PHONY: run test install install-run services system-deps lint typecheck pytest demo bench bench-live screenshots \
 	bench-transcribe bench-matching bench-events llama-wheel test-busy clean
 
 $(BIN)/python:
@@ -106,7 +106,12 @@ test-busy:
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.sfu_forwarding
 
-## Transcription speed and accuracy on a 10-minute two-speaker session (espeak-ng speech).
+## Forwarding with every participant recorded and transcribed live, beside it off (speaking bots).
+bench-live: $(DEV_STAMP) system-deps
+	$(BIN)/python -m bench.sfu_forwarding --live-transcription
+
+## Transcription speed and accuracy on a 10-minute two-speaker session (espeak-ng speech),
+## and a 30-minute session's end to its draft, transcribed after the end and live.
 bench-transcribe: $(DEV_STAMP) system-deps
 	$(BIN)/python -m bench.transcribe
 ## Events: 200 sessions end at once on Redis (two workers) and embedded, with and without a SIGKILL.

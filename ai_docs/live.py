@@ -8,7 +8,7 @@ and transcribes each as soon as it ends. When the file ends, only its last
 utterance is left to transcribe.
 
 Forwarding never waits for any of it: ``LiveStream.feed`` only puts bytes on a
-queue (a feeder thread writes the pipe), the workers run at a lower priority,
+queue (a feeder thread writes the pipe), the workers run in the idle scheduling class,
 and their answers come back through a reader thread onto the event loop.
 
 Whatever goes wrong, nothing is lost, because the recording is still written
@@ -41,6 +41,7 @@ from core.logging import get_logger
 log = get_logger("liveclass.ai_docs.live")
 
 FILE_RATE = 48_000
+SEND_EVERY = 0.5  # seconds of audio a stream gathers before sending them to its worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class LiveStream:
         self._worker = worker
         self._on_segments = on_segments
         self.segments: list[LiveSegment] = []
+        self._unsent: list[tuple[int, bytes]] = []
         self._sent = 0.0  # seconds of the file sent
         self._heard = 0.0  # seconds of it the worker has heard and cut
         self._failed = ""
@@ -99,20 +101,32 @@ class LiveStream:
         return max(0.0, self._sent - self._heard)
 
     def feed(self, frames: Sequence[tuple[int, bytes]]) -> None:
-        """Send ``(position in 48 kHz samples, Opus packet)`` frames, in file order.
-        Never blocks; a stream too far behind gives itself up here."""
+        """Take ``(position in 48 kHz samples, Opus packet)`` frames, in file order; they go
+        to the worker once they span ``SEND_EVERY`` seconds (a message per frame cost the
+        media process more than the frames did). Never blocks; a stream too far behind
+        gives itself up here."""
         if self._failed or self._finishing or not frames:
             return
+        self._unsent.extend(frames)
+        if (self._unsent[-1][0] - self._unsent[0][0]) / FILE_RATE >= SEND_EVERY:
+            self._send()
+
+    def _send(self) -> None:
+        if not self._unsent:
+            return
+        frames, self._unsent = self._unsent, []
         self._sent = max(self._sent, frames[-1][0] / FILE_RATE + 0.02)
         if self.behind > self._transcriber.max_backlog:
             self.fail(f"more than {self._transcriber.max_backlog:.0f} s behind")
             return
-        self._worker.send(("audio", self.id, list(frames)))
+        self._worker.send(("audio", self.id, frames))
 
     async def finish(self, timeout: float | None = None) -> LiveResult:
         """The file ended: wait for the rest to be transcribed (at most ``timeout``
         seconds, by default the transcriber's ``finish_timeout``) and for every
         ``on_segments`` call to return."""
+        if not self._failed and not self._finishing:
+            self._send()
         if not self._failed and not self._finishing:
             self._finishing = True
             self._worker.send(("finish", self.id))

@@ -66,7 +66,7 @@ class AIDocsSettings(LiveclassSettings):
     live_transcription: bool = Field(
         default=True,
         description="Transcribe recorded audio while the lesson runs (worker processes, "
-        "lower priority than the media), so a session's document is ready seconds after it "
+        "idle CPU only, below the media), so a session's document is ready seconds after it "
         "ends and live captions can be shown; off: recordings are transcribed afterwards.",
     )
 

@@ -16,6 +16,14 @@ group session of ``--group`` (a tutor and four students by default: each of
 them gets the other four). ``--capacity-only`` runs the capacity phase alone.
 The bots are ``bench.packet_bot``'s unless ``--bots aiortc``. Everything stays
 on 127.0.0.1.
+
+``--live-transcription`` runs other phases instead: the bots speak (espeak-ng
+lines, as Opus), and the SFU runs with ``--compare-sessions`` and then
+``--sessions``, each three times: as it is, recording every participant, and
+recording and transcribing every participant live (``bench.media_server
+--live-transcription``: one worker process, on the server's CPU). Delivery
+must not change; the workers' CPU and how far behind they fell are reported
+beside it.
 """
 
 from __future__ import annotations
@@ -60,6 +68,10 @@ class PhaseResult:
     audio_sent: int
     audio_received: int
     setup_s: float
+    recorded: bool = False  # every participant's audio recorded meanwhile
+    live: bool = False  # and transcribed live
+    live_worker_cores: float | None = None  # CPU of the live workers, per second
+    live_behind_s: float | None = None  # how far behind they were at the window's end
 
     @property
     def video_delivered(self) -> float | None:
@@ -92,8 +104,15 @@ class Phase:
         room_size: int = 2,
         loop: str = "uvloop",
         bots: str = "packets",
+        *,
+        audio: EncodedLoop | None = None,
+        live: bool = False,
+        record: bool = False,
     ) -> None:
         self.profile = profile
+        self.audio = audio
+        self.live = live
+        self.record = record or live
         self.server = server
         self.sessions = sessions
         self.room_size = room_size
@@ -117,12 +136,13 @@ class Phase:
             *(["--cpu", str(SERVER_CPU)] if PIN else []),
             "--loop",
             self.loop,
+            *(["--live-transcription"] if self.live else ["--record"] if self.record else []),
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
         )
         assert proc.stdout is not None
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
             if not line.startswith(b"PORT "):
                 raise RuntimeError(f"media server did not start: {line!r}")
             reader, writer = await asyncio.open_connection(
@@ -167,7 +187,7 @@ class Phase:
                 self.partner |= {pids[0]: pids[1], pids[1]: pids[0]}
             for pid in pids:
                 self.others[pid] = [p for p in pids if p != pid]
-                loops = {"audio": audio_loop(), "video": self.video}
+                loops = {"audio": self.audio or audio_loop(), "video": self.video}
                 if self.bot_kind == "packets":
                     self.bots[pid] = PacketBot(
                         tuple(loops[kind] for kind in self.kinds), self.metronome
@@ -246,6 +266,11 @@ class Phase:
         server_cores = server_cpu / server_wall
         kernel = after.server["kernel_cpu"] - before.server["kernel_cpu"]
         tracks = self.sessions * self.room_size * (self.room_size - 1) * len(self.kinds)
+        live_cpu = (
+            after.server["live_cpu"] - before.server["live_cpu"]
+            if after.server.get("live_cpu") is not None
+            else None
+        )
         return PhaseResult(
             server=self.server,
             sessions=self.sessions,
@@ -262,6 +287,10 @@ class Phase:
             audio_sent=after.sent["audio"] - before.sent["audio"],
             audio_received=after.received["audio"] - before.received["audio"],
             setup_s=round(setup, 2),
+            recorded=self.record,
+            live=self.live,
+            live_worker_cores=None if live_cpu is None else round(live_cpu / server_wall, 3),
+            live_behind_s=after.server.get("live_behind"),
         )
 
 
@@ -284,8 +313,14 @@ def report(results: list[PhaseResult]) -> str:
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        live = ", recorded" if r.recorded and not r.live else ""
+        if r.live:
+            live = (
+                f", live transcription ({r.live_worker_cores:.3f} cores, "
+                f"{r.live_behind_s:.0f} s behind)"
+            )
         rows.append(
-            f"| {r.server} | {r.sessions} × {r.room_size} | {r.kinds} | {r.server_cores:.3f} "
+            f"| {r.server} | {r.sessions} × {r.room_size} | {r.kinds}{live} | {r.server_cores:.3f} "
             f"| {_share(r.server_kernel_share)} "
             f"| {r.server_ms_per_track:.2f} | {_share(r.video_delivered)} "
             f"| {_share(r.audio_delivered)} | {r.bots_cores:.3f} |"
@@ -315,6 +350,8 @@ async def run(args: argparse.Namespace) -> list[PhaseResult]:
     # 640x480); the layered one the bots now publish is about 525 kbit/s, 3.6 times
     # the packets, and the SFU's cost is per packet.
     video = video_loop(size=args.video_size, fps=args.fps, temporal_layers=False)
+    if args.live_transcription:
+        return await _run_live(args, video)
     plan: list[tuple[str, int, tuple[str, ...], int]] = []
     if not args.capacity_only:
         plan += [
@@ -351,6 +388,84 @@ async def run(args: argparse.Namespace) -> list[PhaseResult]:
         print(
             f"      server {result.server_cores:.3f} cores, "
             f"video {_share(result.video_delivered)}, audio {_share(result.audio_delivered)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def speech_loop(cache: Path) -> EncodedLoop:
+    """Lines a tutor says, with pauses, as Opus: what the live phases' bots publish."""
+    from bench.speech import VOICES, say, to_ogg_opus
+    from sfu.media_file import load_media_file
+
+    ogg = cache / "forwarding-speech.opus.ogg"
+    if not ogg.exists():
+        import subprocess
+
+        cache.mkdir(parents=True, exist_ok=True)
+        pieces = []
+        for n, line in enumerate(SPOKEN):
+            wav = cache / f"forwarding-{n}.wav"
+            say(line, wav, voice=VOICES["tutor"])
+            padded = cache / f"forwarding-{n}-padded.wav"
+            subprocess.run(["sox", str(wav), str(padded), "pad", "0", "1.5"], check=True)
+            pieces.append(padded)
+        joined = cache / "forwarding-speech.wav"
+        subprocess.run(["sox", *map(str, pieces), str(joined)], check=True)
+        # Renamed into place once whole: a run stopped halfway leaves no broken cache.
+        to_ogg_opus(joined, cache / "forwarding-speech.partial.ogg").rename(ogg)
+    [audio] = [loop for loop in load_media_file(ogg) if loop.kind == "audio"]
+    return audio
+
+
+SPOKEN = (
+    "Good afternoon. Today we are going to practise adding fractions.",
+    "First we make the bottom numbers the same.",
+    "Then we add the top numbers and keep the bottom one.",
+    "Let us try another example together on the board.",
+)
+
+
+async def _run_live(args: argparse.Namespace, video: EncodedLoop) -> list[PhaseResult]:
+    audio = speech_loop(ROOT / "var" / "bench" / "speech")
+    results = []
+    plan = [
+        (n, record, live)
+        for n in dict.fromkeys((args.compare_sessions, args.sessions))
+        for record, live in ((False, False), (True, False), (True, True))
+    ]
+    for step, (sessions, record, live) in enumerate(plan, 1):
+        doing = "recorded, live transcription on" if live else "recorded" if record else "as is"
+        print(
+            f"[{step}/{len(plan)}] sfu: {sessions} sessions, audio (speech)+video, {doing}, "
+            f"{args.warmup:.0f} s warm-up + {args.seconds:.0f} s measured ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        result = await Phase(
+            "sfu",
+            sessions,
+            ("audio", "video"),
+            video,
+            None,
+            2,
+            args.loop,
+            args.bots,
+            audio=audio,
+            live=live,
+            record=record,
+        ).run(seconds=args.seconds, warmup=args.warmup, connect_timeout=args.connect_timeout)
+        print(
+            f"      server {result.server_cores:.3f} cores, video "
+            f"{_share(result.video_delivered)}, audio {_share(result.audio_delivered)}"
+            + (
+                f", live workers {result.live_worker_cores:.3f} cores, "
+                f"{result.live_behind_s:.1f} s behind"
+                if live
+                else ""
+            ),
             file=sys.stderr,
             flush=True,
         )
@@ -407,6 +522,12 @@ def main() -> None:
     parser.add_argument("--connect-timeout", type=float, default=60.0)
     parser.add_argument("--video-size", type=_size, default=(640, 480), metavar="WxH")
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument(
+        "--live-transcription",
+        action="store_true",
+        help="instead: speaking bots, the SFU with and without live transcription of every "
+        "participant (--compare-sessions, then --sessions)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument(
         "--profile",

@@ -13,8 +13,13 @@ factor (wall seconds per second of audio; below 1 is faster than real time),
 word error rate per speaker, and segments placed where their speaker said
 nothing (text invented in silence). Then (``bench.drafting``) a session of
 ``--draft-minutes`` goes through the whole chain as a server runs it, and the
-time from ``session.ended`` to ``summary.drafted`` is reported. JSON on stdout,
-then one human line per run; progress on stderr.
+time from ``session.ended`` to ``summary.drafted`` is reported, twice: with the
+recording transcribed after the end, and transcribed live while the lesson ran
+(``bench.drafting.measure_live_documenting``: the recorder's live feeds and
+worker processes, the lesson played ``--live-speed`` times faster than real
+time), with the CPU the live workers took per second of lesson and the word
+error rate of each stored transcript. JSON on stdout, then one human line per
+run; progress on stderr.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from pathlib import Path
 
 from ai_docs import Track, Transcriber, WhisperOptions, word_error_rate
 from ai_docs._whisper import cpu_count
-from bench.drafting import measure_documenting
+from bench.drafting import measure_documenting, measure_live_documenting
 from bench.speech import VOICES, Line, SpeechTrack, make_dialogue, say
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +156,12 @@ def main(argv: list[str] | None = None) -> None:
         default=30.0,
         help="session length for the end-to-drafted timing (default 30; 0 skips it)",
     )
+    parser.add_argument(
+        "--live-speed",
+        type=float,
+        default=5.0,
+        help="how many times faster than real time the live run plays the lesson (default 5)",
+    )
     parser.add_argument("--json", type=Path, help="also write the JSON report to this file")
     args = parser.parse_args(argv)
 
@@ -167,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     if not warmup.exists():
         say(TUTOR_LINES[0], warmup, voice=VOICES["tutor"])
     runs = [measure(tracks, vad=v, warmup=warmup) for v in (True, False)]
-    documented = None
+    documented = live = None
     if args.draft_minutes > 0:
         print(f"making {args.draft_minutes:g} minutes of speech for drafting", file=sys.stderr)
         long_tracks = make_dialogue(
@@ -180,6 +191,14 @@ def main(argv: list[str] | None = None) -> None:
         )
         print("session.ended -> summary.drafted", file=sys.stderr, flush=True)
         documented = measure_documenting(long_tracks, args.cache / "documenting")
+        print(
+            f"live: the lesson at {args.live_speed:g}x real time, then ended",
+            file=sys.stderr,
+            flush=True,
+        )
+        live = measure_live_documenting(
+            long_tracks, args.cache / "documenting-live", speed=args.live_speed
+        )
     report = {
         "machine": {
             "cores": cpu_count(),
@@ -191,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         "minutes": args.minutes,
         "runs": [asdict(r) for r in runs],
         "documenting": asdict(documented) if documented else None,
+        "documenting_live": asdict(live) if live else None,
     }
     text = json.dumps(report, indent=2)
     if args.json:
@@ -204,12 +224,22 @@ def main(argv: list[str] | None = None) -> None:
             f"WER tutor {r.wer['tutor']:.0%} student {r.wer['student']:.0%}, "
             f"{r.segments_in_silence}/{r.segments} segments in silence"
         )
-    if documented:
+    for how, d in (("transcribed after the end", documented), ("transcribed live", live)):
+        if d is None:
+            continue
         print(
-            f"{documented.session_s / 60:.1f}-minute session: session.ended -> summary.drafted "
-            f"in {documented.end_to_drafted_s:.1f} s ({documented.segments} segments, "
-            f"drafted by {documented.drafted_by})"
+            f"{d.session_s / 60:.1f}-minute session, {how}: session.ended -> summary.drafted "
+            f"in {d.end_to_drafted_s:.1f} s ({d.segments} segments, drafted by {d.drafted_by}; "
+            f"WER tutor {d.wer['tutor']:.1%} student {d.wer['student']:.1%})"
         )
+        if d.live:
+            print(
+                f"  live workers: {d.live['worker_cpu_s']:.0f} CPU s while the lesson ran "
+                f"({d.live['worker_cores']:.3f} of a core at real time), "
+                f"{d.live['behind_at_end_s']:.1f} s behind when the {d.live['speed']:g}x "
+                f"lesson ended (caught up in {d.live['caught_up_s']:.0f} s), "
+                f"{d.live['files_heard_live']} of {len(long_tracks)} files heard in full"
+            )
 
 
 if __name__ == "__main__":

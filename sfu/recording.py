@@ -17,9 +17,9 @@ Everything else happens off the forwarding path:
   arrival time of their first frame. Each file's start is recorded as an
   offset in seconds since the recorder started (``started_at`` in UTC), so
   tracks can be laid side by side;
-- muxing and disk writes run in a worker thread per batch; each track's queue
-  is bounded, and on overflow the newest frames are dropped and logged (the
-  timeline turns them into silence);
+- muxing and disk writes run in a worker thread per batch (frames gather for
+  ``BATCH_WAIT`` first); each track's queue is bounded, and on overflow the
+  newest frames are dropped and logged (the timeline turns them into silence);
 - with a ``live`` source (``LiveSource``: the live transcription of
   ``ai_docs.live``, behind the transcription consent), each written frame is
   also handed to that participant's ``LiveFeed`` with its position in the file,
@@ -77,6 +77,7 @@ class LiveFeed(Protocol):
 # live transcription is off). Asked once per participant, after recording consent.
 LiveSource = Callable[[str, str], Awaitable[LiveFeed | None]]
 LIVE_PENDING = 3000  # frames (60 s) written before the live feed opened, kept for it
+BATCH_WAIT = 0.2  # seconds a participant's frames gather before they are written
 RTP_WRAP = 1 << 32
 # Within one publication, trust RTP timestamps unless they stray this far from the
 # arrival clock (a sender's jump); then re-anchor on arrival time.
@@ -229,6 +230,10 @@ class _ParticipantRecording:
                     break
                 self._wake.clear()
                 await self._wake.wait()
+                if not self._closing:
+                    # Frames come 50 a second: gather a few before the thread hop, which
+                    # per frame cost more than the writing (bench.sfu_forwarding).
+                    await asyncio.sleep(BATCH_WAIT)
                 continue
             batch = list(self._frames)
             self._frames.clear()

@@ -84,6 +84,45 @@ def test_capacity_only_runs_the_sfu_phase_alone(tmp_path: Path) -> None:
     assert phase["video_received"] >= 0.9 * phase["video_sent"] > 0
 
 
+def test_live_transcription_phases_run_the_sfu_with_and_without_it(tmp_path: Path) -> None:
+    """--live-transcription: speaking bots, the SFU as it is and then recording and
+    transcribing everyone live; both deliver, and the workers' CPU is reported."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.sfu_forwarding",
+            "--live-transcription",
+            "--sessions=1",
+            "--compare-sessions=1",
+            "--seconds=4",
+            "--warmup=0.5",
+            "--video-size=160x120",
+            f"--json={out}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "[3/3] sfu: 1 sessions, audio (speech)+video, recorded, live transcription on" in (
+        run.stderr
+    )
+    phases = json.loads(out.read_text())
+    assert [(p["recorded"], p["live"]) for p in phases] == [
+        (False, False),
+        (True, False),
+        (True, True),
+    ]
+    for phase in phases:
+        assert phase["audio_received"] >= 0.9 * phase["audio_sent"] > 0
+        assert phase["video_received"] >= 0.9 * phase["video_sent"] > 0
+    assert phases[0]["live_worker_cores"] is None and phases[1]["live_worker_cores"] is None
+    assert phases[2]["live_worker_cores"] > 0 and phases[2]["live_behind_s"] is not None
+
+
 def test_benchmark_refuses_a_bad_video_size() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "bench.sfu_forwarding", "--video-size=640by480"],
