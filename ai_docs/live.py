@@ -34,6 +34,7 @@ from multiprocessing.context import SpawnProcess
 from typing import Any
 
 from ai_docs import _whisper
+from ai_docs.errors import ModelUnavailable
 from ai_docs.live_worker import WorkerOptions, run
 from ai_docs.transcription import WhisperOptions
 from core.logging import get_logger
@@ -299,14 +300,7 @@ class LiveTranscriber:
         finish_timeout: float = 60.0,
         start_timeout: float = 120.0,
     ) -> None:
-        whisper = options or WhisperOptions()
-        self._worker_options = WorkerOptions(
-            model=whisper.model or str(_whisper.bundled_model_path()),
-            device=whisper.device,
-            compute_type=whisper.compute_type,
-            threads=whisper.threads or 1,
-            beam_size=whisper.beam_size,
-        )
+        self._whisper = options or WhisperOptions()
         self._size = workers
         self.max_backlog = max_backlog
         self.finish_timeout = finish_timeout
@@ -343,7 +337,19 @@ class LiveTranscriber:
 
     async def _start(self) -> str:
         loop = asyncio.get_running_loop()
-        workers = [_Worker(self._worker_options, loop) for _ in range(self._size)]
+        try:
+            # Here, not when built: every process builds one, and most never start it.
+            model = self._whisper.model or str(_whisper.bundled_model_path())
+        except ModelUnavailable as exc:
+            return await self._off(str(exc), [])
+        options = WorkerOptions(
+            model=model,
+            device=self._whisper.device,
+            compute_type=self._whisper.compute_type,
+            threads=self._whisper.threads or 1,
+            beam_size=self._whisper.beam_size,
+        )
+        workers = [_Worker(options, loop) for _ in range(self._size)]
         self._workers = workers
         for worker in workers:
             await asyncio.to_thread(worker.start)
@@ -354,16 +360,20 @@ class LiveTranscriber:
             reasons = [f"its models did not load within {self._start_timeout:.0f} s"]
         reason = next((r for r in reasons if r), "")
         if reason:
-            self._unavailable = reason
-            log.error(
-                "live transcription is off; recordings are transcribed after the session",
-                reason=reason,
-            )
-            for worker in workers:
-                await worker.stop()
-            self._workers = []
-        else:
-            log.info("live transcription started", workers=len(workers))
+            return await self._off(reason, workers)
+        log.info("live transcription started", workers=len(workers))
+        return reason
+
+    async def _off(self, reason: str, workers: list[_Worker]) -> str:
+        """Turn live transcription off for good (said once): files are transcribed later."""
+        self._unavailable = reason
+        log.error(
+            "live transcription is off; recordings are transcribed after the session",
+            reason=reason,
+        )
+        for worker in workers:
+            await worker.stop()
+        self._workers = []
         return reason
 
     async def open(self, on_segments: SegmentsCallback | None = None) -> LiveStream | None:

