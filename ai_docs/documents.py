@@ -207,6 +207,11 @@ class Analysis(BaseModel):
     questions: list[Question] = Field(default_factory=list)
     terms: list[Term] = Field(default_factory=list)
     talk_time: list[TalkTime] = Field(default_factory=list)
+    homework_followups: list[Item] = Field(
+        default_factory=list,
+        description="Lines that take up homework set before this session ('did you finish "
+        "last week's homework?'): whether it was followed up.",
+    )
 
 
 DRAFTED_BY_PATTERN = r"^(offline|model:\S.*)$"

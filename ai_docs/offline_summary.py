@@ -12,6 +12,8 @@ every ranking breaks ties by position.
   check, judged by the answer and the tutor's next words;
 - terms: frequent content words; the top ones are the topics;
 - talk time: seconds and share per speaker from segment times;
+- homework followed up: a line about homework set before ("did you finish last
+  week's homework?", "how did the practice go?");
 - homework: a tutor's sentence that sets it ("for homework", "before next time",
   "your homework is", with what speech recognition writes: "home work",
   "practice"), never a question about last week's; quoted as the task in the
@@ -62,6 +64,14 @@ _HOMEWORK = re.compile(
 _PAST_HOMEWORK = re.compile(
     r"\b(last (?:week|time|lesson)'?s?|did you (?:do|finish|try|manage)"
     r"|have you (?:done|finished))\b",
+    re.I,
+)
+# Taking up homework set before: a homework word, and words that look back at it.
+_HOMEWORK_WORD = re.compile(r"\b(home[ -]?work|practi[cs]e|worksheet|exercises?)\b", re.I)
+_LOOKING_BACK = re.compile(
+    r"\b(last (?:week|time|lesson|session)'?s?|did you (?:do|finish|try|manage|get|complete)"
+    r"|have you (?:done|finished|tried|completed)|how did (?:the|your|you)"
+    r"|from last|were you able)\b",
     re.I,
 )
 _NO_HOMEWORK = re.compile(
@@ -205,7 +215,8 @@ def _terms(transcript: SourceTranscript) -> list[Term]:
 
 
 def analyse(transcript: SourceTranscript) -> Analysis:
-    """Measure a transcript: key sentences, questions, terms and talk time."""
+    """Measure a transcript: key sentences, questions, terms, talk time, and the lines
+    that follow up earlier homework."""
     sentences = _sentences(transcript)
     return Analysis(
         key_sentences=[
@@ -223,7 +234,19 @@ def analyse(transcript: SourceTranscript) -> Analysis:
         ],
         terms=_terms(transcript),
         talk_time=_talk_time(transcript),
+        homework_followups=[
+            Item(text=_quote(s), segments=[s.index])
+            for s in sentences
+            if _follows_up_homework(s.text)
+        ][:MAX_ITEMS],
     )
+
+
+def _follows_up_homework(text: str) -> bool:
+    """Whether a sentence takes up homework set before, rather than setting new."""
+    if not (_HOMEWORK_WORD.search(text) and _LOOKING_BACK.search(text)):
+        return False
+    return not _HOMEWORK.search(text) or bool(_PAST_HOMEWORK.search(text))
 
 
 def _homework(sentences: list[_Sentence], tutors: set[str]) -> tuple[list[Item], Item | None]:

@@ -18,6 +18,7 @@ from api.middleware import RequestIdMiddleware
 from api.openapi import build_openapi
 from api.routes import (
     agenda,
+    analytics,
     api_keys,
     attendance,
     auth,
@@ -92,6 +93,7 @@ def build_router() -> Router:
         match_requests,
         utilisation,
         agenda,
+        analytics,
         dead_letters,
         pages,
         unsubscribe,

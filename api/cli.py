@@ -314,12 +314,14 @@ def cmd_bot(args: argparse.Namespace) -> None:
 
 class ProgressBar:
     """``[#####.....] 52% 31.2/60.0 s`` on a stream: redrawn in place on a terminal,
-    otherwise one line at each quarter so logs stay short."""
+    otherwise one line at each quarter so logs stay short. ``unit`` names what is
+    counted; seconds show a decimal, anything else whole numbers."""
 
     WIDTH = 10
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, *, unit: str = "s") -> None:
         self.stream = stream
+        self.unit = unit
         self.tty = stream.isatty()
         self._next_quarter = 0
         self._drawn = False
@@ -327,10 +329,12 @@ class ProgressBar:
     def update(self, done: float, total: float) -> None:
         fraction = min(1.0, done / total) if total > 0 else 1.0
         filled = int(fraction * self.WIDTH)
-        line = (
-            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction * 100:3.0f}% "
+        count = (
             f"{done:.1f}/{total:.1f} s"
+            if self.unit == "s"
+            else f"{done:.0f}/{total:.0f} {self.unit}"
         )
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction * 100:3.0f}% {count}"
         if self.tty:
             self.stream.write(f"\r{line}")
             self._drawn = True
@@ -370,6 +374,31 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
         sys.stdout.write(to_webvtt(transcript))
     else:
         print(transcript.text(speakers=args.speaker is not None))
+
+
+def cmd_facts_rebuild(args: argparse.Namespace) -> None:
+    from sessions.facts import rebuild_all
+
+    settings = _settings()
+    configure_logging("WARNING", settings.log_format)
+    bar = ProgressBar(sys.stderr, unit="sessions")
+
+    async def run() -> int:
+        await _ensure_schema(settings, migrate=settings.uses_sqlite)
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as db, db.begin():
+                return await rebuild_all(
+                    db, now=SystemClock().now(), org_id=args.org, progress=bar.update
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(run())
+    finally:
+        bar.finish()
+    print(f"rebuilt the facts of {count} held session{'' if count == 1 else 's'}")
 
 
 def _csv(value: str) -> list[str]:
@@ -510,6 +539,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--speaker", metavar="NAME", help="who speaks: names each line and caption"
     )
     transcribe.set_defaults(func=cmd_transcribe)
+    facts = sub.add_parser(
+        "facts",
+        help="structured session data (what analytics read)",
+        description="Manage the structured data drawn from each held session.",
+    )
+    facts_sub = facts.add_subparsers(dest="facts_command", required=True, metavar="ACTION")
+    rebuild = facts_sub.add_parser(
+        "rebuild",
+        help="draw every held session's facts again from what is stored",
+        description="Draw every held session's facts again from its attendance, transcript "
+        "and document, in one transaction: for sessions held before an upgrade added facts, "
+        "or after data was corrected by hand. Progress on stderr.",
+    )
+    rebuild.add_argument("--org", metavar="ORG_ID", help="only this organisation's sessions")
+    rebuild.set_defaults(func=cmd_facts_rebuild)
     return parser
 
 

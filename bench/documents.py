@@ -17,6 +17,9 @@ lesson, and the documents are scored against the truth:
 - homework precision and recall: a document that reports homework is right
   when the lesson set some and the report names it (most of its content words);
 - topic recall: of the lessons' topics, those the document's topics name;
+- homework follow-up precision and recall: the lessons whose measurements find
+  last week's homework taken up (``analysis.homework_followups``, what the
+  structured session data records), against the lessons that took it up;
 - unsupported statements: items whose cited lines do not hold most of their
   content words, and a "no homework" in the summary of a lesson that set some,
   or that never said so (target: none);
@@ -216,6 +219,9 @@ class Score:
     seconds: list[float] = field(default_factory=list)
     fallbacks: int = 0  # model documents the offline drafter wrote instead
     dropped: int = 0  # statements grounding took out before scoring (ai_docs.grounding)
+    followups_true: int = 0  # lessons that took up last week's homework
+    followups_found: int = 0  # lessons whose analysis found a follow-up
+    followups_right: int = 0  # ... in a lesson that had one
 
     def summary(self) -> dict[str, Any]:
         def ratio(a: int, b: int) -> float | None:
@@ -227,6 +233,8 @@ class Score:
             "homework_precision": ratio(self.homework_right, self.homework_reported),
             "homework_recall": ratio(self.homework_right, self.homework_true),
             "topic_recall": ratio(self.topics_found, self.topics),
+            "followup_precision": ratio(self.followups_right, self.followups_found),
+            "followup_recall": ratio(self.followups_right, self.followups_true),
             "statements": self.statements,
             "fallbacks": self.fallbacks,
             "dropped_by_grounding": self.dropped,
@@ -253,6 +261,12 @@ def score(doc: SessionDocument, record: dict[str, Any], into: Score) -> None:
         into.homework_reported += 1
         if truth["homework"] and _covers(truth["homework"], reported, 0.5):
             into.homework_right += 1
+    # Last week's homework taken up: what the session's facts will record.
+    mentioned = bool(truth.get("mentions_last_homework"))
+    found = bool(doc.analysis.homework_followups)
+    into.followups_true += mentioned
+    into.followups_found += found
+    into.followups_right += mentioned and found
     # Topics: each of the lesson's, named among the document's topics.
     named = " ".join(item.text for item in doc.topics)
     for topic in truth["topics"]:
@@ -397,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
     for s in scores:
         print(
             f"{s['drafter']}: homework precision {s['homework_precision']}, recall "
-            f"{s['homework_recall']}; topic recall {s['topic_recall']}; "
+            f"{s['homework_recall']}; topic recall {s['topic_recall']}; follow-up precision "
+            f"{s['followup_precision']}, recall {s['followup_recall']}; "
             f"{s['unsupported']} of {s['statements']} statements unsupported "
             f"({s['dropped_by_grounding']} dropped before by grounding); "
             f"{s['draft_s_mean']} s a draft",

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from eventbus.bus import Handler
 from sessions.attendance import AttendanceHandler
+from sessions.facts import FactsHandler
 from sessions.schedule_update import ScheduleUpdateHandler
 from sessions.session_exceptions import ExceptionsHandler
 
@@ -18,7 +19,9 @@ def lifecycle_handlers(*, clock: Callable[[], datetime]) -> list[Handler]:
     - ``exceptions`` (``session.ended``, ``session.no_show``): raises
       ``student_absent`` and ``tutor_no_show``, each with ``exception.raised``;
     - ``schedule_update`` (``session.ended``): sets ``ended_at`` and links each
-      student's next session with the same tutor.
+      student's next session with the same tutor;
+    - ``facts`` (the end or no-show, the transcript, the draft, the approval): keeps
+      the session's structured data (``sessions.facts``) in step.
 
     Args:
         clock: the time source for what the handlers stamp (``computed_at``, ``raised_at``).
@@ -27,4 +30,5 @@ def lifecycle_handlers(*, clock: Callable[[], datetime]) -> list[Handler]:
         AttendanceHandler(clock=clock),
         ExceptionsHandler(clock=clock),
         ScheduleUpdateHandler(),
+        FactsHandler(clock=clock),
     ]

@@ -12,7 +12,7 @@ The outbox and the handler ledger they are delivered through live in
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -250,3 +250,115 @@ class BriefingRecord(Base):
     source_session_id: Mapped[str] = mapped_column(String(32))
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class SessionFacts(Base):
+    """What one held session measured, as a row any SQL user can query (``sessions.facts``).
+
+    Rebuilt from stored state (attendance from presence, the transcript, the
+    session's document) whenever one of them changes, so it always says what the
+    record says now. ``day``, ``week`` (its Monday) and ``month`` (its first) are
+    the scheduled start's date in UTC, kept as columns so trends group by plain
+    columns, the same on SQLite and PostgreSQL. The document-drawn counts are
+    null while the session has no document.
+    """
+
+    __tablename__ = "session_facts"
+    __table_args__ = (
+        Index("ix_session_facts_org_day", "org_id", "day"),
+        Index("ix_session_facts_tutor_day", "tutor_id", "day"),
+    )
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    tutor_id: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(32))
+    scheduled_start: Mapped[datetime]
+    day: Mapped[date]
+    week: Mapped[date]
+    month: Mapped[date]
+    scheduled_minutes: Mapped[int] = mapped_column(Integer)
+    tutor_present: Mapped[bool] = mapped_column(Boolean)
+    tutor_late_minutes: Mapped[int | None] = mapped_column(Integer)
+    tutor_seconds_present: Mapped[int] = mapped_column(Integer)
+    transcribed: Mapped[bool] = mapped_column(Boolean)
+    tutor_talk_share: Mapped[float | None] = mapped_column(Float)
+    document_status: Mapped[str | None] = mapped_column(String(32))
+    drafted_at: Mapped[datetime | None]
+    approved_at: Mapped[datetime | None]
+    topics: Mapped[int | None] = mapped_column(Integer)
+    checks: Mapped[int | None] = mapped_column(Integer)
+    checks_understood: Mapped[int | None] = mapped_column(Integer)
+    checks_partly: Mapped[int | None] = mapped_column(Integer)
+    checks_not_yet: Mapped[int | None] = mapped_column(Integer)
+    difficulties: Mapped[int | None] = mapped_column(Integer)
+    homework_set: Mapped[bool | None] = mapped_column(Boolean)
+    homework_mentioned: Mapped[bool | None] = mapped_column(Boolean)
+    computed_at: Mapped[datetime]
+
+
+class ParticipantFacts(Base):
+    """One participant of one held session: presence, lateness, talk and questions.
+
+    The tutor, every booked student (absent ones too) and anyone else who joined.
+    Talk figures are null for anyone whose audio was not transcribed (a student
+    without AI-processing consent): unknown, not zero. ``homework_due`` says the
+    student's previous session with this tutor and subject set homework;
+    ``homework_followed_up`` whether this session took it up (null when nothing was
+    due or there is no document to tell). Session columns are repeated so trends
+    per student need no join.
+    """
+
+    __tablename__ = "participant_facts"
+    __table_args__ = (
+        Index("ix_participant_facts_student_day", "student_id", "day"),
+        Index("ix_participant_facts_org_day", "org_id", "day"),
+    )
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    participant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    role: Mapped[str] = mapped_column(String(32))
+    student_id: Mapped[str | None] = mapped_column(String(32))
+    tutor_id: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date]
+    week: Mapped[date]
+    month: Mapped[date]
+    present: Mapped[bool] = mapped_column(Boolean)
+    late_minutes: Mapped[int | None] = mapped_column(Integer)
+    seconds_present: Mapped[int] = mapped_column(Integer)
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    talk_share: Mapped[float | None] = mapped_column(Float)
+    questions: Mapped[int | None] = mapped_column(Integer)
+    homework_due: Mapped[bool | None] = mapped_column(Boolean)
+    homework_followed_up: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class FactItemKind(StrEnum):
+    TOPIC = "topic"
+    CHECK = "check"
+    DIFFICULTY = "difficulty"
+    HOMEWORK = "homework"
+
+
+class FactItem(Base):
+    """One topic, comprehension check (with its outcome), difficulty or homework of a
+    session's document, as a row: what was covered, queryable across sessions."""
+
+    __tablename__ = "fact_items"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[FactItemKind] = mapped_column(
+        enum_column(FactItemKind, "fact_item_kind"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(String(400))
+    outcome: Mapped[str | None] = mapped_column(String(32))

@@ -254,3 +254,30 @@ def test_homework_cut_in_two_by_speech_recognition_is_read_as_one() -> None:
     assert "Homework: sort the objects on the sheet into solids." in (
         draft_offline(transcript).parent_summary.text
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "follows_up"),
+    [
+        ("Did you finish last week's homework?", True),
+        ("How did the practice go?", True),
+        ("Have you done the worksheet from last time?", True),
+        ("Were you able to try the exercises?", True),
+        ("Let's look at last lesson's homework together.", True),
+        ("For homework, finish exercise four.", False),
+        ("Your homework is the practice sheet for next time.", False),
+        ("How did you work that out?", False),
+        ("Last week we looked at fractions.", False),
+    ],
+)
+def test_lines_that_take_up_earlier_homework_are_found(line: str, follows_up: bool) -> None:
+    """Asking about homework set before counts as following it up; setting new homework,
+    or looking back at anything else, does not."""
+    transcript = SourceTranscript.from_segments(
+        [
+            SourceSegment(index=0, start=0, end=2, speaker="Ms Rivera", role="tutor", text=line),
+            SourceSegment(index=1, start=3, end=4, speaker="Sam", role="student", text="Yes."),
+        ]
+    )
+    found = draft_offline(transcript).analysis.homework_followups
+    assert [i.segments for i in found] == ([[0]] if follows_up else [])

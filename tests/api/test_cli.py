@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -52,7 +53,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["serve"], ["migrate"], ["demo"], ["create-user"], ["bot"], ["transcribe"]]
+    "command",
+    [
+        [],
+        ["serve"],
+        ["migrate"],
+        ["demo"],
+        ["create-user"],
+        ["bot"],
+        ["transcribe"],
+        ["facts", "rebuild"],
+    ],
 )
 def test_help_on_every_command(tmp_path: Path, command: list[str]) -> None:
     """--help works on the command and every subcommand, and names its options."""
@@ -346,3 +357,46 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     r = _run(tmp_path, "migrate", LIVECLASS_DATABASE_URL="postgresql://x@127.0.0.1:1/none")
     assert r.returncode == 2
     assert "LIVECLASS_DATABASE_URL" in r.stderr
+
+
+def test_facts_rebuild_fills_the_facts_of_sessions_held_before(tmp_path: Path) -> None:
+    """Sessions stored without facts (held before the upgrade) get them from
+    ``liveclass facts rebuild``, with progress on stderr and the count on stdout."""
+    from sqlalchemy import func, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bench.histories import generate, write
+    from core.clock import SystemClock
+    from core.database import create_sessionmaker
+    from sessions.models import ParticipantFacts, SessionFacts
+
+    with fresh_database("sqlite", tmp_path) as url:
+        env = {"LIVECLASS_DATABASE_URL": url, "LIVECLASS_SECRET_KEY": SECRET}
+        assert _run(tmp_path, "migrate", **env).returncode == 0
+        history = generate(seed=1, weeks=4, tutors=2, students_per_tutor=2)
+
+        async def seed() -> None:
+            engine = create_async_engine(url)
+            try:
+                async with create_sessionmaker(engine)() as db, db.begin():
+                    await write(db, history, now=SystemClock().now())
+            finally:
+                await engine.dispose()
+
+        asyncio.run(seed())
+        r = _run(tmp_path, "facts", "rebuild", **env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "rebuilt the facts of 16 held sessions"
+        assert "100% 16/16 sessions" in r.stderr
+
+        async def count() -> tuple[int, int]:
+            engine = create_async_engine(url)
+            try:
+                async with create_sessionmaker(engine)() as db:
+                    sessions = await db.scalar(select(func.count()).select_from(SessionFacts))
+                    people = await db.scalar(select(func.count()).select_from(ParticipantFacts))
+                    return int(sessions or 0), int(people or 0)
+            finally:
+                await engine.dispose()
+
+        assert asyncio.run(count()) == (16, 32)

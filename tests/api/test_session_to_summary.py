@@ -158,6 +158,29 @@ async def test_two_bots_speak_and_the_guardian_gets_the_approved_summary(
             while not summaries():
                 await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # room for a duplicate, which must not come
+
+        # The session's structured data followed the chain: the approval is in the
+        # coordinator's analytics, with the student's talk share and attendance.
+        day = clock.now().date().isoformat()
+        params = {"start": day, "end": day, "student_id": world.ids["s1"]}
+        async with asyncio.timeout(30 * WAIT):
+            while True:
+                r = await client.get(
+                    "/api/v1/analytics/tutors",
+                    params={"start": day, "end": day, "tutor_id": world.ids["t1"]},
+                    headers=world.as_("coord"),
+                )
+                assert r.status_code == 200, r.text
+                if r.json()["items"] and r.json()["items"][0]["figures"]["approved"] == 1:
+                    break
+                await asyncio.sleep(0.2)
+        r = await client.get(
+            "/api/v1/analytics/students", params=params, headers=world.as_("coord")
+        )
+        [row] = r.json()["items"]
+        figures = row["figures"]
+        assert figures["sessions"] == figures["attended"] == 1
+        assert 0.2 < figures["mean_talk_share"] < 0.8  # both spoke about as long
     [message] = summaries()
     reminded = [m["To"] for m in mail.inbox.parsed() if m["Subject"].startswith("Reminder:")]
     assert world.users["t1"].email in reminded and len(reminded) == len(set(reminded))
