@@ -65,12 +65,6 @@ TOPICS = {
     "english": ("the past tense", "adjectives", "commas", "paragraphs", "speech marks", "verbs"),
     "science": ("the water cycle", "magnets", "plants", "forces", "light", "sound"),
 }
-DIFFICULTIES = (
-    "Sam found common denominators hard.",
-    "Sam mixed up the terms again.",
-    "Sam was not sure how to start the written answer.",
-    "Sam forgot the units in the answer.",
-)
 PERSISTENT = "Sam still finds carrying over in subtraction hard."
 SPEECH_SECONDS = 600.0
 SESSION_MINUTES = 50
@@ -124,6 +118,7 @@ class History:
     planted: dict[str, str]  # student or tutor key -> pattern
     first_day: date
     ids: dict[str, str] = field(default_factory=dict)  # keys -> ids, once written
+    session_starts: dict[str, datetime] = field(default_factory=dict)  # id -> start, written
 
 
 def generate(
@@ -174,14 +169,19 @@ def generate(
                 # Ordinary noise: one absence in about 25 sessions, a late arrival in 10.
                 student_present=rng.random() > 0.04,
                 student_late=rng.choice((6, 8)) if rng.random() < 0.1 else rng.randint(0, 2),
-                tutor_late=7 if rng.random() < 0.04 else rng.randint(0, 2),
+                tutor_late=7 if rng.random() < 0.02 else rng.randint(0, 2),
                 student_share=round(base_share + rng.uniform(-0.05, 0.05), 3),
                 student_questions=rng.randint(1, 4),
                 checks=tuple(
                     rng.choice(("understood", "understood", "partly", "not_yet"))
                     for _ in range(rng.randint(1, 3))
                 ),
-                difficulties=(rng.choice(DIFFICULTIES),) if rng.random() < 0.3 else (),
+                # A difficulty with this week's topic: the same one never comes back.
+                difficulties=(
+                    (f"Sam was unsure about {TOPICS[subject][week % len(TOPICS[subject])]}.",)
+                    if rng.random() < 0.3
+                    else ()
+                ),
                 topic=TOPICS[subject][week % len(TOPICS[subject])],
                 homework=(
                     f"Practise {TOPICS[subject][week % len(TOPICS[subject])]}: "
@@ -189,12 +189,13 @@ def generate(
                     if rng.random() < 0.6
                     else None
                 ),
-                follows_up=previous_homework,
+                # The tutor forgets to ask about it now and then.
+                follows_up=previous_homework and rng.random() > 0.02,
                 review_hours=rng.uniform(1, 30),
             )
-            planted_here = planted.get(student) or planted.get(tutor)
-            if tail and planted_here is not None:
-                plan = _plant(plan, planted_here, step, rng)
+            for key in (tutor, student):
+                if tail and key in planted:
+                    plan = _plant(plan, planted[key], step, rng)
             if plan.documented:
                 previous_homework = plan.homework is not None
             sessions.append(plan)
@@ -347,6 +348,7 @@ async def _write_session(
 ) -> None:
     ids = history.ids
     session_id = new_id("ses")
+    history.session_starts[session_id] = plan.start
     status = (
         SessionStatus.DOCUMENTED
         if plan.documented

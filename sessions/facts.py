@@ -9,7 +9,8 @@ rows; ``rebuild`` reads that state and replaces the session's rows, so running i
 again (a replayed event, ``liveclass facts rebuild``) gives the same rows.
 
 ``FactsHandler`` rebuilds on every event that changes the inputs: the end (or
-no-show), the transcript, the draft and the approval. A session's
+no-show), the transcript, the draft and the approval; then it runs the at-risk
+rules on the session's students and tutor (``sessions.risk_detection``). A session's
 ``homework_due`` depends on the student's previous session's document, so a
 draft or an approval also rebuilds each student's next held session with the
 tutor, when there is one.
@@ -43,6 +44,7 @@ from sessions.models import (
     SessionFacts,
     TranscriptSegment,
 )
+from sessions.risk_detection import detect_for_session
 
 __all__ = [
     "FACT_STATUSES",
@@ -365,7 +367,8 @@ async def _next_held(db: AsyncSession, live: LiveSession) -> list[str]:
 
 @dataclass(frozen=True)
 class FactsHandler:
-    """Keeps each held session's facts in step with what is stored about it."""
+    """Keeps each held session's facts in step with what is stored about it, and runs the
+    at-risk rules on them (``sessions.risk_detection``)."""
 
     clock: Callable[[], datetime]
     name: str = "facts"
@@ -381,7 +384,9 @@ class FactsHandler:
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         now = self.clock()
-        await rebuild(db, event.session_id, now=now)
+        if await rebuild(db, event.session_id, now=now) is not None:
+            await db.flush()
+            await detect_for_session(db, event.session_id, now=now)
         if event.type in ("summary.drafted", "summary.approved"):
             live = await db.get(LiveSession, event.session_id)
             if live is not None:

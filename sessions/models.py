@@ -113,6 +113,14 @@ class SessionExceptionKind(StrEnum):
     STUDENT_ABSENT = "student_absent"
     NO_RECORDING = "no_recording"
     DRAFTING_FAILED = "drafting_failed"
+    # Patterns over several sessions (``sessions.risk``), raised on the newest.
+    ATTENDANCE_FALLING = "attendance_falling"
+    LATENESS_RISING = "lateness_rising"
+    TALK_SHARE_FALLING = "talk_share_falling"
+    REPEATED_DIFFICULTY = "repeated_difficulty"
+    HOMEWORK_NOT_FOLLOWED_UP = "homework_not_followed_up"
+    REVIEWS_OVERDUE = "reviews_overdue"
+    LATE_STARTS = "late_starts"
 
 
 class SessionExceptionStatus(StrEnum):

@@ -27,7 +27,11 @@ class SessionExceptionOut(BaseModel):
         "raised: `tutor_id`, `name`, `taught_before`, `sessions_with_students`, "
         "`sessions_that_week`, `reasons`; `GET /api/v1/sessions/{id}/substitutes` lists them "
         "as they are now); `student_absent`: `student_id`; "
-        "`no_recording`: `waited_minutes`."
+        "`no_recording`: `waited_minutes`; the at-risk kinds (`attendance_falling`, "
+        "`lateness_rising`, `talk_share_falling`, `repeated_difficulty`, "
+        "`homework_not_followed_up` with `student_id`; `reviews_overdue`, `late_starts` with "
+        "`tutor_id`): `why` (a sentence), `sessions` (the ids it rests on, oldest first) and "
+        "`evidence` (`session_id`, `value`: what each showed)."
     )
     raised_at: datetime
     acknowledged_at: datetime | None

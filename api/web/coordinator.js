@@ -42,6 +42,13 @@ const KINDS = {
   student_absent: "Student absent",
   no_recording: "No recording",
   drafting_failed: "Drafting failed",
+  attendance_falling: "Attendance falling",
+  lateness_rising: "Arriving later and later",
+  talk_share_falling: "Speaking less and less",
+  repeated_difficulty: "The same difficulty again",
+  homework_not_followed_up: "Homework not followed up",
+  reviews_overdue: "Drafts waiting for review",
+  late_starts: "Tutor starting late",
 };
 
 // --- the ops feed: Server-Sent Events read with fetch (EventSource sends no bearer header)
@@ -291,6 +298,7 @@ async function exceptionCard(x) {
       session ? `Lesson at ${when(session.scheduled_start)}. ` : "",
       `Raised ${when(x.raised_at)}; ${x.status}.`,
     ),
+    ...(x.details && x.details.why ? [el("p", { class: "why" }, `Why: ${x.details.why}.`)] : []),
     el("label", { for: noteId }, "Note (kept with the exception)"),
     note,
     actions,
