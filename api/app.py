@@ -36,6 +36,7 @@ from api.routes import (
     notifications,
     ops,
     pages,
+    progress_reports,
     series,
     sessions,
     students,
@@ -96,6 +97,7 @@ def build_router() -> Router:
         analytics,
         dead_letters,
         pages,
+        progress_reports,
         unsubscribe,
         home,
     ):

@@ -27,8 +27,10 @@ from notifications import (
 from notifications.reminders import ReminderSweep
 from notifications.transport import sender_address
 from notifications.unsubscribe import stop_links
+from sessions.analytics import Period
 from sessions.documentation import DraftingHandler, TranscriptionHandler
 from sessions.lifecycle_handlers import lifecycle_handlers
+from sessions.progress_reports import ProgressReportSweep
 from sessions.timers import SweepStep, TimerPolicy, sweep_forever
 
 log = get_logger("liveclass.workers")
@@ -86,13 +88,17 @@ def timer_policy(settings: Settings) -> TimerPolicy:
 def sweep_steps(settings: Settings, secret: str) -> list[SweepStep]:
     """What else runs on the sweep's beat: the reminders (24 h and 1 h before), with
     Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain and, for guardians, the one-click
-    stop (signed with ``secret``)."""
+    stop (signed with ``secret``); and, unless ``LIVECLASS_PROGRESS_REPORT_PERIOD`` is
+    off, the drafting of each period's progress reports once it ends."""
     domain = sender_address(settings.mail_from).rpartition("@")[2] or "localhost"
-    return [
+    steps: list[SweepStep] = [
         ReminderSweep(
             message_domain=domain, stop_link=stop_links(settings.public_url, secret=secret)
         )
     ]
+    if settings.progress_report_period != "off":
+        steps.append(ProgressReportSweep(Period(settings.progress_report_period)))
+    return steps
 
 
 def build_event_bus(services: Services, *, consume: bool) -> EventBus:

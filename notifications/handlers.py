@@ -31,8 +31,9 @@ class _Notices:
 
 
 class GuardianNotices(_Notices):
-    """Queues absence notices (``exception.raised`` of kind ``student_absent``) and
-    summary emails (``summary.approved``) for every guardian of the students concerned.
+    """Queues absence notices (``exception.raised`` of kind ``student_absent``), summary
+    emails (``summary.approved``) and progress reports with their PDF
+    (``progress_report.approved``) for every guardian of the students concerned.
     A summary email says how it was approved: by whom (the approver's name, looked up
     from the event's ``by``), or automatically after ``after_minutes`` without review,
     and links to the summary in the family portal and to the guardian's email choices
@@ -43,7 +44,7 @@ class GuardianNotices(_Notices):
     """
 
     name = "guardian_notices"
-    types = frozenset({"exception.raised", "summary.approved"})
+    types = frozenset({"exception.raised", "summary.approved", "progress_report.approved"})
 
     def __init__(
         self, *, app_url: str, secret: str, mail_from: str = "Liveclass <no-reply@localhost>"
@@ -62,6 +63,19 @@ class GuardianNotices(_Notices):
                 DeliveryKind.ABSENCE_NOTICE,
                 [payload["student_id"]],
                 {"stop_link": self._stop_link},
+            )
+        elif event.type == "progress_report.approved":
+            await self._queue(
+                db,
+                event,
+                DeliveryKind.PROGRESS_REPORT,
+                [payload["student_id"]],
+                {
+                    "report": payload.get("report"),
+                    "approver_name": payload.get("approver_name"),
+                    "app_url": self._app_url,
+                    "stop_link": self._stop_link,
+                },
             )
         elif event.type == "summary.approved":
             by = payload.get("by")

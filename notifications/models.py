@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.database import Base, enum_column
@@ -37,6 +37,8 @@ class DeliveryKind(StrEnum):
     # A session is cancelled or moved: to its guardians, students and tutor.
     SESSION_CANCELLED = "session_cancelled"
     SESSION_RESCHEDULED = "session_rescheduled"
+    # A student's approved progress report, its PDF attached: to their guardians.
+    PROGRESS_REPORT = "progress_report"
 
 
 class RecipientRole(StrEnum):
@@ -96,6 +98,10 @@ class Delivery(Base):
     # The one-click stop for this kind of email (notifications.unsubscribe), for the
     # List-Unsubscribe headers; None where the email has none (tutors', changes).
     unsubscribe_url: Mapped[str | None] = mapped_column(String(1000))
+    # A file sent with the email (a progress report's PDF), made when it was queued so
+    # that every resend carries the same bytes.
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Derived from ``key``, so every resend of this email carries the same Message-ID.
     message_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus, "delivery_status"))

@@ -22,6 +22,7 @@ from core.ids import new_id
 from core.logging import get_logger
 from notifications.errors import InvalidNotice
 from notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
+from notifications.progress_pdf import progress_pdf, progress_pdf_name
 from notifications.templates import (
     Rendered,
     approval_note,
@@ -95,7 +96,7 @@ def skip_reason(kind: DeliveryKind, link: Guardianship) -> str | None:
         return "guardian turned off absence notices (notify_absences)"
     if kind is DeliveryKind.SESSION_REMINDER and not link.notify_reminders:
         return "guardian turned off session reminders (notify_reminders)"
-    if kind is DeliveryKind.SESSION_SUMMARY:
+    if kind in (DeliveryKind.SESSION_SUMMARY, DeliveryKind.PROGRESS_REPORT):
         if not link.notify_summaries:
             return "guardian turned off session summaries (notify_summaries)"
         if not link.ai_processing_consent:
@@ -177,6 +178,10 @@ async def queue_guardian_notice(
             rendered=None if values is None else render(kind, values),
             unsubscribe_url=None if values is None else values.get("stop_url"),
         )
+        if values is not None and kind is DeliveryKind.PROGRESS_REPORT:
+            report = context["report"]
+            row.attachment_name = progress_pdf_name(report)
+            row.attachment = progress_pdf(report)
         db.add(row)
         written.append(row)
         log.info(
@@ -221,6 +226,21 @@ def _values(
             if not isinstance(value, str):
                 raise InvalidNotice(f"a tutor_substituted notice needs {name!r}")
             values[name] = value
+    elif kind is DeliveryKind.PROGRESS_REPORT:
+        report = context.get("report")
+        if not isinstance(report, Mapping) or not str(report.get("summary", "")).strip():
+            raise InvalidNotice("a progress_report needs the approved 'report' with its summary")
+        app_url = context.get("app_url")
+        if not isinstance(app_url, str) or not app_url.startswith(("http://", "https://")):
+            raise InvalidNotice("a progress_report needs the web app's absolute 'app_url'")
+        values["period_label"] = str(report.get("period_label", ""))
+        values["summary"] = str(report["summary"]).strip()
+        values["attendance"] = str(report.get("attendance", "")).strip()
+        values["family_url"] = f"{app_url}#/family"
+        approver = context.get("approver_name")
+        values["approval"] = (
+            f"Reviewed and approved by {approver}." if isinstance(approver, str) else "Reviewed."
+        )
     elif kind is DeliveryKind.SESSION_SUMMARY:
         summary = context.get("summary")
         if not isinstance(summary, str) or not summary.strip():

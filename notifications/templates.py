@@ -106,6 +106,35 @@ LETTERS: dict[DeliveryKind, Letter] = {
             "with $student_name's lessons."
         ),
     ),
+    DeliveryKind.PROGRESS_REPORT: Letter(
+        subject=Template("$student_name's progress report for $period_label"),
+        text=Template(
+            "Dear $guardian_name,\n\n"
+            "Here is $student_name's progress report for $period_label. The full report "
+            "is attached as a PDF.\n\n"
+            "$summary\n\n"
+            "$attendance\n\n"
+            "$approval\n\n"
+            "You receive this because you are $student_name's guardian at Liveclass. "
+            "Stop these reports and the session summaries with one click: $stop_url\n"
+            "Choose which emails you get, and what Liveclass may do with $student_name's "
+            "lessons, at $family_url\n"
+        ),
+        html=Template(
+            "<p>Dear $guardian_name,</p>\n"
+            "<p>Here is $student_name's progress report for <strong>$period_label</strong>. "
+            "The full report is attached as a PDF.</p>\n"
+            '<blockquote style="white-space: pre-wrap">$summary</blockquote>\n'
+            "<p>$attendance</p>\n"
+            "<p>$approval</p>"
+        ),
+        footer=Template(
+            "You receive this because you are $student_name's guardian at Liveclass. "
+            '<a href="$stop_url">Stop these reports and the session summaries</a>, or '
+            '<a href="$family_url">choose which emails you get</a> and what Liveclass may do '
+            "with $student_name's lessons."
+        ),
+    ),
     DeliveryKind.TUTOR_SUBSTITUTED: Letter(
         subject=Template("$student_name's $session_subject session has a new tutor"),
         text=Template(

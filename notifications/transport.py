@@ -41,7 +41,8 @@ class MailTransport(Protocol):
 
 
 def build_message(delivery: Delivery, *, mail_from: str) -> bytes:
-    """The MIME message (text and HTML alternatives) for a delivery, with CRLF line ends.
+    """The MIME message (text and HTML alternatives, and its PDF attachment if it has
+    one) for a delivery, with CRLF line ends.
 
     Built only from stored columns, so every resend is the same message.
     """
@@ -58,6 +59,13 @@ def build_message(delivery: Delivery, *, mail_from: str) -> bytes:
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(delivery.text_body or "")
     msg.add_alternative(delivery.html_body or "", subtype="html")
+    if delivery.attachment is not None:
+        msg.add_attachment(
+            delivery.attachment,
+            maintype="application",
+            subtype="pdf",
+            filename=delivery.attachment_name or "attachment.pdf",
+        )
     return msg.as_bytes()
 
 

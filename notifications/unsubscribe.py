@@ -22,6 +22,8 @@ __all__ = ["STOPS", "Stop", "read_stop_token", "stop_links", "stop_token"]
 # Which switch of the guardianship each kind of guardian email obeys.
 STOPS: dict[DeliveryKind, str] = {
     DeliveryKind.SESSION_SUMMARY: "notify_summaries",
+    # Progress reports go, and stop, with the session summaries they are drawn from.
+    DeliveryKind.PROGRESS_REPORT: "notify_summaries",
     DeliveryKind.ABSENCE_NOTICE: "notify_absences",
     DeliveryKind.SESSION_REMINDER: "notify_reminders",
 }

@@ -7,8 +7,10 @@ Hierarchy::
     ├── TranscriptPending               (409 transcript_pending: not transcribed yet)
     └── TranscriptionGaveUp             (409 transcript_failed: a replay can bring it back)
     core.errors.NotFound                (404 not_found)
-    └── NoTranscript                    (404 no_transcript: nothing was recorded or may be
-                                         transcribed)
+    ├── NoTranscript                    (404 no_transcript: nothing was recorded or may be
+    │                                    transcribed)
+    └── NothingToReport                 (404 nothing_to_report: no held session in the
+                                         period of a progress report)
 """
 
 from __future__ import annotations
@@ -36,3 +38,9 @@ class NoTranscript(NotFound):
     """There is nothing to transcribe: nothing was recorded, or nothing may be."""
 
     code = "no_transcript"
+
+
+class NothingToReport(NotFound):
+    """The student had no held session in the period a progress report was asked for."""
+
+    code = "nothing_to_report"

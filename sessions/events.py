@@ -28,6 +28,7 @@ EVENT_TYPES = frozenset(
         "session.tutor_substituted",
         "participant.joined",
         "participant.left",
+        "progress_report.approved",
         "exception.acknowledged",
         "exception.raised",
         "exception.resolved",

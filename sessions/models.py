@@ -370,3 +370,37 @@ class FactItem(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     text: Mapped[str] = mapped_column(String(400))
     outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class ProgressReportRecord(Base):
+    """A student's progress report for one period (``ai_docs.ProgressReportContent`` as
+    JSON) and its review (``sessions.progress_reports``).
+
+    One per student and period start. Drafted from the period's approved documents
+    and figures, edited while a draft by a tutor who taught the student in the
+    period or a coordinator, then approved: ``progress_report.approved`` sends it to
+    the guardians, a PDF attached, and it is frozen.
+    """
+
+    __tablename__ = "progress_reports"
+    __table_args__ = (
+        UniqueConstraint("student_id", "period_start"),
+        Index("ix_progress_reports_org_status", "org_id", "status", "drafted_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[date]
+    period_end: Mapped[date]
+    status: Mapped[DocumentStatus] = mapped_column(
+        enum_column(DocumentStatus, "progress_report_status"), default=DocumentStatus.DRAFT
+    )
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    session_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    drafted_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+    edited_by: Mapped[str | None] = mapped_column(String(32))
+    approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(32))

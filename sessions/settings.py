@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from core.settings import LiveclassSettings
@@ -66,4 +68,11 @@ class LifecycleSettings(LiveclassSettings):
         description="Approve a drafted session summary automatically this many minutes after it "
         "was drafted, if the tutor has not (it goes to the guardians labelled as automatic). "
         "Unset: only the tutor's approval sends it.",
+    )
+
+    progress_report_period: Literal["month", "week", "off"] = Field(
+        default="month",
+        description="How often a progress report is drafted for each student who had a "
+        "session: after each calendar month, after each week (Monday to Sunday), or 'off' "
+        "(only when a coordinator or tutor asks). Drafts wait for review before they go.",
     )
