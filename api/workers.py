@@ -31,6 +31,7 @@ from sessions.analytics import Period
 from sessions.documentation import DraftingHandler, TranscriptionHandler
 from sessions.lifecycle_handlers import lifecycle_handlers
 from sessions.progress_reports import ProgressReportSweep
+from sessions.risk_detection import OverdueReviewSweep
 from sessions.timers import SweepStep, TimerPolicy, sweep_forever
 
 log = get_logger("liveclass.workers")
@@ -88,14 +89,16 @@ def timer_policy(settings: Settings) -> TimerPolicy:
 def sweep_steps(settings: Settings, secret: str) -> list[SweepStep]:
     """What else runs on the sweep's beat: the reminders (24 h and 1 h before), with
     Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain and, for guardians, the one-click
-    stop (signed with ``secret``); and, unless ``LIVECLASS_PROGRESS_REPORT_PERIOD`` is
-    off, the drafting of each period's progress reports once it ends."""
+    stop (signed with ``secret``); tutors' drafts waiting past the review time
+    (``reviews_overdue``); and, unless ``LIVECLASS_PROGRESS_REPORT_PERIOD`` is off, the
+    drafting of each period's progress reports once it ends."""
     domain = sender_address(settings.mail_from).rpartition("@")[2] or "localhost"
     steps: list[SweepStep] = [
         ReminderSweep(
             message_domain=domain, stop_link=stop_links(settings.public_url, secret=secret)
         )
     ]
+    steps.append(OverdueReviewSweep())
     if settings.progress_report_period != "off":
         steps.append(ProgressReportSweep(Period(settings.progress_report_period)))
     return steps

@@ -12,12 +12,15 @@ A finding is raised once: not while an exception of its kind about the same
 person is open or acknowledged, and never again for a stretch that shares a
 session with one raised before (``sessions.risk.is_new``). The facts handler
 calls it each time a session's facts are rebuilt, so a pattern is raised as the
-session that completes it is recorded; an overdue review is noticed at the
-tutor's next session.
+session that completes it is recorded. Overdue reviews need no new session to
+show: ``OverdueReviewSweep``, a step of the lifecycle sweep, runs the tutors'
+rules whenever one of their drafts has waited longer than the review time, and
+raises on their newest held session.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +40,7 @@ from sessions.models import (
 from sessions.risk import (
     DEFAULT_POLICY,
     Finding,
+    RiskKind,
     RiskPolicy,
     StudentPoint,
     TutorPoint,
@@ -46,7 +50,13 @@ from sessions.risk import (
 )
 from sessions.session_exceptions import raise_exception
 
-__all__ = ["detect_for_session", "student_history", "tutor_history"]
+__all__ = [
+    "OverdueReviewSweep",
+    "detect_for_session",
+    "detect_overdue_reviews",
+    "student_history",
+    "tutor_history",
+]
 
 # Enough sessions for the longest rule (ten before and six in the window).
 HISTORY = 20
@@ -179,3 +189,49 @@ async def detect_for_session(
         if row is not None:
             raised.append(row)
     return raised
+
+
+async def detect_overdue_reviews(
+    db: AsyncSession, *, now: datetime, policy: RiskPolicy = DEFAULT_POLICY, limit: int = 50
+) -> list[SessionException]:
+    """Run the tutors' rules, at ``now``, for each tutor with a draft older than the review
+    time, and raise ``reviews_overdue`` on their newest held session; the caller commits."""
+    cutoff = now - policy.review_within
+    tutors = list(
+        await db.scalars(
+            select(SessionFacts.tutor_id)
+            .where(SessionFacts.document_status == "draft", SessionFacts.drafted_at <= cutoff)
+            .distinct()
+            .order_by(SessionFacts.tutor_id)
+            .limit(limit)
+        )
+    )
+    raised: list[SessionException] = []
+    for tutor_id in tutors:
+        newest = await db.scalar(
+            select(SessionFacts)
+            .where(SessionFacts.tutor_id == tutor_id, SessionFacts.scheduled_start <= now)
+            .order_by(SessionFacts.scheduled_start.desc(), SessionFacts.session_id.desc())
+            .limit(1)
+        )
+        live = await db.get(LiveSession, newest.session_id) if newest is not None else None
+        if newest is None or live is None:
+            continue
+        points = await tutor_history(db, tutor_id, until=newest.scheduled_start)
+        for finding in tutor_findings(tutor_id, points, now=now, policy=policy):
+            if finding.kind is RiskKind.REVIEWS_OVERDUE:
+                row = await _raise(db, live, finding, "tutor_id", now=now)
+                if row is not None:
+                    raised.append(row)
+    return raised
+
+
+@dataclass(frozen=True)
+class OverdueReviewSweep:
+    """``detect_overdue_reviews`` as one step of the lifecycle sweep
+    (``sessions.timers.SweepStep``)."""
+
+    name: str = "overdue_reviews"
+
+    async def __call__(self, db: AsyncSession, now: datetime) -> int:
+        return len(await detect_overdue_reviews(db, now=now))

@@ -92,3 +92,48 @@ async def test_clean_histories_raise_nothing(app: Starlette, clock: FixedClock) 
     history = generate(seed=5, weeks=52)
     raised = await replay(app, history, clock)
     assert [(x.kind.value, x.details["why"]) for x in raised if x.kind in RISKS] == []
+
+
+async def test_drafts_left_unreviewed_are_raised_by_the_sweep_without_a_next_session(
+    app: Starlette, clock: FixedClock
+) -> None:
+    """A tutor's last two drafts still wait three days later and no session follows:
+    the sweep raises reviews_overdue once, citing them."""
+    from sqlalchemy import update
+
+    from sessions.models import DocumentStatus, SessionDocumentRecord
+    from sessions.risk_detection import OverdueReviewSweep
+
+    history = generate(seed=9, weeks=8, tutors=1, students_per_tutor=1)
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await write(db, history, now=clock.now())
+        documented = list(
+            await db.scalars(
+                select(SessionDocumentRecord)
+                .join(LiveSession, LiveSession.id == SessionDocumentRecord.session_id)
+                .where(LiveSession.org_id == history.ids["org"])
+                .order_by(LiveSession.scheduled_start)
+            )
+        )
+        waiting = [d.session_id for d in documented[-2:]]
+        await db.execute(
+            update(SessionDocumentRecord)
+            .where(SessionDocumentRecord.session_id.in_(waiting))
+            .values(status=DocumentStatus.DRAFT, approved_at=None, approved_by=None)
+        )
+        await rebuild_all(db, now=clock.now(), org_id=history.ids["org"])
+        last_draft = max(d.drafted_at for d in documented)
+        sweep = OverdueReviewSweep()
+        assert await sweep(db, last_draft + timedelta(hours=71)) == 0
+        assert await sweep(db, last_draft + timedelta(hours=73)) == 1
+        assert await sweep(db, last_draft + timedelta(hours=90)) == 0
+        [raised] = list(
+            await db.scalars(
+                select(SessionException).where(
+                    SessionException.kind == SessionExceptionKind.REVIEWS_OVERDUE
+                )
+            )
+        )
+    assert raised.subject == history.ids["t0"]
+    assert raised.details["sessions"] == waiting
+    assert raised.details["why"] == "2 of the last 5 drafts were not reviewed within 72 hours"
