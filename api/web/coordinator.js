@@ -1,7 +1,9 @@
 // The coordinator console: today's lessons and the exceptions to handle (acknowledge,
 // resolve with a note, or give a no-show's lesson to a ranked substitute), and booking
 // a weekly series, with each conflict the API finds shown in place.
+import { insightPage } from "./insight.js";
 import { addPeopleForms } from "./people_forms.js";
+import { reportRoutes } from "./reports.js";
 import { tutorSettingsPage } from "./tutor_settings.js";
 import { api, app, el, put, say, show, when } from "./ui.js";
 
@@ -14,6 +16,8 @@ export function coordinatorRoutes() {
     [/^#\/people$/, peoplePage],
     [/^#\/people\/tutors\/([^/]+)$/, tutorSettingsPage],
     [/^#\/requests$/, requestsPage],
+    [/^#\/insight$/, insightPage],
+    ...reportRoutes(),
   ];
 }
 

@@ -136,6 +136,8 @@ function navigation(role) {
       ["#/calendar", "Calendar"],
       ["#/book", "Book a series"],
       ["#/requests", "Requests"],
+      ["#/insight", "Insight"],
+      ["#/reports", "Progress reports"],
       ["#/people", "People"],
       ["#/messages", "Emails and failures"],
     ],

@@ -1,6 +1,7 @@
 // The tutor desk: drafts awaiting review (the longest waiting first), sessions to come
 // with each student's briefing and Join, and the review of a draft beside the
 // transcript it cites: edit, save, approve (which emails the families).
+import { reportRoutes, reportsToReview } from "./reports.js";
 import { api, app, el, joinButton, say, show, when } from "./ui.js";
 
 // A lesson that ended (or was cancelled, or nobody came) is no longer one to come.
@@ -10,6 +11,7 @@ export function tutorRoutes() {
   return [
     [/^#\/desk$/, desk],
     [/^#\/review\/([^/]+)$/, review],
+    ...reportRoutes(),
   ];
 }
 
@@ -34,12 +36,13 @@ async function names(ids) {
 async function desk() {
   say("Loading…");
   const since = new Date(Date.now() - 6 * 3600 * 1000).toISOString();
-  const [drafts, sessions] = await Promise.all([
+  const [drafts, sessions, reports] = await Promise.all([
     api("GET", "/api/v1/documents?status=draft&limit=50"),
     api(
       "GET",
       `/api/v1/sessions?tutor_id=${encodeURIComponent(app.me.tutor_id)}&starts_after=${encodeURIComponent(since)}&limit=50`,
     ),
+    reportsToReview(),
   ]);
   const now = Date.now();
   const coming = sessions.items
@@ -67,6 +70,7 @@ async function desk() {
       : el("p", {}, "Nothing to review: every lesson's document is approved."),
     el("h2", {}, "Coming up"),
     comingItems.length ? el("ul", { class: "sessions" }, comingItems) : el("p", {}, "No lessons to come."),
+    reports,
   ]);
   say("");
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import io
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, async_playwright
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from bench.lesson_lab import seed_demo
@@ -47,6 +50,7 @@ from tests.browser.session import (
 )
 
 PORT = 8766
+REPORT_LINE = " Sam has grown in confidence with fractions."
 BASE = f"http://127.0.0.1:{PORT}"
 LESSON = [
     ("tutor", "Today we practise adding fractions with unlike denominators."),
@@ -239,6 +243,44 @@ async def review_as_tutor(
     await poll("the draft to be approved", lambda: said("Approved"), 10)
     result["status_after_approve"] = await page.inner_text("#status")
     result["approved_meta"] = await page.inner_text("p.meta")
+    await page.click("#logout")
+    await page.wait_for_selector("#login-form")
+
+
+async def review_report_as_tutor(
+    page: Page, who: dict[str, str], report: str, shots: Path, result: dict[str, Any]
+) -> None:
+    """The tutor, with the keyboard alone: open the month's progress report from the desk,
+    add a line to its summary, preview its PDF, and approve it for the family."""
+    axe = Axe()
+    await log_in_by_keyboard(page, who, landing="ul.reports a")
+    result["report_desk"] = {"main": await main_text(page)}
+    result["tabbed_to_report"] = await tab_to(
+        page, f"e.tagName === 'A' && e.getAttribute('href') === '#/reports/{report}'"
+    )
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#report-summary")
+    result["axe"]["report"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-report.png"), full_page=True)
+    result["shots"].append("app-report.png")
+    result["report_page"] = {"main": await main_text(page)}
+    result["tabbed_to_report_summary"] = await tab_to(page, "e.id === 'report-summary'")
+    await page.keyboard.press("Control+End")
+    await page.keyboard.type(REPORT_LINE)
+    result["tabbed_to_preview"] = await tab_to(page, "e.textContent === 'Preview the PDF'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("a[download]")
+    result["preview_link"] = await page.evaluate("document.activeElement.textContent")
+
+    async def said(start: str) -> bool:
+        return (await page.inner_text("#status")).startswith(start)
+
+    result["tabbed_to_approve_report"] = await tab_to(
+        page, "e.textContent === 'Approve and send to the family'"
+    )
+    await page.keyboard.press("Enter")
+    await poll("the report to be approved", lambda: said("Approved"), 10)
+    result["report_meta"] = await page.inner_text("p.meta")
     await page.click("#logout")
     await page.wait_for_selector("#login-form")
 
@@ -568,6 +610,15 @@ async def coordinate(
     result["status_after_new_request"] = await page.inner_text("#status")
     result["requests_after"] = await main_text(page)
 
+    # Insight: the month's figures per student, with the lesson the tutor reviewed.
+    result["tabbed_to_insight"] = await tab_to(page, "e.getAttribute('href') === '#/insight'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("table.trends tbody tr")
+    result["insight"] = {"main": await main_text(page)}
+    result["axe"]["insight"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-insight.png"), full_page=True)
+    result["shots"].append("app-insight.png")
+
     # What was emailed, and what failed: the summary the guardian got is there, sent.
     result["tabbed_to_messages"] = await tab_to(page, "e.getAttribute('href') === '#/messages'")
     await page.keyboard.press("Enter")
@@ -682,6 +733,55 @@ async def run(out: Path, shots: Path) -> None:
             link = await poll("the summary email", mailed, 60)
             result["approved_summary"] = EDITED
             result["email_link"] = link
+
+            # The month's progress report, drafted once the approved lesson is in its facts.
+            held = (await client.get(f"/api/v1/sessions/{lesson}", headers=coordinator)).json()
+            student_id, lesson_day = held["student_ids"][0], held["scheduled_start"][:10]
+
+            async def reported() -> str | None:
+                r = await client.post(
+                    f"/api/v1/students/{student_id}/progress-reports",
+                    json={"day": lesson_day},
+                    headers=coordinator,
+                )
+                body = r.json()
+                ready = r.status_code == 201 and body["report"]["covered"]
+                return str(body["id"]) if ready else None
+
+            report = await poll("the progress report to be drafted", reported, 30)
+            async with async_playwright() as pw:
+                ctx = await pw.chromium.launch_persistent_context(
+                    tempfile.mkdtemp(),
+                    executable_path="/usr/bin/chromium",
+                    headless=False,
+                    args=CHROMIUM_ARGS,
+                )
+                page = ctx.pages[0] if ctx.pages else await ctx.new_page()
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+                await review_report_as_tutor(page, creds["tutor"], report, shots, result)
+                await ctx.close()
+
+            async def report_mailed() -> dict[str, Any] | None:
+                for path in sorted(outbox.glob("*.eml")):
+                    message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
+                    if "progress report" not in str(message["Subject"]):
+                        continue
+                    assert isinstance(message, EmailMessage)
+                    [pdf] = list(message.iter_attachments())
+                    reader = PdfReader(io.BytesIO(pdf.get_content()))
+                    return {
+                        "to": message["To"],
+                        "subject": message["Subject"],
+                        "filename": pdf.get_filename(),
+                        "pdf_text": " ".join(
+                            " ".join((p.extract_text() or "") for p in reader.pages).split()
+                        ),
+                    }
+                return None
+
+            result["report_email"] = await poll("the progress report email", report_mailed, 60)
+            result["guardian_email"] = creds["guardian"]["email"]
             guardian = await login(client, creds["guardian"])
             me = (await client.get("/api/v1/me", headers=guardian)).json()
 

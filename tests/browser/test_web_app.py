@@ -261,6 +261,33 @@ def test_the_coordinator_matches_a_request_by_hand(journey: dict[str, Any]) -> N
     assert journey["request_after"] == "booked"
 
 
+def test_the_tutor_reviews_the_months_progress_report_and_the_family_gets_its_pdf(
+    journey: dict[str, Any],
+) -> None:
+    """The desk lists the month's report; the tutor adds a line, previews the PDF and
+    approves it by keyboard; the guardian's email carries the PDF with that line."""
+    assert "Progress reports to review" in journey["report_desk"]["main"]
+    assert journey["tabbed_to_report"] and journey["tabbed_to_report_summary"]
+    page = journey["report_page"]["main"]
+    assert "progress report for" in page and "What we covered" in page
+    assert "adding fractions" in page.lower()
+    assert journey["preview_link"] == "Download the PDF"
+    assert journey["report_meta"].startswith("Approved")
+    mail = journey["report_email"]
+    assert mail["to"] == journey["guardian_email"]
+    assert mail["subject"].startswith("Sam Student's progress report for")
+    assert mail["filename"].startswith("progress-report-sam-student-")
+    assert "Progress report: Sam Student" in mail["pdf_text"]
+    assert "grown in confidence with fractions" in mail["pdf_text"]
+
+
+def test_the_coordinator_reads_the_months_figures_in_insight(journey: dict[str, Any]) -> None:
+    """Insight shows a row per student and month, with the lesson the tutor reviewed."""
+    assert journey["tabbed_to_insight"]
+    main = journey["insight"]["main"]
+    assert "Sam Student" in main and "Talk share" in main
+
+
 def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str, Any]) -> None:
     """The guardian's summary email is listed as sent, with its subject; no event failed."""
     main = journey["messages"]["main"]
@@ -289,6 +316,8 @@ def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str
         "home",
         "requests",
         "messages",
+        "report",
+        "insight",
     ],
 )
 def test_axe_finds_no_serious_or_critical_violations(journey: dict[str, Any], page: str) -> None:
@@ -309,4 +338,4 @@ def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
     shots = journey["shots_dir"]
     for name in journey["shots"]:
         assert (shots / name).stat().st_size > 10_000, name
-    assert len(journey["shots"]) == 12
+    assert len(journey["shots"]) == 14
