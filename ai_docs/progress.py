@@ -118,6 +118,22 @@ def _collect(pairs: list[tuple[str, str]], limit: int) -> list[ProgressItem]:
     return [ProgressItem(text=seen[k][0][:400], sessions=seen[k][1]) for k in ranked[:limit]]
 
 
+def _voiced(text: str, names: set[str]) -> str:
+    """A quoted line made readable for a parent: "Sam Student: I find it hard." becomes
+    "Sam said: I find it hard." (drafters quote lines as "Speaker: words")."""
+    for name in sorted(names, key=len, reverse=True):
+        if name and f"{name}: " in text:
+            text = text.replace(f"{name}: ", f"{name.split()[0]} said: ")
+    return text
+
+
+def _says_something(text: str, names: set[str]) -> bool:
+    """Whether an item means anything on its own: not a bare "Exactly." of praise."""
+    for name in names:
+        text = text.replace(f"{name}: ", "")
+    return len(text.split()) >= 3
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -131,24 +147,36 @@ def draft_progress_offline(data: ProgressInput) -> ProgressReportContent:
     name = data.student_name.split()[0] if data.student_name.strip() else "Your child"
     f = data.figures
     documented = [(s, s.document) for s in data.sessions if s.document is not None]
+    names = {data.student_name, *(s.tutor_name for s in data.sessions)}
     covered = _collect(
         [
-            (f"{item.text} ({s.subject})", s.session_id)
+            (f"{item.text.rstrip('.')} ({s.subject})", s.session_id)
             for s, doc in documented
             for item in doc.topics
         ],
         20,
     )
     went_well = _collect(
-        [(item.text, s.session_id) for s, doc in documented for item in doc.went_well], MAX_LIST
+        [
+            (_voiced(item.text, names), s.session_id)
+            for s, doc in documented
+            for item in doc.went_well
+            if _says_something(item.text, names)
+        ],
+        MAX_LIST,
     )
     working_on = _collect(
-        [(item.text, s.session_id) for s, doc in documented for item in doc.difficulties],
+        [
+            (_voiced(item.text, names), s.session_id)
+            for s, doc in documented
+            for item in doc.difficulties
+        ],
         MAX_LIST,
     )
     latest = documented[-2:]
     next_steps = _collect(
-        [(item.text, s.session_id) for s, doc in latest for item in doc.next_focus], MAX_LIST
+        [(_voiced(item.text, names), s.session_id) for s, doc in latest for item in doc.next_focus],
+        MAX_LIST,
     )
     missed = [s for s in data.sessions if not s.attended]
     attendance = f"{name} came to {f.attended} of {_plural(f.sessions, 'session')}"

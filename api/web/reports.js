@@ -162,7 +162,7 @@ async function reportPage(id) {
       { class: "meta" },
       approved
         ? `Approved ${when(r.approved_at)}: the family has been sent it.`
-        : `Drafted ${when(r.drafted_at)} from ${r.session_ids.length} lesson${r.session_ids.length === 1 ? "" : "s"}' approved notes. ` +
+        : `Drafted ${when(r.drafted_at)} from the approved notes of ${r.session_ids.length} lesson${r.session_ids.length === 1 ? "" : "s"}. ` +
             "Check it, change what is wrong, then approve: it is emailed only then.",
     ),
     form,

@@ -83,3 +83,28 @@ def test_a_month_without_reviewed_notes_says_so() -> None:
     assert report.covered == [] and report.working_on == []
     assert "No reviewed session notes" in report.summary
     assert report.homework == "No homework was recorded this period."
+
+
+def test_quoted_lines_read_as_said_and_bare_praise_is_left_out() -> None:
+    """A quote "Sam Student: I find it hard." reads "Sam said: ..."; "Taylor Tutor: Exactly."
+    alone means nothing in a monthly report and is left out."""
+    data = ProgressInput(
+        student_name="Sam Student",
+        period_start=date(2026, 11, 1),
+        period_end=date(2026, 11, 30),
+        period_label="November 2026",
+        sessions=[
+            session(
+                0,
+                went_well=item("Taylor Tutor: Exactly.")
+                + item("Taylor Tutor: You explained the method really well."),
+                difficulties=item("Sam Student: I find common denominators hard."),
+            )
+        ],
+        figures=ProgressFigures(sessions=1, attended=1, late=0),
+    )
+    report = draft_progress_offline(data)
+    assert [i.text for i in report.went_well] == [
+        "Taylor said: You explained the method really well."
+    ]
+    assert [i.text for i in report.working_on] == ["Sam said: I find common denominators hard."]
