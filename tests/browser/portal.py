@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import BrowserContext, Page, async_playwright
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -169,6 +169,26 @@ async def seed_last_lesson(tutor_email: str, student_email: str) -> str:
         record(db, "transcript.ready", session_id=lesson, at=end, payload={"segments": 5})
         await apply(db, lesson, Action.END, now=end)
         return lesson
+
+
+@asynccontextmanager
+async def chromium(console: list[str]) -> AsyncIterator[tuple[BrowserContext, Page]]:
+    """A fresh Chromium with its own profile, and its first page, whose console messages
+    and script errors are kept in ``console``; closed on the way out."""
+    async with async_playwright() as pw:
+        ctx = await pw.chromium.launch_persistent_context(
+            tempfile.mkdtemp(),
+            executable_path="/usr/bin/chromium",
+            headless=False,
+            args=CHROMIUM_ARGS,
+        )
+        try:
+            page = ctx.pages[0] if ctx.pages else await ctx.new_page()
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            yield ctx, page
+        finally:
+            await ctx.close()
 
 
 async def poll(what: str, check: Any, within: float) -> Any:
@@ -695,19 +715,9 @@ async def run(out: Path, shots: Path) -> None:
             draft = (await client.get(f"/api/v1/sessions/{lesson}/document", headers=tutor)).json()
             result["drafted_summary"] = draft["document"]["parent_summary"]["text"]
 
-            async with async_playwright() as pw:
-                ctx = await pw.chromium.launch_persistent_context(
-                    tempfile.mkdtemp(),
-                    executable_path="/usr/bin/chromium",
-                    headless=False,
-                    args=CHROMIUM_ARGS,
-                )
-                page = ctx.pages[0] if ctx.pages else await ctx.new_page()
-                console: list[str] = result.setdefault("console", [])
-                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            console: list[str] = result.setdefault("console", [])
+            async with chromium(console) as (ctx, page):
                 await review_as_tutor(page, creds["tutor"], lesson, shots, result)
-                await ctx.close()
             r = await client.get(f"/api/v1/sessions/{lesson}/document", headers=tutor)
             result["document_after_review"] = {
                 "status": r.json()["status"],
@@ -749,18 +759,8 @@ async def run(out: Path, shots: Path) -> None:
                 return str(body["id"]) if ready else None
 
             report = await poll("the progress report to be drafted", reported, 30)
-            async with async_playwright() as pw:
-                ctx = await pw.chromium.launch_persistent_context(
-                    tempfile.mkdtemp(),
-                    executable_path="/usr/bin/chromium",
-                    headless=False,
-                    args=CHROMIUM_ARGS,
-                )
-                page = ctx.pages[0] if ctx.pages else await ctx.new_page()
-                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            async with chromium(console) as (ctx, page):
                 await review_report_as_tutor(page, creds["tutor"], report, shots, result)
-                await ctx.close()
 
             async def report_mailed() -> dict[str, Any] | None:
                 for path in sorted(outbox.glob("*.eml")):
@@ -785,17 +785,8 @@ async def run(out: Path, shots: Path) -> None:
             guardian = await login(client, creds["guardian"])
             me = (await client.get("/api/v1/me", headers=guardian)).json()
 
-            async with async_playwright() as pw:
-                ctx = await pw.chromium.launch_persistent_context(
-                    tempfile.mkdtemp(),
-                    executable_path="/usr/bin/chromium",
-                    headless=False,
-                    args=CHROMIUM_ARGS,
-                )
-                page = ctx.pages[0] if ctx.pages else await ctx.new_page()
+            async with chromium(console) as (ctx, page):
                 axe = Axe()
-                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
                 await page.goto(link)
                 await page.wait_for_selector("#login-form")
                 result["axe"]["login"] = await axe_check(page, axe)
@@ -955,7 +946,6 @@ async def run(out: Path, shots: Path) -> None:
                     (r["subject"], r["level"], r["duration_minutes"])
                     for r in stored.json()["items"]
                 ]
-                await ctx.close()
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
         raise

@@ -8,12 +8,12 @@ from datetime import timedelta
 from sqlalchemy import select
 from starlette.applications import Starlette
 
-from bench.histories import History, generate, write
+from bench.at_risk import replay
+from bench.histories import generate, write
 from core.clock import FixedClock
 from scheduling.models import LiveSession
 from sessions.facts import rebuild_all
 from sessions.models import SessionException, SessionExceptionKind
-from sessions.risk_detection import detect_for_session
 
 PLANTED = {
     "s0": "attendance_falling",
@@ -27,37 +27,11 @@ PLANTED = {
 RISKS = {SessionExceptionKind(k) for k in (*PLANTED.values(),)}
 
 
-async def replay(app: Starlette, history: History, clock: FixedClock) -> list[SessionException]:
-    """Store the history, then run the detector after each session in time order, as
-    the facts handler would have as each was recorded."""
-    async with app.state.services.sessionmaker() as db, db.begin():
-        await write(db, history, now=clock.now())
-        await rebuild_all(db, now=clock.now(), org_id=history.ids["org"])
-        sessions = list(
-            await db.scalars(
-                select(LiveSession)
-                .where(LiveSession.org_id == history.ids["org"])
-                .order_by(LiveSession.scheduled_start, LiveSession.id)
-            )
-        )
-        for live in sessions:
-            await detect_for_session(db, live.id, now=live.scheduled_end + timedelta(hours=1))
-        return list(
-            await db.scalars(
-                select(SessionException)
-                .where(SessionException.org_id == history.ids["org"])
-                .order_by(SessionException.raised_at)
-            )
-        )
-
-
-async def test_each_planted_pattern_is_raised_once_with_its_evidence(
-    app: Starlette, clock: FixedClock
-) -> None:
+async def test_each_planted_pattern_is_raised_once_with_its_evidence(app: Starlette) -> None:
     """Seven patterns planted in five students and two tutors: seven exceptions, one
     each, about the right person, citing sessions from the planted stretch."""
     history = generate(seed=11, weeks=30, planted=PLANTED)
-    raised = await replay(app, history, clock)
+    raised = await replay(app.state.services.sessionmaker, history)
     got = sorted((x.kind.value, x.subject) for x in raised if x.kind in RISKS)
     assert got == sorted((kind, history.ids[key]) for key, kind in PLANTED.items())
     async with app.state.services.sessionmaker() as db:
@@ -86,11 +60,11 @@ async def test_each_planted_pattern_is_raised_once_with_its_evidence(
     assert by_kind["late_starts"].details["tutor_id"] == history.ids["t2"]
 
 
-async def test_clean_histories_raise_nothing(app: Starlette, clock: FixedClock) -> None:
+async def test_clean_histories_raise_nothing(app: Starlette) -> None:
     """A year of ordinary noise (an absence here, a late start there, a forgotten
     follow-up) in three tutors and six students raises no at-risk exception."""
     history = generate(seed=5, weeks=52)
-    raised = await replay(app, history, clock)
+    raised = await replay(app.state.services.sessionmaker, history)
     assert [(x.kind.value, x.details["why"]) for x in raised if x.kind in RISKS] == []
 
 
