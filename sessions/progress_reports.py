@@ -55,6 +55,7 @@ from sessions.models import (
 __all__ = [
     "ProgressReportSweep",
     "approve_report",
+    "approved_reports",
     "draft_due_reports",
     "draft_report",
     "edit_report",
@@ -357,6 +358,22 @@ async def reports_page(
         select(ProgressReportRecord),
         where=where,
         order_by=[ProgressReportRecord.drafted_at, ProgressReportRecord.id],
+        page=page,
+    )
+
+
+async def approved_reports(
+    db: AsyncSession, *, student_id: str, page: PageWindow
+) -> tuple[list[ProgressReportRecord], int]:
+    """A student's approved reports, newest period first (what their family may read)."""
+    return await fetch_page(
+        db,
+        select(ProgressReportRecord),
+        where=[
+            ProgressReportRecord.student_id == student_id,
+            ProgressReportRecord.status == DocumentStatus.APPROVED,
+        ],
+        order_by=[ProgressReportRecord.period_start.desc(), ProgressReportRecord.id],
         page=page,
     )
 

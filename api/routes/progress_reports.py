@@ -3,8 +3,8 @@ then emailed to guardians with a PDF.
 
 Who may act: coordinators of the organisation, and tutors who taught the student in
 the report's period (anyone else gets 404, as for a missing report). Guardians get
-the approved report by email (under the summaries' consent and preference), not
-through these routes.
+the approved report by email (under the summaries' consent and preference); they,
+and the student, can also list a child's approved reports and download each PDF.
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from ai_docs.progress import ProgressItem, ProgressReportContent
+from api.permissions import load_visible, visible_students
 from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
 from core.errors import NotFound, PermissionDenied
 from notifications.progress_pdf import progress_pdf, progress_pdf_name
-from scheduling.models import Role
+from scheduling.models import Role, Student
 from sessions.analytics import Period
 from sessions.models import DocumentStatus, ProgressReportRecord
 from sessions.progress_reports import (
     approve_report,
+    approved_reports,
     draft_report,
     edit_report,
     load_report,
@@ -95,6 +97,18 @@ class ReportPage(Page[ReportOut]):
     pass
 
 
+async def _family_may_read(call: Call, report: ProgressReportRecord) -> bool:
+    """A guardian of the student, or the student, may read an approved report."""
+    if report.status is not DocumentStatus.APPROVED:
+        return False
+    p = call.principal
+    try:
+        await load_visible(call.db, p, Student, visible_students(p), report.student_id, "student")
+    except NotFound:
+        return False
+    return True
+
+
 async def _reviewable(call: Call, report_id: str, action: str) -> ProgressReportRecord:
     p = call.principal
     report = await load_report(call.db, org_id=p.org_id, report_id=report_id)
@@ -141,6 +155,18 @@ async def create_progress_report(call: Call, student_id: str, body: DraftIn) -> 
         now=call.now,
     )
     return ReportOut.of(row)
+
+
+@router.get("/api/v1/students/{student_id}/progress-reports", tags=TAGS, errors=[404])
+async def list_student_reports(call: Call, student_id: str, query: PageQuery) -> ReportPage:
+    """A student's approved progress reports, newest period first: for their guardians,
+    the student, coordinators and their tutors. Drafts never appear here."""
+    p = call.principal
+    student = await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
+    rows, total = await approved_reports(call.db, student_id=student.id, page=query)
+    return ReportPage(
+        items=[ReportOut.of(r) for r in rows], total=total, limit=query.limit, offset=query.offset
+    )
 
 
 @router.get("/api/v1/progress-reports", tags=TAGS)
@@ -196,8 +222,15 @@ async def approve_progress_report(call: Call, report_id: str) -> ReportOut:
     media_type="application/pdf",
 )
 async def progress_report_pdf(call: Call, report_id: str) -> Response:
-    """The report as the PDF guardians get (a draft's too, to check before approving)."""
-    report = await _reviewable(call, report_id, "read a progress report")
+    """The report as the PDF guardians get: for reviewers (a draft's too, to check before
+    approving), and once approved for the student's guardians and the student."""
+    p = call.principal
+    if p.role in (Role.GUARDIAN, Role.STUDENT):
+        report = await load_report(call.db, org_id=p.org_id, report_id=report_id)
+        if not await _family_may_read(call, report):
+            raise NotFound(f"no approved progress report {report_id} of your child")
+    else:
+        report = await _reviewable(call, report_id, "read a progress report")
     return Response(
         progress_pdf(report.content),
         media_type="application/pdf",

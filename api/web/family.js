@@ -1,5 +1,5 @@
 // The family portal: a guardian's children, their lessons to come, the summaries their
-// tutors approved, and the consents and emails the guardian decides, changed here and
+// tutors approved, their monthly progress reports (as PDFs), and the consents and emails the guardian decides, changed here and
 // holding at once (PATCH /api/v1/guardians/{id}/students/{student_id}).
 import { api, app, el, say, show, when } from "./ui.js";
 
@@ -46,7 +46,11 @@ async function familyHome() {
 async function childSection(guardian, link, student) {
   const name = student.display_name;
   const sid = student.id;
-  const [upcoming, summaries] = await Promise.all([upcomingList(sid), summaryList(sid)]);
+  const [upcoming, summaries, reports] = await Promise.all([
+    upcomingList(sid),
+    summaryList(sid),
+    reportList(sid, name),
+  ]);
   return el(
     "section",
     { class: "child", "aria-labelledby": `child-${sid}` },
@@ -55,6 +59,8 @@ async function childSection(guardian, link, student) {
     upcoming,
     el("h3", {}, "Lesson summaries"),
     summaries,
+    el("h3", {}, "Progress reports"),
+    reports,
     consentForm(guardian, link, name),
   );
 }
@@ -102,6 +108,43 @@ async function summaryList(studentId) {
         ),
       ),
     ),
+  );
+}
+
+// Each approved progress report as its PDF: fetched with the login, then a download link.
+async function reportList(studentId, name) {
+  const page = await api("GET", `/api/v1/students/${encodeURIComponent(studentId)}/progress-reports?limit=12`);
+  if (!page.items.length) {
+    return el("p", {}, "No progress reports yet: one comes after each month, once the tutor has reviewed it.");
+  }
+  return el(
+    "ul",
+    { class: "reports" },
+    page.items.map((r) => {
+      const button = el("button", { type: "button" }, `${r.report.period_label} (PDF)`);
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        say("Getting the report…");
+        try {
+          const response = await fetch(`/api/v1/progress-reports/${encodeURIComponent(r.id)}/report.pdf`, {
+            headers: { authorization: `Bearer ${app.token}` },
+          });
+          if (!response.ok) throw new Error(`the report could not be fetched (${response.status})`);
+          const link = el(
+            "a",
+            { href: URL.createObjectURL(await response.blob()), download: `progress-report-${r.period_start}.pdf` },
+            `Download ${name}'s report for ${r.report.period_label}`,
+          );
+          button.replaceWith(link);
+          link.focus();
+          say("The report is ready to download.");
+        } catch (error) {
+          say(error.message, { error: true });
+          button.disabled = false;
+        }
+      });
+      return el("li", {}, button);
+    }),
   );
 }
 
@@ -171,7 +214,7 @@ function consentForm(guardian, link, name) {
       {},
       el("legend", {}, `Emails about ${name}`),
       toggle("notify_email", "Send me emails at all", "Off: none of the emails below are sent."),
-      toggle("notify_summaries", "The summary after each lesson"),
+      toggle("notify_summaries", "The summary after each lesson, and the monthly progress report"),
       toggle("notify_absences", `When ${name} misses a lesson`),
       toggle("notify_reminders", "Reminders 24 hours and 1 hour before each lesson"),
     ),

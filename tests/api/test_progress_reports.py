@@ -227,3 +227,50 @@ async def test_the_sweep_drafts_each_students_report_once_the_month_ends(
     periods = sorted({(r.period_start.isoformat(), r.status.value) for r in rows})
     assert periods == [("2025-01-01", "draft"), ("2025-02-01", "draft")]
     assert len(rows) == 8
+
+
+async def test_the_family_lists_approved_reports_and_downloads_the_pdf(
+    app: Starlette, client: httpx.AsyncClient, clock: FixedClock, family: Family
+) -> None:
+    """The student's guardian and the student see approved reports only, and get the PDF;
+    another family gets the same 404 as for a report that does not exist."""
+    from scheduling.models import Guardian
+
+    h = family.history
+    drafted = []
+    for day in ("2025-01-20", "2025-02-14"):
+        r = await client.post(
+            f"/api/v1/students/{h.ids['s0']}/progress-reports",
+            json={"day": day},
+            headers=family.coord,
+        )
+        drafted.append(r.json()["id"])
+    r = await client.post(f"/api/v1/progress-reports/{drafted[0]}/approve", headers=family.coord)
+    assert r.status_code == 200
+    async with app.state.services.sessionmaker() as db:
+        users = {}
+        for key in ("s0", "s1"):
+            guardian = await db.scalar(
+                select(Guardian.user_id)
+                .join(Guardianship, Guardianship.guardian_id == Guardian.id)
+                .where(Guardianship.student_id == h.ids[key])
+            )
+            users[key] = str(guardian)
+        student = await db.get(Student, h.ids["s0"])
+        assert student is not None
+        users["student"] = student.user_id
+    mine = await _bearer(app, clock, users["s0"])
+    other = await _bearer(app, clock, users["s1"])
+    herself = await _bearer(app, clock, users["student"])
+    for who in (mine, herself):
+        r = await client.get(f"/api/v1/students/{h.ids['s0']}/progress-reports", headers=who)
+        assert r.status_code == 200
+        assert [i["id"] for i in r.json()["items"]] == [drafted[0]]  # the draft is not there
+        r = await client.get(f"/api/v1/progress-reports/{drafted[0]}/report.pdf", headers=who)
+        assert r.status_code == 200 and NAME in pdf_text(r.content)
+        r = await client.get(f"/api/v1/progress-reports/{drafted[1]}/report.pdf", headers=who)
+        assert r.status_code == 404  # a draft is the reviewers' alone
+    r = await client.get(f"/api/v1/students/{h.ids['s0']}/progress-reports", headers=other)
+    assert r.status_code == 404
+    r = await client.get(f"/api/v1/progress-reports/{drafted[0]}/report.pdf", headers=other)
+    assert r.status_code == 404

@@ -117,6 +117,8 @@ def test_the_family_page_shows_lessons_to_come_and_summaries(journey: dict[str, 
     assert "Sam Student" in main and "Lessons to come" in main
     assert "mathematics with Taylor Tutor" in main  # the demo's lesson, starting now
     assert "Lesson summaries" in main and "null" not in main
+    # The month's report the tutor approved, as a PDF to fetch.
+    assert "Progress reports" in main and "(PDF)" in main
 
 
 def test_a_login_survives_a_reload_and_logging_out_ends_it(journey: dict[str, Any]) -> None:
