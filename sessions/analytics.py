@@ -251,7 +251,8 @@ def _subject_figures(row: Any) -> dict[str, int | float | None]:
 
 
 def _statement(q: TrendQuery) -> tuple[Select[Any], Sequence[Any]]:
-    """The grouped query for ``q`` and its grouping columns (key, name, period)."""
+    """The grouped query for ``q`` and its grouping columns: key, name, period (a subject
+    is its own name)."""
     s = SessionFacts
     if q.dimension is Dimension.STUDENT:
         p = ParticipantFacts
@@ -276,7 +277,7 @@ def _statement(q: TrendQuery) -> tuple[Select[Any], Sequence[Any]]:
         group: Sequence[Any] = (s.tutor_id, User.display_name, period)
     else:
         stmt = _session_select(period, s.subject, s.subject)
-        group = (s.subject, period)
+        group = (s.subject, s.subject, period)
     stmt = stmt.where(s.org_id == q.org_id, s.day >= q.start, s.day <= q.end)
     if q.tutor_id is not None:
         stmt = stmt.where(s.tutor_id == q.tutor_id)
@@ -303,7 +304,7 @@ async def trends(
     """One page of ``q``'s rows (all of them without ``page``), ordered by name, key and
     period; and how many rows there are on all pages."""
     stmt, group = _statement(q)
-    grouped = stmt.group_by(*group)
+    grouped = stmt.group_by(*dict.fromkeys(group))
     total = await db.scalar(select(func.count()).select_from(grouped.subquery()))
     ordered = grouped.order_by(group[1], group[0], group[-1])
     if page is not None:

@@ -109,3 +109,19 @@ async def test_tutor_and_subject_trends_count_sessions_late_starts_and_reviews(
         }
         topics = sum(int(r.figures["topics"] or 0) for r in subjects if r.key == subject)
         assert topics == sum(p.documented for p in plans)
+
+
+async def test_subject_rows_come_by_subject_then_period(app: Starlette, year: History) -> None:
+    """Like every trend, subjects are ordered by name, then period."""
+    async with app.state.services.sessionmaker() as db:
+        rows, _ = await trends(
+            db,
+            TrendQuery(
+                org_id=year.ids["org"],
+                dimension=Dimension.SUBJECT,
+                start=date(2025, 1, 1),
+                end=date(2025, 6, 30),
+            ),
+        )
+    order = [(r.name, r.period_start) for r in rows]
+    assert order == sorted(order) and len(order) == 3 * 6
