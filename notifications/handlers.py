@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eventbus.outbox import DomainEvent
 from notifications.change_notices import queue_change_notices
 from notifications.models import DeliveryKind
+from notifications.progress_pdf import progress_pdf, progress_pdf_name
 from notifications.queue import queue_guardian_notice
 from notifications.substitution_notices import queue_substitution_notices
 from notifications.transport import sender_address
@@ -65,13 +67,17 @@ class GuardianNotices(_Notices):
                 {"stop_link": self._stop_link},
             )
         elif event.type == "progress_report.approved":
+            report = payload.get("report") or {}
+            # One PDF for every guardian, made off the event loop (tens of milliseconds).
+            pdf = await asyncio.to_thread(progress_pdf, report) if report else None
             await self._queue(
                 db,
                 event,
                 DeliveryKind.PROGRESS_REPORT,
                 [payload["student_id"]],
                 {
-                    "report": payload.get("report"),
+                    "report": report,
+                    "attachment": (progress_pdf_name(report), pdf) if pdf else None,
                     "approver_name": payload.get("approver_name"),
                     "app_url": self._app_url,
                     "stop_link": self._stop_link,

@@ -22,7 +22,6 @@ from core.ids import new_id
 from core.logging import get_logger
 from notifications.errors import InvalidNotice
 from notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
-from notifications.progress_pdf import progress_pdf, progress_pdf_name
 from notifications.templates import (
     Rendered,
     approval_note,
@@ -127,7 +126,9 @@ async def queue_guardian_notice(
             ``app_url`` (the web app's address, for its links); for every kind that a
             guardian can stop (``notifications.unsubscribe.STOPS``), ``stop_link``: a
             ``Stop`` to the URL of its one-click stop;
-            ``new_tutor_name`` and ``old_tutor_name`` for ``tutor_substituted``.
+            ``new_tutor_name`` and ``old_tutor_name`` for ``tutor_substituted``;
+            ``report`` (the approved report's JSON) for ``progress_report``; for any kind,
+            ``attachment``: a ``(file name, PDF bytes)`` pair sent with each email.
         message_domain: the right-hand side of the Message-ID (the From domain).
 
     Raises:
@@ -178,10 +179,9 @@ async def queue_guardian_notice(
             rendered=None if values is None else render(kind, values),
             unsubscribe_url=None if values is None else values.get("stop_url"),
         )
-        if values is not None and kind is DeliveryKind.PROGRESS_REPORT:
-            report = context["report"]
-            row.attachment_name = progress_pdf_name(report)
-            row.attachment = progress_pdf(report)
+        attachment = context.get("attachment")
+        if values is not None and attachment is not None:
+            row.attachment_name, row.attachment = attachment
         db.add(row)
         written.append(row)
         log.info(

@@ -283,10 +283,9 @@ def edit_report(
         raise Conflict(
             "this report is approved and can no longer be edited", code="report_approved"
         )
-    unknown = set(changes) - EDITABLE
-    if unknown:
-        raise ValueError(f"cannot edit {', '.join(sorted(unknown))}")
-    edited = ProgressReportContent.model_validate({**report.content, **changes})
+    edited = ProgressReportContent.model_validate(
+        {**report.content, **{k: v for k, v in changes.items() if k in EDITABLE}}
+    )
     report.content = edited.model_dump(mode="json")
     report.edited_at, report.edited_by = now, by
     return report
