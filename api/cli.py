@@ -63,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from api import public_url
     from api.app import create_app
+    from api.web_server import uvicorn_options
 
     settings = public_url.for_serving(_settings(), args.host, args.port)
     configure_logging(settings.log_level, settings.log_format)
@@ -85,7 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         )
     public_url.announce(settings)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options(settings))
     finally:
         public_url.withdraw(settings)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling.models import LiveSession, SessionStudent, Student, Tutor
+from scheduling.models import LiveSession, SessionStudent, Student, Tutor, User
 
 __all__ = ["still_admitted"]
 
@@ -22,21 +22,25 @@ async def still_admitted(
 ) -> bool:
     """Whether the user ``participant_id``, admitted as ``role``, still belongs in the session.
 
-    A tutor must still be the session's tutor; a student must still be booked into
-    it. A student token naming no student profile, and any other role, have
-    nothing to re-check and stay admitted.
+    Every role: the user must exist, be active, hold that role and belong to the
+    session's organisation (a signed token naming a deleted, deactivated or made-up
+    user admits nobody). A tutor must still be the session's tutor; a student must
+    still be booked into it. Nobody else is given join tokens, so nobody else is
+    admitted.
     """
+    user = await db.get(User, participant_id)
+    live = await db.get(LiveSession, session_id)
+    if user is None or live is None or not user.is_active or user.org_id != live.org_id:
+        return False
+    if user.role.value != role:
+        return False
     if role == "tutor":
-        teaching = await db.scalar(
-            select(Tutor.user_id)
-            .join(LiveSession, LiveSession.tutor_id == Tutor.id)
-            .where(LiveSession.id == session_id)
-        )
+        teaching = await db.scalar(select(Tutor.user_id).where(Tutor.id == live.tutor_id))
         return teaching == participant_id
     if role == "student":
         student_id = await db.scalar(select(Student.id).where(Student.user_id == participant_id))
         if student_id is None:
-            return True
+            return False
         attending = await db.scalar(
             select(SessionStudent.student_id).where(
                 SessionStudent.session_id == session_id,
@@ -44,4 +48,4 @@ async def still_admitted(
             )
         )
         return attending is not None
-    return True
+    return False

@@ -70,6 +70,11 @@ def confine(addresses: Sequence[str], port_range: tuple[int, int] | None = None)
     aioice.ice.Connection.get_component_candidates = gatherer  # type: ignore[method-assign,assignment]
 
 
+def gathering_addresses() -> list[str]:
+    """The addresses host candidates are gathered on now (``confine``'s, or the host's)."""
+    return list(aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True))
+
+
 def bind_in_range(address: str, ports: range) -> socket.socket:
     """A non-blocking UDP socket bound to ``address`` on a free port of ``ports``.
 

@@ -27,12 +27,14 @@ from core.clock import Clock
 from core.ids import new_id
 from core.logging import get_logger
 from core.tasks import cancel_and_wait
+from sfu import ice
 from sfu.errors import IcePortsExhausted, SfuError
 from sfu.peer import TrackInfo
 from sfu.quality import Quality
 from sfu.recording import RecordedTrack, Recorder
 from sfu.room import Room
 from signaling.admission import JoinFacts, Refused, admit
+from signaling.candidates import CandidatePolicy, refusal
 from signaling.errors import JoinTokenError
 from signaling.presence import ChatRecord, PresenceRecord, PresenceSink, PresenceWriter
 from signaling.protocol import (
@@ -81,6 +83,10 @@ log = get_logger("liveclass.signaling")
 # a lesson's chat, not a flood that fills every page and the session's record.
 CHAT_BURST = 5
 CHAT_EVERY = 2.0
+# A participant's mute changes reach the others at once this many times, then at most once
+# each MUTE_EVERY seconds, carrying the latest state: toggling fast costs the room nothing.
+MUTE_BURST = 4
+MUTE_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,14 @@ class SignalingLimits:
     # Nothing received on a participant's media connection this long (seconds) while their
     # WebSocket looks alive: their link is down. Receivers send RTCP at least every 1.5 s.
     media_silence: float = 3.0
+    # What one connection may send: ``message_burst`` messages at once, then
+    # ``message_rate`` a second (a call sends a few a second: ICE, pings, mutes).
+    message_rate: float = 20.0
+    message_burst: int = 100
+    # ICE candidates one connection may hand the SFU (a browser gathers a few per restart).
+    max_candidates: int = 100
+    # WebSockets from one address that have not joined yet: more wait for no one.
+    max_pending_per_address: int = 32
 
 
 SessionExists = Callable[[str], Awaitable[bool]]
@@ -146,6 +160,29 @@ class Connection:
         self.expired = False
         self.ending = False  # the session was ended: this connection leaves, nothing is held
         self.captions = False  # live captions turned on
+        # Messages it may send now (SignalingLimits.message_burst/message_rate), and
+        # whether it was told it is too fast since it last had room.
+        self.allowance = 0.0
+        self.allowance_at = time.monotonic()
+        self.told_too_fast = False
+        self.candidates = 0  # ICE candidates handed to the SFU
+        # Mute changes: what the others were last told, how many may go out at once
+        # now, and the pending send of the latest state when changes came too fast.
+        self.mute_told: dict[str, bool] = {}
+        self.mute_allowance = float(MUTE_BURST)
+        self.mute_at = time.monotonic()
+        self.mute_flush: asyncio.Task[None] | None = None
+
+    def take_message(self, rate: float, burst: int) -> bool:
+        """Whether one more message fits this connection's allowance (and take it)."""
+        now = time.monotonic()
+        self.allowance = min(burst, self.allowance + (now - self.allowance_at) * rate)
+        self.allowance_at = now
+        if self.allowance < 1:
+            return False
+        self.allowance -= 1
+        self.told_too_fast = False
+        return True
 
     async def send(self, message: BaseModel) -> None:
         """Send one message; raises ``ConnectionGone`` if the client has vanished."""
@@ -279,6 +316,7 @@ class SignalingServer:
         self.rooms: dict[str, RoomState] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False  # shutting down: a closed connection leaves, nothing is held
+        self._pending: dict[str, int] = {}  # sockets not yet joined, per client address
 
     def _room(self, session_id: str) -> RoomState:
         state = self.rooms.get(session_id)
@@ -468,6 +506,7 @@ class SignalingServer:
                 seat.info.audio_muted,
                 seat.info.video_muted,
             )
+        conn.mute_told = {"audio": conn.info.audio_muted, "video": conn.info.video_muted}
         state.connections[pid] = conn
         token = state.resume_tokens[pid] = secrets.token_urlsafe(24)
         proto.joined()
@@ -519,8 +558,27 @@ class SignalingServer:
         """Serve one client from accept to close."""
         await ws.accept()
         conn = Connection(ws, send_timeout=self.limits.send_timeout)
+        conn.allowance = float(self.limits.message_burst)
         proto = ConnectionProtocol()
-        joined = await self._join(conn, proto)
+        address = ws.client.host if ws.client is not None else ""
+        if self._pending.get(address, 0) >= self.limits.max_pending_per_address:
+            log.warning("too many unjoined connections", address=address)
+            with contextlib.suppress(*GONE):
+                await self._refuse(
+                    conn,
+                    "too_many_connections",
+                    f"{self.limits.max_pending_per_address} connections from your address "
+                    "have not joined yet; join on one of them or try again later",
+                    CloseCode.TRY_AGAIN_LATER,
+                )
+            return
+        self._pending[address] = self._pending.get(address, 0) + 1
+        try:
+            joined = await self._join(conn, proto)
+        finally:
+            left = self._pending.pop(address) - 1
+            if left:
+                self._pending[address] = left
         if joined is None:
             return
         grant, state = joined
@@ -566,6 +624,18 @@ class SignalingServer:
             message = None
             try:
                 message = parse_client_message(raw, max_bytes=self.limits.max_message_bytes)
+                # A leave, and the answer the server waits for, are never refused.
+                if not isinstance(message, Leave | Answer) and not conn.take_message(
+                    self.limits.message_rate, self.limits.message_burst
+                ):
+                    if conn.told_too_fast:
+                        continue  # dropped; the client was told once
+                    conn.told_too_fast = True
+                    raise ProtocolError(
+                        "too_many_messages",
+                        f"more than {self.limits.message_rate:g} messages a second; messages "
+                        "are dropped until you slow down",
+                    )
                 proto.check(message)
                 await self._dispatch(conn, proto, message, grant, state)
             except ProtocolError as exc:
@@ -595,7 +665,7 @@ class SignalingServer:
         elif isinstance(message, Answer):
             conn.deliver_answer(message.sdp)
         elif isinstance(message, Ice):
-            await self._add_candidate(state, pid, message)
+            await self._add_candidate(conn, state, pid, message)
         elif isinstance(message, Chat):
             await self._chat(conn, message, grant, state)
         elif isinstance(message, Screen):
@@ -614,9 +684,49 @@ class SignalingServer:
         elif isinstance(message, Mute):
             assert conn.info is not None
             setattr(conn.info, f"{message.kind}_muted", message.muted)
+            await self._tell_mute(conn, grant, state)
+
+    async def _tell_mute(self, conn: Connection, grant: JoinGrant, state: RoomState) -> None:
+        """Tell the others this participant's mute state, bounded: ``MUTE_BURST`` changes go
+        out at once, then one each ``MUTE_EVERY`` seconds carrying the latest state (a
+        toggle and its undo inside one wait cost nobody anything)."""
+        now = time.monotonic()
+        conn.mute_allowance = min(
+            MUTE_BURST, conn.mute_allowance + (now - conn.mute_at) / MUTE_EVERY
+        )
+        conn.mute_at = now
+        if conn.mute_flush is not None:
+            return  # a send of the latest state is already waiting
+        if conn.mute_allowance >= 1:
+            conn.mute_allowance -= 1
+            await self._send_mute(conn, grant, state)
+            return
+
+        async def flush() -> None:
+            try:
+                await asyncio.sleep(MUTE_EVERY * (1 - conn.mute_allowance))
+                conn.mute_allowance, conn.mute_at = 0.0, time.monotonic()
+                if state.connections.get(grant.participant_id) is conn:
+                    await self._send_mute(conn, grant, state)
+            finally:
+                conn.mute_flush = None
+
+        conn.mute_flush = asyncio.create_task(flush(), name="mute-flush")
+        self._background.add(conn.mute_flush)
+        conn.mute_flush.add_done_callback(self._background.discard)
+
+    async def _send_mute(self, conn: Connection, grant: JoinGrant, state: RoomState) -> None:
+        """Send the others each mute state of ``conn`` that differs from what they were told."""
+        assert conn.info is not None
+        pid = grant.participant_id
+        for kind in ("audio", "video"):
+            muted = bool(getattr(conn.info, f"{kind}_muted"))
+            if conn.mute_told.get(kind, False) == muted:
+                continue
+            conn.mute_told[kind] = muted
             await self._broadcast(
                 grant.session_id,
-                MuteChanged(participant_id=pid, kind=message.kind, muted=message.muted),
+                MuteChanged(participant_id=pid, kind=kind, muted=muted),
                 exclude=pid,
             )
 
@@ -685,16 +795,30 @@ class SignalingServer:
                 if other.captions:
                     self._broadcast_soon(session_id, message, only=pid)
 
-    async def _add_candidate(self, state: RoomState, pid: str, message: Ice) -> None:
+    async def _add_candidate(
+        self, conn: Connection, state: RoomState, pid: str, message: Ice
+    ) -> None:
         line = message.candidate.removeprefix("a=").removeprefix("candidate:")
         if not line or ".local " in line:
             return  # end-of-candidates, or mDNS: resolving it would send multicast
+        if conn.candidates >= self.limits.max_candidates:
+            raise ProtocolError(
+                "too_many_candidates",
+                f"this connection has sent {self.limits.max_candidates} ICE candidates, the "
+                "most one may; rejoin to start a new media connection",
+            )
         try:
             candidate = candidate_from_sdp(line)
         except (AssertionError, ValueError, IndexError) as exc:  # aiortc asserts on short lines
             raise ProtocolError(
                 "invalid_candidate", f"cannot parse ICE candidate {line[:80]!r}"
             ) from exc
+        conn.candidates += 1
+        server = conn.ws.scope.get("server")
+        policy = CandidatePolicy.of(ice.gathering_addresses(), tuple(server) if server else None)
+        why = refusal(candidate.ip, candidate.port, policy)
+        if why is not None:
+            raise ProtocolError("candidate_refused", f"{why}; send the client's own candidates")
         candidate.sdpMid = message.sdp_mid
         candidate.sdpMLineIndex = message.sdp_mline_index
         peer = state.room.peers.get(pid)

@@ -11,6 +11,7 @@ from typing import Literal
 import uvicorn
 from starlette.applications import Starlette
 
+from api.web_server import uvicorn_options
 from sfu import ice
 
 WAIT = float(os.environ.get("LIVECLASS_TEST_WAIT_FACTOR", "1"))
@@ -25,8 +26,10 @@ async def serving(
     Afterwards ICE is no longer confined: the app's startup confines it to its
     ``LIVECLASS_ICE_ADDRESSES`` process-wide, and the next test starts afresh.
     """
+    services = getattr(app.state, "services", None)
+    options = uvicorn_options(services.settings) if services is not None else {"log_config": None}
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan=lifespan)
+        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan=lifespan, **options)
     )
     task = asyncio.create_task(server.serve())
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -25,7 +26,8 @@ from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
 from core.clock import FixedClock
-from scheduling.models import LiveSession, SessionStudent
+from scheduling.models import LiveSession, Role, SessionStudent, Student
+from scheduling.people import create_person
 from sessions.chat import chat_of
 from sessions.models import Presence, PresenceType
 from sfu import ice
@@ -75,11 +77,22 @@ async def live_app(tmp_path: Path, **settings: Any) -> AsyncIterator[Live]:
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
     """Quick to give up: a join waits 1 s, a dropped seat is let go after 1 s
-    (tests/signaling/test_reconnect.py has the longer window)."""
+    (tests/signaling/test_reconnect.py has the longer window). s2 is booked into
+    ses1 too, so that a third participant may join it."""
     async with live_app(
         tmp_path, join_timeout_seconds=1.0, max_participants=3, reconnect_grace_seconds=1.0
     ) as served:
+        await book_into_ses1(served, "s2")
         yield served
+
+
+async def book_into_ses1(live: Live, *students: str) -> None:
+    """Add students to ses1 as a coordinator would (a join checks the booking)."""
+    async with live.app.state.services.sessionmaker() as db, db.begin():
+        for who in students:
+            db.add(
+                SessionStudent(session_id=live.world.ids["ses1"], student_id=live.world.ids[who])
+            )
 
 
 async def _send(ws: ClientConnection, **message: Any) -> None:
@@ -108,18 +121,23 @@ async def _refused(url: str, first: str | bytes | None) -> tuple[dict[str, Any],
 
 
 async def test_bad_first_messages_are_refused_with_reasons(live: Live) -> None:
-    """Non-JSON, wrong first message and oversized frames get an error, then close 4400."""
-    session = live.world.ids["ses1"]
-    for first, code in (
-        ("hello", "invalid_json"),
-        (json.dumps({"type": "ping"}), "not_joined"),
-        (
-            json.dumps({"type": "join", "session_id": session, "token": "x" * 70_000}),
-            "message_too_large",
-        ),
-    ):
+    """Non-JSON and a wrong first message get an error, then close 4400."""
+    for first, code in (("hello", "invalid_json"), (json.dumps({"type": "ping"}), "not_joined")):
         error, close = await _refused(live.url, first)
         assert (error["type"], error["code"], close) == ("error", code, 4400)
+
+
+@pytest.mark.parametrize("size", [65_537, 20_000_000], ids=["just-over", "20MB"])
+async def test_a_frame_over_the_limit_is_refused_before_it_is_read(live: Live, size: int) -> None:
+    """Past LIVECLASS_MAX_MESSAGE_BYTES (64 KiB here) the web server closes the socket with
+    1009 from the frame's header: a 20 MB frame is refused as quickly as a 64 KiB one,
+    logged in or not."""
+    async with connect(live.url, max_size=None) as ws:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send("x" * size)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10 * WAIT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
 @pytest.mark.parametrize(
@@ -316,8 +334,22 @@ async def test_joining_twice_replaces_the_old_connection(live: Live) -> None:
 
 async def test_room_full(live: Live) -> None:
     """Past the participant cap, a join is refused with room_full and 4429."""
-    conns = [await _join(live, "t1", participant_id=f"usr_p{i}") for i in range(3)]
-    token = live.token("s1")
+    async with live.app.state.services.sessionmaker() as db, db.begin():
+        s3 = await create_person(
+            db,
+            Role.STUDENT,
+            org_id=live.world.ids["orgA"],
+            email="s3@schoola.example.org",
+            display_name="Person s3",
+            password_hash=None,
+            now=NOW,
+            level="gcse",
+        )
+        db.add(SessionStudent(session_id=live.world.ids["ses1"], student_id=s3))
+        user_id = (await db.get_one(Student, s3)).user_id
+    conns = [await _join(live, who) for who in ("s1", "s2")]
+    conns.append(await _join(live, "t1", role="tutor"))
+    token = live.token("s1", participant_id=user_id)
     error, close = await _refused(
         live.url, json.dumps({"type": "join", "session_id": live.world.ids["ses1"], "token": token})
     )
@@ -330,27 +362,25 @@ async def test_two_bots_exchange_media_while_a_third_client_misbehaves(live: Liv
     """Bots get each other's audio and video; bad input from another client disturbs nobody."""
 
     async def misbehave() -> list[str]:
-        ws, _ = await _join(live, "g1")
+        ws, _ = await _join(live, "s2")
         await _next(ws, "offer")
-        junk = (
-            "{",
-            json.dumps({"type": "answer", "sdp": "v=0"}),
-            "x" * 70_000,
-            json.dumps({"type": "x"}),
-        )
+        junk = ("{", json.dumps({"type": "answer", "sdp": "v=0"}), json.dumps({"type": "x"}))
         for raw in junk:
             await ws.send(raw)
         # The bad answer's error comes from the negotiator, so it may arrive out of order.
         codes = [(await _next(ws, "error"))["code"] for _ in junk]
-        await ws.close()
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send("x" * 70_000)  # over the limit: the server closes this socket
+        with pytest.raises(ConnectionClosed) as closed:
+            await _next(ws, "error")
+        assert closed.value.rcvd is not None
+        codes.append(str(closed.value.rcvd.code))
         return sorted(codes)
 
     tutor = run_bot(live.url, live.token("t1", role="tutor"), seconds=60 * WAIT, media_seconds=3)
     student = run_bot(live.url, live.token("s1"), seconds=60 * WAIT, media_seconds=3)
     t_report, s_report, codes = await asyncio.gather(tutor, student, misbehave())
-    assert codes == sorted(
-        ["invalid_json", "negotiation_failed", "message_too_large", "unknown_type"]
-    )
+    assert codes == sorted(["invalid_json", "negotiation_failed", "1009", "unknown_type"])
     for report, other in ((t_report, "s1"), (s_report, "t1")):
         assert report.ok, report.as_dict()
         got = report.participants[live.world.users[other].id]
@@ -408,7 +438,7 @@ async def test_everyone_is_told_who_is_speaking(live: Live) -> None:
             state.room.active_speaker != speaker
         ):
             await asyncio.sleep(0.05)
-    newcomer, _ = await _join(live, "g1")
+    newcomer, _ = await _join(live, "s2")
     assert (await _next(newcomer, "active_speaker"))["participant_id"] == speaker
     assert (await _next(newcomer, "active_speaker", timeout=10))["participant_id"] is None
     loud_report, quiet_report = await asyncio.gather(loud, quiet)
