@@ -8,7 +8,8 @@ A key is returned in clear only once, by ``issue_api_key``; only its SHA-256 is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +19,29 @@ from api.models import ApiKey
 from core.ids import new_id
 from core.pagination import PageWindow, fetch_page
 
-__all__ = ["IssuedKey", "find_api_keys", "issue_api_key", "revoke_api_key"]
+__all__ = [
+    "DEFAULT_SCOPES",
+    "IssuedKey",
+    "Scope",
+    "find_api_keys",
+    "issue_api_key",
+    "revoke_api_key",
+]
+
+
+class Scope(StrEnum):
+    """What a key may do. A route needs ``read`` (GET) or ``write`` (anything else); a
+    route over a student's personal data needs ``personal_data`` as well; managing keys,
+    the audit log, exports and erasure need ``admin``."""
+
+    READ = "read"
+    WRITE = "write"
+    PERSONAL_DATA = "personal_data"
+    ADMIN = "admin"
+
+
+# Least privilege: a key reads and books, but sees no child's data unless asked for.
+DEFAULT_SCOPES = (Scope.READ, Scope.WRITE)
 
 
 @dataclass(frozen=True)
@@ -43,9 +66,17 @@ async def find_api_keys(
 
 
 async def issue_api_key(
-    db: AsyncSession, *, org_id: str, name: str, created_by: str | None, now: datetime
+    db: AsyncSession,
+    *,
+    org_id: str,
+    name: str,
+    created_by: str | None,
+    now: datetime,
+    scopes: tuple[Scope, ...] = DEFAULT_SCOPES,
+    lifetime: timedelta,
 ) -> IssuedKey:
-    """Make a key that acts as a coordinator of ``org_id``; ``created_by`` is a user id."""
+    """Make a key that acts as a coordinator of ``org_id`` within ``scopes``, until
+    ``lifetime`` from ``now``; ``created_by`` is a user id."""
     key, prefix, digest = generate_api_key()
     row = ApiKey(
         id=new_id("key"),
@@ -55,6 +86,8 @@ async def issue_api_key(
         key_hash=digest,
         created_by=created_by,
         created_at=now,
+        scopes=sorted({s.value for s in scopes}),
+        expires_at=now + lifetime,
     )
     db.add(row)
     await db.flush()

@@ -21,6 +21,7 @@ from api.routes import (
     analytics,
     api_keys,
     attendance,
+    audit,
     auth,
     availability,
     calendar,
@@ -36,6 +37,7 @@ from api.routes import (
     notifications,
     ops,
     pages,
+    privacy,
     progress_reports,
     series,
     sessions,
@@ -98,6 +100,8 @@ def build_router() -> Router:
         dead_letters,
         pages,
         progress_reports,
+        privacy,
+        audit,
         unsubscribe,
         home,
     ):
@@ -253,6 +257,7 @@ def create_app(
     settings = settings or get_settings()
     services = Services.build(settings, clock or SystemClock())
     signaling = build_signaling(services, on_recording=on_recording)
+    services.recording_withdrawn.append(signaling.withdraw_recording)
     services.metrics.registry.register(
         MediaCollector(lambda: [state.room for state in list(signaling.rooms.values())])
     )

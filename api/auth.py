@@ -43,6 +43,8 @@ class Principal:
     tutor_id: str | None = None
     student_id: str | None = None
     guardian_id: str | None = None
+    # An API key's scopes (``api.api_keys.Scope`` values); None: a user, limited by role.
+    scopes: frozenset[str] | None = None
 
     @property
     def is_coordinator(self) -> bool:
@@ -130,7 +132,15 @@ async def principal_for_user(db: AsyncSession, user: User) -> Principal:
     ):
         if user.role is role:
             profile_id[field] = await db.scalar(select(model.id).where(model.user_id == user.id))
-    return Principal(kind="user", id=user.id, org_id=user.org_id, role=user.role, **profile_id)
+    return Principal(
+        kind="user",
+        id=user.id,
+        org_id=user.org_id,
+        role=user.role,
+        tutor_id=profile_id.get("tutor_id"),
+        student_id=profile_id.get("student_id"),
+        guardian_id=profile_id.get("guardian_id"),
+    )
 
 
 async def authenticate(
@@ -175,5 +185,16 @@ async def _principal_for_api_key(db: AsyncSession, key: str, now: datetime) -> P
         or not hmac.compare_digest(row.key_hash, _digest(key))
     ):
         raise bad
+    if row.expires_at is not None and row.expires_at <= now:
+        raise NotAuthenticated(
+            "this API key has expired; a coordinator can create a new one",
+            code="api_key_expired",
+        )
     row.last_used_at = now.astimezone(UTC)
-    return Principal(kind="api_key", id=row.id, org_id=row.org_id, role=Role.COORDINATOR)
+    return Principal(
+        kind="api_key",
+        id=row.id,
+        org_id=row.org_id,
+        role=Role.COORDINATOR,
+        scopes=frozenset(row.scopes) if row.scopes is not None else None,
+    )

@@ -19,6 +19,16 @@ _ERROR_TEXT = {
     503: "A dependency is unavailable; retry later.",
 }
 _REF = "#/components/schemas/{model}"
+# One server-sent event, as a client parses it: its fields are strings.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "data": {"type": "string", "description": "A JSON object."},
+        "retry": {"type": "string"},
+    },
+}
 
 
 def _schema_inputs(endpoints: list[Endpoint]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
@@ -35,8 +45,11 @@ def _schema_inputs(endpoints: list[Endpoint]) -> list[tuple[type[BaseModel], Jso
     return list(wanted)
 
 
-def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+def _query_parameters(model: type[BaseModel], components: dict[str, Any]) -> list[dict[str, Any]]:
+    """The model's fields as query parameters; the types they refer to (an enum) join
+    ``components``, so every ``$ref`` resolves."""
     schema = model.model_json_schema(ref_template=_REF)
+    components.update(schema.get("$defs", {}))
     required = set(schema.get("required", []))
     params = []
     for name, prop in schema.get("properties", {}).items():
@@ -82,7 +95,7 @@ def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
             for p in ep.path_params
         ]
         if ep.query is not None:
-            params.extend(_query_parameters(ep.query))
+            params.extend(_query_parameters(ep.query, components))
         if ep.idempotent:
             params.append(
                 {
@@ -105,6 +118,8 @@ def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
         ok: dict[str, Any] = {"description": "Success."}
         if ep.response is not None:
             ok["content"] = _json(refs[(ep.response, "serialization")])
+        elif ep.media_type == "text/event-stream":
+            ok["content"] = {ep.media_type: {"schema": _SSE_EVENT}}
         elif ep.media_type is not None:
             ok["content"] = {ep.media_type: {"schema": {"type": "string"}}}
         op["responses"][str(ep.status_code)] = ok
@@ -124,9 +139,13 @@ def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
         if ep.path_params:
             codes.add(404)
         for status in sorted(codes - set(ep.extra_responses)):
+            content = _json(error_ref)
+            if ep.media_type == "text/html":
+                # A page answers a person: its errors are pages too (or JSON, before it).
+                content["text/html"] = {"schema": {"type": "string"}}
             op["responses"][str(status)] = {
                 "description": _ERROR_TEXT.get(status, "Error."),
-                "content": _json(error_ref),
+                "content": content,
             }
         method: Literal["get", "post", "put", "patch", "delete"] = ep.method.lower()  # type: ignore[assignment]
         paths.setdefault(ep.path, {})[method] = op

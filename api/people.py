@@ -8,12 +8,12 @@ password hash, so hashing stays here beside ``api.auth``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel
 
 from api.auth import hash_password
-from api.schemas import Email, Input, Name, Password, TimeZoneName
-from core.errors import ErrorDetail, ValidationFailed
+from api.schemas import Email, Input, Name, Password, Patch, TimeZoneName
 
 
 class PersonCreate(Input):
@@ -23,7 +23,9 @@ class PersonCreate(Input):
     time_zone: TimeZoneName = "UTC"
 
 
-class PersonUpdate(Input):
+class PersonUpdate(Patch):
+    NOT_NULL: ClassVar[tuple[str, ...]] = ("email", "display_name", "time_zone")
+
     email: Email | None = None
     display_name: Name | None = None
     password: Password | None = None
@@ -41,16 +43,3 @@ class PersonOut(BaseModel):
 
 async def optional_hash(password: str | None) -> str | None:
     return None if password is None else await hash_password(password)
-
-
-def reject_nulls(body: BaseModel, *fields: str) -> None:
-    """PATCH with an explicit null for a required field is an error, not a no-op."""
-    bad = [f for f in fields if f in body.model_fields_set and getattr(body, f) is None]
-    if bad:
-        raise ValidationFailed(
-            "these fields cannot be null; leave them out to keep the current value",
-            details=[
-                ErrorDetail(loc=["body", f], message="may not be null", type="null_not_allowed")
-                for f in bad
-            ],
-        )

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 def _check_zone(value: str) -> str:
@@ -20,11 +30,30 @@ def _check_zone(value: str) -> str:
 
 TimeZoneName = Annotated[
     str,
-    Field(description="IANA time zone, e.g. 'America/New_York'.", examples=["Europe/London"]),
+    Field(
+        description="IANA time zone, e.g. 'America/New_York'.",
+        examples=["Europe/London"],
+        # The names this server knows, so the schema refuses what the check refuses.
+        json_schema_extra={"enum": sorted(available_timezones())},
+    ),
     AfterValidator(_check_zone),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Names and labels are stripped of surrounding whitespace (pydantic strips Unicode
+# White_Space, which leaves U+001C-U+001F alone), so they must hold something else:
+# the pattern says so in the schema (ECMA-262 regex).
+_VISIBLE = (
+    "[^\\t-\\r\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    Field(json_schema_extra={"pattern": _VISIBLE}),
+]
+Label = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    Field(json_schema_extra={"pattern": _VISIBLE}),
+]
 Password = Annotated[
     str,
     StringConstraints(min_length=10, max_length=256),
@@ -37,6 +66,34 @@ class Input(BaseModel):
     """Base of request bodies: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Patch(Input):
+    """A PATCH body: a field left out keeps its value. ``NOT_NULL`` names the fields that
+    cannot be cleared: an explicit null for one is a 422 (``null_not_allowed``), and the
+    OpenAPI schema does not offer null for them, so the document and the check agree.
+    The router checks (``api.routing``), after the caller's permissions."""
+
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        for name in cls.NOT_NULL:
+            prop = target["properties"][name]
+            options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
+            if len(options) == 1:
+                del prop["anyOf"]
+                prop.update(options[0])
+            prop.pop("default", None)
+        return schema
+
+    def nulls(self) -> list[str]:
+        """The ``NOT_NULL`` fields this body sets to null."""
+        return [f for f in self.NOT_NULL if f in self.model_fields_set and getattr(self, f) is None]
 
 
 class PageQuery(Input):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -27,6 +28,9 @@ class Services:
     redis: Redis | None
     transcriber: Transcriber
     live_transcriber: LiveTranscriber
+    # Told a student's user id when their recording consent no longer holds (a guardian
+    # withdrew it): the signaling server stops their recording in any live room.
+    recording_withdrawn: list[Callable[[str], Awaitable[object]]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> Services:

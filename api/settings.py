@@ -30,6 +30,26 @@ class ApiSettings(LiveclassSettings):
         default=900, ge=60, le=86_400, description="Lifetime of a login token."
     )
 
+    login_failures_per_account: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Wrong passwords for one account within the login throttle window "
+        "before its logins are refused (429) until the window has passed.",
+    )
+
+    login_failures_per_address: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="Failed logins from one address within the window before logins "
+        "from it are refused (429).",
+    )
+
+    login_throttle_minutes: int = Field(
+        default=15, ge=1, le=1440, description="The login throttle's sliding window."
+    )
+
     ops_feed_poll_seconds: float = Field(
         default=1.0,
         gt=0,

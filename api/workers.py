@@ -12,6 +12,7 @@ import asyncio
 import signal
 from datetime import timedelta
 
+from api.retention import Retention
 from api.services import Services
 from api.settings import Settings
 from core.clock import SystemClock
@@ -91,7 +92,8 @@ def sweep_steps(settings: Settings, secret: str) -> list[SweepStep]:
     Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain and, for guardians, the one-click
     stop (signed with ``secret``); tutors' drafts waiting past the review time
     (``reviews_overdue``); and, unless ``LIVECLASS_PROGRESS_REPORT_PERIOD`` is off, the
-    drafting of each period's progress reports once it ends."""
+    drafting of each period's progress reports once it ends; and, hourly, the retention
+    sweep (``api.retention``)."""
     domain = sender_address(settings.mail_from).rpartition("@")[2] or "localhost"
     steps: list[SweepStep] = [
         ReminderSweep(
@@ -101,6 +103,7 @@ def sweep_steps(settings: Settings, secret: str) -> list[SweepStep]:
     steps.append(OverdueReviewSweep())
     if settings.progress_report_period != "off":
         steps.append(ProgressReportSweep(Period(settings.progress_report_period)))
+    steps.append(Retention.from_settings(settings))
     return steps
 
 

@@ -8,6 +8,7 @@ Hierarchy::
     ├── PermissionDenied           (403 permission_denied)
     ├── NotFound                   (404 not_found)
     ├── Conflict                   (409 conflict)
+    ├── TooManyRequests            (429 too_many_requests; retryable, with Retry-After)
     └── ServiceUnavailable         (503 service_unavailable; retryable)
 
 Each carries a stable machine ``code`` (clients branch on it) and a message
@@ -98,6 +99,19 @@ class NotFound(LiveclassError):
 class Conflict(LiveclassError):
     status_code = 409
     code = "conflict"
+
+
+class TooManyRequests(LiveclassError):
+    """Slow down: ``retry_after`` seconds until the request may succeed (the Retry-After
+    header says the same)."""
+
+    status_code = 429
+    code = "too_many_requests"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
 
 
 class ServiceUnavailable(LiveclassError):

@@ -70,6 +70,53 @@ class LifecycleSettings(LiveclassSettings):
         "Unset: only the tutor's approval sends it.",
     )
 
+    retention_recordings_days: int = Field(
+        default=30,
+        ge=0,
+        le=36_500,
+        description="Days a session's recordings are kept after its document is approved "
+        "(or, never approved, three times as long after the session ended). 0: kept.",
+    )
+
+    retention_transcripts_days: int = Field(
+        default=365,
+        ge=0,
+        le=36_500,
+        description="Days after a session ended that its transcript, live captions and chat "
+        "are kept. 0: kept.",
+    )
+
+    retention_documents_days: int = Field(
+        default=730,
+        ge=0,
+        le=36_500,
+        description="Days after a session ended that its document (summary, briefings, "
+        "drafted items) is kept. 0: kept.",
+    )
+
+    retention_presence_days: int = Field(
+        default=365,
+        ge=0,
+        le=36_500,
+        description="Days presence records (each join and leave) are kept; attendance "
+        "figures stay. 0: kept.",
+    )
+
+    retention_emails_days: int = Field(
+        default=90,
+        ge=0,
+        le=36_500,
+        description="Days an email (sent, skipped or failed) is kept, body and attachment and "
+        "its .eml file included. 0: kept.",
+    )
+
+    retention_audit_days: int = Field(
+        default=1095,
+        ge=0,
+        le=36_500,
+        description="Days audit log entries are kept. 0: kept.",
+    )
+
     progress_report_period: Literal["month", "week", "off"] = Field(
         default="month",
         description="How often a progress report is drafted for each student who had a "

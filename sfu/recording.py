@@ -325,6 +325,25 @@ class _ParticipantRecording:
             live=live,
         )
 
+    async def withdraw(self) -> bool:
+        """Consent was withdrawn mid-session: no further frame is kept, the live feed
+        ends, and the file so far is deleted (it was recorded under the consent that is
+        now withdrawn). Whether there was a recording to stop."""
+        if self.refused:
+            return False
+        self.refused = True
+        self._frames.clear()
+        self._closing = True
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self._give_up_live()
+        await self._finish_live()
+        if self._writer is not None:
+            await asyncio.to_thread(self.path.unlink, True)
+        log.info("recording stopped: consent withdrawn", participant=self.participant_id)
+        return True
+
     async def _finish_live(self) -> str | None:
         """End the live feed; its id when it heard the whole file."""
         if self._live_opening is not None:
@@ -448,6 +467,19 @@ class Recorder:
         if rec.refused:
             return None
         return rec.tap()
+
+    async def withdraw(self, participant_id: str) -> bool:
+        """Stop ``participant_id``'s recording now and delete its file (consent withdrawn
+        during the session); later publications are not recorded either. Whether they
+        were being recorded."""
+        rec = self._participants.get(participant_id)
+        if rec is None:
+            # Not publishing yet: make sure they never are recorded in this session.
+            rec = _ParticipantRecording(self, participant_id, "", max_frames=self._max_frames)
+            self._participants[participant_id] = rec
+        stopped = await rec.withdraw()
+        self.report(participant_id, rec.role, False)
+        return stopped
 
     def dropped(self, participant_id: str) -> int:
         """Frames of ``participant_id`` dropped because their queue was full."""

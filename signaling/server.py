@@ -894,6 +894,21 @@ class SignalingServer:
         except Exception:
             log.exception("holding a seat failed", session=grant.session_id, participant=pid)
 
+    async def withdraw_recording(self, participant_id: str) -> list[str]:
+        """A guardian withdrew recording consent: stop ``participant_id``'s recording in
+        every room of this node they are in (the file so far is deleted, and they are
+        not recorded again in that session). Returns those rooms' session ids."""
+        stopped = []
+        for session_id, state in list(self.rooms.items()):
+            recorder = state.room.recorder
+            present = participant_id in state.connections or participant_id in state.held
+            if recorder is None or recorder.closed or not present:
+                continue
+            await recorder.withdraw(participant_id)
+            stopped.append(session_id)
+            log.info("recording withdrawn", session=session_id, participant=participant_id)
+        return stopped
+
     async def end_room(self, session_id: str) -> int:
         """The session was ended: everyone in its room is let go (closed with
         ``SESSION_ENDED``, so clients do not rejoin) and held seats are given up; each

@@ -7,6 +7,7 @@ from alembic import context
 import api.models  # noqa: F401  (registers the tables on Base.metadata)
 import eventbus.models  # noqa: F401
 import notifications.models  # noqa: F401
+import scheduling.audit  # noqa: F401
 import scheduling.match_requests  # noqa: F401
 import scheduling.models  # noqa: F401
 import sessions.models  # noqa: F401

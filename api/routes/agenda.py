@@ -146,7 +146,7 @@ async def tutor_calendar(call: Call, tutor_id: str, query: AgendaQuery) -> Agend
     return _render(agenda, query, query.time_zone or tutor.time_zone)
 
 
-@router.get("/api/v1/students/{student_id}/calendar", tags=TAGS, errors=[422])
+@router.get("/api/v1/students/{student_id}/calendar", audit="schedule", tags=TAGS, errors=[422])
 async def student_calendar(call: Call, student_id: str, query: AgendaQuery) -> AgendaPage:
     """A student's sessions that overlap a range (at most 92 days), in the student's own zone.
 

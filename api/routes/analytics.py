@@ -92,6 +92,8 @@ def _out(row: TrendRow) -> TrendOut:
 async def _page(call: Call, dimension: Dimension, query: TrendPageQuery) -> TrendPage:
     q = _query(call, dimension, query)
     rows, total = await trends(call.db, q, page=query)
+    if dimension is Dimension.STUDENT:
+        call.about(*(r.key for r in rows))
     return TrendPage(
         items=[_out(r) for r in rows],
         total=total,
@@ -107,6 +109,8 @@ async def _page(call: Call, dimension: Dimension, query: TrendPageQuery) -> Tren
 async def _csv(call: Call, dimension: Dimension, query: RangeFilter) -> Response:
     q = _query(call, dimension, query)
     rows, _ = await trends(call.db, q)
+    if dimension is Dimension.STUDENT:
+        call.about(*(r.key for r in rows))
     names = list(METRICS[dimension])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -135,7 +139,7 @@ async def analytics_metrics(call: Call) -> MetricsOut:
     return MetricsOut(**{d.value: METRICS[d] for d in Dimension})
 
 
-@router.get("/api/v1/analytics/students", tags=TAGS, errors=[422])
+@router.get("/api/v1/analytics/students", audit="analytics", tags=TAGS, errors=[422])
 async def student_trends(call: Call, query: TrendPageQuery) -> TrendPage:
     """Per student and week or month: attendance, lateness, talk share, questions, checks
     and homework follow-up, over held sessions in a date range (coordinators only)."""
@@ -156,7 +160,13 @@ async def subject_trends(call: Call, query: TrendPageQuery) -> TrendPage:
     return await _page(call, Dimension.SUBJECT, query)
 
 
-@router.get("/api/v1/analytics/students.csv", tags=TAGS, errors=[422], media_type="text/csv")
+@router.get(
+    "/api/v1/analytics/students.csv",
+    audit="analytics",
+    tags=TAGS,
+    errors=[422],
+    media_type="text/csv",
+)
 async def student_trends_csv(call: Call, query: RangeFilter) -> Response:
     """Every row of `GET /api/v1/analytics/students` for the same filters, as CSV."""
     return await _csv(call, Dimension.STUDENT, query)

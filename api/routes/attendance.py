@@ -81,7 +81,7 @@ def _live(p: ParticipantAttendance) -> ParticipantOut:
     )
 
 
-@router.get("/api/v1/sessions/{session_id}/attendance", tags=TAGS)
+@router.get("/api/v1/sessions/{session_id}/attendance", audit="attendance", tags=TAGS)
 async def get_attendance(call: Call, session_id: str) -> AttendanceOut:
     """Who attended the session: intervals, first join, lateness, minutes present, absences.
 

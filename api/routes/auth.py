@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from api.audit_trail import address_of
 from api.auth import Principal
-from api.login import log_in
+from api.login import LoginPolicy, log_in
 from api.routing import Call, Router
 from api.schemas import Input
 from core.errors import Conflict
@@ -58,16 +59,29 @@ class TokenOut(BaseModel):
     user: MeOut
 
 
-@router.post("/api/v1/auth/login", tags=TAGS, auth=False, errors=[401])
+@router.post("/api/v1/auth/login", tags=TAGS, auth=False, errors=[401, 429])
 async def login(call: Call, body: LoginIn) -> TokenOut:
-    """Exchange an email and password for a short-lived access token."""
+    """Exchange an email and password for a short-lived access token.
+
+    Failed logins are throttled per account and per address
+    (`LIVECLASS_LOGIN_FAILURES_PER_ACCOUNT`, `..._PER_ADDRESS`, within
+    `LIVECLASS_LOGIN_THROTTLE_MINUTES`): past either, 429 with `Retry-After`, right
+    password or not. Each failure and each throttled try is in the audit log."""
+    settings = call.services.settings
     granted = await log_in(
         call.db,
         email=body.email,
         password=body.password,
         secret=call.services.secret,
         now=call.now,
-        ttl_seconds=call.services.settings.access_token_ttl_seconds,
+        ttl_seconds=settings.access_token_ttl_seconds,
+        address=address_of(call.request),
+        policy=LoginPolicy(
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
+            window=timedelta(minutes=settings.login_throttle_minutes),
+        ),
+        audit=call.services.sessionmaker,
     )
     return TokenOut(
         access_token=granted.access_token,

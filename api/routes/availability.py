@@ -71,7 +71,10 @@ def _check_hhmm(value: str) -> str:
 
 LocalTime = Annotated[
     str,
-    Field(description="Wall-clock time in the tutor's zone, HH:MM; 24:00 is midnight at the end."),
+    Field(
+        description="Wall-clock time in the tutor's zone, HH:MM; 24:00 is midnight at the end.",
+        json_schema_extra={"pattern": _HHMM.pattern},
+    ),
     AfterValidator(_check_hhmm),
 ]
 

@@ -216,7 +216,7 @@ async def _staff_session(call: Call, session_id: str, action: str) -> LiveSessio
     return live
 
 
-@router.get("/api/v1/sessions/{session_id}/transcript", tags=TAGS)
+@router.get("/api/v1/sessions/{session_id}/transcript", audit="transcript", tags=TAGS)
 async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
     """The session's transcript: each participant's speech in time order, with speaker
     names and roles (coordinators and the session's tutor). `state` says whether it is
@@ -244,7 +244,7 @@ async def get_transcript(call: Call, session_id: str) -> TranscriptOut:
     )
 
 
-@router.get("/api/v1/sessions/{session_id}/chat", tags=TAGS)
+@router.get("/api/v1/sessions/{session_id}/chat", audit="chat", tags=TAGS)
 async def get_chat(call: Call, session_id: str) -> ChatOut:
     """What was typed in the session's room (the lesson page's chat), oldest first, for the
     session's tutor and coordinators: the review reads it beside the transcript."""
@@ -266,7 +266,11 @@ async def get_chat(call: Call, session_id: str) -> ChatOut:
 
 
 @router.get(
-    "/api/v1/sessions/{session_id}/captions.vtt", tags=TAGS, media_type="text/vtt", errors=[409]
+    "/api/v1/sessions/{session_id}/captions.vtt",
+    audit="transcript",
+    tags=TAGS,
+    media_type="text/vtt",
+    errors=[409],
 )
 async def get_captions(call: Call, session_id: str) -> Response:
     """The transcript as WebVTT captions with `<v Speaker>` voices (as the transcript),
@@ -279,7 +283,7 @@ async def get_captions(call: Call, session_id: str) -> Response:
     return Response(to_webvtt(transcript), media_type="text/vtt; charset=utf-8")
 
 
-@router.get("/api/v1/sessions/{session_id}/document", tags=TAGS)
+@router.get("/api/v1/sessions/{session_id}/document", audit="document", tags=TAGS)
 async def get_document(call: Call, session_id: str) -> DocumentOut:
     """The session's document: the automatic draft until the tutor approves it. Every
     item cites transcript segments (`GET .../transcript`). Coordinators and the
@@ -288,7 +292,7 @@ async def get_document(call: Call, session_id: str) -> DocumentOut:
     return DocumentOut.of(await document_of(call.db, live.id))
 
 
-@router.patch("/api/v1/sessions/{session_id}/document", tags=TAGS, errors=[409])
+@router.patch("/api/v1/sessions/{session_id}/document", audit="document", tags=TAGS, errors=[409])
 async def edit_session_document(call: Call, session_id: str, body: DocumentEdit) -> DocumentOut:
     """Edit the draft before approving it (the session's tutor or a coordinator). Fields
     left out stay as they are; an approved document cannot change (409)."""
@@ -300,7 +304,9 @@ async def edit_session_document(call: Call, session_id: str, body: DocumentEdit)
     return DocumentOut.of(row)
 
 
-@router.post("/api/v1/sessions/{session_id}/document/approve", tags=TAGS, errors=[409])
+@router.post(
+    "/api/v1/sessions/{session_id}/document/approve", audit="document", tags=TAGS, errors=[409]
+)
 async def approve_session_document(call: Call, session_id: str) -> DocumentOut:
     """Approve the document: its parent summary is emailed to every guardian of the
     session's students who wants summaries and consented (once). A second approval
@@ -310,7 +316,7 @@ async def approve_session_document(call: Call, session_id: str) -> DocumentOut:
     return DocumentOut.of(row)
 
 
-@router.get("/api/v1/sessions/{session_id}/summary", tags=TAGS)
+@router.get("/api/v1/sessions/{session_id}/summary", audit="document", tags=TAGS)
 async def get_summary(call: Call, session_id: str) -> SummaryOut:
     """The approved parent summary: for guardians of the session's students, the
     students themselves, its tutor and coordinators. 404 until approved."""
@@ -323,7 +329,7 @@ async def get_summary(call: Call, session_id: str) -> SummaryOut:
     return SummaryOut.of(live, summary)
 
 
-@router.get("/api/v1/documents", tags=TAGS)
+@router.get("/api/v1/documents", audit="document", tags=TAGS)
 async def list_documents(call: Call, query: DocumentQuery) -> DocumentPage:
     """Session documents by status, the longest waiting first: a tutor's drafts to review
     (their own sessions), or every draft of the organisation for a coordinator. Students
@@ -360,7 +366,7 @@ async def list_documents(call: Call, query: DocumentQuery) -> DocumentPage:
     return DocumentPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
-@router.get("/api/v1/students/{student_id}/summaries", tags=TAGS)
+@router.get("/api/v1/students/{student_id}/summaries", audit="document", tags=TAGS)
 async def list_summaries(call: Call, student_id: str, query: PageQuery) -> SummaryPage:
     """A student's approved parent summaries, newest session first: for the student's
     guardians, the student, coordinators and the tutors of those sessions (each sees the
@@ -382,7 +388,7 @@ async def list_summaries(call: Call, student_id: str, query: PageQuery) -> Summa
     )
 
 
-@router.get("/api/v1/sessions/{session_id}/briefing", tags=TAGS)
+@router.get("/api/v1/sessions/{session_id}/briefing", audit="document", tags=TAGS)
 async def get_briefing(call: Call, session_id: str) -> BriefingsOut:
     """What the tutor should know before this session: per student, open difficulties,
     homework to check, suggested focus and what worked, drawn from their last few

@@ -71,7 +71,7 @@ class Note(Input):
     note: str | None = Field(default=None, max_length=1000, description="What was done, or why.")
 
 
-@router.get("/api/v1/exceptions", tags=TAGS)
+@router.get("/api/v1/exceptions", audit="exception", tags=TAGS)
 async def list_exceptions(call: Call, query: SessionExceptionQuery) -> SessionExceptionPage:
     """The organisation's session exceptions, newest first (coordinators only)."""
     p = call.principal
@@ -84,6 +84,7 @@ async def list_exceptions(call: Call, query: SessionExceptionQuery) -> SessionEx
         kind=query.kind,
         session_id=query.session_id,
     )
+    call.about(*(r.details.get("student_id") for r in rows))
     return SessionExceptionPage(
         items=[SessionExceptionOut.of(r) for r in rows],
         total=total,
@@ -108,16 +109,21 @@ async def _move(
     )
     if row is None:
         raise not_visible(p, "exception", exception_id)
+    call.about(row.details.get("student_id"))
     return SessionExceptionOut.of(row)
 
 
-@router.post("/api/v1/exceptions/{exception_id}/acknowledge", tags=TAGS, errors=[409])
+@router.post(
+    "/api/v1/exceptions/{exception_id}/acknowledge", audit="exception", tags=TAGS, errors=[409]
+)
 async def acknowledge_exception(call: Call, exception_id: str, body: Note) -> SessionExceptionOut:
     """Say someone is on it; only an `open` exception (else 409 naming its status)."""
     return await _move(call, exception_id, "acknowledge", body.note)
 
 
-@router.post("/api/v1/exceptions/{exception_id}/resolve", tags=TAGS, errors=[409])
+@router.post(
+    "/api/v1/exceptions/{exception_id}/resolve", audit="exception", tags=TAGS, errors=[409]
+)
 async def resolve_exception(call: Call, exception_id: str, body: Note) -> SessionExceptionOut:
     """Close an `open` or `acknowledged` exception (a `resolved` one gets 409)."""
     return await _move(call, exception_id, "resolve", body.note)

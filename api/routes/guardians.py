@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash, reject_nulls
+from api.consents import enforce_recording_consent
+from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash
 from api.permissions import (
     load_visible,
     not_visible,
@@ -15,7 +16,7 @@ from api.permissions import (
     visible_students,
 )
 from api.routing import Call, Router
-from api.schemas import Input, Page, PageQuery
+from api.schemas import Input, Page, PageQuery, Patch
 from core.logging import get_logger
 from scheduling import guardianships
 from scheduling.directory import find_guardians
@@ -65,8 +66,10 @@ class GuardianshipTerms(Input):
         )
 
 
-class GuardianshipChange(Input):
+class GuardianshipChange(Patch):
     """Some of a guardianship's consents and notification wishes; those left out stay."""
+
+    NOT_NULL = guardianships.TERMS
 
     recording_consent: bool | None = Field(
         default=None, description=GuardianshipTerms.model_fields["recording_consent"].description
@@ -149,7 +152,7 @@ class GuardianQuery(PageQuery):
     student_id: str | None = Field(default=None, description="Only guardians of this student.")
 
 
-@router.get("/api/v1/guardians", tags=TAGS)
+@router.get("/api/v1/guardians", audit="guardian", tags=TAGS)
 async def list_guardians(call: Call, query: GuardianQuery) -> GuardianPage:
     """List the guardians you can see, filtered by student."""
     rows, total = await find_guardians(
@@ -160,7 +163,7 @@ async def list_guardians(call: Call, query: GuardianQuery) -> GuardianPage:
     )
 
 
-@router.post("/api/v1/guardians", tags=TAGS, status_code=201, errors=[409])
+@router.post("/api/v1/guardians", audit="guardian", tags=TAGS, status_code=201, errors=[409])
 async def create_guardian(call: Call, body: GuardianCreate) -> GuardianOut:
     """Add a guardian, optionally linked to their children (coordinators only)."""
     p = call.principal
@@ -179,7 +182,7 @@ async def create_guardian(call: Call, body: GuardianCreate) -> GuardianOut:
     return GuardianOut.of(guardian)
 
 
-@router.get("/api/v1/guardians/{guardian_id}", tags=TAGS)
+@router.get("/api/v1/guardians/{guardian_id}", audit="guardian", tags=TAGS)
 async def get_guardian(call: Call, guardian_id: str) -> GuardianOut:
     """Read one guardian, with their children's consents and preferences."""
     p = call.principal
@@ -188,7 +191,7 @@ async def get_guardian(call: Call, guardian_id: str) -> GuardianOut:
     )
 
 
-@router.patch("/api/v1/guardians/{guardian_id}", tags=TAGS, errors=[409])
+@router.patch("/api/v1/guardians/{guardian_id}", audit="guardian", tags=TAGS, errors=[409])
 async def update_guardian(call: Call, guardian_id: str, body: GuardianUpdate) -> GuardianOut:
     """Change a guardian's details; fields left out keep their value (coordinators only)."""
     p = call.principal
@@ -196,7 +199,6 @@ async def update_guardian(call: Call, guardian_id: str, body: GuardianUpdate) ->
         call.db, p, Guardian, visible_guardians(p), guardian_id, "guardian"
     )
     require_coordinator(p, "change guardians")
-    reject_nulls(body, "email", "display_name", "time_zone")
     guardian = await change_guardian(
         call.db,
         guardian,
@@ -210,7 +212,7 @@ async def update_guardian(call: Call, guardian_id: str, body: GuardianUpdate) ->
     return GuardianOut.of(guardian)
 
 
-@router.delete("/api/v1/guardians/{guardian_id}", tags=TAGS)
+@router.delete("/api/v1/guardians/{guardian_id}", audit="guardian", tags=TAGS)
 async def delete_guardian(call: Call, guardian_id: str) -> None:
     """Remove a guardian and their links to children (coordinators only)."""
     p = call.principal
@@ -221,7 +223,7 @@ async def delete_guardian(call: Call, guardian_id: str) -> None:
     await remove_guardian(call.db, guardian)
 
 
-@router.put("/api/v1/guardians/{guardian_id}/students/{student_id}", tags=TAGS)
+@router.put("/api/v1/guardians/{guardian_id}/students/{student_id}", audit="consent", tags=TAGS)
 async def set_guardianship(
     call: Call, guardian_id: str, student_id: str, body: GuardianshipTerms
 ) -> GuardianOut:
@@ -238,24 +240,27 @@ async def set_guardianship(
     guardian = await guardianships.link_student(
         call.db, guardian, student_id=student_id, terms=body.terms(), now=call.now
     )
+    await enforce_recording_consent(
+        call.db, student_id=student_id, watchers=call.services.recording_withdrawn
+    )
     return GuardianOut.of(guardian)
 
 
-@router.patch("/api/v1/guardians/{guardian_id}/students/{student_id}", tags=TAGS)
+@router.patch("/api/v1/guardians/{guardian_id}/students/{student_id}", audit="consent", tags=TAGS)
 async def change_guardianship(
     call: Call, guardian_id: str, student_id: str, body: GuardianshipChange
 ) -> GuardianOut:
     """Change some of the consents and notification wishes for one child: the guardian
     themself (the family portal) or a coordinator. Fields left out keep their value, and
     the change holds at once: a session that records, transcribes or drafts after it
-    reads the new consent."""
+    reads the new consent, and a lesson in progress stops recording the child within a
+    second when recording consent no longer holds (what it recorded is deleted)."""
     p = call.principal
     guardian = await load_visible(
         call.db, p, Guardian, visible_guardians(p), guardian_id, "guardian"
     )
     if p.guardian_id != guardian.id:
         require_coordinator(p, "change another guardian's consents")
-    reject_nulls(body, *guardianships.TERMS)
     changes = body.model_dump(exclude_unset=True)
     if (
         await guardianships.change_terms(
@@ -264,6 +269,9 @@ async def change_guardianship(
         is None
     ):
         raise not_visible(p, "guardianship", f"{guardian_id}/{student_id}")
+    await enforce_recording_consent(
+        call.db, student_id=student_id, watchers=call.services.recording_withdrawn
+    )
     log.info(
         "guardianship terms changed",
         guardian=guardian.id,
@@ -274,7 +282,7 @@ async def change_guardianship(
     return GuardianOut.of(guardian)
 
 
-@router.delete("/api/v1/guardians/{guardian_id}/students/{student_id}", tags=TAGS)
+@router.delete("/api/v1/guardians/{guardian_id}/students/{student_id}", audit="consent", tags=TAGS)
 async def remove_guardianship(call: Call, guardian_id: str, student_id: str) -> None:
     """Unlink a guardian from a student (coordinators only)."""
     p = call.principal
@@ -284,3 +292,6 @@ async def remove_guardianship(call: Call, guardian_id: str, student_id: str) -> 
     require_coordinator(p, "change guardianships")
     if not await guardianships.unlink_student(call.db, guardian, student_id=student_id):
         raise not_visible(p, "guardianship", f"{guardian_id}/{student_id}")
+    await enforce_recording_consent(
+        call.db, student_id=student_id, watchers=call.services.recording_withdrawn
+    )

@@ -62,7 +62,7 @@ class Cancellation(Input):
     reason: ChangeReason = None
 
 
-@router.get("/api/v1/sessions/{session_id}/events", tags=TAGS)
+@router.get("/api/v1/sessions/{session_id}/events", audit="attendance", tags=TAGS)
 async def list_events(call: Call, session_id: str, query: PageQuery) -> EventPage:
     """The session's timeline: every domain event, in the order it was committed.
 

@@ -80,7 +80,7 @@ class DeliveryQuery(PageQuery):
     session_id: str | None = Field(default=None, description="Only emails about this session.")
 
 
-@router.get("/api/v1/notifications", tags=TAGS)
+@router.get("/api/v1/notifications", audit="notification", tags=TAGS)
 async def list_notifications(call: Call, query: DeliveryQuery) -> DeliveryPage:
     """The guardian email log of your organisation, newest first (coordinators only)."""
     p = call.principal

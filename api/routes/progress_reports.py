@@ -113,6 +113,7 @@ async def _family_may_read(call: Call, report: ProgressReportRecord) -> bool:
 async def _reviewable(call: Call, report_id: str, action: str) -> ProgressReportRecord:
     p = call.principal
     report = await load_report(call.db, org_id=p.org_id, report_id=report_id)
+    call.about(report.student_id)
     if p.is_coordinator:
         return report
     if (
@@ -128,6 +129,7 @@ async def _reviewable(call: Call, report_id: str, action: str) -> ProgressReport
 
 @router.post(
     "/api/v1/students/{student_id}/progress-reports",
+    audit="progress_report",
     tags=TAGS,
     status_code=201,
     errors=[404, 409, 422],
@@ -158,19 +160,25 @@ async def create_progress_report(call: Call, student_id: str, body: DraftIn) -> 
     return ReportOut.of(row)
 
 
-@router.get("/api/v1/students/{student_id}/progress-reports", tags=TAGS, errors=[404])
+@router.get(
+    "/api/v1/students/{student_id}/progress-reports",
+    audit="progress_report",
+    tags=TAGS,
+    errors=[404],
+)
 async def list_student_reports(call: Call, student_id: str, query: PageQuery) -> ReportPage:
     """A student's approved progress reports, newest period first: for their guardians,
     the student, coordinators and their tutors. Drafts never appear here."""
     p = call.principal
     student = await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
     rows, total = await approved_reports(call.db, student_id=student.id, page=query)
+    call.about(*(r.student_id for r in rows))
     return ReportPage(
         items=[ReportOut.of(r) for r in rows], total=total, limit=query.limit, offset=query.offset
     )
 
 
-@router.get("/api/v1/progress-reports", tags=TAGS)
+@router.get("/api/v1/progress-reports", audit="progress_report", tags=TAGS)
 async def list_progress_reports(call: Call, query: ReportQuery) -> ReportPage:
     """Reports, the longest waiting first: every one of the organisation for a
     coordinator, those of the students a tutor taught in each report's period."""
@@ -185,18 +193,26 @@ async def list_progress_reports(call: Call, query: ReportQuery) -> ReportPage:
         student_id=query.student_id,
         tutor_id=None if p.is_coordinator else p.tutor_id or "",
     )
+    call.about(*(r.student_id for r in rows))
     return ReportPage(
         items=[ReportOut.of(r) for r in rows], total=total, limit=query.limit, offset=query.offset
     )
 
 
-@router.get("/api/v1/progress-reports/{report_id}", tags=TAGS, errors=[404])
+@router.get(
+    "/api/v1/progress-reports/{report_id}", audit="progress_report", tags=TAGS, errors=[404]
+)
 async def get_progress_report(call: Call, report_id: str) -> ReportOut:
     """One report, draft or approved, with the sessions it was drawn from."""
     return ReportOut.of(await _reviewable(call, report_id, "read a progress report"))
 
 
-@router.patch("/api/v1/progress-reports/{report_id}", tags=TAGS, errors=[404, 409, 422])
+@router.patch(
+    "/api/v1/progress-reports/{report_id}",
+    audit="progress_report",
+    tags=TAGS,
+    errors=[404, 409, 422],
+)
 async def edit_progress_report(call: Call, report_id: str, body: ReportEditIn) -> ReportOut:
     """Change a draft's text (the summary, attendance, homework or any list); an approved
     report is a 409."""
@@ -206,7 +222,12 @@ async def edit_progress_report(call: Call, report_id: str, body: ReportEditIn) -
     return ReportOut.of(row)
 
 
-@router.post("/api/v1/progress-reports/{report_id}/approve", tags=TAGS, errors=[404, 409])
+@router.post(
+    "/api/v1/progress-reports/{report_id}/approve",
+    audit="progress_report",
+    tags=TAGS,
+    errors=[404, 409],
+)
 async def approve_progress_report(call: Call, report_id: str) -> ReportOut:
     """Approve a draft: it is emailed, with its PDF, to every guardian of the student who
     gets session summaries and consented to AI processing (once). A second approval is a
@@ -218,6 +239,7 @@ async def approve_progress_report(call: Call, report_id: str) -> ReportOut:
 
 @router.get(
     "/api/v1/progress-reports/{report_id}/report.pdf",
+    audit="progress_report",
     tags=TAGS,
     errors=[404],
     media_type="application/pdf",
@@ -228,6 +250,7 @@ async def progress_report_pdf(call: Call, report_id: str) -> Response:
     p = call.principal
     if p.role in (Role.GUARDIAN, Role.STUDENT):
         report = await load_report(call.db, org_id=p.org_id, report_id=report_id)
+        call.about(report.student_id)
         if not await _family_may_read(call, report):
             raise NotFound(f"no approved progress report {report_id} of your child")
     else:

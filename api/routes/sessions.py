@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.people import reject_nulls
 from api.permissions import (
     load_visible,
     require_coordinator,
@@ -14,7 +13,7 @@ from api.permissions import (
     visible_sessions,
 )
 from api.routing import Call, Router
-from api.schemas import Input, Label, Page, PageQuery
+from api.schemas import Input, Label, Page, PageQuery, Patch
 from api.session_schemas import ChangeReason, RequestedBy, SessionOut
 from core.errors import NotFound, PermissionDenied
 from core.logging import get_logger
@@ -43,7 +42,16 @@ class SessionCreate(Input):
     scheduled_end: AwareDatetime
 
 
-class SessionUpdate(Input):
+class SessionUpdate(Patch):
+    NOT_NULL = (
+        "tutor_id",
+        "student_ids",
+        "subject",
+        "scheduled_start",
+        "scheduled_end",
+        "requested_by",
+    )
+
     tutor_id: str | None = None
     student_ids: list[str] | None = Field(default=None, min_length=1, max_length=50)
     subject: Label | None = None
@@ -181,7 +189,6 @@ async def update_session(call: Call, session_id: str, body: SessionUpdate) -> Se
     p = call.principal
     live = await load_visible(call.db, p, LiveSession, visible_sessions(p), session_id, "session")
     require_coordinator(p, "change sessions")
-    reject_nulls(body, *(body.model_fields_set - {"reason"}))
     live = await change_session(
         call.db,
         live,
@@ -213,7 +220,7 @@ async def delete_session(call: Call, session_id: str) -> None:
     await delete_booking(call.db, live)
 
 
-@router.get("/api/v1/sessions/{session_id}/presence", tags=TAGS)
+@router.get("/api/v1/sessions/{session_id}/presence", audit="attendance", tags=TAGS)
 async def list_presence(call: Call, session_id: str, query: PageQuery) -> PresencePage:
     """List who joined and left this session's room, in the order it happened.
 

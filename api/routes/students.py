@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash, reject_nulls
+from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash
 from api.permissions import load_visible, require_coordinator, visible_students
 from api.routing import Call, Router
 from api.schemas import Label, Page, PageQuery
@@ -22,6 +22,8 @@ class StudentCreate(PersonCreate):
 
 
 class StudentUpdate(PersonUpdate):
+    NOT_NULL = (*PersonUpdate.NOT_NULL, "notify_reminders")
+
     notify_reminders: bool | None = Field(
         default=None, description="Email them a reminder 24 h and 1 h before each session."
     )
@@ -57,7 +59,7 @@ class StudentQuery(PageQuery):
     guardian_id: str | None = Field(default=None, description="Only this guardian's children.")
 
 
-@router.get("/api/v1/students", tags=TAGS)
+@router.get("/api/v1/students", audit="student", tags=TAGS)
 async def list_students(call: Call, query: StudentQuery) -> StudentPage:
     """List the students you can see, filtered by level or guardian."""
     rows, total = await find_students(
@@ -67,12 +69,13 @@ async def list_students(call: Call, query: StudentQuery) -> StudentPage:
         guardian_id=query.guardian_id,
         page=query,
     )
+    call.about(*(s.id for s in rows))
     return StudentPage(
         items=[StudentOut.of(s) for s in rows], total=total, limit=query.limit, offset=query.offset
     )
 
 
-@router.post("/api/v1/students", tags=TAGS, status_code=201, errors=[409])
+@router.post("/api/v1/students", audit="student", tags=TAGS, status_code=201, errors=[409])
 async def create_student(call: Call, body: StudentCreate) -> StudentOut:
     """Add a student (coordinators only)."""
     p = call.principal
@@ -90,7 +93,7 @@ async def create_student(call: Call, body: StudentCreate) -> StudentOut:
     return StudentOut.of(student)
 
 
-@router.get("/api/v1/students/{student_id}", tags=TAGS)
+@router.get("/api/v1/students/{student_id}", audit="student", tags=TAGS)
 async def get_student(call: Call, student_id: str) -> StudentOut:
     """Read one student."""
     p = call.principal
@@ -99,13 +102,12 @@ async def get_student(call: Call, student_id: str) -> StudentOut:
     )
 
 
-@router.patch("/api/v1/students/{student_id}", tags=TAGS, errors=[409])
+@router.patch("/api/v1/students/{student_id}", audit="student", tags=TAGS, errors=[409])
 async def update_student(call: Call, student_id: str, body: StudentUpdate) -> StudentOut:
     """Change a student's details; fields left out keep their value (coordinators only)."""
     p = call.principal
     student = await load_visible(call.db, p, Student, visible_students(p), student_id, "student")
     require_coordinator(p, "change students")
-    reject_nulls(body, "email", "display_name", "time_zone", "notify_reminders")
     student = await change_student(
         call.db,
         student,
@@ -120,7 +122,7 @@ async def update_student(call: Call, student_id: str, body: StudentUpdate) -> St
     return StudentOut.of(student)
 
 
-@router.delete("/api/v1/students/{student_id}", tags=TAGS, errors=[409])
+@router.delete("/api/v1/students/{student_id}", audit="student", tags=TAGS, errors=[409])
 async def delete_student(call: Call, student_id: str) -> None:
     """Remove a student who has no sessions (coordinators only)."""
     p = call.principal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash, reject_nulls
+from api.people import PersonCreate, PersonOut, PersonUpdate, optional_hash
 from api.permissions import load_visible, require_coordinator, visible_tutors
 from api.routing import Call, Router
 from api.schemas import Label, Page, PageQuery
@@ -23,6 +23,8 @@ class TutorCreate(PersonCreate):
 
 
 class TutorUpdate(PersonUpdate):
+    NOT_NULL = (*PersonUpdate.NOT_NULL, "notify_reminders", "subjects", "levels")
+
     notify_reminders: bool | None = Field(
         default=None, description="Email them a reminder 24 h and 1 h before each session."
     )
@@ -108,9 +110,6 @@ async def update_tutor(call: Call, tutor_id: str, body: TutorUpdate) -> TutorOut
     p = call.principal
     tutor = await load_visible(call.db, p, Tutor, visible_tutors(p), tutor_id, "tutor")
     require_coordinator(p, "change tutors")
-    reject_nulls(
-        body, "email", "display_name", "time_zone", "notify_reminders", "subjects", "levels"
-    )
     tutor = await change_tutor(
         call.db,
         tutor,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import api.models  # noqa: F401
 import eventbus.models  # noqa: F401
 import notifications.models  # noqa: F401
+import scheduling.audit  # noqa: F401
 import scheduling.match_requests  # noqa: F401
 import scheduling.models  # noqa: F401
 import sessions.models  # noqa: F401

@@ -168,3 +168,56 @@ async def test_a_participant_back_in_their_seat_records_on_in_the_same_file(
     assert track.role == "tutor"
     # Either stretch alone is under 4 s of audio; together with the gap, over 6.
     assert 6.0 <= track.duration <= stayed + 0.5, (track.duration, stayed)
+
+
+async def test_a_guardian_withdrawing_consent_stops_the_recording_within_a_second(
+    recording_app: Starlette, clock: FixedClock
+) -> None:
+    """Mid-lesson the guardian turns recording consent off in the family portal's API: the
+    student's file stops and is deleted at once; the tutor's recording goes on, and at the
+    close only the tutor's file is handed on. The change is in the audit log."""
+    app = recording_app
+    world = await seed_world(app, clock.now())
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await db.execute(update(Guardianship).values(recording_consent=True))
+    folder = app.state.services.settings.data_dir / "recordings" / world.ids["ses1"]
+    student_file = folder / f"{world.users['s1'].id}.opus.ogg"
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        serving_rtc(app) as url,
+    ):
+        tutor, student = await _token(client, world, "t1"), await _token(client, world, "s1")
+        bots = asyncio.gather(
+            run_bot(url, tutor, seconds=60 * WAIT, media_seconds=6.0),
+            run_bot(url, student, seconds=60 * WAIT, media_seconds=6.0),
+        )
+        async with asyncio.timeout(30 * WAIT):
+            while not (student_file.exists() and student_file.stat().st_size > 1000):
+                await asyncio.sleep(0.05)
+        r = await client.patch(
+            f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['s1']}",
+            json={"recording_consent": False},
+            headers=world.as_("g1"),
+        )
+        assert r.status_code == 200, r.text
+        withdrawn_at = asyncio.get_running_loop().time()
+        async with asyncio.timeout(1.0 * WAIT):
+            while student_file.exists():
+                await asyncio.sleep(0.02)
+        assert asyncio.get_running_loop().time() - withdrawn_at < 1.0 * WAIT
+        await bots
+        sink: Sink = app.state.sink
+        async with asyncio.timeout(10 * WAIT):
+            await sink.arrived.wait()
+        [(_, tracks)] = sink.calls
+        assert [t.role for t in tracks] == ["tutor"]
+        assert not student_file.exists()
+        log = await client.get(
+            "/api/v1/audit",
+            params={"student_id": world.ids["s1"], "action": "update"},
+            headers=world.as_("coord"),
+        )
+        assert [(e["resource"], e["actor_id"]) for e in log.json()["items"]] == [
+            ("consent", world.users["g1"].id)
+        ]

@@ -1,0 +1,115 @@
+"""A student's data as a whole: export it for their family, or erase it.
+
+Each package gives and erases its own part (``sessions.export`` and
+``sessions.erasure``, ``notifications.erasure``); this composes them with what
+the API itself holds (the audit log, stored idempotent responses) and writes
+the export's zip. The routes record each export and erasure in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.models import IdempotencyKey
+from notifications.erasure import erase_student_mail, student_mail
+from scheduling.audit import Actor, AuditEntry
+from sessions.erasure import erase_student
+from sessions.export import row_dict, student_export
+
+__all__ = ["StudentErased", "erase_student_everywhere", "export_student_zip"]
+
+
+@dataclass(frozen=True)
+class StudentErased:
+    student_id: str
+    rows: dict[str, int]
+    files: int
+    already_sent: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+async def erase_student_everywhere(
+    db: AsyncSession,
+    *,
+    actor: Actor,
+    student_id: str,
+    data_dir: Path,
+    recordings_dir: Path,
+    now: datetime,
+) -> StudentErased:
+    """Erase the student from every package's tables and from disk, in ``db``'s
+    transaction (the route's audit entry records it in the same one)."""
+    assert actor.org_id is not None
+    erased = await erase_student(
+        db, org_id=actor.org_id, student_id=student_id, recordings_dir=recordings_dir
+    )
+    mail = await erase_student_mail(
+        db, org_id=actor.org_id, student_id=student_id, outbox_dir=data_dir / "outbox"
+    )
+    rows = dict(erased.rows)
+    rows["notification_deliveries"] = mail.deleted
+    # Stored answers to idempotent requests (24 h) may hold the student's details.
+    stored = await db.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.response_body.contains(student_id))
+    )
+    rows["idempotency_keys"] = int(getattr(stored, "rowcount", 0) or 0)
+    kept = list(erased.kept)
+    if mail.already_sent:
+        kept.append(f"{len(mail.already_sent)} email(s) already sent (listed) cannot be recalled")
+    return StudentErased(
+        student_id=student_id,
+        rows={k: v for k, v in sorted(rows.items()) if v},
+        files=len(erased.files) + len(mail.files),
+        already_sent=mail.already_sent,
+        kept=kept,
+    )
+
+
+async def export_student_zip(
+    db: AsyncSession,
+    *,
+    actor: Actor,
+    student_id: str,
+    recordings_dir: Path,
+    now: datetime,
+) -> bytes:
+    """A zip of everything held about the student: ``{kind}.json`` for each kind, and
+    ``recordings/{session_id}/{file}``."""
+    assert actor.org_id is not None
+    held = await student_export(
+        db, org_id=actor.org_id, student_id=student_id, recordings_dir=recordings_dir
+    )
+    held.kinds["emails"] = await student_mail(db, org_id=actor.org_id, student_id=student_id)
+    entries = await db.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.org_id == actor.org_id, AuditEntry.student_id == student_id)
+        .order_by(AuditEntry.at, AuditEntry.id)
+    )
+    held.kinds["audit"] = [row_dict(e) for e in entries]
+    readme = (
+        f"Everything Liveclass held about student {student_id} on {now.isoformat()}.\n"
+        "One JSON file per kind of data; recordings/ holds the student's own audio "
+        "(Ogg Opus), one file per session.\n"
+    )
+
+    def write() -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("README.txt", readme)
+            for kind, items in held.kinds.items():
+                archive.writestr(f"{kind}.json", json.dumps(items, indent=2, ensure_ascii=False))
+            for name, path in held.files:
+                archive.write(path, name)
+        return buffer.getvalue()
+
+    # Recordings make it megabytes: read and compressed off the event loop.
+    return await asyncio.to_thread(write)
