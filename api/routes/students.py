@@ -90,6 +90,7 @@ async def create_student(call: Call, body: StudentCreate) -> StudentOut:
         time_zone=body.time_zone,
         now=call.now,
     )
+    call.about(student.id)
     return StudentOut.of(student)
 
 

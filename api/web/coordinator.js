@@ -3,6 +3,7 @@
 // a weekly series, with each conflict the API finds shown in place.
 import { insightPage } from "./insight.js";
 import { addPeopleForms } from "./people_forms.js";
+import { privacyRoutes } from "./privacy.js";
 import { reportRoutes } from "./reports.js";
 import { tutorSettingsPage } from "./tutor_settings.js";
 import { api, app, el, put, say, show, when } from "./ui.js";
@@ -18,6 +19,7 @@ export function coordinatorRoutes() {
     [/^#\/requests$/, requestsPage],
     [/^#\/insight$/, insightPage],
     ...reportRoutes(),
+    ...privacyRoutes(),
   ];
 }
 
@@ -751,7 +753,7 @@ async function peoplePage() {
     table(
       `Students (${students.total})`,
       ["Name", "Email", "Level", "Time zone"],
-      students.items.map((s) => el("tr", {}, cell(s.display_name), cell(s.email), cell(s.level), cell(s.time_zone))),
+      students.items.map((s) => el("tr", {}, el("td", {}, el("a", { href: `#/people/students/${encodeURIComponent(s.id)}` }, s.display_name)), cell(s.email), cell(s.level), cell(s.time_zone))),
     ),
     table(
       `Guardians and their consents (${guardians.total})`,
@@ -786,7 +788,7 @@ async function peoplePage() {
     el(
       "p",
       { class: "hint" },
-      "Families change their own consents and emails in their portal; each change holds at once. A tutor's name opens what they teach, their hours and their limits."
+      "Families change their own consents and emails in their portal; each change holds at once. A tutor's name opens what they teach, their hours and their limits; a student's name opens their data: download it for the family, or erase it."
     ),
     addPeopleForms(students.items, peoplePage),
   ]);

@@ -139,6 +139,7 @@ function navigation(role) {
       ["#/insight", "Insight"],
       ["#/reports", "Progress reports"],
       ["#/people", "People"],
+      ["#/audit", "Audit log"],
       ["#/messages", "Emails and failures"],
     ],
   }[role] || [];

@@ -648,6 +648,32 @@ async def coordinate(
     await page.screenshot(path=str(shots / "app-messages.png"), full_page=True)
     result["shots"].append("app-messages.png")
 
+    # Children's data: the audit log says who read what (the family's and the tutor's
+    # reads of this journey are in it); a student's page offers the family's download.
+    result["tabbed_to_audit"] = await tab_to(page, "e.getAttribute('href') === '#/audit'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#audit-student")
+    await page.wait_for_selector("main table tbody tr")
+    result["audit"] = {"main": await main_text(page)}
+    result["axe"]["audit"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-audit.png"), full_page=True)
+    result["shots"].append("app-audit.png")
+    result["tabbed_to_people"] = await tab_to(page, "e.getAttribute('href') === '#/people'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("main table")
+    result["tabbed_to_student"] = await tab_to(
+        page, "e.textContent === 'Alex Amber' && e.tagName === 'A'", presses=120
+    )
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#erase-confirm")
+    result["tabbed_to_download"] = await tab_to(page, "e.textContent === 'Prepare the download'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("main a[download]")
+    result["student_data"] = {"main": await main_text(page)}
+    result["axe"]["student"] = await axe_check(page, axe)
+    await page.screenshot(path=str(shots / "app-student.png"), full_page=True)
+    result["shots"].append("app-student.png")
+
 
 async def log_in_by_keyboard(page: Page, who: dict[str, str], *, landing: str) -> None:
     """Open the app, type the login (the email field has the focus) and wait for the

@@ -320,6 +320,8 @@ def test_the_coordinator_sees_what_was_emailed_and_what_failed(journey: dict[str
         "messages",
         "report",
         "insight",
+        "audit",
+        "student",
     ],
 )
 def test_axe_finds_no_serious_or_critical_violations(journey: dict[str, Any], page: str) -> None:
@@ -340,4 +342,17 @@ def test_each_page_is_photographed(journey: dict[str, Any]) -> None:
     shots = journey["shots_dir"]
     for name in journey["shots"]:
         assert (shots / name).stat().st_size > 10_000, name
-    assert len(journey["shots"]) == 14
+    assert len(journey["shots"]) == 16
+
+
+def test_the_coordinator_reads_the_audit_log_and_a_students_download(
+    journey: dict[str, Any],
+) -> None:
+    """The audit log lists the journey's reads of children's data, reached by keyboard; a
+    student's page prepares the family's zip."""
+    assert journey["tabbed_to_audit"] and journey["tabbed_to_student"]
+    main = journey["audit"]["main"]
+    assert "entries, newest first" in main
+    assert "\tread\t" in main and "GET /api/v1/" in main
+    student = journey["student_data"]["main"]
+    assert "Download student-" in student and "Erase everything about this student" in student
