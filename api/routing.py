@@ -400,23 +400,38 @@ class _Seen:
     call: Call | None = None
 
 
+async def _audit(
+    db: AsyncSession,
+    ep: Endpoint,
+    request: Request,
+    services: Services,
+    principal: Principal | None,
+    named: list[str],
+    *,
+    denied: bool,
+) -> None:
+    assert ep.audit is not None
+    await write_entries(
+        db,
+        resource=ep.audit,
+        method=ep.method,
+        path_template=ep.path,
+        request=request,
+        principal=principal,
+        named=named,
+        denied=denied,
+        now=services.clock.now(),
+        action=ep.audit_action,
+    )
+
+
 async def _audit_denial(ep: Endpoint, request: Request, services: Services, seen: _Seen) -> None:
     """Record a refused attempt at personal data, in a transaction of its own (the
     request's was rolled back). A failure here is logged; the caller still gets the 403."""
-    assert ep.audit is not None
     try:
         async with services.sessionmaker() as db, db.begin():
-            await write_entries(
-                db,
-                resource=ep.audit,
-                method=ep.method,
-                path_template=ep.path,
-                request=request,
-                principal=seen.caller,
-                named=seen.call.students if seen.call is not None else [],
-                denied=True,
-                now=services.clock.now(),
-            )
+            named = seen.call.students if seen.call is not None else []
+            await _audit(db, ep, request, services, seen.caller, named, denied=True)
     except Exception:
         log.exception("writing a denied attempt to the audit log failed", route=ep.path)
 
@@ -470,18 +485,7 @@ async def _run(ep: Endpoint, request: Request, services: Services, seen: _Seen) 
             response = _response(result, call.status_code or ep.status_code)
             if ep.audit is not None:
                 # In the request's transaction: the data is never served without its entry.
-                await write_entries(
-                    db,
-                    resource=ep.audit,
-                    method=ep.method,
-                    path_template=ep.path,
-                    request=request,
-                    principal=caller,
-                    named=call.students,
-                    denied=False,
-                    now=services.clock.now(),
-                    action=ep.audit_action,
-                )
+                await _audit(db, ep, request, services, caller, call.students, denied=False)
             if claimed is not None:
                 # Stored before the commit below, so the booking and its answer land together.
                 await idempotency.remember(db, claimed, response)

@@ -60,7 +60,7 @@ from sessions.models import (
     TranscriptSegment,
 )
 
-__all__ = ["Erasure", "erase_student", "recording_files"]
+__all__ = ["Erasure", "erase_student", "org_student", "recording_files"]
 
 REDACTED = "a student"
 
@@ -104,10 +104,8 @@ def names_to_redact(display_name: str, others: Sequence[str]) -> list[str]:
     return [display_name, *sorted(set(parts), key=len, reverse=True)]
 
 
-async def erase_student(
-    db: AsyncSession, *, org_id: str, student_id: str, recordings_dir: Path
-) -> Erasure:
-    """Erase the student ``student_id`` of ``org_id`` (see the module docstring).
+async def org_student(db: AsyncSession, *, org_id: str, student_id: str) -> tuple[Student, User]:
+    """The organisation's student and their login.
 
     Raises:
         NotFound: no such student in the organisation.
@@ -117,7 +115,18 @@ async def erase_student(
     )
     if student is None:
         raise NotFound(f"no student {student_id} in your organisation")
-    user = await db.get_one(User, student.user_id)
+    return student, await db.get_one(User, student.user_id)
+
+
+async def erase_student(
+    db: AsyncSession, *, org_id: str, student_id: str, recordings_dir: Path
+) -> Erasure:
+    """Erase the student ``student_id`` of ``org_id`` (see the module docstring).
+
+    Raises:
+        NotFound: no such student in the organisation.
+    """
+    _, user = await org_student(db, org_id=org_id, student_id=student_id)
     uid = user.id
     out = Erasure(student_id=student_id)
     pseudonym = f"anon_{secrets.token_hex(12)}"

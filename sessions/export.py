@@ -20,9 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound
-from scheduling.models import Guardian, Guardianship, LiveSession, SessionStudent, Student, User
-from sessions.erasure import recording_files
+from scheduling.models import Guardian, Guardianship, LiveSession, SessionStudent, User
+from sessions.erasure import org_student, recording_files
 from sessions.models import (
     Attendance,
     BriefingRecord,
@@ -70,12 +69,7 @@ async def student_export(
     Raises:
         NotFound: no such student in the organisation.
     """
-    student = await db.scalar(
-        select(Student).where(Student.id == student_id, Student.org_id == org_id)
-    )
-    if student is None:
-        raise NotFound(f"no student {student_id} in your organisation")
-    user = await db.get_one(User, student.user_id)
+    student, user = await org_student(db, org_id=org_id, student_id=student_id)
     uid = user.id
     out = StudentExport(student_id=student_id)
     out.kinds["student"] = [
