@@ -1,4 +1,5 @@
-"""Erasing the emails held about a student (``sessions.erasure`` erases the rest).
+"""Erasing the emails held about a student or sent to a guardian (``sessions.erasure`` and
+``scheduling.erasure`` erase the rest).
 
 Every delivery about the student (to their guardians, or their own reminders)
 goes: its row, with its subject, bodies and attachment, and its ``.eml`` file
@@ -12,12 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifications.models import Delivery, DeliveryStatus
+from notifications.models import Delivery, DeliveryStatus, RecipientRole
 
-__all__ = ["ErasedMail", "erase_student_mail", "student_mail"]
+__all__ = [
+    "ErasedMail",
+    "erase_guardian_mail",
+    "erase_student_mail",
+    "guardian_mail",
+    "student_mail",
+]
 
 
 @dataclass
@@ -28,17 +35,38 @@ class ErasedMail:
     already_sent: list[str] = field(default_factory=list)
 
 
+def _about_student(org_id: str, student_id: str) -> ColumnElement[bool]:
+    return and_(
+        Delivery.org_id == org_id,
+        or_(Delivery.student_id == student_id, Delivery.guardian_id == student_id),
+    )
+
+
+def _to_guardian(org_id: str, guardian_id: str) -> ColumnElement[bool]:
+    return and_(
+        Delivery.org_id == org_id,
+        Delivery.guardian_id == guardian_id,
+        Delivery.recipient_role == RecipientRole.GUARDIAN,
+    )
+
+
 async def erase_student_mail(
     db: AsyncSession, *, org_id: str, student_id: str, outbox_dir: Path
 ) -> ErasedMail:
     """Delete the deliveries about ``student_id`` and their ``.eml`` files."""
+    return await _erase(db, _about_student(org_id, student_id), outbox_dir)
+
+
+async def erase_guardian_mail(
+    db: AsyncSession, *, org_id: str, guardian_id: str, outbox_dir: Path
+) -> ErasedMail:
+    """Delete the deliveries to the guardian ``guardian_id`` and their ``.eml`` files."""
+    return await _erase(db, _to_guardian(org_id, guardian_id), outbox_dir)
+
+
+async def _erase(db: AsyncSession, where: ColumnElement[bool], outbox_dir: Path) -> ErasedMail:
     out = ErasedMail()
-    rows = await db.scalars(
-        select(Delivery).where(
-            Delivery.org_id == org_id,
-            or_(Delivery.student_id == student_id, Delivery.guardian_id == student_id),
-        )
-    )
+    rows = await db.scalars(select(Delivery).where(where))
     for row in rows:
         if row.status is DeliveryStatus.SENT:
             sent = row.sent_at.isoformat() if row.sent_at else "an unknown time"
@@ -57,13 +85,17 @@ async def erase_student_mail(
 
 async def student_mail(db: AsyncSession, *, org_id: str, student_id: str) -> list[dict[str, str]]:
     """The emails held about ``student_id``, for an export: who, what, when and the text."""
+    return await _listed(db, _about_student(org_id, student_id))
+
+
+async def guardian_mail(db: AsyncSession, *, org_id: str, guardian_id: str) -> list[dict[str, str]]:
+    """The emails held that went (or were to go) to the guardian, for an export."""
+    return await _listed(db, _to_guardian(org_id, guardian_id))
+
+
+async def _listed(db: AsyncSession, where: ColumnElement[bool]) -> list[dict[str, str]]:
     rows = await db.scalars(
-        select(Delivery)
-        .where(
-            Delivery.org_id == org_id,
-            or_(Delivery.student_id == student_id, Delivery.guardian_id == student_id),
-        )
-        .order_by(Delivery.created_at, Delivery.id)
+        select(Delivery).where(where).order_by(Delivery.created_at, Delivery.id)
     )
     return [
         {

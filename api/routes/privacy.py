@@ -1,4 +1,4 @@
-"""A student's data as a whole: a coordinator exports it for the family, or erases it."""
+"""A student's or a guardian's data as a whole: a coordinator exports it, or erases it."""
 
 from __future__ import annotations
 
@@ -8,12 +8,22 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from api.audit_trail import actor_of
-from api.permissions import load_visible, require_coordinator, visible_students
-from api.privacy import erase_student_everywhere, export_student_zip
+from api.permissions import (
+    load_visible,
+    require_coordinator,
+    visible_guardians,
+    visible_students,
+)
+from api.privacy import (
+    erase_guardian_everywhere,
+    erase_student_everywhere,
+    export_guardian_zip,
+    export_student_zip,
+)
 from api.routing import Call, Router
 from api.schemas import Input
 from core.errors import ValidationFailed
-from scheduling.models import Student
+from scheduling.models import Guardian, Student
 
 router = Router()
 TAGS = ["privacy"]
@@ -93,6 +103,77 @@ async def erase_student(call: Call, student_id: str, body: EraseIn) -> ErasedOut
     )
     return ErasedOut(
         student_id=erased.student_id,
+        rows=erased.rows,
+        files=erased.files,
+        already_sent=erased.already_sent,
+        kept=erased.kept,
+    )
+
+
+async def _guardian(call: Call, guardian_id: str, action: str) -> Guardian:
+    p = call.principal
+    guardian = await load_visible(
+        call.db, p, Guardian, visible_guardians(p), guardian_id, "guardian"
+    )
+    require_coordinator(p, action)
+    return guardian
+
+
+class GuardianErasedOut(BaseModel):
+    guardian_id: str
+    rows: dict[str, int] = Field(description="Rows deleted, per table.")
+    files: int = Field(description=".eml files deleted from disk.")
+    already_sent: list[str] = Field(
+        description="Emails to the guardian sent before the erasure: they cannot be recalled."
+    )
+    kept: list[str] = Field(
+        description="What was kept, and why: a consent the guardian withheld stays off for "
+        "their children on the other guardians' links until those give it again."
+    )
+
+
+@router.get(
+    "/api/v1/guardians/{guardian_id}/export",
+    tags=TAGS,
+    media_type="application/zip",
+    audit="guardian",
+    audit_action="export",
+)
+async def export_guardian(call: Call, guardian_id: str) -> Response:
+    """What is held about a guardian, as a zip: their profile, their links to children
+    with the consents, the emails to them, and what they read and changed (the audit log)
+    (coordinators; API keys need `admin`)."""
+    guardian = await _guardian(call, guardian_id, "export a guardian's data")
+    body = await export_guardian_zip(
+        call.db, actor=actor_of(call.principal), guardian_id=guardian.id, now=call.now
+    )
+    return Response(
+        body,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="guardian-{guardian.id}.zip"'},
+    )
+
+
+@router.post(
+    "/api/v1/guardians/{guardian_id}/erase", tags=TAGS, audit="guardian", audit_action="erase"
+)
+async def erase_guardian(call: Call, guardian_id: str, body: EraseIn) -> GuardianErasedOut:
+    """Erase a guardian: their login, profile, links to their children and consents,
+    calendar feed and the emails to them go. A consent they withheld stays off for
+    their children (the other guardians can give it again), so erasing the guardian who
+    said no never makes a child recordable. Emails already sent are listed
+    (coordinators; API keys need `admin`)."""
+    guardian = await _guardian(call, guardian_id, "erase a guardian")
+    if not body.confirm:  # read only now: the permission check comes first
+        raise ValidationFailed("send confirm: true to erase the guardian")
+    erased = await erase_guardian_everywhere(
+        call.db,
+        actor=actor_of(call.principal),
+        guardian_id=guardian.id,
+        data_dir=call.services.settings.data_dir,
+    )
+    return GuardianErasedOut(
+        guardian_id=erased.guardian_id,
         rows=erased.rows,
         files=erased.files,
         already_sent=erased.already_sent,

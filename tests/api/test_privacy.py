@@ -258,3 +258,55 @@ async def test_erasure_needs_a_confirmation_and_an_admin_key(
     key = {"X-API-Key": created.json()["key"]}
     r = await client.post(path, json={"confirm": True}, headers=key)
     assert r.status_code == 403 and "admin" in r.json()["error"]["message"]
+
+
+async def test_a_guardian_is_exported_then_erased_and_what_they_withheld_stays_withheld(
+    app: Starlette, client: httpx.AsyncClient, world: World
+) -> None:
+    """g1 (who gave s1 no consent) and g3 (who gave both) look after s1. g1's zip holds
+    their profile, link and email; erasing g1 removes them, the email and its .eml, and
+    s1 does not become recordable: g3's consents are turned off until given again."""
+    held = await _lessons(app, world)
+    coord = world.as_("coord")
+    r = await client.post(
+        "/api/v1/guardians",
+        json={
+            "email": "g3@schoola.example.org",
+            "display_name": "Person g3",
+            "students": [
+                {
+                    "student_id": world.ids["s1"],
+                    "recording_consent": True,
+                    "ai_processing_consent": True,
+                }
+            ],
+        },
+        headers=coord,
+    )
+    assert r.status_code == 201, r.text
+    g1 = world.ids["g1"]
+    r = await client.get(f"/api/v1/guardians/{g1}/export", headers=coord)
+    assert r.status_code == 200, r.text
+    archive = zipfile.ZipFile(io.BytesIO(r.content))
+    assert {"guardian.json", "guardianships.json", "emails.json", "audit.json"} <= set(
+        archive.namelist()
+    )
+    assert json.loads(archive.read("guardian.json"))[0]["email"] == world.users["g1"].email
+    assert [e["id"] for e in json.loads(archive.read("emails.json"))] == ["dlv_s1summary"]
+
+    r = await client.post(f"/api/v1/guardians/{g1}/erase", json={"confirm": True}, headers=coord)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["rows"]["guardians"] == 1 and report["rows"]["users"] == 1
+    assert report["files"] == 1 and len(report["already_sent"]) == 1
+    assert any("recording consent" in line for line in report["kept"])
+    assert not held["files"]["email"].exists()
+    assert await _count(app, User, User.id == world.users["g1"].id) == 0
+    assert await _count(app, Delivery, Delivery.guardian_id == g1) == 0
+    async with app.state.services.sessionmaker() as db:
+        left = list(
+            await db.scalars(select(Guardianship).where(Guardianship.student_id == world.ids["s1"]))
+        )
+    assert [(g.recording_consent, g.ai_processing_consent) for g in left] == [(False, False)]
+    log = await client.get("/api/v1/audit", params={"action": "erase"}, headers=coord)
+    assert [e["resource_id"] for e in log.json()["items"]] == [g1]
