@@ -10,6 +10,7 @@ so the coordinator can tell the family what went where before the erasure.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,8 +75,7 @@ async def _erase(db: AsyncSession, where: ColumnElement[bool], outbox_dir: Path)
                 f"{row.kind.value} to {row.recipient_role.value} {row.guardian_id} on {sent}"
             )
         eml = outbox_dir / f"{row.id}.eml"
-        if eml.is_file():
-            eml.unlink()
+        if await asyncio.to_thread(_unlink, eml):
             out.files.append(str(eml))
         await db.delete(row)
         out.deleted += 1
@@ -113,3 +113,12 @@ async def _listed(db: AsyncSession, where: ColumnElement[bool]) -> list[dict[str
         }
         for r in rows
     ]
+
+
+def _unlink(path: Path) -> bool:
+    """Delete the file if it is there; whether it was."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -22,6 +22,7 @@ second run erases, never rows whose files were kept.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -104,6 +105,25 @@ def names_to_redact(display_name: str, others: Sequence[str]) -> list[str]:
     return [display_name, *sorted(set(parts), key=len, reverse=True)]
 
 
+def _delete_recordings(
+    recordings_dir: Path, sessions: Sequence[str], alone: set[str], uid: str
+) -> list[str]:
+    """Delete the user's recordings, and every recording of the sessions in ``alone``."""
+    deleted = []
+    for session_id in sessions:
+        folder = recordings_dir / session_id
+        if session_id in alone:
+            paths = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+        else:
+            paths = recording_files(recordings_dir, session_id, uid)
+        for path in paths:
+            path.unlink(missing_ok=True)
+            deleted.append(str(path))
+        if session_id in alone and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return deleted
+
+
 async def org_student(db: AsyncSession, *, org_id: str, student_id: str) -> tuple[Student, User]:
     """The organisation's student and their login.
 
@@ -150,19 +170,8 @@ async def erase_student(
         if others is None:
             alone.add(session_id)
 
-    # Files first (see the module docstring).
-    for session_id in sessions:
-        if session_id in alone:
-            folder = recordings_dir / session_id
-            paths = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
-        else:
-            paths = recording_files(recordings_dir, session_id, uid)
-        for path in paths:
-            path.unlink(missing_ok=True)
-            out.files.append(str(path))
-        folder = recordings_dir / session_id
-        if session_id in alone and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+    # Files first (see the module docstring), off the event loop.
+    out.files = await asyncio.to_thread(_delete_recordings, recordings_dir, sessions, alone, uid)
 
     async def gone(table: str, statement: Any) -> None:
         result = await db.execute(statement)
