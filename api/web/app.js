@@ -21,6 +21,7 @@ const state = {
   activeSpeaker: null, // participant_id the SFU names as speaking (may be ours), or null
   quality: new Map(), // participant_id -> the SFU's rating of their connection (ours too)
   leaving: false,
+  over: false, // the tutor ended the lesson (4410): no rejoin, ever, on this page
   rejoinDelay: 0, // the first try after a drop is at once; then every 1 s, then 2 s
   // From our last `joined`: a rejoin within the server's grace window gets our seat back.
   resumeToken: sessionStorage.getItem(`liveclass:resume:${sessionId}`),
@@ -592,6 +593,9 @@ async function connect() {
       say(why || `Disconnected: ${e.detail.reason || e.detail.code}`);
       teardown();
       if (e.detail.code === 4410) {
+        state.over = true; // a rejoin still under way (or one scheduled) must not offer one
+        clearTimeout(state.rejoinTimer);
+        state.rejoinTimer = null;
         $("call").hidden = true; // nothing to rejoin: the session is over
         clearInterval(state.clock);
       } else {
@@ -635,7 +639,7 @@ function teardown() {
 }
 
 function scheduleRejoin(why) {
-  if (state.leaving || state.rejoinTimer) return;
+  if (state.leaving || state.over || state.rejoinTimer) return;
   const delay = state.rejoinDelay;
   // Short: a try is cheap (one socket, 5 s at most), and the seat is held only 15 s.
   state.rejoinDelay = Math.min(Math.max(state.rejoinDelay * 2, 1000), 2000);
@@ -660,6 +664,7 @@ function scheduleRejoin(why) {
 
 // After a leave, or a drop the client cannot mend on its own: one button to come back.
 function offerRejoin() {
+  if (state.over) return; // the tutor ended the lesson: there is nothing to come back to
   $("rejoin").hidden = false;
   $("rejoin").focus();
 }
