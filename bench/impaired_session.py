@@ -23,8 +23,12 @@ what Chrome itself reports: the share of audio samples it concealed, the
 frames it decoded, its freezes, and whether its answer kept NACK and in-band
 FEC for Opus.
 
-``python -m bench.impaired_session`` prints the figures (root needed, as for
-any namespace); ``tests/bench/test_impaired_links.py`` asserts the goals.
+``python -m bench.impaired_session`` prints the figures and, beside them, each
+recovery time against its goal (root needed, as for any namespace).
+``tests/bench/test_impaired_links.py`` asserts what a user would notice: audio
+whole, video moving, and the picture back on its own after a cut; the 1 s
+recovery goal is wall-clock, so it is a figure here and in docs/benchmarks.md,
+not a test bound that a busy machine could fail.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from bench.lesson_lab import lesson, reports
 from bench.netlab import Link, NetLab
 
 VIEWERS = ("bot", "chromium")
+# Seconds from a cut link coming back to the next decoded picture (and audio packet).
+RECOVERY_GOAL_S = 1.0
 AUDIO_FPS = 50  # the bot's Opus frames are 20 ms
 VIDEO_FPS = 15
 
@@ -258,6 +264,20 @@ def _chromium_figures(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def recovery_verdicts(figures: dict[str, Any]) -> dict[str, str]:
+    """Each cut's recovery time beside ``RECOVERY_GOAL_S``: "0.31 s: met" or "1.64 s: missed"."""
+    out: dict[str, str] = {}
+    for cut in ("publisher cut", "viewer cut"):
+        for medium in ("video", "audio"):
+            back = figures.get(cut, {}).get(f"{medium}_back_after_s")
+            if back is None and f"{medium}_back_after_s" in figures.get(cut, {}):
+                out[f"{cut}: {medium}"] = "never came back: missed"
+            elif back is not None:
+                verdict = "met" if back <= RECOVERY_GOAL_S else "missed"
+                out[f"{cut}: {medium}"] = f"{back:.2f} s (goal ≤ {RECOVERY_GOAL_S:g} s): {verdict}"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loss", type=int, default=10, help="percent lost on the tutor's uplink")
@@ -265,7 +285,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print raw reports too")
     args = parser.parse_args()
     result = run(loss=args.loss, viewer=args.viewer)
-    print(json.dumps(result if args.json else figures(result), indent=2))
+    found = figures(result)
+    print(json.dumps(result if args.json else found, indent=2))
+    for what, verdict in recovery_verdicts(found).items():
+        print(f"{what}: {verdict}")
 
 
 if __name__ == "__main__":
