@@ -178,7 +178,11 @@ def build_signaling(
 
     async def may_record(participant_id: str) -> bool:
         async with services.sessionmaker() as db:
-            return await consent.may_record(db, participant_id=participant_id)
+            return await consent.may_record(
+                db,
+                participant_id=participant_id,
+                rule=settings.consent_rule(services.clock.now().date()),
+            )
 
     async def recording_ready(session_id: str, tracks: list[RecordedTrack]) -> None:
         async with services.sessionmaker() as db, db.begin():
@@ -186,7 +190,12 @@ def build_signaling(
         log.info("recording ready", session=session_id, files=len(tracks))
 
     live = (
-        LiveTranscription(services.live_transcriber, services.sessionmaker, services.clock)
+        LiveTranscription(
+            services.live_transcriber,
+            services.sessionmaker,
+            services.clock,
+            consent_age=settings.consent_age,
+        )
         if settings.live_transcription
         else None
     )

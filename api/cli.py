@@ -390,7 +390,11 @@ def cmd_facts_rebuild(args: argparse.Namespace) -> None:
         try:
             async with create_sessionmaker(engine)() as db, db.begin():
                 return await rebuild_all(
-                    db, now=SystemClock().now(), org_id=args.org, progress=bar.update
+                    db,
+                    now=SystemClock().now(),
+                    consent_age=settings.consent_age,
+                    org_id=args.org,
+                    progress=bar.update,
                 )
         finally:
             await engine.dispose()

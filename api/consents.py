@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling.models import Student
-from sessions.consent import may_record
+from sessions.consent import ConsentRule, may_record
 
 __all__ = ["enforce_recording_consent"]
 
@@ -27,12 +27,14 @@ async def enforce_recording_consent(
     *,
     student_id: str,
     watchers: Sequence[Callable[[str], Awaitable[object]]],
+    rule: ConsentRule,
 ) -> bool:
-    """After a change to a student's guardianships: if they may no longer be recorded,
-    stop any live recording of them. Whether recording was withdrawn."""
+    """After a change to a student's consents (their guardians', their own, or their date
+    of birth): if they may no longer be recorded, stop any live recording of them.
+    Whether recording was withdrawn."""
     await db.flush()  # the change is what may_record reads
     student = await db.get(Student, student_id)
-    if student is None or await may_record(db, participant_id=student.user_id):
+    if student is None or await may_record(db, participant_id=student.user_id, rule=rule):
         return False
     for watcher in watchers:
         await watcher(student.user_id)

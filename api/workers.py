@@ -49,7 +49,7 @@ def build_handlers(services: Services) -> list[Handler]:
     its failures and, on Redis, its consumer group.
     """
     return [
-        *lifecycle_handlers(clock=services.clock.now),
+        *lifecycle_handlers(clock=services.clock.now, consent_age=services.settings.consent_age),
         GuardianNotices(
             app_url=services.settings.public_url.rstrip("/") + "/app",
             secret=services.secret,
@@ -57,8 +57,16 @@ def build_handlers(services: Services) -> list[Handler]:
         ),
         SubstitutionNotices(mail_from=services.settings.mail_from),
         ChangeNotices(mail_from=services.settings.mail_from),
-        TranscriptionHandler(services.transcriber),
-        DraftingHandler(services.settings, clock=services.clock.now),
+        TranscriptionHandler(
+            services.transcriber,
+            clock=services.clock.now,
+            consent_age=services.settings.consent_age,
+        ),
+        DraftingHandler(
+            services.settings,
+            clock=services.clock.now,
+            consent_age=services.settings.consent_age,
+        ),
     ]
 
 

@@ -55,7 +55,7 @@ async def replay(sessionmaker: async_sessionmaker[Any], history: History) -> lis
     order (an hour after its end); the at-risk exceptions raised, oldest first."""
     async with sessionmaker() as db, db.begin():
         await write_history(db, history, now=NOW)
-        await rebuild_all(db, now=NOW, org_id=history.ids["org"])
+        await rebuild_all(db, now=NOW, consent_age=13, org_id=history.ids["org"])
         sessions = list(
             await db.scalars(
                 select(LiveSession)

@@ -244,7 +244,12 @@ async def _document_live(tracks: list[SpeechTrack], folder: Path, speed: float) 
         await upgrade(services.engine)
         length = max(t.offset + t.duration for t in tracks)
         session_id, users = await _seed(services, datetime.now(UTC))
-        live = LiveTranscription(services.live_transcriber, services.sessionmaker, SystemClock())
+        live = LiveTranscription(
+            services.live_transcriber,
+            services.sessionmaker,
+            SystemClock(),
+            consent_age=services.settings.consent_age,
+        )
         # Untimed, as on a running node: the workers up, Whisper loaded for files missed.
         if not await services.live_transcriber.start():
             raise SystemExit(f"live transcription cannot start: {live.transcriber.unavailable}")

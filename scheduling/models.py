@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -123,6 +124,13 @@ class Student(Base):
     # Their own session reminders (24 h and 1 h before); emails about changes
     # to their sessions always go.
     notify_reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # From the consent age on (``sessions.consent.ConsentRule``) the student decides,
+    # with these two; until then, or with no date of birth, their guardians do.
+    date_of_birth: Mapped[date | None]
+    recording_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ai_processing_consent: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime]
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)

@@ -12,7 +12,7 @@ null; ``UNCHANGED`` keeps one where null is a value (a student's level).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Final
 
@@ -141,6 +141,7 @@ async def create_student(
     level: str | None,
     time_zone: str,
     now: datetime,
+    date_of_birth: date | None = None,
 ) -> Student:
     user = await create_user(
         db,
@@ -157,6 +158,7 @@ async def create_student(
         org_id=org_id,
         level=level,
         time_zone=time_zone,
+        date_of_birth=date_of_birth,
         created_at=now,
         user=user,
     )
@@ -369,9 +371,11 @@ async def change_student(
     time_zone: str | None = None,
     notify_reminders: bool | None = None,
     level: str | None | Unchanged = UNCHANGED,
+    date_of_birth: date | None | Unchanged = UNCHANGED,
     now: datetime,
 ) -> Student:
-    """Change a student's details; ``None`` keeps a field, ``UNCHANGED`` the level.
+    """Change a student's details; ``None`` keeps a field, ``UNCHANGED`` the level and
+    the date of birth (which may be cleared: unknown, so the guardians decide).
 
     Raises:
         EmailTaken: the new address belongs to someone else.
@@ -388,8 +392,27 @@ async def change_student(
         student.notify_reminders = notify_reminders
     if not isinstance(level, Unchanged):
         student.level = level
+    if not isinstance(date_of_birth, Unchanged):
+        student.date_of_birth = date_of_birth
     if time_zone is not None:
         student.time_zone = time_zone
+    await db.flush()
+    return student
+
+
+async def set_own_consents(
+    db: AsyncSession,
+    student: Student,
+    *,
+    recording_consent: bool | None = None,
+    ai_processing_consent: bool | None = None,
+) -> Student:
+    """Record the consents a student of the consent age gave or withdrew themselves;
+    ``None`` keeps one. Whether they count is ``sessions.consent``'s rule."""
+    if recording_consent is not None:
+        student.recording_consent = recording_consent
+    if ai_processing_consent is not None:
+        student.ai_processing_consent = ai_processing_consent
     await db.flush()
     return student
 

@@ -56,7 +56,7 @@ from core.logging import get_logger
 from eventbus.models import HandlerFailure, OutboxEvent
 from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, SessionStatus, SessionStudent, User
-from sessions.consent import ai_consented, transcribable
+from sessions.consent import ConsentRule, ai_consented, transcribable
 from sessions.errors import NoTranscript, TranscriptionGaveUp, TranscriptPending
 from sessions.events import record
 from sessions.lifecycle import Action
@@ -142,23 +142,27 @@ class TranscriptionHandler:
     off the event loop), merge them on the session clock and store the segments.
 
     Only the tracks that consent allows are transcribed (``sessions.consent.
-    transcribable``: the tutor's, and a student's only when every guardian consented
-    to AI processing); the others are never turned into text, and the event names
-    them (``untranscribed``). A session recorded in several parts (its room emptied
-    and filled again) is transcribed from all of its recordings together, each time
-    one arrives, and the stored transcript replaced. A file that live transcription
-    heard in full (its track names the ``live`` stream) is not transcribed again: its
-    stored live segments (``sessions.live_transcript``) are used, so after a lesson
-    only the files it missed go to Whisper. Emits ``transcript.ready`` with
-    ``segments``, ``duration``, ``tracks`` (files transcribed), ``live_tracks`` (of
+    transcribable``: the tutor's, and a student's only with AI consent: their own from
+    the consent age, every guardian's before); the others are never turned into text,
+    and the event names them (``untranscribed``). A session recorded in several parts
+    (its room emptied and filled again) is transcribed from all of its recordings
+    together, each time one arrives, and the stored transcript replaced. A file that
+    live transcription heard in full (its track names the ``live`` stream) is not
+    transcribed again: its stored live segments (``sessions.live_transcript``) are used,
+    so after a lesson only the files it missed go to Whisper. Emits ``transcript.ready``
+    with ``segments``, ``duration``, ``tracks`` (files transcribed), ``live_tracks`` (of
     those, how many live) and ``untranscribed``.
     """
 
     name = "transcription"
     types = frozenset({"recording.ready"})
 
-    def __init__(self, transcriber: Transcriber) -> None:
+    def __init__(
+        self, transcriber: Transcriber, *, clock: Callable[[], datetime], consent_age: int
+    ) -> None:
         self._transcriber = transcriber
+        self._clock = clock
+        self._consent_age = consent_age
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         recordings = [
@@ -178,7 +182,9 @@ class TranscriptionHandler:
             return
         origin = min(datetime.fromisoformat(t["started_at"]) for t in files)
         recorded = {t["participant_id"] for t in files}
-        allowed = await transcribable(db, recorded)
+        allowed = await transcribable(
+            db, recorded, ConsentRule(self._consent_age, self._clock().date())
+        )
         untranscribed = sorted(recorded - allowed)
         if untranscribed:
             log.info(
@@ -484,16 +490,21 @@ class DraftingHandler:
     name = "drafting"
     types = frozenset({"transcript.ready", "session.ended"})
 
-    def __init__(self, settings: AIDocsSettings, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, settings: AIDocsSettings, *, clock: Callable[[], datetime], consent_age: int
+    ) -> None:
         self._settings = settings
         self._clock = clock
+        self._consent_age = consent_age
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         if not await self._ready(db, event.session_id):
             return
         transcript = await transcript_of(db, event.session_id)
         settings = self._settings
-        if not await ai_consented(db, event.session_id):
+        if not await ai_consented(
+            db, event.session_id, ConsentRule(self._consent_age, self._clock().date())
+        ):
             # Nothing leaves for a model without every guardian's consent; the
             # offline drafter runs here, in process.
             settings = settings.model_copy(update={"openai_base_url": None, "llm_model": None})

@@ -34,7 +34,7 @@ from ai_docs import SessionDocument
 from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, SessionStatus, SessionStudent
 from sessions.attendance import attendance_of
-from sessions.consent import transcribable
+from sessions.consent import ConsentRule, transcribable
 from sessions.models import (
     Attendance,
     FactItem,
@@ -267,7 +267,7 @@ async def _homework_due(db: AsyncSession, live: LiveSession) -> dict[str, bool]:
     return due
 
 
-async def gather(db: AsyncSession, live: LiveSession) -> FactsInput:
+async def gather(db: AsyncSession, live: LiveSession, rule: ConsentRule) -> FactsInput:
     """Read what is stored about ``live`` into a ``FactsInput``."""
     stored = list(await db.scalars(select(Attendance).where(Attendance.session_id == live.id)))
     attendance: Sequence[PresenceLike] = stored or await attendance_of(
@@ -295,7 +295,7 @@ async def gather(db: AsyncSession, live: LiveSession) -> FactsInput:
         scheduled_end=live.scheduled_end,
         attendance=attendance,
         segments=[Spoken(r.participant_id, r.start, r.end, r.text) for r in rows],
-        transcribed=await transcribable(db, participant_ids) if rows else frozenset(),
+        transcribed=await transcribable(db, participant_ids, rule) if rows else frozenset(),
         has_transcript=bool(rows),
         document=document,
         document_status=record.status.value if record is not None else None,
@@ -305,15 +305,18 @@ async def gather(db: AsyncSession, live: LiveSession) -> FactsInput:
     )
 
 
-async def rebuild(db: AsyncSession, session_id: str, *, now: datetime) -> SessionFactRows | None:
+async def rebuild(
+    db: AsyncSession, session_id: str, *, now: datetime, consent_age: int
+) -> SessionFactRows | None:
     """Replace a session's facts with ones drawn from what is stored now; None (and its
-    facts removed) when it was not held. The caller commits."""
+    facts removed) when it was not held. ``consent_age`` says whose consent counts for
+    who may have been transcribed (``sessions.consent``). The caller commits."""
     for model in (FactItem, ParticipantFacts, SessionFacts):
         await db.execute(delete(model).where(model.session_id == session_id))
     live = await db.get(LiveSession, session_id)
     if live is None or live.status not in FACT_STATUSES:
         return None
-    rows = build(await gather(db, live), now=now)
+    rows = build(await gather(db, live, ConsentRule(consent_age, now.date())), now=now)
     db.add(rows.session)
     db.add_all(rows.participants)
     db.add_all(rows.items)
@@ -324,6 +327,7 @@ async def rebuild_all(
     db: AsyncSession,
     *,
     now: datetime,
+    consent_age: int,
     org_id: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
@@ -334,7 +338,7 @@ async def rebuild_all(
         stmt = stmt.where(LiveSession.org_id == org_id)
     ids = list(await db.scalars(stmt.order_by(LiveSession.scheduled_start, LiveSession.id)))
     for n, session_id in enumerate(ids, start=1):
-        await rebuild(db, session_id, now=now)
+        await rebuild(db, session_id, now=now, consent_age=consent_age)
         if n % 100 == 0:
             await db.flush()
         if progress is not None:
@@ -371,6 +375,7 @@ class FactsHandler:
     at-risk rules on them (``sessions.risk_detection``)."""
 
     clock: Callable[[], datetime]
+    consent_age: int
     name: str = "facts"
     types: frozenset[str] = frozenset(
         {
@@ -384,11 +389,11 @@ class FactsHandler:
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
         now = self.clock()
-        if await rebuild(db, event.session_id, now=now) is not None:
+        if await rebuild(db, event.session_id, now=now, consent_age=self.consent_age) is not None:
             await db.flush()
             await detect_for_session(db, event.session_id, now=now)
         if event.type in ("summary.drafted", "summary.approved"):
             live = await db.get(LiveSession, event.session_id)
             if live is not None:
                 for next_id in await _next_held(db, live):
-                    await rebuild(db, next_id, now=now)
+                    await rebuild(db, next_id, now=now, consent_age=self.consent_age)

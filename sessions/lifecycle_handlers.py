@@ -12,7 +12,7 @@ from sessions.schedule_update import ScheduleUpdateHandler
 from sessions.session_exceptions import ExceptionsHandler
 
 
-def lifecycle_handlers(*, clock: Callable[[], datetime]) -> list[Handler]:
+def lifecycle_handlers(*, clock: Callable[[], datetime], consent_age: int) -> list[Handler]:
     """The handlers of the session lifecycle, by stable name.
 
     - ``attendance`` (``session.ended``): stores each participant's attendance;
@@ -25,10 +25,11 @@ def lifecycle_handlers(*, clock: Callable[[], datetime]) -> list[Handler]:
 
     Args:
         clock: the time source for what the handlers stamp (``computed_at``, ``raised_at``).
+        consent_age: from which birthday a student's own consent counts (``sessions.consent``).
     """
     return [
         AttendanceHandler(clock=clock),
         ExceptionsHandler(clock=clock),
         ScheduleUpdateHandler(),
-        FactsHandler(clock=clock),
+        FactsHandler(clock=clock, consent_age=consent_age),
     ]

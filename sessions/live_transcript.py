@@ -22,7 +22,7 @@ from ai_docs.live import LiveSegment, LiveStream, LiveTranscriber
 from core.clock import Clock
 from core.ids import new_id
 from core.logging import get_logger
-from sessions.consent import transcribable
+from sessions.consent import ConsentRule, transcribable
 from sessions.models import LiveSegmentRecord
 
 log = get_logger("liveclass.sessions.live_transcript")
@@ -71,11 +71,13 @@ class LiveTranscription:
         sessionmaker: async_sessionmaker[AsyncSession],
         clock: Clock,
         *,
+        consent_age: int,
         on_caption: CaptionSink | None = None,
     ) -> None:
         self.transcriber = transcriber
         self._sessionmaker = sessionmaker
         self._clock = clock
+        self._consent_age = consent_age
         self.on_caption = on_caption
 
     def source(self, session_id: str) -> Callable[[str, str], Awaitable[Feed | None]]:
@@ -83,7 +85,8 @@ class LiveTranscription:
 
         async def open_feed(participant_id: str, role: str) -> Feed | None:
             async with self._sessionmaker() as db:
-                allowed = await transcribable(db, {participant_id})
+                rule = ConsentRule(self._consent_age, self._clock.now().date())
+                allowed = await transcribable(db, {participant_id}, rule)
             if participant_id not in allowed:
                 log.info("not transcribed live: no AI consent", session=session_id)
                 return None

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
 
 from core.settings import LiveclassSettings
+from sessions.consent import ConsentRule
 
 
 class LifecycleSettings(LiveclassSettings):
-    """The lifecycle sweep's timings."""
+    """The lifecycle sweep's timings, what it keeps, and whose consent counts."""
+
+    consent_age: int = Field(
+        default=13,
+        ge=0,
+        le=25,
+        description="From this birthday on a student gives or withholds recording and AI "
+        "consent themselves; younger, or with no date of birth on file, their guardians do "
+        "(COPPA: 13; GDPR: 13 to 16 by country).",
+    )
+
+    def consent_rule(self, today: date) -> ConsentRule:
+        """Whose consent counts on ``today`` (``sessions.consent``)."""
+        return ConsentRule(age=self.consent_age, today=today)
 
     session_open_before_minutes: int = Field(
         default=10, ge=0, le=1440, description="How long before its start a session's room opens."

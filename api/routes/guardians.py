@@ -241,7 +241,10 @@ async def set_guardianship(
         call.db, guardian, student_id=student_id, terms=body.terms(), now=call.now
     )
     await enforce_recording_consent(
-        call.db, student_id=student_id, watchers=call.services.recording_withdrawn
+        call.db,
+        student_id=student_id,
+        watchers=call.services.recording_withdrawn,
+        rule=call.services.settings.consent_rule(call.now.date()),
     )
     return GuardianOut.of(guardian)
 
@@ -270,7 +273,10 @@ async def change_guardianship(
     ):
         raise not_visible(p, "guardianship", f"{guardian_id}/{student_id}")
     await enforce_recording_consent(
-        call.db, student_id=student_id, watchers=call.services.recording_withdrawn
+        call.db,
+        student_id=student_id,
+        watchers=call.services.recording_withdrawn,
+        rule=call.services.settings.consent_rule(call.now.date()),
     )
     log.info(
         "guardianship terms changed",
@@ -293,5 +299,8 @@ async def remove_guardianship(call: Call, guardian_id: str, student_id: str) -> 
     if not await guardianships.unlink_student(call.db, guardian, student_id=student_id):
         raise not_visible(p, "guardianship", f"{guardian_id}/{student_id}")
     await enforce_recording_consent(
-        call.db, student_id=student_id, watchers=call.services.recording_withdrawn
+        call.db,
+        student_id=student_id,
+        watchers=call.services.recording_withdrawn,
+        rule=call.services.settings.consent_rule(call.now.date()),
     )

@@ -61,7 +61,7 @@ async function childSection(guardian, link, student) {
     summaries,
     el("h3", {}, "Progress reports"),
     reports,
-    consentForm(guardian, link, name),
+    consentForm(guardian, link, name, student.consents.decides_for_self),
   );
 }
 
@@ -149,7 +149,8 @@ async function reportList(studentId, name) {
 }
 
 // The consents and the emails, one switch each: a change is saved at once and said so.
-function consentForm(guardian, link, name) {
+// A child of the consent age decides recording and AI for themselves: only the emails stay here.
+function consentForm(guardian, link, name, decidesForSelf) {
   const sid = link.student_id;
   const toggle = (term, label, hint) => {
     const id = `${term}-${sid}`;
@@ -189,32 +190,43 @@ function consentForm(guardian, link, name) {
       hint ? el("p", { id: `${id}-hint`, class: "hint" }, hint) : null,
     );
   };
+  const own = el(
+    "p",
+    { class: "own-consent" },
+    `${name} is of the consent age: they decide themselves, in their own portal, whether their voice is ` +
+      "recorded and turned into text. Your choices below are only about the emails you get.",
+  );
   return el(
     "form",
     { class: "consents", onsubmit: (event) => event.preventDefault() },
-    el(
-      "fieldset",
-      {},
-      el("legend", {}, `What Liveclass may do with ${name}'s lessons`),
-      toggle(
-        "recording_consent",
-        `Record ${name}'s voice`,
-        `Only ${name}'s own audio, kept with the lesson's record. Off: ${name} is never recorded. ` +
-          "Every guardian on file must agree.",
-      ),
-      toggle(
-        "ai_processing_consent",
-        `Turn ${name}'s recorded speech into text, and draft the summary with AI`,
-        "Speech recognition runs on the Liveclass server; the transcript may go to the school's AI " +
-          `model. Off: nothing ${name} says is turned into text, and you get no AI summary by email.`,
-      ),
-    ),
+    decidesForSelf
+      ? own
+      : el(
+          "fieldset",
+          {},
+          el("legend", {}, `What Liveclass may do with ${name}'s lessons`),
+          toggle(
+            "recording_consent",
+            `Record ${name}'s voice`,
+            `Only ${name}'s own audio, kept with the lesson's record. Off: ${name} is never recorded. ` +
+              "Every guardian on file must agree.",
+          ),
+          toggle(
+            "ai_processing_consent",
+            `Turn ${name}'s recorded speech into text, and draft the summary with AI`,
+            "Speech recognition runs on the Liveclass server; the transcript may go to the school's AI " +
+              `model. Off: nothing ${name} says is turned into text, and you get no AI summary by email.`,
+          ),
+        ),
     el(
       "fieldset",
       {},
       el("legend", {}, `Emails about ${name}`),
       toggle("notify_email", "Send me emails at all", "Off: none of the emails below are sent."),
       toggle("notify_summaries", "The summary after each lesson, and the monthly progress report"),
+      // Of age, the child's own consent decides what is transcribed; whether AI-drafted
+      // summaries come to this guardian stays this guardian's choice.
+      decidesForSelf ? toggle("ai_processing_consent", "Those summaries and reports even though they are drafted with AI") : null,
       toggle("notify_absences", `When ${name} misses a lesson`),
       toggle("notify_reminders", "Reminders 24 hours and 1 hour before each lesson"),
     ),

@@ -73,7 +73,11 @@ export function addPeopleForms(students, reload) {
   };
 
   const tutor = { ...common(), subjects: input("Subjects (comma between)", { value: "mathematics" }), levels: input("Levels (comma between)", {}) };
-  const student = { ...common(), level: input("Level", { maxlength: 64 }) };
+  const student = {
+    ...common(),
+    level: input("Level", { maxlength: 64 }),
+    born: input("Date of birth (optional: from the consent age on, the student gives consent, not the guardians)", { type: "date" }),
+  };
   const guardian = {
     ...common(),
     child: input("Their child", { tag: "select", options: students.map((s) => el("option", { value: s.id }, s.display_name)) }),
@@ -85,7 +89,14 @@ export function addPeopleForms(students, reload) {
     personForm(
       "Add a student",
       student,
-      () => ["/api/v1/students", { ...person(student), ...(student.level.node.value.trim() ? { level: student.level.node.value.trim() } : {}) }],
+      () => [
+        "/api/v1/students",
+        {
+          ...person(student),
+          ...(student.level.node.value.trim() ? { level: student.level.node.value.trim() } : {}),
+          ...(student.born.node.value ? { date_of_birth: student.born.node.value } : {}),
+        },
+      ],
       added("student"),
     ),
     personForm(
@@ -102,6 +113,6 @@ export function addPeopleForms(students, reload) {
       ],
       added("guardian"),
     ),
-    el("p", { class: "hint" }, "A guardian's consents start off: the family gives them in their portal."),
+    el("p", { class: "hint" }, "Consents start off: a guardian gives them in their portal, or a student of the consent age in theirs."),
   ];
 }

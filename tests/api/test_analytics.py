@@ -46,7 +46,7 @@ async def school(app: Starlette, clock: FixedClock) -> School:
     history = generate(seed=3, weeks=12)
     async with app.state.services.sessionmaker() as db, db.begin():
         await write(db, history, now=clock.now())
-        await rebuild_all(db, now=clock.now())
+        await rebuild_all(db, now=clock.now(), consent_age=13)
         tutor_user = await db.scalar(select(Tutor.user_id).where(Tutor.id == history.ids["t0"]))
     assert tutor_user is not None
     return School(

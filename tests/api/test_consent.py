@@ -138,8 +138,8 @@ async def _end_and_document(app: Starlette, ses: str, clock: FixedClock) -> None
     bus = EmbeddedBus(
         services.sessionmaker,
         [
-            TranscriptionHandler(services.transcriber),
-            DraftingHandler(services.settings, clock=clock.now),
+            TranscriptionHandler(services.transcriber, clock=clock.now, consent_age=13),
+            DraftingHandler(services.settings, clock=clock.now, consent_age=13),
         ],
         clock=clock.now,
     )

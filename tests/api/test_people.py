@@ -260,3 +260,56 @@ async def test_a_guardian_changes_their_own_consents_and_no_one_elses(
     assert r.status_code == 200
     [link] = [s for s in r.json()["students"] if s["student_id"] == world.ids["s1"]]
     assert link["recording_consent"] is False and link["notify_reminders"] is False
+
+
+async def test_a_student_of_the_consent_age_gives_their_own_consent(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Without a date of birth s1's guardians decide: s1's own change is 409 and says so.
+    A coordinator enters s1's date of birth (14 years ago): s1 gives recording consent
+    themself; their guardian's toggles no longer count, a coordinator may record what s1
+    said, a tutor sees no date of birth and changes nothing, another student gets 404, a
+    date in the future is 422. Each change is audited ``consent`` with who made it."""
+    sid = world.ids["s1"]
+    url = f"/api/v1/students/{sid}/consents"
+    r = await client.patch(url, json={"recording_consent": True}, headers=world.as_("s1"))
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "guardians_decide"
+    assert "guardians" in r.json()["error"]["message"]
+
+    future = {"date_of_birth": "2999-01-01"}
+    r = await client.patch(f"/api/v1/students/{sid}", json=future, headers=world.as_("coord"))
+    assert r.status_code == 422, r.text
+    born = {"date_of_birth": "2015-06-01"}  # 14 on the fixtures' clock (2030-01-07)
+    r = await client.patch(f"/api/v1/students/{sid}", json=born, headers=world.as_("coord"))
+    assert r.status_code == 200, r.text
+    assert r.json()["date_of_birth"] == "2015-06-01"
+    assert r.json()["consents"] == {
+        "decides_for_self": True,
+        "recording_consent": False,
+        "ai_processing_consent": False,
+    }
+
+    r = await client.patch(url, json={"recording_consent": True}, headers=world.as_("s1"))
+    assert r.status_code == 200, r.text
+    assert r.json()["consents"]["recording_consent"] is True
+    assert r.json()["consents"]["ai_processing_consent"] is False  # left out: unchanged
+    r = await client.patch(url, json={"recording_consent": None}, headers=world.as_("s1"))
+    assert r.status_code == 422
+    for who, refused in (("t1", (403,)), ("g1", (403,)), ("s2", (404,))):
+        r = await client.patch(url, json={"recording_consent": False}, headers=world.as_(who))
+        assert r.status_code in refused, (who, r.text)
+    r = await client.get(f"/api/v1/students/{sid}", headers=world.as_("t1"))
+    assert r.json()["date_of_birth"] is None and r.json()["consents"]["recording_consent"]
+    r = await client.patch(url, json={"ai_processing_consent": True}, headers=world.as_("coord"))
+    assert r.status_code == 200
+    assert r.json()["consents"]["ai_processing_consent"] is True
+
+    log = await client.get(
+        "/api/v1/audit",
+        params={"student_id": sid, "action": "update"},
+        headers=world.as_("coord"),
+    )
+    made = [(e["resource"], e["actor_id"]) for e in log.json()["items"]]
+    assert ("consent", world.users["s1"].id) in made
+    assert ("consent", world.users["coord"].id) in made

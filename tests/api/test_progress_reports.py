@@ -47,7 +47,7 @@ async def family(app: Starlette, clock: FixedClock) -> Family:
     history = generate(seed=4, weeks=10, tutors=2, students_per_tutor=2)
     async with app.state.services.sessionmaker() as db, db.begin():
         await write(db, history, now=clock.now())
-        await rebuild_all(db, now=clock.now())
+        await rebuild_all(db, now=clock.now(), consent_age=13)
         s0 = await db.get(Student, history.ids["s0"])
         assert s0 is not None
         await db.execute(update(User).where(User.id == s0.user_id).values(display_name=NAME))

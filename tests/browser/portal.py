@@ -897,7 +897,16 @@ async def run(out: Path, shots: Path) -> None:
                 await page.goto(f"{BASE}/")
                 result["axe"]["home"] = await axe_check(page, axe)
 
-                # The student's page: their lessons, each with Join.
+                # The student's page: their lessons, each with Join. The coordinator has
+                # entered their date of birth (15 years ago): of the consent age, they
+                # give recording consent themselves, by keyboard.
+                born = (datetime.now(UTC) - timedelta(days=int(15.5 * 365))).date()
+                r = await client.patch(
+                    f"/api/v1/students/{student_id}",
+                    json={"date_of_birth": born.isoformat()},
+                    headers=coordinator,
+                )
+                assert r.status_code == 200, r.text
                 await page.goto(f"{BASE}/app")
                 await page.wait_for_selector("#login-form")
                 await page.fill("#email", creds["student"]["email"])
@@ -906,6 +915,21 @@ async def run(out: Path, shots: Path) -> None:
                 await page.wait_for_selector("ul.sessions button")
                 result["student_page"] = {"main": await main_text(page)}
                 result["axe"]["lessons"] = await axe_check(page, axe)
+                result["tabbed_to_own_consent"] = await tab_to(
+                    page, "e.id === 'own-recording_consent'", presses=40
+                )
+                await page.keyboard.press("Space")
+                result["student_said"] = await poll(
+                    "the saved consent",
+                    lambda: page.evaluate(
+                        "(t => t.startsWith('Saved') && t)"
+                        "(document.getElementById('status').textContent)"
+                    ),
+                    10,
+                )
+                student = await login(client, creds["student"])
+                got = await client.get(f"/api/v1/students/{student_id}", headers=student)
+                result["student_own_consents"] = got.json()["consents"]
                 await page.screenshot(path=str(shots / "app-lessons.png"), full_page=True)
                 result["shots"].append("app-lessons.png")
                 await page.click("ul.sessions button")

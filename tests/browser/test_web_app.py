@@ -134,6 +134,22 @@ def test_the_student_joins_from_their_lessons(journey: dict[str, Any]) -> None:
     assert "/join/" in journey["joined_url"]
 
 
+def test_a_student_of_the_consent_age_gives_recording_consent_on_their_page(
+    journey: dict[str, Any],
+) -> None:
+    """With a date of birth 15 years back the student's page offers their own consents;
+    Tab reaches "Record my voice", Space turns it on, the page says it was saved and the
+    API has it, the student deciding for themselves."""
+    assert "you decide: you are of the consent age" in journey["student_page"]["main"]
+    assert journey["tabbed_to_own_consent"]
+    assert journey["student_said"] == "Saved: Record my voice is on."
+    assert journey["student_own_consents"] == {
+        "decides_for_self": True,
+        "recording_consent": True,
+        "ai_processing_consent": False,
+    }
+
+
 def test_the_coordinator_gives_a_no_shows_lesson_to_the_ranked_substitute(
     journey: dict[str, Any],
 ) -> None:

@@ -19,7 +19,7 @@ async def year(app: Starlette, clock: FixedClock) -> History:
     history = generate(seed=7, weeks=52)
     async with app.state.services.sessionmaker() as db, db.begin():
         await write(db, history, now=clock.now())
-        await rebuild_all(db, now=clock.now(), org_id=history.ids["org"])
+        await rebuild_all(db, now=clock.now(), consent_age=13, org_id=history.ids["org"])
     return history
 
 

@@ -58,7 +58,9 @@ async def end(app: Starlette, session_id: str, minute: int) -> None:
 async def dispatch(app: Starlette, clock: FixedClock | None = None) -> None:
     clock = clock or FixedClock(NOW)
     bus = EmbeddedBus(
-        app.state.services.sessionmaker, lifecycle_handlers(clock=clock.now), clock=clock.now
+        app.state.services.sessionmaker,
+        lifecycle_handlers(clock=clock.now, consent_age=13),
+        clock=clock.now,
     )
     await bus.dispatch_once()
 

@@ -118,8 +118,8 @@ async def recording_ready(
 def handlers(app: Starlette, settings: Settings | None = None) -> list[Handler]:
     services = app.state.services
     return [
-        TranscriptionHandler(services.transcriber),
-        DraftingHandler(settings or services.settings, clock=services.clock.now),
+        TranscriptionHandler(services.transcriber, clock=services.clock.now, consent_age=13),
+        DraftingHandler(settings or services.settings, clock=services.clock.now, consent_age=13),
         GuardianNotices(app_url=APP_URL, secret=SECRET, mail_from=FROM),
     ]
 

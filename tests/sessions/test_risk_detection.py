@@ -95,7 +95,7 @@ async def test_drafts_left_unreviewed_are_raised_by_the_sweep_without_a_next_ses
             .where(SessionDocumentRecord.session_id.in_(waiting))
             .values(status=DocumentStatus.DRAFT, approved_at=None, approved_by=None)
         )
-        await rebuild_all(db, now=clock.now(), org_id=history.ids["org"])
+        await rebuild_all(db, now=clock.now(), consent_age=13, org_id=history.ids["org"])
         last_draft = max(d.drafted_at for d in documented)
         sweep = OverdueReviewSweep()
         assert await sweep(db, last_draft + timedelta(hours=71)) == 0

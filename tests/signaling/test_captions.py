@@ -149,7 +149,11 @@ async def test_captions_name_the_tutor_and_only_consented_speech_becomes_text(
     # The transcript comes from the stored live segments: no Whisper, no student.
     bus = EmbeddedBus(
         app.state.services.sessionmaker,
-        [TranscriptionHandler(app.state.services.transcriber)],
+        [
+            TranscriptionHandler(
+                app.state.services.transcriber, clock=app.state.services.clock.now, consent_age=13
+            )
+        ],
         clock=clock.now,
     )
     while await bus.dispatch_once():

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.settings import Settings
 from core.clock import FixedClock
 from eventbus.models import OutboxEvent
-from scheduling.models import Base, Guardianship
+from scheduling.models import Base, Guardianship, Student
 from sfu.recording import RecordedTrack
 from signaling.bot import run_bot
 from tests.conftest import World, seed_world
@@ -170,16 +170,26 @@ async def test_a_participant_back_in_their_seat_records_on_in_the_same_file(
     assert 6.0 <= track.duration <= stayed + 0.5, (track.duration, stayed)
 
 
-async def test_a_guardian_withdrawing_consent_stops_the_recording_within_a_second(
-    recording_app: Starlette, clock: FixedClock
+@pytest.mark.parametrize("who", ["guardian", "student of age"])
+async def test_withdrawing_recording_consent_stops_the_recording_within_a_second(
+    recording_app: Starlette, clock: FixedClock, who: str
 ) -> None:
-    """Mid-lesson the guardian turns recording consent off in the family portal's API: the
+    """Mid-lesson the guardian (the family portal's API), or a student of the consent age
+    deciding for themselves (their own portal's), turns recording consent off: the
     student's file stops and is deleted at once; the tutor's recording goes on, and at the
-    close only the tutor's file is handed on. The change is in the audit log."""
+    close only the tutor's file is handed on. The change is in the audit log, by its maker."""
     app = recording_app
     world = await seed_world(app, clock.now())
     async with app.state.services.sessionmaker() as db, db.begin():
-        await db.execute(update(Guardianship).values(recording_consent=True))
+        if who == "guardian":
+            await db.execute(update(Guardianship).values(recording_consent=True))
+        else:  # 16 today; their guardians' no no longer counts, their own yes does
+            born = clock.now().date().replace(year=clock.now().year - 16)
+            await db.execute(
+                update(Student)
+                .where(Student.id == world.ids["s1"])
+                .values(date_of_birth=born, recording_consent=True)
+            )
     folder = app.state.services.settings.data_dir / "recordings" / world.ids["ses1"]
     student_file = folder / f"{world.users['s1'].id}.opus.ogg"
     transport = httpx.ASGITransport(app=app)
@@ -195,11 +205,13 @@ async def test_a_guardian_withdrawing_consent_stops_the_recording_within_a_secon
         async with asyncio.timeout(30 * WAIT):
             while not (student_file.exists() and student_file.stat().st_size > 1000):
                 await asyncio.sleep(0.05)
-        r = await client.patch(
-            f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['s1']}",
-            json={"recording_consent": False},
-            headers=world.as_("g1"),
+        maker = "g1" if who == "guardian" else "s1"
+        path = (
+            f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['s1']}"
+            if who == "guardian"
+            else f"/api/v1/students/{world.ids['s1']}/consents"
         )
+        r = await client.patch(path, json={"recording_consent": False}, headers=world.as_(maker))
         assert r.status_code == 200, r.text
         withdrawn_at = asyncio.get_running_loop().time()
         async with asyncio.timeout(1.0 * WAIT):
@@ -219,5 +231,5 @@ async def test_a_guardian_withdrawing_consent_stops_the_recording_within_a_secon
             headers=world.as_("coord"),
         )
         assert [(e["resource"], e["actor_id"]) for e in log.json()["items"]] == [
-            ("consent", world.users["g1"].id)
+            ("consent", world.users[maker].id)
         ]
