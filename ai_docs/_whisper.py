@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -104,9 +104,10 @@ class WhisperModel:
             ) from exc
 
     def transcribe(
-        self, path: str, *, beam_size: int, vad: bool
+        self, path: str | BinaryIO, *, beam_size: int, vad: bool
     ) -> tuple[Iterator[RawSegment], str]:
-        """Start transcribing one file; returns its segments (lazily) and language.
+        """Start transcribing one file (a path, or its bytes opened in memory); returns its
+        segments (lazily) and language.
 
         Audio errors surface here, from PyAV, before any segment: callers check
         the file first (``ai_docs.audio.probe_duration``) to give a clear message.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -11,20 +12,22 @@ import av.error
 from ai_docs.errors import AudioNotFound, AudioUnreadable
 
 
-def probe_duration(path: str | os.PathLike[str]) -> float:
-    """Seconds of audio in ``path``, from its header, or by decoding when it has none.
+def probe_duration(path: str | os.PathLike[str], data: bytes | None = None) -> float:
+    """Seconds of audio in ``path`` (or in ``data``, its bytes in memory), from its header,
+    or by decoding when it has none.
 
     Raises:
         AudioNotFound: nothing is at ``path``.
         AudioUnreadable: the file is not audio FFmpeg can read, or has no sound.
     """
     p = Path(path)
-    if not p.is_file():
+    if data is None and not p.is_file():
         raise AudioNotFound(
             f"{p}: no such audio file; check the path (a directory is not an audio file)"
         )
     try:
-        with av.open(str(p)) as container:
+        source = io.BytesIO(data) if data is not None else str(p)
+        with av.open(source, mode="r") as container:
             if not container.streams.audio:
                 raise AudioUnreadable(
                     f"{p}: not an audio file (it has no audio stream); give WAV, Ogg/Opus, "

@@ -8,9 +8,10 @@ the tracks merge into one time line by shifting each by its offset.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,20 @@ class Track:
         speaker: the name shown in the transcript and in captions.
         role: what the speaker is in the session (``"tutor"``, ``"student"``), or None.
         offset: seconds from the session's start to the file's first sample.
+        data: the file's bytes, when they must not be read from ``path`` (a recording
+            sealed at rest, opened in memory: ``core.sealing``); ``path`` then only
+            names it in messages.
     """
 
     path: str | os.PathLike[str]
     speaker: str
     role: str | None = None
     offset: float = 0.0
+    data: bytes | None = field(default=None, repr=False)
+
+    def source(self) -> str | BinaryIO:
+        """What FFmpeg reads: the bytes in memory when given, else the path."""
+        return io.BytesIO(self.data) if self.data is not None else str(self.path)
 
     def __post_init__(self) -> None:
         if self.offset < 0:

@@ -150,7 +150,7 @@ class Transcriber:
             TranscriptionFailed: Whisper failed on a file.
         """
         self._check_open()
-        durations = [probe_duration(t.path) for t in tracks]
+        durations = [probe_duration(t.path, t.data) for t in tracks]
         total = sum(durations)
         done = [0.0] * len(tracks)
 
@@ -185,7 +185,9 @@ class Transcriber:
         self._check_open()
         tracks = list(tracks)
         loop = asyncio.get_running_loop()
-        durations = await asyncio.to_thread(lambda: [probe_duration(t.path) for t in tracks])
+        durations = await asyncio.to_thread(
+            lambda: [probe_duration(t.path, t.data) for t in tracks]
+        )
         total = sum(durations)
         done = [0.0] * len(tracks)
 
@@ -247,7 +249,7 @@ class Transcriber:
         try:
             # Decoding the file (PyAV) and VAD happen here, before any segment.
             raw, language = model.transcribe(
-                path, beam_size=self.options.beam_size, vad=self.options.vad
+                track.source(), beam_size=self.options.beam_size, vad=self.options.vad
             )
         except FileNotFoundError as exc:
             raise AudioNotFound(

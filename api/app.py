@@ -215,6 +215,7 @@ def build_signaling(
             may_record=may_record,
             on_decision=decided,
             live=live.source(session_id) if live is not None else None,
+            keys=settings.key_ring,
         )
 
     server = SignalingServer(

@@ -12,7 +12,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -406,6 +406,52 @@ def cmd_facts_rebuild(args: argparse.Namespace) -> None:
     print(f"rebuilt the facts of {count} held session{'' if count == 1 else 's'}")
 
 
+def cmd_keys_generate(args: argparse.Namespace) -> None:
+    from core.sealing import generate_key
+
+    key_id = args.id or f"k{datetime.now(UTC):%Y%m%d}"
+    print(f"{key_id}:{generate_key()}")
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    from sessions.sealing import reseal_recordings, reseal_transcripts
+
+    settings = _settings()
+    configure_logging("WARNING", settings.log_format)
+    keys = settings.key_ring
+    if not keys.on:
+        raise CliError(
+            "LIVECLASS_ENCRYPTION_KEYS is not set: put a new key first (liveclass keys "
+            "generate) and the old ones after it, then rotate"
+        )
+    print(f"sealing under key {keys.current!r}", file=sys.stderr)
+    files_bar = ProgressBar(sys.stderr, unit="recordings")
+    try:
+        files = reseal_recordings(settings.recordings_dir, keys, files_bar.update)
+    finally:
+        files_bar.finish()
+    lines_bar = ProgressBar(sys.stderr, unit="transcript lines")
+
+    async def run() -> int:
+        await _ensure_schema(settings, migrate=settings.uses_sqlite)
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as db, db.begin():
+                return await reseal_transcripts(db, keys, lines_bar.update)
+        finally:
+            await engine.dispose()
+
+    try:
+        lines = asyncio.run(run())
+    finally:
+        lines_bar.finish()
+    print(
+        f"sealed {files} recording{'' if files == 1 else 's'} and {lines} transcript "
+        f"line{'' if lines == 1 else 's'} under key {keys.current!r}; keys after it in "
+        "LIVECLASS_ENCRYPTION_KEYS are no longer needed for them"
+    )
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -559,6 +605,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("--org", metavar="ORG_ID", help="only this organisation's sessions")
     rebuild.set_defaults(func=cmd_facts_rebuild)
+    keys = sub.add_parser(
+        "keys",
+        help="encryption keys for recordings and transcripts at rest",
+        description="Make a key for LIVECLASS_ENCRYPTION_KEYS, or seal everything stored "
+        "under its first key (see docs/privacy.md, 'Encryption at rest').",
+    )
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    generate = keys_sub.add_parser(
+        "generate",
+        help="print a new random key as ID:KEY",
+        description="Print a new 256-bit key as ID:KEY, to put first in "
+        "LIVECLASS_ENCRYPTION_KEYS (keep the old keys after it until you have rotated).",
+    )
+    generate.add_argument("--id", help="the key's id (default: k and today's date)")
+    generate.set_defaults(func=cmd_keys_generate)
+    rotate = keys_sub.add_parser(
+        "rotate",
+        help="seal every recording and transcript under the first key",
+        description="Open every recording and transcript line sealed under another key "
+        "(or stored before keys were set) and seal it under the first key of "
+        "LIVECLASS_ENCRYPTION_KEYS. Restart every server with the new keys first: what "
+        "they record from then on is under the new key and left alone. Safe to run "
+        "again. Progress on stderr.",
+    )
+    rotate.set_defaults(func=cmd_keys_rotate)
     return parser
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import IdempotencyKey
+from core.sealing import KeyRing, read_maybe_sealed
 from notifications.erasure import (
     erase_guardian_mail,
     erase_student_mail,
@@ -95,6 +96,7 @@ async def export_student_zip(
     actor: Actor,
     student_id: str,
     recordings_dir: Path,
+    keys: KeyRing,
     now: datetime,
 ) -> bytes:
     """A zip of everything held about the student: ``{kind}.json`` for each kind, and
@@ -115,11 +117,14 @@ async def export_student_zip(
         "One JSON file per kind of data; recordings/ holds the student's own audio "
         "(Ogg Opus), one file per session.\n"
     )
-    return await _zip(readme, held.kinds, held.files)
+    return await _zip(readme, held.kinds, held.files, keys)
 
 
 async def _zip(
-    readme: str, kinds: dict[str, list[dict[str, Any]]], files: list[tuple[str, Path]]
+    readme: str,
+    kinds: dict[str, list[dict[str, Any]]],
+    files: list[tuple[str, Path]],
+    keys: KeyRing | None = None,
 ) -> bytes:
     def write() -> bytes:
         buffer = io.BytesIO()
@@ -128,7 +133,8 @@ async def _zip(
             for kind, items in kinds.items():
                 archive.writestr(f"{kind}.json", json.dumps(items, indent=2, ensure_ascii=False))
             for name, path in files:
-                archive.write(path, name)
+                # A family gets playable audio: a recording sealed at rest is opened.
+                archive.writestr(name, read_maybe_sealed(path, keys or KeyRing({}, None)))
         return buffer.getvalue()
 
     # Recordings make it megabytes: read and compressed off the event loop.

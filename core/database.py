@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, MetaData, event, text
+from sqlalchemy import DateTime, Enum, MetaData, Text, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from core.sealing import open_text, process_keys, seal_text, use_keys
 from core.settings import CoreSettings
 
 # Stable constraint names make migrations reproducible on PostgreSQL and SQLite.
@@ -115,6 +116,7 @@ def create_engine(settings: CoreSettings) -> AsyncEngine:
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
     engine = create_async_engine(url, **kwargs)
+    use_keys(settings.key_ring)  # for SealedText columns, in this process
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
@@ -132,3 +134,19 @@ async def ping(engine: AsyncEngine) -> None:
     """
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+class SealedText(TypeDecorator[str]):
+    """Text sealed with AES-GCM at rest when ``LIVECLASS_ENCRYPTION_KEYS`` is set
+    (``core.sealing``), plain otherwise; reads open either. Never filtered on in SQL:
+    the database holds only ciphertext."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        ring = process_keys()
+        return seal_text(value, ring) if value is not None and ring.on else value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return open_text(value, process_keys()) if value is not None else None

@@ -22,6 +22,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.sealing import KeyRing
+
 
 class LiveclassSettings(BaseSettings):
     """The base of every package's settings: ``LIVECLASS_`` variables and ``.env``."""
@@ -58,6 +60,13 @@ class CoreSettings(LiveclassSettings):
         default=2.0, gt=0, le=30, description="How long /readyz waits for each dependency."
     )
 
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="AES-256-GCM keys for recordings and transcripts at rest, as "
+        "ID:KEY pairs separated by commas; the first seals, the others only open "
+        "(`liveclass keys generate`, `liveclass keys rotate`). Unset: nothing is sealed.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
@@ -91,6 +100,18 @@ class CoreSettings(LiveclassSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'liveclass.db').resolve()}"
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        KeyRing.parse(value.get_secret_value() if value is not None else None)
+        return value
+
+    @property
+    def key_ring(self) -> KeyRing:
+        """The encryption keys (``core.sealing``); empty when none are set."""
+        keys = self.encryption_keys
+        return KeyRing.parse(keys.get_secret_value() if keys is not None else None)
 
     @property
     def recordings_dir(self) -> Path:

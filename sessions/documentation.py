@@ -29,10 +29,12 @@ or no-show session) or nothing recorded could be transcribed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, select
@@ -53,6 +55,7 @@ from ai_docs.settings import AIDocsSettings
 from core.errors import NotFound
 from core.ids import new_id
 from core.logging import get_logger
+from core.sealing import is_sealed, process_keys, read_maybe_sealed
 from eventbus.models import HandlerFailure, OutboxEvent
 from eventbus.outbox import DomainEvent
 from scheduling.models import LiveSession, SessionStatus, SessionStudent, User
@@ -137,6 +140,18 @@ async def record_recording_decision(
     )
 
 
+def _open_sealed(paths: Sequence[str]) -> dict[str, bytes]:
+    """The plaintext of each sealed file among ``paths`` (by path); plain files and missing
+    ones are left to the transcriber, which reads (or misses) them itself."""
+    keys = process_keys()  # the process's keys, as for the sealed transcript columns
+    out = {}
+    for name in paths:
+        path = Path(name)
+        if path.is_file() and is_sealed(path):
+            out[name] = read_maybe_sealed(path, keys)
+    return out
+
+
 class TranscriptionHandler:
     """On ``recording.ready``: transcribe every participant's track on its own (Whisper,
     off the event loop), merge them on the session clock and store the segments.
@@ -199,6 +214,11 @@ class TranscriptionHandler:
                     LiveSegmentRecord.participant_id.in_(untranscribed),
                 )
             )
+        kept = [t for t in files if t["participant_id"] in allowed]
+        # Sealed at rest (LIVECLASS_ENCRYPTION_KEYS): opened in memory, never to disk.
+        opened = await asyncio.to_thread(
+            _open_sealed, [t["path"] for t in kept if not t.get("live")]
+        )
         entries = [
             (
                 Track(
@@ -206,12 +226,12 @@ class TranscriptionHandler:
                     speaker=t["participant_id"],
                     role=t.get("role"),
                     offset=(datetime.fromisoformat(t["started_at"]) - origin).total_seconds(),
+                    data=opened.get(t["path"]),
                 ),
                 t.get("live"),
                 float(t.get("duration") or 0.0),
             )
-            for t in files
-            if t["participant_id"] in allowed
+            for t in kept
         ]
         # Files heard in full while the lesson ran are transcribed already; only the
         # others go to Whisper, before anything is written (no lock is held meanwhile).

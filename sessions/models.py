@@ -24,12 +24,11 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.database import Base, enum_column
+from core.database import Base, SealedText, enum_column
 
 
 class PresenceType(StrEnum):
@@ -182,7 +181,7 @@ class TranscriptSegment(Base):
     participant_id: Mapped[str] = mapped_column(String(32))
     speaker: Mapped[str] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(32))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText)  # AES-GCM when keys are set
 
 
 class LiveSegmentRecord(Base):
@@ -206,7 +205,7 @@ class LiveSegmentRecord(Base):
     participant_id: Mapped[str] = mapped_column(String(32))
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText)  # AES-GCM when keys are set
     at: Mapped[datetime]
 
 

@@ -26,7 +26,11 @@ Everything else happens off the forwarding path:
   so the file is transcribed while it is written. Opening the feed never holds
   up the file: frames written meanwhile wait for it (up to ``LIVE_PENDING``
   frames, else the feed is given up). ``RecordedTrack.live`` names the feed
-  when it heard the whole file.
+  when it heard the whole file;
+- with encryption keys (``LIVECLASS_ENCRYPTION_KEYS``), the Ogg bytes pass through a
+  ``core.sealing.SealedWriter``: each batch is sealed (AES-256-GCM) before it is
+  written, so the file on disk is ciphertext from its first byte
+  (``core.sealing.read_maybe_sealed`` opens it).
 
 Nothing here decodes: packets are muxed as they came (``sfu.ogg``).
 """
@@ -46,9 +50,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from core.logging import get_logger
+from core.sealing import KeyRing, SealedWriter
 from sfu.ogg import OPUS_RATE, OggOpusWriter, opus_samples
 from sfu.passthrough import EncodedFrame
 
@@ -287,8 +292,10 @@ class _ParticipantRecording:
         frame went in the file."""
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = _create_new(self.path)
-            self.path = Path(self._file.name)
+            raw = _create_new(self.path)
+            self.path = Path(raw.name)
+            keys = self._recorder.keys
+            self._file = raw if keys is None else cast(BinaryIO, SealedWriter(raw, keys))
             self._writer = OggOpusWriter(self._file, serial=secrets.randbits(32))
         placed = []
         for frame in batch:
@@ -404,6 +411,8 @@ class Recorder:
         on_decision: told each decision (``DecisionReport``), in a task of its
             own: what a coordinator's ops view shows as the room's recording status.
         live: opens each recorded participant's live transcription feed.
+        keys: with a key set, each file is sealed (AES-GCM, ``core.sealing``) as it is
+            written, chunk by chunk: no plaintext audio ever reaches the disk.
     """
 
     def __init__(
@@ -416,9 +425,11 @@ class Recorder:
         clock: Callable[[], float] = time.monotonic,
         on_decision: DecisionReport | None = None,
         live: LiveSource | None = None,
+        keys: KeyRing | None = None,
     ) -> None:
         self.folder = folder
         self.live = live
+        self.keys = keys if keys is not None and keys.on else None
         self._on_decision = on_decision
         self._reports: set[asyncio.Task[None]] = set()
         self.may_record = may_record

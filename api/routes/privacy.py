@@ -71,6 +71,7 @@ async def export_student(call: Call, student_id: str) -> Response:
         actor=actor_of(call.principal),
         student_id=student.id,
         recordings_dir=call.services.settings.recordings_dir,
+        keys=call.services.settings.key_ring,
         now=call.now,
     )
     return Response(

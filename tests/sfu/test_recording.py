@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 
+from core.sealing import KeyRing, generate_key, is_sealed, open_file
 from sfu import ice
 from sfu.ogg import OPUS_RATE
 from sfu.passthrough import EncodedFrame
@@ -201,6 +202,32 @@ async def test_a_full_queue_drops_audio_and_the_gap_stays_in_time(tmp_path: Path
     # Only the first 10 frames were kept: 0.2 s, nothing invented after them.
     assert abs(track.duration - 0.2) < 0.01
     assert abs(len(_decode(track.path)) / OPUS_RATE - 0.2) < 0.01
+
+
+async def test_with_keys_the_file_on_disk_is_sealed_and_opens_to_the_same_audio(
+    tmp_path: Path,
+) -> None:
+    """Two seconds tapped in over several batches: no Ogg page on disk, and the file opened
+    with its key is the Ogg Opus a keyless recorder writes, frame for frame."""
+    keys = KeyRing.parse(f"k1:{generate_key()}")
+    tracks = []
+    for folder, ring in (("sealed", keys), ("plain", None)):
+        now = [0.0]
+        recorder = Recorder(
+            tmp_path / folder, may_record=_allow_all(), clock=lambda now=now: now[0], keys=ring
+        )
+        _tap_frames(recorder, now, 50)
+        await asyncio.sleep(0.5)  # that batch reaches the disk, sealed, before the next
+        _tap_frames(recorder, now, 50)  # published again: placed by its arrival
+        [track] = await recorder.aclose()
+        tracks.append(track)
+    sealed, plain = tracks
+    on_disk = sealed.path.read_bytes()
+    assert is_sealed(sealed.path) and b"OggS" not in on_disk and b"OpusHead" not in on_disk
+    opened = tmp_path / "opened.opus.ogg"
+    opened.write_bytes(open_file(sealed.path, keys))
+    assert len(_decode(opened)) == len(_decode(plain.path)) == 2 * OPUS_RATE
+    assert sealed.sha256 == hashlib.sha256(on_disk).hexdigest()  # of the file as stored
 
 
 class Heard:
