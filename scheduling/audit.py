@@ -80,7 +80,8 @@ class AuditEntry(Base):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acted: ``kind`` is user, api_key, anonymous or system; ``org_id`` is theirs."""
+    """Who acted: ``kind`` is user, api_key, anonymous, system or calendar_feed (a feed
+    address was read: ``id`` is its owner's tutor or guardian id); ``org_id`` is theirs."""
 
     kind: str
     id: str | None

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ids import new_id
+from scheduling.audit import Actor, AuditAction, record
 from scheduling.models import (
     CalendarFeed,
     FeedOwner,
@@ -138,14 +139,44 @@ async def feed_summaries(
 
 
 async def feed_calendar(
-    db: AsyncSession, token: str, *, now: datetime, name: str, domain: str
+    db: AsyncSession,
+    token: str,
+    *,
+    now: datetime,
+    name: str,
+    domain: str,
+    route: str = "GET /api/v1/calendar/{token}.ics",
+    address: str | None = None,
 ) -> bytes | None:
     """The VCALENDAR that ``token`` opens (see ``render_calendar``), or None for an
-    unknown or rotated-away token."""
+    unknown or rotated-away token.
+
+    Each read is in the audit log as the feed's (``calendar_feed``, its owner's profile
+    id; the feed's id, never the token), one entry per student whose sessions it lists.
+    """
     feed = await feed_for(db, token)
     if feed is None:
         return None
     sessions = await feed_sessions(db, feed, now=now)
+    listed = {sid for s in sessions for sid in s.student_ids}
+    if feed.owner_kind is FeedOwner.GUARDIAN:  # a shared session lists others' children too
+        children = set(
+            await db.scalars(
+                select(Guardianship.student_id).where(Guardianship.guardian_id == feed.owner_id)
+            )
+        )
+        listed &= children
+    record(
+        db,
+        Actor("calendar_feed", feed.owner_id, feed.org_id),
+        AuditAction.READ,
+        "calendar",
+        at=now,
+        route=route,
+        resource_id=feed.id,
+        student_ids=sorted(listed) or (None,),
+        address=address,
+    )
     return render_calendar(
         sessions,
         summaries=await feed_summaries(db, feed, sessions),
@@ -172,14 +203,22 @@ def render_calendar(
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", name)
     for s in sessions:
-        event = Event()
-        event.add("uid", f"{s.id}@{domain}")
-        event.add("dtstamp", s.updated_at)
-        event.add("dtstart", s.scheduled_start)
-        event.add("dtend", s.scheduled_end)
-        event.add("summary", summaries.get(s.id, s.subject))
-        event.add("status", "CANCELLED" if s.status is SessionStatus.CANCELLED else "CONFIRMED")
-        event.add("sequence", max(0, int((s.updated_at - s.created_at).total_seconds())))
-        event.add("last-modified", s.updated_at)
-        cal.add_component(event)
+        cal.add_component(session_event(s, summary=summaries.get(s.id, s.subject), domain=domain))
     return bytes(cal.to_ical())
+
+
+def session_event(s: LiveSession, *, summary: str, domain: str) -> Event:
+    """One session as a VEVENT, as the feed and the emailed invites both give it: the
+    same ``UID`` (so a calendar that has both keeps one event), UTC times, and a
+    ``SEQUENCE`` that grows with every change (seconds from booking to the last change).
+    """
+    event = Event()
+    event.add("uid", f"{s.id}@{domain}")
+    event.add("dtstamp", s.updated_at)
+    event.add("dtstart", s.scheduled_start)
+    event.add("dtend", s.scheduled_end)
+    event.add("summary", summary)
+    event.add("status", "CANCELLED" if s.status is SessionStatus.CANCELLED else "CONFIRMED")
+    event.add("sequence", max(0, int((s.updated_at - s.created_at).total_seconds())))
+    event.add("last-modified", s.updated_at)
+    return event

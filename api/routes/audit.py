@@ -39,7 +39,10 @@ class AuditPageQuery(AuditQuery, PageQuery):
 class AuditEntryOut(BaseModel):
     id: str
     at: datetime
-    actor_kind: str = Field(description="`user`, `api_key`, `anonymous` or `system`.")
+    actor_kind: str = Field(
+        description="`user`, `api_key`, `anonymous`, `system` or `calendar_feed` (a feed "
+        "address was read; `actor_id` is its owner's tutor or guardian id)."
+    )
     actor_id: str | None
     action: str
     resource: str = Field(description="The kind of data: `transcript`, `student`, ...")

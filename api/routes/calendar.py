@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from api.audit_trail import address_of
 from api.permissions import (
     load_visible,
     require_tutor_or_coordinator,
@@ -84,7 +85,8 @@ async def read_calendar_feed(call: Call, token: str) -> Response:
     The token in the address is the credential: an unknown or rotated one gets
     404. Events have stable UIDs, UTC times, a SEQUENCE that grows when a
     session changes, and STATUS:CANCELLED once cancelled. Sessions that ended
-    more than 90 days ago are left out.
+    more than 90 days ago are left out. Each read is in the audit log (actor
+    `calendar_feed`, the feed's id; never the token).
     """
     body = await feed_calendar(
         call.db,
@@ -92,6 +94,7 @@ async def read_calendar_feed(call: Call, token: str) -> Response:
         now=call.now,
         name="Liveclass sessions",
         domain=urlsplit(call.services.settings.public_url).hostname or "liveclass",
+        address=address_of(call.request),
     )
     if body is None:
         raise NotFound("no calendar feed at this address; ask for a new feed link")

@@ -147,3 +147,25 @@ async def test_the_access_log_never_holds_a_feed_token(
     logged = [rec.getMessage() + repr(getattr(rec, "fields", {})) for rec in caplog.records]
     assert any("/api/v1/calendar/***.ics" in line for line in logged)
     assert not any(token in line for line in logged)
+
+
+async def test_each_feed_read_is_audited_as_the_feed_without_its_token(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    """A calendar app reading g1's feed is in the audit log: a read of s1's schedule by
+    g1's feed (its id, never the token), from the reader's address; nothing about s2."""
+    url = await _feed_path(
+        client, f"/api/v1/guardians/{world.ids['g1']}/calendar-feed", world.as_("g1")
+    )
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    assert (await client.get(url.removeprefix(settings.public_url))).status_code == 200
+    r = await client.get(
+        "/api/v1/audit", params={"actor_id": world.ids["g1"]}, headers=world.as_("coord")
+    )
+    entries = [e for e in r.json()["items"] if e["actor_kind"] == "calendar_feed"]
+    assert [(e["actor_id"], e["action"], e["student_id"]) for e in entries] == [
+        (world.ids["g1"], "read", world.ids["s1"])
+    ]
+    assert entries[0]["resource_id"] and entries[0]["resource_id"] != token
+    csv = await client.get("/api/v1/audit.csv", headers=world.as_("coord"))
+    assert token not in csv.text
