@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlsplit
 
 from api.retention import Retention
 from api.services import Services
@@ -25,7 +27,7 @@ from notifications import (
     MailDispatcher,
     SubstitutionNotices,
 )
-from notifications.reminders import ReminderSweep
+from notifications.reminders import LessonLink, ReminderSweep
 from notifications.transport import sender_address
 from notifications.unsubscribe import stop_links
 from sessions.analytics import Period
@@ -34,6 +36,7 @@ from sessions.lifecycle_handlers import lifecycle_handlers
 from sessions.progress_reports import ProgressReportSweep
 from sessions.risk_detection import OverdueReviewSweep
 from sessions.timers import SweepStep, TimerPolicy, sweep_forever
+from signaling.tokens import JoinGrant, issue_join_token
 
 log = get_logger("liveclass.workers")
 # How long ``Runner.aclose`` lets a loop finish the step it is in before cancelling
@@ -55,8 +58,14 @@ def build_handlers(services: Services) -> list[Handler]:
             secret=services.secret,
             mail_from=services.settings.mail_from,
         ),
-        SubstitutionNotices(mail_from=services.settings.mail_from),
-        ChangeNotices(mail_from=services.settings.mail_from),
+        SubstitutionNotices(
+            mail_from=services.settings.mail_from,
+            calendar_domain=urlsplit(services.settings.public_url).hostname or "",
+        ),
+        ChangeNotices(
+            mail_from=services.settings.mail_from,
+            calendar_domain=urlsplit(services.settings.public_url).hostname or "",
+        ),
         TranscriptionHandler(
             services.transcriber,
             clock=services.clock.now,
@@ -95,6 +104,30 @@ def timer_policy(settings: Settings) -> TimerPolicy:
     )
 
 
+def lesson_links(settings: Settings, *, secret: str) -> Callable[[LessonLink], str]:
+    """A reminder's link into the lesson page of its session: with a join token for that
+    person, good until ``LIVECLASS_JOIN_TOKEN_GRACE_SECONDS`` after the session's end
+    (the same token ``POST /api/v1/sessions/{id}/join-token`` gives); without one when a
+    login is required (the page asks for it, then joins)."""
+    base = settings.public_url.rstrip("/")
+    grace = timedelta(seconds=settings.join_token_grace_seconds)
+
+    def link(lesson: LessonLink) -> str:
+        page = f"{base}/join/{quote(lesson.session_id)}"
+        if lesson.login_required:
+            return page
+        grant = JoinGrant(
+            session_id=lesson.session_id,
+            participant_id=lesson.user_id,
+            role=lesson.role,
+            name=lesson.name,
+            expires_at=lesson.until + grace,
+        )
+        return f"{page}?token={issue_join_token(grant, secret=secret, now=datetime.now(UTC))}"
+
+    return link
+
+
 def sweep_steps(settings: Settings, secret: str) -> list[SweepStep]:
     """What else runs on the sweep's beat: the reminders (24 h and 1 h before), with
     Message-IDs in the ``LIVECLASS_MAIL_FROM`` domain and, for guardians, the one-click
@@ -105,7 +138,9 @@ def sweep_steps(settings: Settings, secret: str) -> list[SweepStep]:
     domain = sender_address(settings.mail_from).rpartition("@")[2] or "localhost"
     steps: list[SweepStep] = [
         ReminderSweep(
-            message_domain=domain, stop_link=stop_links(settings.public_url, secret=secret)
+            message_domain=domain,
+            stop_link=stop_links(settings.public_url, secret=secret),
+            lesson_link=lesson_links(settings, secret=secret),
         )
     ]
     steps.append(OverdueReviewSweep())

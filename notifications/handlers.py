@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eventbus.outbox import DomainEvent
-from notifications.change_notices import queue_change_notices
+from notifications.change_notices import Invites, queue_change_notices
 from notifications.models import DeliveryKind
 from notifications.progress_pdf import progress_pdf, progress_pdf_name
 from notifications.queue import queue_guardian_notice
@@ -22,14 +22,24 @@ ABSENCE = "student_absent"
 
 
 class _Notices:
-    """What every notice handler shares: the domain that ends each Message-ID.
+    """What every notice handler shares: the domain that ends each Message-ID, and what
+    the calendar invites need.
 
     Args:
-        mail_from: the From header; its domain ends each Message-ID.
+        mail_from: the From header; its domain ends each Message-ID, and its address
+            organises the invites.
+        calendar_domain: what ends each invite's ``UID``: the calendar feed's (the
+            public URL's host), so a calendar holding both keeps one event.
     """
 
-    def __init__(self, *, mail_from: str = "Liveclass <no-reply@localhost>") -> None:
+    def __init__(
+        self, *, mail_from: str = "Liveclass <no-reply@localhost>", calendar_domain: str = ""
+    ) -> None:
         self._domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
+        self._invites = Invites(
+            organizer=sender_address(mail_from) or "no-reply@localhost",
+            domain=calendar_domain or self._domain,
+        )
 
 
 class GuardianNotices(_Notices):
@@ -137,21 +147,25 @@ class SubstitutionNotices(_Notices):
     types = frozenset({"session.tutor_substituted"})
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
-        await queue_substitution_notices(db, event, message_domain=self._domain)
+        await queue_substitution_notices(
+            db, event, message_domain=self._domain, invites=self._invites
+        )
 
 
 class ChangeNotices(_Notices):
-    """Queues the emails of ``session.cancelled`` and ``session.rescheduled``: one to
-    the tutor, one to each student and one to each guardian, with the old (and
-    new) time in each person's zone and a short-notice line when the notice
-    policy flagged the change as late.
+    """Queues the emails of ``session.scheduled`` (a booking's confirmation),
+    ``session.cancelled`` and ``session.rescheduled``: one to the tutor, one to each
+    student and one to each guardian, with the (old and new) time in each person's
+    zone, a short-notice line when the notice policy flagged the change as late, and
+    the session's calendar invite (``calendar_domain``: the feed's, the public URL's
+    host, so invites and feed events are one event in a calendar).
 
     It only writes ``Delivery`` rows, in the bus's transaction, keyed by event
     and recipient; a retried event queues nothing twice.
     """
 
     name = "change_notices"
-    types = frozenset({"session.cancelled", "session.rescheduled"})
+    types = frozenset({"session.scheduled", "session.cancelled", "session.rescheduled"})
 
     async def handle(self, db: AsyncSession, event: DomainEvent) -> None:
-        await queue_change_notices(db, event, message_domain=self._domain)
+        await queue_change_notices(db, event, message_domain=self._domain, invites=self._invites)

@@ -39,6 +39,8 @@ class DeliveryKind(StrEnum):
     SESSION_RESCHEDULED = "session_rescheduled"
     # A student's approved progress report, its PDF attached: to their guardians.
     PROGRESS_REPORT = "progress_report"
+    # A session was booked, its iCalendar invite attached: to its tutor, students, guardians.
+    SESSION_BOOKED = "session_booked"
 
 
 class RecipientRole(StrEnum):

@@ -23,13 +23,20 @@ why nothing went. Tutors and students get theirs while their account is active
 and their own ``notify_reminders`` is on.
 Who gets a reminder is decided when it falls due: someone added to a session
 after its 24 h reminder went out gets the 1 h one only.
+
+The tutor's and each student's reminder link straight to the lesson page of that
+session (``lesson_link``, which ``api.workers`` makes: a join token for that
+person and session, good until shortly after its end). A minor's link (under
+``ADULT_AGE`` by their date of birth, or with none on file) carries no token, so
+the page asks them to log in first, unless every guardian on file allowed the
+direct link (``join_without_login``): ``login_required``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -42,6 +49,7 @@ from notifications.models import Delivery, DeliveryKind, DeliveryStatus, Recipie
 from notifications.queue import message_id_for, skip_reason
 from notifications.templates import join_names, lead_time, local_time, render, zone
 from notifications.unsubscribe import STOPS, Stop
+from scheduling.ages import age_on
 from scheduling.models import (
     Guardian,
     Guardianship,
@@ -55,10 +63,35 @@ from scheduling.models import (
 log = get_logger("liveclass.sessions.notifications")
 
 DEFAULT_AHEAD: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
+ADULT_AGE = 18  # a younger student's reminder link asks for a login (unless allowed)
 UPCOMING = (SessionStatus.SCHEDULED, SessionStatus.OPEN)
 KIND = DeliveryKind.SESSION_REMINDER
 # Sessions looked at per query of the delivery log.
 CHUNK = 200
+
+
+@dataclass(frozen=True)
+class LessonLink:
+    """What a reminder's link into the lesson is for: one person, one session, until
+    ``until``; with ``login_required`` it carries nothing that lets them in by itself."""
+
+    session_id: str
+    user_id: str
+    role: str
+    name: str
+    until: datetime
+    login_required: bool
+
+
+def login_required(
+    born: date | None, guardians_allow: Sequence[bool], *, today: date, adult_age: int = ADULT_AGE
+) -> bool:
+    """Whether a student's reminder link must ask for a login: a minor's (or one whose
+    age is unknown) does, unless they have guardians on file and every one allowed the
+    direct link; an adult's never does."""
+    if born is not None and age_on(born, today) >= adult_age:
+        return False
+    return not (guardians_allow and all(guardians_allow))
 
 
 @dataclass(frozen=True)
@@ -116,6 +149,7 @@ async def queue_due_reminders(
     ahead: Iterable[timedelta] = DEFAULT_AHEAD,
     message_domain: str = "localhost",
     stop_link: Callable[[Stop], str] | None = None,
+    lesson_link: Callable[[LessonLink], str] | None = None,
 ) -> int:
     """Write the reminders due at ``now``; the caller commits. Returns how many emails
     were queued to send (skipped rows are written too, but not counted).
@@ -125,6 +159,8 @@ async def queue_due_reminders(
         message_domain: the right-hand side of each Message-ID (the From domain).
         stop_link: a guardian's one-click stop to its URL (``notifications.
             unsubscribe``); with it, each guardian's reminder carries its stop.
+        lesson_link: the tutor's or a student's link into the lesson; without it their
+            reminder says to join from their Liveclass page.
     """
     offsets = sorted({o for o in ahead if o > timedelta(0)})
     if not offsets:
@@ -160,11 +196,68 @@ async def queue_due_reminders(
                 continue
             people = await recipients(db, live)
             shared = await _session_values(db, live)
+            links = await _join_lines(db, live, people, now, lesson_link)
             for recipient in people:
                 queued += await _write(
-                    db, live, offset, recipient, now, message_domain, shared, stop_link
+                    db,
+                    live,
+                    offset,
+                    recipient,
+                    now,
+                    message_domain,
+                    {**shared, "join_line": links.get(recipient.profile_id, "")},
+                    stop_link,
                 )
     return queued
+
+
+async def _join_lines(
+    db: AsyncSession,
+    live: LiveSession,
+    people: Sequence[Recipient],
+    now: datetime,
+    lesson_link: Callable[[LessonLink], str] | None,
+) -> dict[str, str]:
+    """The tutor's and each student's sentence on how to join, by profile id."""
+    if lesson_link is None:
+        return {
+            r.profile_id: "Join from your Liveclass page a few minutes before the start."
+            for r in people
+        }
+    allow: dict[str, list[bool]] = {}
+    for student_id, allowed in await db.execute(
+        select(Guardianship.student_id, Guardianship.join_without_login).where(
+            Guardianship.student_id.in_(live.student_ids)
+        )
+    ):
+        allow.setdefault(student_id, []).append(bool(allowed))
+    born = {
+        s.id: s.date_of_birth
+        for s in await db.scalars(select(Student).where(Student.id.in_(live.student_ids)))
+    }
+    out = {}
+    for r in people:
+        if r.role is RecipientRole.GUARDIAN:
+            continue
+        login = r.role is RecipientRole.STUDENT and login_required(
+            born.get(r.profile_id), allow.get(r.profile_id, []), today=now.date()
+        )
+        link = lesson_link(
+            LessonLink(
+                session_id=live.id,
+                user_id=r.user.id,
+                role=r.role.value,
+                name=r.user.display_name,
+                until=live.scheduled_end,
+                login_required=login,
+            )
+        )
+        out[r.profile_id] = (
+            f"Join the lesson here (you will be asked to log in first): {link}"
+            if login
+            else f"Join the lesson here, a few minutes before the start: {link}"
+        )
+    return out
 
 
 async def recipients(
@@ -405,6 +498,7 @@ class ReminderSweep:
     ahead: tuple[timedelta, ...] = DEFAULT_AHEAD
     name: str = "reminder"
     stop_link: Callable[[Stop], str] | None = None  # guardians' one-click stops
+    lesson_link: Callable[[LessonLink], str] | None = None  # tutors' and students' way in
 
     async def __call__(self, db: AsyncSession, now: datetime) -> int:
         queued = await queue_due_reminders(
@@ -413,6 +507,7 @@ class ReminderSweep:
             ahead=self.ahead,
             message_domain=self.message_domain,
             stop_link=self.stop_link,
+            lesson_link=self.lesson_link,
         )
         if queued:
             log.info("reminders queued", count=queued)

@@ -8,6 +8,11 @@ an opted-out guardian gets a ``skipped`` row) and one to each tutor
 replaced one that they no longer do). Every row is keyed
 ``tutor_substituted:{event_id}:{profile_id}``, so a retried handler queues
 nothing twice; a guardian of two students of the session gets one email.
+
+Each email carries the session's calendar invite (``notifications.invites``): a
+``METHOD:REQUEST`` naming the new tutor for the guardians and the incoming tutor
+(the same ``UID`` as the booking's, a higher ``SEQUENCE``: their calendars update
+the event), a ``METHOD:CANCEL`` for the replaced tutor (theirs removes it).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.logging import get_logger
 from eventbus.outbox import DomainEvent
-from notifications.models import Delivery, DeliveryKind, RecipientRole
+from notifications.change_notices import Invites
+from notifications.invites import INVITE_NAME, invite
+from notifications.models import Delivery, DeliveryKind, DeliveryStatus, RecipientRole
 from notifications.queue import delivery_key, new_delivery, queue_guardian_notice
 from notifications.templates import (
     SUBSTITUTION_TUTORS,
@@ -36,9 +43,14 @@ KIND = DeliveryKind.TUTOR_SUBSTITUTED
 
 
 async def queue_substitution_notices(
-    db: AsyncSession, event: DomainEvent, *, message_domain: str = "localhost"
+    db: AsyncSession,
+    event: DomainEvent,
+    *,
+    message_domain: str = "localhost",
+    invites: Invites | None = None,
 ) -> list[Delivery]:
     """Queue the emails of one ``session.tutor_substituted``; returns the rows written now."""
+    invites = invites or Invites()
     live = await db.get(LiveSession, event.session_id)
     if live is None:
         log.warning("substitution of an unknown session", event=event.id)
@@ -113,6 +125,26 @@ async def queue_substitution_notices(
             tutor=tutor.id,
             session=live.id,
             event=event.id,
+        )
+    for row in written:
+        if row.status is not DeliveryStatus.PENDING:
+            continue
+        outgoing_tutor = outgoing is not None and row.guardian_id == outgoing.id
+        row.attachment_name = INVITE_NAME
+        row.attachment = invite(
+            live,
+            method="CANCEL" if outgoing_tutor else "REQUEST",
+            summary=f"{live.subject} with "
+            + (
+                student_names
+                if row.recipient_role is RecipientRole.TUTOR
+                else names["new_tutor_name"]
+            ),
+            description=f"Liveclass: {live.subject} with {names['new_tutor_name']}.",
+            domain=invites.domain,
+            organizer=invites.organizer,
+            attendee=row.to_address,
+            attendee_name=row.to_address,
         )
     await db.flush()
     return written

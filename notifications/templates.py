@@ -198,13 +198,13 @@ SUBSTITUTION_TUTORS: dict[str, Letter] = {
 }
 
 _REMINDER_HTML_WHEN = (
-    "<p>It starts <strong>$scheduled_local</strong> (in $starts_in).</p>\n"
-    "<p>Join from your Liveclass page a few minutes before the start.</p>"
+    "<p>It starts <strong>$scheduled_local</strong> (in $starts_in).</p>\n<p>$join_line</p>"
 )
 
 # One letter per recipient of a session reminder. Values: recipient_name,
 # session_subject, scheduled_local, starts_in, tutor_name, student_name (the
-# student it is about) and student_names (everyone booked, for the tutor).
+# student it is about), student_names (everyone booked, for the tutor) and, for the
+# tutor and students, join_line (how to get in: their link into the lesson).
 REMINDERS: dict[RecipientRole, Letter] = {
     RecipientRole.TUTOR: Letter(
         subject=Template("Reminder: your $session_subject session in $starts_in"),
@@ -212,7 +212,7 @@ REMINDERS: dict[RecipientRole, Letter] = {
             "Dear $recipient_name,\n\n"
             "Your $session_subject session with $student_names starts $scheduled_local "
             "(in $starts_in).\n\n"
-            "Join from your Liveclass page a few minutes before the start.\n\n"
+            "$join_line\n\n"
             "You receive this because you teach this session at Liveclass.\n"
         ),
         html=Template(
@@ -228,7 +228,7 @@ REMINDERS: dict[RecipientRole, Letter] = {
             "Dear $recipient_name,\n\n"
             "Your $session_subject session with $tutor_name starts $scheduled_local "
             "(in $starts_in).\n\n"
-            "Join from your Liveclass page a few minutes before the start.\n\n"
+            "$join_line\n\n"
             "You receive this because you are booked into this session at Liveclass.\n"
         ),
         html=Template(
@@ -320,7 +320,7 @@ def _change_letters(subject: str, what: str, what_html: str) -> dict[RecipientRo
     }
 
 
-# The emails of a cancelled or moved session, per recipient. Values:
+# The emails of a booked, cancelled or moved session, per recipient. Values:
 # recipient_name, session_subject, tutor_name, student_names, student_name
 # (a guardian's children in it), scheduled_local (the old time), new_local (the
 # new time, for a move), requested ("at the tutor's request", ...), notice.
@@ -335,7 +335,26 @@ CHANGES: dict[DeliveryKind, dict[RecipientRole, Letter]] = {
         "has moved $requested to $new_local.",
         "has moved $requested to <strong>$new_local</strong>.",
     ),
+    DeliveryKind.SESSION_BOOKED: _change_letters(
+        "is booked",
+        "is booked. The invite attached puts it in your calendar; if the session moves, "
+        "the next email's invite moves it there too.",
+        "is booked. The invite attached puts it in your calendar; if the session moves, "
+        "the next email's invite moves it there too.",
+    ),
 }
+
+# A series' confirmation: the first occurrence's email stands for all of them. Values as
+# above, with count (how many) and last_local (the last one's time).
+SERIES_BOOKED: dict[RecipientRole, Letter] = _change_letters(
+    "and the rest of its series are booked",
+    "is the first of $count sessions booked in this series; the last is on $last_local. "
+    "The calendar file attached adds them all; a change to one of them comes with its "
+    "own invite.",
+    "is the first of <strong>$count</strong> sessions booked in this series; the last is "
+    "on <strong>$last_local</strong>. The calendar file attached adds them all; a change "
+    "to one of them comes with its own invite.",
+)
 
 
 def zone(name: str) -> ZoneInfo:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote
 from aiosmtplib import SMTP
 
 from notifications import _smtp
+from notifications.invites import INVITE_NAME, invite_method
 from notifications.models import Delivery
 from notifications.settings import MailSettings, check_smtp_url
 
@@ -41,8 +42,8 @@ class MailTransport(Protocol):
 
 
 def build_message(delivery: Delivery, *, mail_from: str) -> bytes:
-    """The MIME message (text and HTML alternatives, and its PDF attachment if it has
-    one) for a delivery, with CRLF line ends.
+    """The MIME message (text and HTML alternatives, and its attachment if it has one:
+    a PDF, or an iCalendar invite) for a delivery, with CRLF line ends.
 
     Built only from stored columns, so every resend is the same message.
     """
@@ -60,12 +61,24 @@ def build_message(delivery: Delivery, *, mail_from: str) -> bytes:
     msg.set_content(delivery.text_body or "")
     msg.add_alternative(delivery.html_body or "", subtype="html")
     if delivery.attachment is not None:
-        msg.add_attachment(
-            delivery.attachment,
-            maintype="application",
-            subtype="pdf",
-            filename=delivery.attachment_name or "attachment.pdf",
-        )
+        method = invite_method(delivery.attachment)
+        if method is not None:
+            # An invite: text/calendar with its METHOD, which calendar-aware clients
+            # (Gmail, Outlook, Apple Mail) read to add, update or remove the event.
+            msg.add_attachment(
+                delivery.attachment,
+                maintype="text",
+                subtype="calendar",
+                filename=delivery.attachment_name or INVITE_NAME,
+                params={"method": method, "charset": "utf-8"},
+            )
+        else:
+            msg.add_attachment(
+                delivery.attachment,
+                maintype="application",
+                subtype="pdf",
+                filename=delivery.attachment_name or "attachment.pdf",
+            )
     return msg.as_bytes()
 
 

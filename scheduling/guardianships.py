@@ -39,6 +39,7 @@ class GuardianshipTerms:
     notify_summaries: bool
     notify_absences: bool
     notify_reminders: bool
+    join_without_login: bool = False
 
 
 # The terms a guardian may change one at a time: the consents and the notices.
@@ -49,6 +50,7 @@ TERMS = (
     "notify_summaries",
     "notify_absences",
     "notify_reminders",
+    "join_without_login",
 )
 
 
@@ -60,6 +62,7 @@ def _apply_terms(row: Guardianship, terms: GuardianshipTerms, now: datetime) -> 
     row.notify_summaries = terms.notify_summaries
     row.notify_absences = terms.notify_absences
     row.notify_reminders = terms.notify_reminders
+    row.join_without_login = terms.join_without_login
     row.updated_at = now
 
 

@@ -178,6 +178,9 @@ class Guardianship(Base):
     notify_summaries: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_absences: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A minor's reminder links into the lesson without a login only when every
+    # guardian on file allows it (``notifications.reminders.login_required``).
+    join_without_login: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -1,4 +1,8 @@
-"""Cancelling and moving booked sessions under the notice policy, with their events.
+"""Booking, cancelling and moving sessions under the notice policy, with their events.
+
+Every booking (one session, a series, a stored request, a matched batch) comes
+through here too and emits ``session.scheduled``, which ``ChangeNotices`` turns
+into confirmations with calendar invites.
 
 Every path that cancels or moves a session (``POST /sessions/{id}/cancel``,
 ``PATCH /sessions/{id}``, a series occurrence, alone or with the ones after
@@ -16,17 +20,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound
-from eventbus.models import OutboxEvent
-from scheduling.bookings import check_conflicts, check_participants, check_times
+from eventbus.models import HandledEvent, HandlerFailure, OutboxEvent
+from scheduling.bookings import book_session, check_conflicts, check_participants, check_times
+from scheduling.match_requests import (
+    MatchRequestRecord,
+    RequestMatch,
+    book_stored_request,
+    match_open_requests,
+)
 from scheduling.models import ChangeParty, LiveSession, SessionSeries, SessionStatus, SessionStudent
 from scheduling.notice import Notice, notice_for
-from scheduling.series import Scope, change_occurrence, chosen_occurrences, occurrences_of
+from scheduling.series import (
+    Scope,
+    book_series,
+    change_occurrence,
+    chosen_occurrences,
+    occurrences_of,
+)
 from sessions.events import record
 from sessions.lifecycle import Action
 from sessions.models import Presence
@@ -289,10 +305,13 @@ async def change_series(
 
 
 async def delete_booking(db: AsyncSession, live: LiveSession) -> None:
-    """Delete a session booked by mistake: scheduled, never joined, with no events yet.
+    """Delete a session booked by mistake: scheduled, never joined, with no event but its
+    ``session.scheduled``, which no handler has taken yet (nobody was sent its
+    confirmation); that event goes with it.
 
-    Presence records and events are history that is kept, so a session that has
-    either can only be cancelled, which tells the people who expected it.
+    Presence records and other events are history that is kept, so a session that has
+    either, or whose confirmation went out, can only be cancelled, which tells the people
+    who expected it.
 
     Raises:
         Conflict: it is not scheduled, someone joined it, or it has events
@@ -310,11 +329,142 @@ async def delete_booking(db: AsyncSession, live: LiveSession) -> None:
             "it can no longer be deleted",
             code="invalid_state",
         )
-    history = select(OutboxEvent.id).where(OutboxEvent.session_id == live.id).limit(1)
-    if await db.scalar(history) is not None:
+    events = list(await db.scalars(select(OutboxEvent).where(OutboxEvent.session_id == live.id)))
+    if any(e.type != "session.scheduled" for e in events):
         raise Conflict(
             "this session has a history (it was moved or substituted) that is kept; "
             "cancel it instead: POST /api/v1/sessions/{id}/cancel",
             code="invalid_state",
         )
+    ids = [e.id for e in events]
+    told = select(HandledEvent.event_id).where(HandledEvent.event_id.in_(ids)).limit(1)
+    if await db.scalar(told) is not None:
+        raise Conflict(
+            "its booking confirmation has gone to the people in it; cancel it instead, "
+            "which tells them and removes it from their calendars: "
+            "POST /api/v1/sessions/{id}/cancel",
+            code="invalid_state",
+        )
+    # Nobody was told yet: the booking's own announcement goes with it.
+    await db.execute(delete(HandlerFailure).where(HandlerFailure.event_id.in_(ids)))
+    await db.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
     await db.delete(live)
+
+
+def scheduled(
+    db: AsyncSession, live: LiveSession, *, now: datetime, first_of_series: bool = False
+) -> OutboxEvent:
+    """Emit ``session.scheduled`` for a session just booked (alone, from a request or as a
+    series occurrence: ``series_id`` says which); ``ChangeNotices`` sends the invites.
+    The caller commits, with the booking."""
+    return record(
+        db,
+        "session.scheduled",
+        session_id=live.id,
+        at=now,
+        payload={
+            "series_id": live.series_id,
+            # The series' confirmation (all its occurrences in one email) rides on this one.
+            "first_of_series": first_of_series,
+            "scheduled_start": live.scheduled_start.isoformat(),
+            "scheduled_end": live.scheduled_end.isoformat(),
+        },
+    )
+
+
+async def book(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    tutor_id: str,
+    student_ids: Sequence[str],
+    subject: str,
+    scheduled_start: datetime,
+    scheduled_end: datetime,
+    now: datetime,
+) -> LiveSession:
+    """Book one session (``scheduling.bookings.book_session``, same checks and errors)
+    and announce it: the booking and its ``session.scheduled`` commit together."""
+    live = await book_session(
+        db,
+        org_id=org_id,
+        tutor_id=tutor_id,
+        student_ids=student_ids,
+        subject=subject,
+        scheduled_start=scheduled_start,
+        scheduled_end=scheduled_end,
+        now=now,
+    )
+    scheduled(db, live, now=now)
+    return live
+
+
+async def book_recurring(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    tutor_id: str,
+    student_ids: Sequence[str],
+    subject: str,
+    start_date: date,
+    start_time: time,
+    duration_minutes: int,
+    rrule: str,
+    time_zone: str | None,
+    now: datetime,
+) -> tuple[SessionSeries, list[LiveSession]]:
+    """Book a series (``scheduling.series.book_series``, same checks and errors) and
+    announce each occurrence."""
+    booked_series, booked = await book_series(
+        db,
+        org_id=org_id,
+        tutor_id=tutor_id,
+        student_ids=student_ids,
+        subject=subject,
+        start_date=start_date,
+        start_time=start_time,
+        duration_minutes=duration_minutes,
+        rrule=rrule,
+        time_zone=time_zone,
+        now=now,
+    )
+    for n, live in enumerate(sorted(booked, key=lambda o: o.scheduled_start)):
+        scheduled(db, live, now=now, first_of_series=n == 0)
+    return booked_series, booked
+
+
+async def announce_booked(db: AsyncSession, session_ids: Sequence[str], *, now: datetime) -> None:
+    """Emit ``session.scheduled`` for sessions booked elsewhere in this transaction (a
+    matched request's: ``scheduling.match_requests``)."""
+    for live in await db.scalars(select(LiveSession).where(LiveSession.id.in_(session_ids))):
+        scheduled(db, live, now=now)
+
+
+async def book_open_request(
+    db: AsyncSession, *, org_id: str, request_id: str, tutor_id: str, start: datetime, now: datetime
+) -> MatchRequestRecord | None:
+    """Book a stored request (``scheduling.match_requests.book_stored_request``, same
+    errors) and announce its session; None when the organisation has no such request."""
+    record = await book_stored_request(
+        db, org_id=org_id, request_id=request_id, tutor_id=tutor_id, start=start, now=now
+    )
+    if record is not None and record.session_id is not None:
+        await announce_booked(db, [record.session_id], now=now)
+    return record
+
+
+async def match_and_book(
+    db: AsyncSession,
+    *,
+    org_id: str,
+    request_ids: Sequence[str] | None,
+    book: bool,
+    now: datetime,
+) -> RequestMatch:
+    """Match open requests (``scheduling.match_requests.match_open_requests``) and, with
+    ``book``, announce every session booked."""
+    match = await match_open_requests(
+        db, org_id=org_id, request_ids=request_ids, book=book, now=now
+    )
+    await announce_booked(db, [o.session_id for o in match.outcomes if o.session_id], now=now)
+    return match

@@ -31,6 +31,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling.ages import age_on
 from scheduling.models import Guardianship, SessionStudent, Student, Tutor
 
 Consent = Literal["recording_consent", "ai_processing_consent"]
@@ -46,12 +47,7 @@ class ConsentRule:
     def decides_for_self(self, date_of_birth: date | None) -> bool:
         """Whether a student born on ``date_of_birth`` is ``age`` or older today; never
         when the date is unknown (the guardians decide, the protective reading)."""
-        if date_of_birth is None:
-            return False
-        years = self.today.year - date_of_birth.year
-        if (self.today.month, self.today.day) < (date_of_birth.month, date_of_birth.day):
-            years -= 1
-        return years >= self.age
+        return date_of_birth is not None and age_on(date_of_birth, self.today) >= self.age
 
 
 def all_consented(consents: Iterable[tuple[str, bool]], student_ids: Iterable[str]) -> set[str]:

@@ -18,6 +18,7 @@ from eventbus.outbox import append
 # Every type this package emits; handlers subscribe by these names.
 EVENT_TYPES = frozenset(
     {
+        "session.scheduled",
         "session.opened",
         "session.started",
         "session.ended",

@@ -53,6 +53,13 @@ class GuardianshipTerms(Input):
     notify_summaries: bool = True
     notify_absences: bool = True
     notify_reminders: bool = True
+    join_without_login: bool = Field(
+        default=False,
+        description="The child's session reminders may carry a link straight into the "
+        "lesson, without logging in. Off (the default), a minor's link opens the lesson page "
+        "behind a login; it needs every guardian on file. A student of 18 gets the direct "
+        "link whatever this says.",
+    )
 
     def terms(self) -> guardianships.GuardianshipTerms:
         return guardianships.GuardianshipTerms(
@@ -63,6 +70,7 @@ class GuardianshipTerms(Input):
             notify_summaries=self.notify_summaries,
             notify_absences=self.notify_absences,
             notify_reminders=self.notify_reminders,
+            join_without_login=self.join_without_login,
         )
 
 
@@ -90,6 +98,9 @@ class GuardianshipChange(Patch):
     notify_reminders: bool | None = Field(
         default=None, description="Email a reminder 24 h and 1 h before each session."
     )
+    join_without_login: bool | None = Field(
+        default=None, description=GuardianshipTerms.model_fields["join_without_login"].description
+    )
 
 
 class GuardianshipIn(GuardianshipTerms):
@@ -112,6 +123,7 @@ class GuardianshipOut(GuardianshipTerms):
             notify_summaries=g.notify_summaries,
             notify_absences=g.notify_absences,
             notify_reminders=g.notify_reminders,
+            join_without_login=g.join_without_login,
             created_at=g.created_at,
             updated_at=g.updated_at,
         )

@@ -20,6 +20,7 @@ from api.routing import Call, Router
 from api.schemas import Input, Page, PageQuery
 from scheduling import match_requests
 from scheduling.match_requests import MAX_BATCH, MatchRequestRecord, RequestStatus
+from sessions import changes
 
 router = Router()
 TAGS = ["requests"]
@@ -248,7 +249,7 @@ async def match_open_requests(call: Call, body: MatchIn) -> RequestMatchOut:
     """
     p = call.principal
     require_coordinator(p, "match requests")
-    match = await match_requests.match_open_requests(
+    match = await changes.match_and_book(
         call.db, org_id=p.org_id, request_ids=body.request_ids, book=body.book, now=call.now
     )
     return _match_out(match)
@@ -316,7 +317,7 @@ async def book_open_request(call: Call, request_id: str, body: BookIn) -> Reques
     """
     p = call.principal
     require_coordinator(p, "book requests")
-    record = await match_requests.book_stored_request(
+    record = await changes.book_open_request(
         call.db,
         org_id=p.org_id,
         request_id=request_id,

@@ -13,7 +13,8 @@ from api.schemas import Input, Label, TimeZoneName
 from api.session_schemas import ChangeReason, RequestedBy, SessionOut
 from core.errors import NotFound
 from scheduling.models import ChangeParty, LiveSession, SessionSeries
-from scheduling.series import Scope, book_series, visible_series
+from scheduling.series import Scope, visible_series
+from sessions import changes
 from sessions.changes import change_series
 
 router = Router()
@@ -129,7 +130,7 @@ async def create_series(call: Call, body: SeriesCreate) -> SeriesOut:
     """
     p = call.principal
     require_coordinator(p, "book series")
-    series, booked = await book_series(
+    series, booked = await changes.book_recurring(
         call.db,
         org_id=p.org_id,
         tutor_id=body.tutor_id,

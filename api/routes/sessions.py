@@ -17,8 +17,9 @@ from api.schemas import Input, Label, Page, PageQuery, Patch
 from api.session_schemas import ChangeReason, RequestedBy, SessionOut
 from core.errors import NotFound, PermissionDenied
 from core.logging import get_logger
-from scheduling.bookings import book_session, find_sessions
+from scheduling.bookings import find_sessions
 from scheduling.models import ChangeParty, LiveSession, Role, SessionStatus
+from sessions import changes
 from sessions.changes import change_session, delete_booking
 from sessions.join_terms import join_terms, lesson_facts
 from sessions.lifecycle import Action
@@ -151,7 +152,7 @@ async def create_session(call: Call, body: SessionCreate) -> SessionOut:
     """
     p = call.principal
     require_coordinator(p, "book sessions")
-    live = await book_session(
+    live = await changes.book(
         call.db,
         org_id=p.org_id,
         tutor_id=body.tutor_id,

@@ -229,6 +229,11 @@ function consentForm(guardian, link, name, decidesForSelf) {
       decidesForSelf ? toggle("ai_processing_consent", "Those summaries and reports even though they are drafted with AI") : null,
       toggle("notify_absences", `When ${name} misses a lesson`),
       toggle("notify_reminders", "Reminders 24 hours and 1 hour before each lesson"),
+      toggle(
+        "join_without_login",
+        `${name}'s own reminders take them straight into the lesson`,
+        `Off: the link in ${name}'s reminder asks them to log in first. On: anyone with that email can join as ${name}. Every guardian on file must turn it on.`,
+      ),
     ),
   );
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+from icalendar import Calendar
 from sqlalchemy import select
 from starlette.applications import Starlette
 
@@ -188,6 +189,23 @@ async def test_a_confirmed_substitution_changes_the_tutor_resolves_the_no_show_a
     text = guardian.get_body(preferencelist=("plain",))
     assert text is not None
     assert "will be taught by Person t3 instead of Person t1" in text.get_content()
+    # Their calendars follow: the families' and t3's invite names t3 (REQUEST, the
+    # session's UID); t1's removes the event (CANCEL).
+    for who, method, summary in (
+        ("g1", "REQUEST", "maths with Person t3"),
+        ("t3", "REQUEST", "maths with Person s1"),
+        ("t1", "CANCEL", "maths with Person s1"),
+    ):
+        [part] = [
+            p
+            for p in inbox[f"{who}@schoola.example.org"].iter_attachments()
+            if p.get_content_type() == "text/calendar"
+        ]
+        assert part.get_param("method") == method, who
+        cal = Calendar.from_ical(part.get_content())
+        [vevent] = cal.walk("VEVENT")
+        assert str(cal["method"]) == method and str(vevent["summary"]) == summary, who
+        assert str(vevent["uid"]).startswith(f"{world.ids['ses1']}@"), who
     async with app.state.services.sessionmaker() as db:
         [skipped] = await db.scalars(
             select(Delivery).where(Delivery.status == DeliveryStatus.SKIPPED)

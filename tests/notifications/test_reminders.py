@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 
 import httpx
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
 from api.migrate import downgrade, upgrade
+from api.workers import lesson_links
 from core.clock import FixedClock
 from notifications import (
     Delivery,
@@ -24,10 +26,12 @@ from notifications import (
     RecipientRole,
     queue_due_reminders,
 )
-from notifications.reminders import ReminderSweep
+from notifications.reminders import ReminderSweep, login_required
 from scheduling.bookings import book_session
 from scheduling.models import Guardian, Guardianship, LiveSession, SessionStatus, Tutor, User
 from sessions.timers import TimerPolicy, sweep_forever
+from signaling.errors import JoinTokenError
+from signaling.tokens import verify_join_token
 from tests.conftest import NOW, World
 from tests.notifications.test_notifications import (
     WAIT,
@@ -493,3 +497,88 @@ async def test_0009_downgrade_drops_reminders_and_keeps_guardian_emails(
         assert roles == [("guardian",)]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("born", "allowed", "login"),
+    [
+        (None, [], True),  # age unknown, nobody to allow it: log in
+        (None, [True], False),  # every guardian allowed the direct link
+        (date(2015, 1, 1), [True, False], True),  # one guardian did not
+        (date(2012, 1, 8), [], True),  # 17 (18 tomorrow)
+        (date(2012, 1, 7), [], False),  # 18 today: an adult's link
+    ],
+)
+def test_a_minors_reminder_link_asks_for_a_login_unless_every_guardian_allowed_it(
+    born: date | None, allowed: list[bool], login: bool
+) -> None:
+    assert login_required(born, allowed, today=date(2030, 1, 7)) is login
+
+
+async def test_the_tutors_and_students_reminders_link_into_that_lesson(
+    app: Starlette, world: World, clock: FixedClock, mail: MailServer
+) -> None:
+    """ses1 starts in an hour. t1's reminder links to its lesson page with a join token
+    for t1 and ses1 alone, good until shortly after its end; s1 (no date of birth: a
+    minor) gets the page's address only, behind a login; g1's reminder has no link.
+    Once g1 allows it (the family portal's API), s1's next reminder lets them in."""
+    await call_off(app, world, "ses2", "sesB")
+    settings, secret = app.state.services.settings, app.state.services.secret
+    ses = world.ids["ses1"]
+
+    async def remind_with_links(at: datetime) -> int:
+        async with app.state.services.sessionmaker() as db, db.begin():
+            return await queue_due_reminders(
+                db, at, message_domain=DOMAIN, lesson_link=lesson_links(settings, secret=secret)
+            )
+
+    assert await remind_with_links(NOW) == 3
+    assert await send(app, clock, mail, NOW) == 3
+    await settle(mail.inbox, 3)
+    inbox = by_recipient(mail.inbox.parsed())
+    page = f"{settings.public_url}/join/{ses}"
+    tutor_text, _ = parts(inbox[address("t1")])
+    [token] = re.findall(rf"{re.escape(page)}\?token=(\S+)", tutor_text)
+    grant = verify_join_token(token, secret=secret, session_id=ses, now=NOW)
+    assert grant.participant_id == world.users["t1"].id and grant.role == "tutor"
+    assert grant.expires_at == SES1_START + timedelta(
+        hours=1, seconds=settings.join_token_grace_seconds
+    )
+    with pytest.raises(JoinTokenError):  # another session's room: refused
+        verify_join_token(token, secret=secret, session_id=world.ids["ses2"], now=NOW)
+    with pytest.raises(JoinTokenError):  # after the window: refused
+        verify_join_token(token, secret=secret, session_id=ses, now=grant.expires_at)
+    student_text, _ = parts(inbox[address("s1")])
+    assert f"(you will be asked to log in first): {page}\r\n" in student_text
+    assert "token=" not in student_text
+    guardian_text, _ = parts(inbox[address("g1")])
+    assert "/join/" not in guardian_text
+
+    r = await app_client(app).patch(
+        f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['s1']}",
+        json={"join_without_login": True},
+        headers=world.as_("g1"),
+    )
+    assert r.status_code == 200, r.text
+    async with app.state.services.sessionmaker() as db, db.begin():
+        await db.execute(  # the session moves by an hour: a new pass of reminders
+            update(LiveSession)
+            .where(LiveSession.id == ses)
+            .values(
+                scheduled_start=SES1_START + timedelta(minutes=30),
+                scheduled_end=SES1_START + timedelta(minutes=90),
+            )
+        )
+    assert await remind_with_links(NOW + timedelta(minutes=31)) == 3
+    assert await send(app, clock, mail, NOW + timedelta(minutes=31)) == 3
+    await settle(mail.inbox, 6)
+    again = by_recipient(mail.inbox.parsed()[3:])
+    student_text, _ = parts(again[address("s1")])
+    [token] = re.findall(rf"{re.escape(page)}\?token=(\S+)", student_text)
+    assert verify_join_token(token, secret=secret, session_id=ses, now=NOW).participant_id == (
+        world.users["s1"].id
+    )
+
+
+def app_client(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
