@@ -31,7 +31,7 @@ from notifications.reminders import LessonLink, ReminderSweep
 from notifications.transport import sender_address
 from notifications.unsubscribe import stop_links
 from sessions.analytics import Period
-from sessions.documentation import DraftingHandler, TranscriptionHandler
+from sessions.documentation import DraftingHandler, TranscriptionHandler, briefing_texts
 from sessions.lifecycle_handlers import lifecycle_handlers
 from sessions.progress_reports import ProgressReportSweep
 from sessions.risk_detection import OverdueReviewSweep
@@ -141,6 +141,7 @@ def sweep_steps(settings: Settings, secret: str) -> list[SweepStep]:
             message_domain=domain,
             stop_link=stop_links(settings.public_url, secret=secret),
             lesson_link=lesson_links(settings, secret=secret),
+            briefings=briefing_texts,
         )
     ]
     steps.append(OverdueReviewSweep())

@@ -30,11 +30,17 @@ person and session, good until shortly after its end). A minor's link (under
 ``ADULT_AGE`` by their date of birth, or with none on file) carries no token, so
 the page asks them to log in first, unless every guardian on file allowed the
 direct link (``join_without_login``): ``login_required``.
+
+The tutor's reminder also carries each student's briefing for the session (what
+is still difficult, homework to check, what to focus on: ``briefings``, which the
+composition root reads from ``sessions``); a substitute, being the session's tutor
+by then, gets it too. Each briefing emailed is an audit entry (a read of the
+student's ``briefing`` by that tutor).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -50,6 +56,7 @@ from notifications.queue import message_id_for, skip_reason
 from notifications.templates import join_names, lead_time, local_time, render, zone
 from notifications.unsubscribe import STOPS, Stop
 from scheduling.ages import age_on
+from scheduling.audit import Actor, AuditAction, record
 from scheduling.models import (
     Guardian,
     Guardianship,
@@ -68,6 +75,11 @@ UPCOMING = (SessionStatus.SCHEDULED, SessionStatus.OPEN)
 KIND = DeliveryKind.SESSION_REMINDER
 # Sessions looked at per query of the delivery log.
 CHUNK = 200
+
+
+# Each student's briefing for a session, as text by student id (``sessions.documentation.
+# briefing_texts``, handed in by ``api.workers``: this package cannot read sessions').
+BriefingSource = Callable[[AsyncSession, str], Awaitable[dict[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,7 @@ async def queue_due_reminders(
     message_domain: str = "localhost",
     stop_link: Callable[[Stop], str] | None = None,
     lesson_link: Callable[[LessonLink], str] | None = None,
+    briefings: BriefingSource | None = None,
 ) -> int:
     """Write the reminders due at ``now``; the caller commits. Returns how many emails
     were queued to send (skipped rows are written too, but not counted).
@@ -161,6 +174,7 @@ async def queue_due_reminders(
             unsubscribe``); with it, each guardian's reminder carries its stop.
         lesson_link: the tutor's or a student's link into the lesson; without it their
             reminder says to join from their Liveclass page.
+        briefings: each student's briefing for a session as text, by student id.
     """
     offsets = sorted({o for o in ahead if o > timedelta(0)})
     if not offsets:
@@ -197,18 +211,47 @@ async def queue_due_reminders(
             people = await recipients(db, live)
             shared = await _session_values(db, live)
             links = await _join_lines(db, live, people, now, lesson_link)
+            briefed = await briefings(db, live.id) if briefings is not None else {}
             for recipient in people:
-                queued += await _write(
+                tutor = recipient.role is RecipientRole.TUTOR
+                written = await _write(
                     db,
                     live,
                     offset,
                     recipient,
                     now,
                     message_domain,
-                    {**shared, "join_line": links.get(recipient.profile_id, "")},
+                    {
+                        **shared,
+                        "join_line": links.get(recipient.profile_id, ""),
+                        "briefing": _briefing_block(briefed, shared) if tutor else "",
+                    },
                     stop_link,
                 )
+                if written and tutor and briefed:
+                    record(
+                        db,
+                        Actor("user", recipient.user.id, live.org_id),
+                        AuditAction.READ,
+                        "briefing",
+                        at=now,
+                        route="email: session reminder",
+                        resource_id=live.id,
+                        student_ids=sorted(briefed),
+                    )
+                queued += written
     return queued
+
+
+def _briefing_block(briefed: dict[str, str], shared: dict[str, str]) -> str:
+    """The students' briefings as the tutor's reminder shows them, after a blank line."""
+    if not briefed:
+        return ""
+    parts = [
+        f"{shared.get(f'student:{sid}', 'A student')}\n{text}"
+        for sid, text in sorted(briefed.items())
+    ]
+    return "\n\nBefore the lesson, from your last lessons together:\n\n" + "\n\n".join(parts)
 
 
 async def _join_lines(
@@ -499,6 +542,7 @@ class ReminderSweep:
     name: str = "reminder"
     stop_link: Callable[[Stop], str] | None = None  # guardians' one-click stops
     lesson_link: Callable[[LessonLink], str] | None = None  # tutors' and students' way in
+    briefings: BriefingSource | None = None  # the tutor's reminder carries them
 
     async def __call__(self, db: AsyncSession, now: datetime) -> int:
         queued = await queue_due_reminders(
@@ -508,6 +552,7 @@ class ReminderSweep:
             message_domain=self.message_domain,
             stop_link=self.stop_link,
             lesson_link=self.lesson_link,
+            briefings=self.briefings,
         )
         if queued:
             log.info("reminders queued", count=queued)

@@ -204,7 +204,8 @@ _REMINDER_HTML_WHEN = (
 # One letter per recipient of a session reminder. Values: recipient_name,
 # session_subject, scheduled_local, starts_in, tutor_name, student_name (the
 # student it is about), student_names (everyone booked, for the tutor) and, for the
-# tutor and students, join_line (how to get in: their link into the lesson).
+# tutor and students, join_line (how to get in: their link into the lesson); for the
+# tutor, briefing (empty, or the students' briefings after two line breaks).
 REMINDERS: dict[RecipientRole, Letter] = {
     RecipientRole.TUTOR: Letter(
         subject=Template("Reminder: your $session_subject session in $starts_in"),
@@ -212,13 +213,15 @@ REMINDERS: dict[RecipientRole, Letter] = {
             "Dear $recipient_name,\n\n"
             "Your $session_subject session with $student_names starts $scheduled_local "
             "(in $starts_in).\n\n"
-            "$join_line\n\n"
+            "$join_line$briefing\n\n"
             "You receive this because you teach this session at Liveclass.\n"
         ),
         html=Template(
             "<p>Dear $recipient_name,</p>\n"
             "<p>Your <strong>$session_subject</strong> session with "
-            "<strong>$student_names</strong> is coming up.</p>\n" + _REMINDER_HTML_WHEN
+            "<strong>$student_names</strong> is coming up.</p>\n"
+            + _REMINDER_HTML_WHEN
+            + '\n<div style="white-space: pre-line">$briefing</div>'
         ),
         footer=Template("You receive this because you teach this session at Liveclass."),
     ),

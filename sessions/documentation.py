@@ -625,6 +625,30 @@ async def attach_briefing(
     return existing
 
 
+BRIEFING_PARTS = (
+    ("open_difficulties", "Still difficult"),
+    ("homework_to_check", "Homework to check"),
+    ("suggested_focus", "Suggested focus"),
+    ("what_worked", "What worked"),
+)
+
+
+async def briefing_texts(db: AsyncSession, session_id: str) -> dict[str, str]:
+    """Each student's briefing for the session as plain text (by student id), as the tutor's
+    reminder carries it: a line per part the briefing has, its points separated by ``;``."""
+    out = {}
+    for row in await briefings_for(db, session_id):
+        briefing = Briefing.model_validate(row.content)
+        lines = [
+            f"{title}: " + "; ".join(item.text for item in getattr(briefing, key))
+            for key, title in BRIEFING_PARTS
+            if getattr(briefing, key)
+        ]
+        if lines:
+            out[row.student_id] = "\n".join(lines)
+    return out
+
+
 async def briefings_for(db: AsyncSession, session_id: str) -> list[BriefingRecord]:
     """The briefings attached to a session, one per student (by student id)."""
     rows = await db.scalars(

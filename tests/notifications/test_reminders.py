@@ -15,6 +15,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
+from ai_docs import Briefing, BriefingItem
 from api.migrate import downgrade, upgrade
 from api.workers import lesson_links
 from core.clock import FixedClock
@@ -29,6 +30,8 @@ from notifications import (
 from notifications.reminders import ReminderSweep, login_required
 from scheduling.bookings import book_session
 from scheduling.models import Guardian, Guardianship, LiveSession, SessionStatus, Tutor, User
+from sessions.documentation import briefing_texts
+from sessions.models import BriefingRecord
 from sessions.timers import TimerPolicy, sweep_forever
 from signaling.errors import JoinTokenError
 from signaling.tokens import verify_join_token
@@ -516,7 +519,7 @@ def test_a_minors_reminder_link_asks_for_a_login_unless_every_guardian_allowed_i
 
 
 async def test_the_tutors_and_students_reminders_link_into_that_lesson(
-    app: Starlette, world: World, clock: FixedClock, mail: MailServer
+    app: Starlette, world: World, clock: FixedClock, mail: MailServer, client: httpx.AsyncClient
 ) -> None:
     """ses1 starts in an hour. t1's reminder links to its lesson page with a join token
     for t1 and ses1 alone, good until shortly after its end; s1 (no date of birth: a
@@ -554,7 +557,7 @@ async def test_the_tutors_and_students_reminders_link_into_that_lesson(
     guardian_text, _ = parts(inbox[address("g1")])
     assert "/join/" not in guardian_text
 
-    r = await app_client(app).patch(
+    r = await client.patch(
         f"/api/v1/guardians/{world.ids['g1']}/students/{world.ids['s1']}",
         json={"join_without_login": True},
         headers=world.as_("g1"),
@@ -580,5 +583,50 @@ async def test_the_tutors_and_students_reminders_link_into_that_lesson(
     )
 
 
-def app_client(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+async def test_the_tutors_reminder_carries_each_students_briefing_and_audits_it(
+    app: Starlette, world: World, clock: FixedClock, mail: MailServer, client: httpx.AsyncClient
+) -> None:
+    """ses1 has a briefing for s1: t1's reminder lists what is still difficult and what to
+    focus on under s1's name; s1's and g1's reminders do not; the audit log has t1's read
+    of s1's briefing by email."""
+    await call_off(app, world, "ses2", "sesB")
+    briefing = Briefing(
+        open_difficulties=[
+            BriefingItem(text="adding fractions with unlike denominators", documents=[0])
+        ],
+        suggested_focus=[BriefingItem(text="common denominators first", documents=[0])],
+        based_on=1,
+        drafted_by="offline",
+    )
+    async with app.state.services.sessionmaker() as db, db.begin():
+        db.add(
+            BriefingRecord(
+                session_id=world.ids["ses1"],
+                student_id=world.ids["s1"],
+                source_session_id=world.ids["ses1"],
+                content=briefing.model_dump(mode="json"),
+                created_at=NOW,
+            )
+        )
+    async with app.state.services.sessionmaker() as db, db.begin():
+        assert await queue_due_reminders(db, NOW, briefings=briefing_texts) == 3
+    assert await send(app, clock, mail, NOW) == 3
+    await settle(mail.inbox, 3)
+    inbox = by_recipient(mail.inbox.parsed())
+    tutor_text, tutor_html = parts(inbox[address("t1")])
+    assert (
+        "Before the lesson, from your last lessons together:\r\n\r\nPerson s1\r\n"
+        "Still difficult: adding fractions with unlike denominators\r\n"
+        "Suggested focus: common denominators first" in tutor_text
+    )
+    assert "common denominators first" in tutor_html
+    for who in ("s1", "g1"):
+        assert "Still difficult" not in parts(inbox[address(who)])[0], who
+    log = await client.get(
+        "/api/v1/audit",
+        params={"student_id": world.ids["s1"], "actor_id": world.users["t1"].id},
+        headers=world.as_("coord"),
+    )
+    assert [(e["resource"], e["action"], e["route"]) for e in log.json()["items"]] == [
+        ("briefing", "read", "email: session reminder")
+    ]
