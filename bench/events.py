@@ -16,12 +16,18 @@ The scenario, shared by the benchmark and the crash tests
 6. the run is complete when every subscribed handler has a ledger row for every
    event and every queued email is sent.
 
-Reported: handler runs per second from the end to completion, and per session the
-time from its ``session.ended`` to its last handler's completion (ledger rows and
-sent emails).
+With ``--burst bookings`` step 3 is skipped and step 4 books ``n`` sessions for
+tomorrow in one transaction instead (``session.scheduled`` each): the confirmations
+with their calendar invites go to the tutor, the student and the guardian of each,
+and every one of the ``3n`` must get exactly one.
+
+Reported: handler runs per second from the burst to completion, and per session the
+time from its ``session.ended`` (or ``session.scheduled``) to its last handler's
+completion (ledger rows and sent emails).
 
     .venv/bin/python -m bench.events --backend redis --sessions 200 --workers 2
     .venv/bin/python -m bench.events --backend embedded --sessions 200
+    .venv/bin/python -m bench.events --backend redis --burst bookings --kill-after 0.3
 
 Loopback only: PostgreSQL and Redis on 127.0.0.1 (``LIVECLASS_TEST_POSTGRES_URL``,
 ``LIVECLASS_TEST_REDIS_URL``), the SMTP server and the API on 127.0.0.1.
@@ -71,6 +77,7 @@ from notifications import Delivery, DeliveryStatus
 from scheduling.bookings import book_session
 from scheduling.models import Guardianship, Role
 from scheduling.people import create_organization, create_person
+from sessions import changes
 from sessions.lifecycle import Action
 from sessions.models import PresenceType
 from sessions.service import apply, record_presence
@@ -119,15 +126,21 @@ class Seeded:
     session_ids: list[str] = field(default_factory=list)
     guardian_emails: list[str] = field(default_factory=list)
     tutor_ids: dict[str, str] = field(default_factory=dict)  # session -> tutor user
+    org_id: str = ""
+    trios: list[dict[Role, str]] = field(default_factory=list)  # profile ids, per trio
+    emails: list[str] = field(default_factory=list)  # every trio's three addresses
 
 
-async def seed_people(sessionmaker: async_sessionmaker[AsyncSession], n: int) -> Seeded:
-    """``n`` tutor/student/guardian trios and a session for each, running now."""
+async def seed_people(
+    sessionmaker: async_sessionmaker[AsyncSession], n: int, *, book: bool = True
+) -> Seeded:
+    """``n`` tutor/student/guardian trios and (with ``book``) a session for each, running now."""
     now = datetime.now(UTC)
     seeded = Seeded()
     tag = secrets.token_hex(3)
     async with sessionmaker() as db, db.begin():
         org = await create_organization(db, f"Bench {tag}", now=now)
+        seeded.org_id = org.id
         for i in range(n):
             ids = {}
             for role in (Role.TUTOR, Role.STUDENT, Role.GUARDIAN):
@@ -155,6 +168,10 @@ async def seed_people(sessionmaker: async_sessionmaker[AsyncSession], n: int) ->
                     updated_at=now,
                 )
             )
+            seeded.trios.append(ids)
+            seeded.emails += [f"{r.value}{i}-{tag}@bench.example.org" for r in ids]
+            if not book:
+                continue
             live = await book_session(
                 db,
                 org_id=org.id,
@@ -184,6 +201,27 @@ async def go_live(sessionmaker: async_sessionmaker[AsyncSession], seeded: Seeded
                 type_=PresenceType.JOINED,
                 at=at,
             )
+
+
+async def book_all(sessionmaker: async_sessionmaker[AsyncSession], seeded: Seeded) -> datetime:
+    """Each trio's lesson for tomorrow booked in one transaction, as a coordinator's batch
+    would: ``session.scheduled`` each, and the confirmations to send."""
+    now = datetime.now(UTC)
+    start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    async with sessionmaker() as db, db.begin():
+        for ids in seeded.trios:
+            live = await changes.book(
+                db,
+                org_id=seeded.org_id,
+                tutor_id=ids[Role.TUTOR],
+                student_ids=[ids[Role.STUDENT]],
+                subject="maths",
+                scheduled_start=start,
+                scheduled_end=start + timedelta(hours=1),
+                now=now,
+            )
+            seeded.session_ids.append(live.id)
+    return now
 
 
 async def end_all(sessionmaker: async_sessionmaker[AsyncSession], seeded: Seeded) -> datetime:
@@ -249,15 +287,17 @@ async def progress(
 
 
 async def latencies(
-    sessionmaker: async_sessionmaker[AsyncSession], session_ids: list[str]
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session_ids: list[str],
+    burst_event: str = "session.ended",
 ) -> list[float]:
-    """Per session: seconds from its ``session.ended`` to its last handler run or sent email."""
+    """Per session: seconds from its ``burst_event`` to its last handler run or sent email."""
     out = []
     async with sessionmaker() as db:
         for session_id in session_ids:
             ended = await db.scalar(
                 select(OutboxEvent.occurred_at).where(
-                    OutboxEvent.session_id == session_id, OutboxEvent.type == "session.ended"
+                    OutboxEvent.session_id == session_id, OutboxEvent.type == burst_event
                 )
             )
             last_handled = await db.scalar(
@@ -409,9 +449,11 @@ async def run(
     kill_after: float | None,
     timeout: float,
     log: Path,
+    burst: str = "ends",
 ) -> Report:
     """Run the scenario once; ``kill_after`` is the share of work after which one worker
-    gets SIGKILL (on the embedded bus a new process then takes over)."""
+    gets SIGKILL (on the embedded bus a new process then takes over); ``burst`` is
+    ``ends`` (sessions ending) or ``bookings`` (sessions booked)."""
     settings = deployment.settings()
     engine = create_engine(settings)
     services = Services.build(settings, SystemClock())
@@ -420,14 +462,16 @@ async def run(
     try:
         await upgrade(engine)
         sessionmaker = create_sessionmaker(engine)
-        seeded = await seed_people(sessionmaker, sessions)
+        bookings = burst == "bookings"
+        seeded = await seed_people(sessionmaker, sessions, book=not bookings)
         async with processes(deployment, workers, log) as procs:
-            await go_live(sessionmaker, seeded)
+            if not bookings:
+                await go_live(sessionmaker, seeded)
             # Let the joins settle so the measured burst is the ends alone.
             await _wait(sessionmaker, subscriptions, timeout, procs)
             before = await progress(sessionmaker, subscriptions)
             started = time.perf_counter()
-            await end_all(sessionmaker, seeded)
+            await (book_all if bookings else end_all)(sessionmaker, seeded)
             killed = False
             if kill_after is not None:
                 owed = (await progress(sessionmaker, subscriptions)).expected - before.handled
@@ -441,7 +485,13 @@ async def run(
                     procs[0] = deployment.start_process(log)
             done = await _wait(sessionmaker, subscriptions, timeout, procs)
             seconds = time.perf_counter() - started
-        lat = sorted(await latencies(sessionmaker, seeded.session_ids))
+        lat = sorted(
+            await latencies(
+                sessionmaker,
+                seeded.session_ids,
+                "session.scheduled" if bookings else "session.ended",
+            )
+        )
         return Report(
             backend=deployment.backend,
             sessions=sessions,
@@ -455,7 +505,7 @@ async def run(
             latency_p95=round(lat[int(0.95 * (len(lat) - 1))], 3) if lat else 0.0,
             latency_max=round(lat[-1], 3) if lat else 0.0,
             emails_per_recipient={},
-            guardian_emails=seeded.guardian_emails,
+            guardian_emails=seeded.emails if bookings else seeded.guardian_emails,
             failures=done.failures,
         )
     finally:
@@ -512,6 +562,7 @@ def run_scenario(
     timeout: float,
     folder: Path,
     inbox: Inbox,
+    burst: str = "ends",
 ) -> Report:
     """Start a database for ``backend``, run once, and count what the SMTP server got."""
     data_dir = folder / "var"
@@ -531,6 +582,7 @@ def run_scenario(
                 kill_after=kill_after,
                 timeout=timeout,
                 log=log,
+                burst=burst,
             )
         )
     counts = inbox.per_recipient()
@@ -547,6 +599,12 @@ def main(argv: list[str] | None = None) -> None:
         "--kill-after", type=float, default=None, help="SIGKILL one worker after this share"
     )
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--burst",
+        choices=["ends", "bookings"],
+        default="ends",
+        help="what happens at once: sessions end, or sessions are booked (confirmations)",
+    )
     parser.add_argument("--json", type=Path, help="also write the reports here")
     args = parser.parse_args(argv)
     backends = ["redis", "embedded"] if args.backend == "both" else [args.backend]
@@ -564,16 +622,18 @@ def main(argv: list[str] | None = None) -> None:
                     timeout=args.timeout,
                     folder=Path(folder),
                     inbox=inbox,
+                    burst=args.burst,
                 )
             wrong = {e: n for e, n in report.emails_per_recipient.items() if n != 1}
             reports.append(report.as_dict())
             print(
-                f"{backend:>8}: {report.sessions} sessions ended at once, {report.workers} "
+                f"{backend:>8}: {report.sessions} sessions "
+                f"{'booked' if args.burst == 'bookings' else 'ended'} at once, {report.workers} "
                 f"worker(s){' (one killed)' if report.killed else ''}: {report.handler_runs} "
                 f"handler runs and {report.emails} emails in {report.seconds:.2f} s "
-                f"({report.runs_per_second:.0f} runs/s); session.ended to last handler: "
+                f"({report.runs_per_second:.0f} runs/s); burst to last handler: "
                 f"p50 {report.latency_p50:.2f} s, p95 {report.latency_p95:.2f} s, "
-                f"max {report.latency_max:.2f} s; guardians without exactly one email: "
+                f"max {report.latency_max:.2f} s; recipients without exactly one email: "
                 f"{len(wrong)}",
                 file=sys.stderr,
             )

@@ -69,3 +69,28 @@ def test_embedded_bus_across_a_restart(inbox: Inbox, tmp_path: Path) -> None:
         inbox=inbox,
     )
     _assert_complete(report)
+
+
+def test_a_burst_of_bookings_confirms_each_person_once_though_a_worker_is_killed(
+    inbox: Inbox, tmp_path: Path
+) -> None:
+    """200 sessions booked in one transaction on two Redis workers; one is SIGKILLed
+    mid-run: the tutor, the student and the guardian of each get one confirmation (with
+    its invite) through the real SMTP server, never two, and at most the one email in the
+    dispatcher's documented window is lost."""
+    report = run_scenario(
+        "redis",
+        sessions=200,
+        workers=2,
+        kill_after=0.3,
+        timeout=240 * WAIT,
+        folder=tmp_path,
+        inbox=inbox,
+        burst="bookings",
+    )
+    assert report.killed and report.failures == 0
+    counts = report.emails_per_recipient
+    assert len(counts) == 600 and report.emails == 600
+    assert max(counts.values()) == 1, {e: n for e, n in counts.items() if n > 1}
+    lost = [e for e, n in counts.items() if n == 0]
+    assert len(lost) <= 1, lost
