@@ -338,7 +338,9 @@ async def delete_booking(db: AsyncSession, live: LiveSession) -> None:
         )
     ids = [e.id for e in events]
     told = select(HandledEvent.event_id).where(HandledEvent.event_id.in_(ids)).limit(1)
-    if await db.scalar(told) is not None:
+    # Relayed to Redis, a worker may be taking it right now: its ledger row would then
+    # name an event deleted here. Only an announcement nothing has picked up goes.
+    if any(e.dispatched_at is not None for e in events) or await db.scalar(told) is not None:
         raise Conflict(
             "its booking confirmation has gone to the people in it; cancel it instead, "
             "which tells them and removes it from their calendars: "
